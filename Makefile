@@ -1,0 +1,36 @@
+# `make demo` and `make test` do all the set-up on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export KERAS_BACKEND ?= tensorflow
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export MPLBACKEND ?= Agg
+
+.PHONY: demo test install install-test bench-smoke clean
+
+$(VENV)/bin/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+
+$(VENV)/.installed: $(VENV)/bin/activate setup.cfg pyproject.toml
+	$(PY) -m pip install -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/bin/activate setup.cfg pyproject.toml
+	$(PY) -m pip install -e '.[test]'
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/keras-lr demo
+
+test: $(VENV)/.installed-test
+	$(PY) -m pytest
+
+bench-smoke: $(VENV)/.installed-test
+	$(PY) benchmarks/overhead.py --smoke
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,78 @@
+"""Argument checks shared by schedules and callbacks.
+
+Every check raises ``ValueError`` naming the object, the argument and the
+value received, e.g. ``OneCycle: max_lr must be > 0; received max_lr=-1``.
+"""
+
+import math
+import numbers
+
+
+def _fail(owner, name, requirement, value):
+    raise ValueError(f"{owner}: {name} must be {requirement}; received {name}={value!r}")
+
+
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_number(owner, name, value, *, low=None, high=None, low_open=False, high_open=False):
+    """Returns ``float(value)`` after checking it is a finite real in the range.
+
+    ``low``/``high`` are inclusive unless ``low_open``/``high_open``.
+    """
+    if not _is_real(value) or not math.isfinite(value):
+        _fail(owner, name, "a finite number", value)
+    value = float(value)
+    bad_low = low is not None and (value <= low if low_open else value < low)
+    bad_high = high is not None and (value >= high if high_open else value > high)
+    if bad_low or bad_high:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        if high is None:
+            requirement = f"> {low:g}" if low_open else f">= {low:g}"
+        elif low is None:
+            requirement = f"< {high:g}" if high_open else f"<= {high:g}"
+        else:
+            requirement = f"in {left}{lo}, {hi}{right}"
+        _fail(owner, name, requirement, value)
+    return value
+
+
+def check_int(owner, name, value, *, low=None):
+    """Returns ``int(value)`` after checking it is an integer >= ``low``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        _fail(owner, name, "an integer", value)
+    if low is not None and value < low:
+        _fail(owner, name, f"an integer >= {low}", value)
+    return int(value)
+
+
+def check_choice(owner, name, value, choices):
+    """Returns ``value`` after checking it is one of ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        options = ", ".join(repr(c) for c in choices)
+        _fail(owner, name, f"one of {options}", value)
+    return value
+
+
+def check_bool(owner, name, value):
+    if not isinstance(value, bool):
+        _fail(owner, name, "True or False", value)
+    return value
+
+
+def check_momentum_pair(owner, base_momentum, max_momentum):
+    """Checks ``base_momentum <= max_momentum``, both in [0, 1); None turns cycling off."""
+    if base_momentum is None:
+        return None, None
+    base_momentum = check_number(owner, "base_momentum", base_momentum, low=0.0, high=1.0, high_open=True)
+    max_momentum = check_number(owner, "max_momentum", max_momentum, low=0.0, high=1.0, high_open=True)
+    if max_momentum < base_momentum:
+        raise ValueError(
+            f"{owner}: max_momentum must be >= base_momentum; received "
+            f"base_momentum={base_momentum!r}, max_momentum={max_momentum!r}"
+        )
+    return base_momentum, max_momentum

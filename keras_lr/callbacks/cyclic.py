@@ -1,0 +1,85 @@
+"""The `CyclicLR` callback: cyclical learning rates with step sizes in steps or epochs."""
+
+from keras_lr import _validation as v
+from keras_lr.callbacks.scheduler import ScheduleCallback
+from keras_lr.schedules.cyclic import CyclicLR as CyclicLRSchedule
+
+
+class CyclicLR(ScheduleCallback):
+    """Cycles the learning rate (and momentum) between two bounds during `fit`.
+
+    The `keras_lr.schedules.CyclicLR` schedule applied at every optimizer
+    step like `Scheduler`. Step sizes are in optimizer steps, or in epochs
+    with `unit="epochs"` (converted with `fit`'s steps per epoch).
+
+    Example:
+
+    >>> import numpy as np, keras
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    >>> model.compile(keras.optimizers.Adam(), "mse")
+    >>> cyclic = CyclicLR(0.001, 0.01, step_size_up=1, unit="epochs")
+    >>> history = model.fit(np.ones((40, 4)), np.ones((40, 1)), batch_size=4,
+    ...                     epochs=4, verbose=0, callbacks=[cyclic])
+    >>> [round(lr, 4) for lr in history.history["learning_rate"]]
+    [0.0091, 0.0019, 0.0091, 0.0019]
+
+    Args:
+        base_lr, max_lr, mode, gamma, base_momentum, max_momentum: as in
+            `keras_lr.schedules.CyclicLR` (PyTorch's `CyclicLR` names).
+        step_size_up: Number. Length of the rising half of a cycle, in `unit`s;
+            must be > 0.
+        step_size_down: Number or None. Length of the falling half; None means
+            `step_size_up`.
+        unit: String. "steps" (optimizer steps) or "epochs".
+        verbose: Integer. 1 prints the rate at the start of each epoch.
+
+    Raises:
+        ValueError: in the constructor for any argument out of range; in
+            `on_train_begin` when `unit="epochs"` and the steps per epoch are
+            unknown, or the optimizer has no float learning rate to drive.
+
+    References:
+        Smith, "Cyclical Learning Rates for Training Neural Networks", 2017.
+        https://arxiv.org/abs/1506.01186
+    """
+
+    def __init__(
+        self,
+        base_lr,
+        max_lr,
+        step_size_up=2000,
+        step_size_down=None,
+        mode="triangular",
+        gamma=1.0,
+        base_momentum=0.8,
+        max_momentum=0.9,
+        unit="steps",
+        verbose=0,
+    ):
+        super().__init__(verbose=verbose)
+        self.unit = v.check_choice("CyclicLR", "unit", unit, ("steps", "epochs"))
+        self.schedule_kwargs = dict(
+            base_lr=base_lr,
+            max_lr=max_lr,
+            step_size_up=step_size_up,
+            step_size_down=step_size_down,
+            mode=mode,
+            gamma=gamma,
+            base_momentum=base_momentum,
+            max_momentum=max_momentum,
+        )
+        CyclicLRSchedule(**self.schedule_kwargs)  # validates every argument now
+
+    def _build_schedule(self):
+        kwargs = dict(self.schedule_kwargs)
+        if self.unit == "epochs":
+            steps = self._steps_per_epoch()
+            if steps is None:
+                self._missing_steps("the step size")
+            kwargs["step_size_up"] = kwargs["step_size_up"] * steps
+            if kwargs["step_size_down"] is not None:
+                kwargs["step_size_down"] = kwargs["step_size_down"] * steps
+        return CyclicLRSchedule(**kwargs)
+
+    def get_config(self):
+        return {"unit": self.unit, "verbose": self.verbose, **self.schedule_kwargs}

@@ -1,0 +1,88 @@
+"""The `OneCycle` callback: the one-cycle policy sized to the fit."""
+
+from keras_lr import _validation as v
+from keras_lr.callbacks.scheduler import ScheduleCallback
+from keras_lr.schedules.one_cycle import OneCycle as OneCycleSchedule
+
+
+class OneCycle(ScheduleCallback):
+    """Trains with one cycle of the learning rate (and momentum) over the fit.
+
+    The `keras_lr.schedules.OneCycle` schedule, applied at every optimizer
+    step like `Scheduler`, with `total_steps` inferred from `fit`'s `epochs`
+    times its steps per epoch when not given. The momentum is cycled between
+    `max_momentum` and `base_momentum` (SGD's `momentum`, or `beta_1` of the
+    Adam family); an optimizer with neither gets a warning.
+
+    Example:
+
+    >>> import numpy as np, keras
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    >>> model.compile(keras.optimizers.SGD(momentum=0.9), "mse")
+    >>> one_cycle = OneCycle(max_lr=0.1)
+    >>> _ = model.fit(np.ones((40, 4)), np.ones((40, 1)), batch_size=4, epochs=3,
+    ...               verbose=0, callbacks=[one_cycle])
+    >>> frame = one_cycle.history_frame()
+    >>> len(frame), round(float(frame.learning_rate.max()), 4)
+    (30, 0.1)
+
+    Args:
+        max_lr: Float. Peak learning rate; must be > 0.
+        total_steps: Integer or None. Optimizer steps in the cycle; None
+            infers `epochs * steps_per_epoch` from `fit`.
+        pct_start, anneal_strategy, div_factor, final_div_factor,
+        three_phase, base_momentum, max_momentum: as in
+            `keras_lr.schedules.OneCycle` (PyTorch's `OneCycleLR` names).
+        verbose: Integer. 1 prints the rate at the start of each epoch.
+
+    Raises:
+        ValueError: in the constructor for any argument out of range; in
+            `on_train_begin` when `total_steps` cannot be inferred or the
+            optimizer has no float learning rate to drive.
+
+    References:
+        Smith & Topin, "Super-Convergence", 2018. https://arxiv.org/abs/1708.07120
+    """
+
+    def __init__(
+        self,
+        max_lr,
+        total_steps=None,
+        pct_start=0.3,
+        anneal_strategy="cos",
+        div_factor=25.0,
+        final_div_factor=1e4,
+        three_phase=False,
+        base_momentum=0.85,
+        max_momentum=0.95,
+        verbose=0,
+    ):
+        super().__init__(verbose=verbose)
+        if total_steps is not None:
+            total_steps = v.check_int("OneCycle", "total_steps", total_steps, low=1)
+        self.total_steps = total_steps
+        self.schedule_kwargs = dict(
+            max_lr=max_lr,
+            pct_start=pct_start,
+            anneal_strategy=anneal_strategy,
+            div_factor=div_factor,
+            final_div_factor=final_div_factor,
+            three_phase=three_phase,
+            base_momentum=base_momentum,
+            max_momentum=max_momentum,
+        )
+        # Validates every argument now rather than at fit time.
+        checked = OneCycleSchedule(total_steps=total_steps or 1, **self.schedule_kwargs)
+        self.schedule_kwargs["max_lr"] = checked.max_lr
+
+    def _build_schedule(self):
+        total_steps = self.total_steps
+        if total_steps is None:
+            steps = self._steps_per_epoch()
+            if steps is None:
+                self._missing_steps("total_steps")
+            total_steps = int(self.params["epochs"]) * steps
+        return OneCycleSchedule(total_steps=total_steps, **self.schedule_kwargs)
+
+    def get_config(self):
+        return {"total_steps": self.total_steps, "verbose": self.verbose, **self.schedule_kwargs}
