@@ -1,0 +1,79 @@
+import json
+import math
+import pathlib
+
+import numpy as np
+import pytest
+
+from keras_lr.schedules import CyclicLR, evaluate_momentum, evaluate_schedule
+
+REFERENCE = json.loads(pathlib.Path(__file__).with_name("torch_reference.json").read_text())
+
+
+def numpy_cyclic(step, base_lr, max_lr, step_size_up=2000, step_size_down=None, mode="triangular", gamma=1.0,
+                 base_momentum=0.8, max_momentum=0.9):
+    """Reference from Smith 2017: a triangle wave with a per-cycle or per-step amplitude."""
+    down = step_size_up if step_size_down is None else step_size_down
+    total = step_size_up + down
+    cycle = math.floor(step / total)
+    into = step - cycle * total
+    position = into / step_size_up if into <= step_size_up else 1 - (into - step_size_up) / down
+    amplitude = {"triangular": 1.0, "triangular2": 0.5 ** cycle, "exp_range": gamma ** step}[mode]
+    lr = base_lr + (max_lr - base_lr) * position * amplitude
+    momentum = max_momentum - (max_momentum - base_momentum) * position * amplitude
+    return lr, momentum
+
+
+CASES = [case["kwargs"] for case in REFERENCE["cyclic"]]
+
+
+@pytest.mark.parametrize("kwargs", CASES, ids=[str(i) for i in range(len(CASES))])
+def test_matches_numpy_reference_over_sweep(kwargs):
+    schedule = CyclicLR(**kwargs)
+    up = kwargs["step_size_up"]
+    down = kwargs.get("step_size_down") or up
+    boundaries = [math.floor(up), math.ceil(up), math.floor(up + down), 2 * math.floor(up + down)]
+    steps = sorted({0, 1, *boundaries, 59, 60, 1000, *range(40)})
+    expected = np.array([numpy_cyclic(s, **kwargs) for s in steps])
+    np.testing.assert_allclose(evaluate_schedule(schedule, steps), expected[:, 0], rtol=3e-5, atol=1e-7)
+    np.testing.assert_allclose(evaluate_momentum(schedule, steps), expected[:, 1], rtol=3e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("case", REFERENCE["cyclic"], ids=[str(i) for i in range(len(CASES))])
+def test_matches_pytorch_cyclic_lr(case):
+    schedule = CyclicLR(**case["kwargs"])
+    steps = np.arange(len(case["lr"]))
+    np.testing.assert_allclose(evaluate_schedule(schedule, steps), case["lr"], rtol=3e-5, atol=1e-7)
+    np.testing.assert_allclose(evaluate_momentum(schedule, steps), case["momentum"], rtol=3e-5, atol=1e-7)
+    np.testing.assert_allclose(evaluate_momentum(schedule, steps), case["beta_1"], rtol=3e-5, atol=1e-7)
+
+
+def test_triangular2_halves_each_cycle():
+    schedule = CyclicLR(0.0, 1.0, step_size_up=10)
+    halving = CyclicLR(0.0, 1.0, step_size_up=10, mode="triangular2")
+    peaks = evaluate_schedule(halving, [10, 30, 50])
+    np.testing.assert_allclose(peaks, [1.0, 0.5, 0.25], rtol=1e-6)
+    np.testing.assert_allclose(evaluate_schedule(schedule, [10, 30, 50]), [1.0, 1.0, 1.0], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(base_lr=-0.1), "base_lr"),
+        (dict(max_lr=0.001), "max_lr"),
+        (dict(max_lr=0.0005), "max_lr"),
+        (dict(step_size_up=0), "step_size_up"),
+        (dict(step_size_up=-3), "step_size_up"),
+        (dict(step_size_down=0), "step_size_down"),
+        (dict(mode="sawtooth"), "mode"),
+        (dict(gamma=0.0), "gamma"),
+        (dict(gamma=1.5), "gamma"),
+        (dict(base_momentum=1.2), "base_momentum"),
+        (dict(base_momentum=0.9, max_momentum=0.8), "max_momentum"),
+    ],
+)
+def test_bad_arguments_name_the_argument(kwargs, name):
+    arguments = dict(base_lr=0.001, max_lr=0.01)
+    arguments.update(kwargs)
+    with pytest.raises(ValueError, match=rf"CyclicLR: {name}"):
+        CyclicLR(**arguments)

@@ -1,0 +1,111 @@
+import math
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_lr.schedules import OneCycle, Sequential, Warmup, WarmupStableDecay, evaluate_momentum, evaluate_schedule
+
+SWEEP = [0, 1, 4, 5, 6, 9, 10, 11, 19, 20, 21, 49, 50, 99, 100, 101, 1000]
+
+
+def test_sequential_each_child_counts_from_its_boundary():
+    decay = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)
+    schedule = Sequential([0.01, decay, lambda step: 0.001 + 0.0 * step], boundaries=[5, 20])
+
+    def reference(step):
+        if step < 5:
+            return 0.01
+        if step < 20:
+            return 0.1 * 0.5 ** ((step - 5) / 10)
+        return 0.001
+
+    np.testing.assert_allclose(evaluate_schedule(schedule, SWEEP), [reference(s) for s in SWEEP], rtol=1e-6)
+
+
+def test_sequential_joins_momentum_when_every_child_has_one():
+    first = OneCycle(0.1, total_steps=10)
+    second = OneCycle(0.05, total_steps=10)
+    joined = Sequential([first, second], boundaries=[10])
+    np.testing.assert_allclose(
+        evaluate_momentum(joined, [0, 5, 10, 15]),
+        np.concatenate([evaluate_momentum(first, [0, 5]), evaluate_momentum(second, [0, 5])]),
+        rtol=1e-6,
+    )
+    assert Sequential([first, 0.1], boundaries=[10]).momentum(ops.convert_to_tensor(0.0)) is None
+
+
+def test_warmup_in_front_of_keras_cosine_decay():
+    cosine = keras.optimizers.schedules.CosineDecay(0.1, decay_steps=80, alpha=0.1)
+    schedule = Warmup(cosine, warmup_steps=20, initial_learning_rate=0.01)
+
+    def reference(step):
+        if step < 20:
+            return 0.01 + (0.1 - 0.01) * step / 20
+        progress = min(step - 20, 80) / 80
+        return 0.1 * ((1 - 0.1) * 0.5 * (1 + math.cos(math.pi * progress)) + 0.1)
+
+    np.testing.assert_allclose(evaluate_schedule(schedule, SWEEP), [reference(s) for s in SWEEP], rtol=1e-5)
+
+
+def test_warmup_of_a_constant_and_of_keras_warmup_schedule():
+    np.testing.assert_allclose(evaluate_schedule(Warmup(0.5, 4), [0, 1, 2, 4, 100]), [0, 0.125, 0.25, 0.5, 0.5])
+    # Keras's CosineDecay with its own warmup uses ops.cond: evaluated step by step.
+    keras_warm = keras.optimizers.schedules.CosineDecay(0.0, 10, warmup_target=0.1, warmup_steps=5)
+    values = evaluate_schedule(Warmup(keras_warm, 2), [0, 1, 2, 4, 7])
+    np.testing.assert_allclose(values, [0.0, 0.0, 0.0, 0.04, 0.1], atol=1e-7)
+
+
+def test_warmup_passes_momentum_through():
+    cycle = OneCycle(0.1, total_steps=50)
+    schedule = Warmup(cycle, warmup_steps=10)
+    np.testing.assert_allclose(
+        evaluate_momentum(schedule, [0, 9, 10, 30]), evaluate_momentum(cycle, [0, 0, 0, 20]), rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize("decay", ["linear", "cosine", "sqrt"])
+def test_warmup_stable_decay(decay):
+    schedule = WarmupStableDecay(0.2, warmup_steps=10, stable_steps=40, decay_steps=50, final_lr=0.02, decay=decay)
+
+    def reference(step):
+        if step < 10:
+            return 0.2 * step / 10
+        if step < 50:
+            return 0.2
+        p = min((step - 50) / 50, 1.0)
+        fraction = {"linear": 1 - p, "cosine": 0.5 * (1 + math.cos(math.pi * p)), "sqrt": 1 - math.sqrt(p)}[decay]
+        return 0.02 + 0.18 * fraction
+
+    np.testing.assert_allclose(evaluate_schedule(schedule, SWEEP), [reference(s) for s in SWEEP], rtol=1e-5, atol=1e-8)
+
+
+def test_warmup_stable_decay_without_warmup_or_stable_phase():
+    schedule = WarmupStableDecay(1.0, warmup_steps=0, stable_steps=0, decay_steps=4)
+    np.testing.assert_allclose(evaluate_schedule(schedule, [0, 1, 2, 4, 9]), [1.0, 0.75, 0.5, 0.0, 0.0], atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: Sequential([], []), "Sequential: schedules"),
+        (lambda: Sequential([0.1, 0.2], []), "Sequential: boundaries"),
+        (lambda: Sequential([0.1, 0.2, 0.3], [5, 5]), "Sequential: boundaries"),
+        (lambda: Sequential([0.1, 0.2], [0]), r"Sequential: boundaries\[0\]"),
+        (lambda: Sequential([0.1, "fast"], [3]), r"Sequential: schedules\[1\]"),
+        (lambda: Sequential([0.1, -0.2], [3]), r"Sequential: a constant schedules\[1\]"),
+        (lambda: Warmup(0.1, 0), "Warmup: warmup_steps"),
+        (lambda: Warmup(None, 10), "Warmup: schedule"),
+        (lambda: Warmup(0.1, 10, initial_learning_rate=-1), "Warmup: initial_learning_rate"),
+        (lambda: WarmupStableDecay(0, 1, 1, 1), "WarmupStableDecay: peak_lr"),
+        (lambda: WarmupStableDecay(0.1, -1, 1, 1), "WarmupStableDecay: warmup_steps"),
+        (lambda: WarmupStableDecay(0.1, 1, -1, 1), "WarmupStableDecay: stable_steps"),
+        (lambda: WarmupStableDecay(0.1, 1, 1, 0), "WarmupStableDecay: decay_steps"),
+        (lambda: WarmupStableDecay(0.1, 1, 1, 1, final_lr=0.2), "WarmupStableDecay: final_lr"),
+        (lambda: WarmupStableDecay(0.1, 1, 1, 1, decay="exp"), "WarmupStableDecay: decay"),
+    ],
+)
+def test_bad_arguments_name_the_argument(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
