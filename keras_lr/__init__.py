@@ -1,9 +1,25 @@
-"""keras_lr: learning-rate schedules, callbacks and the range test for Keras 3."""
+"""keras_lr: learning-rate schedules, callbacks and the range test for Keras 3.
+
+The callbacks are re-exported here (`keras_lr.OneCycle` is the callback);
+the schedules live in `keras_lr.schedules` (`keras_lr.schedules.OneCycle`).
+"""
 
 from keras_lr import callbacks as callbacks
 from keras_lr import schedules as schedules
+from keras_lr.callbacks import CyclicLR as CyclicLR
+from keras_lr.callbacks import OneCycle as OneCycle
+from keras_lr.callbacks import ScheduleCallback as ScheduleCallback
 from keras_lr.callbacks import Scheduler as Scheduler
+from keras_lr.plotting import plot_schedule as plot_schedule
 
 __version__ = "0.1.0"
 
-__all__ = ["Scheduler", "callbacks", "schedules"]
+__all__ = [
+    "CyclicLR",
+    "OneCycle",
+    "ScheduleCallback",
+    "Scheduler",
+    "callbacks",
+    "plot_schedule",
+    "schedules",
+]

@@ -33,6 +33,9 @@ class StepValue(float):
     `steps_per_execution > 1`, where batch hooks fire only every N steps.
     """
 
+    # Keras infers result dtypes from `.dtype` (else from the Python type's name).
+    dtype = "float32"
+
     def __new__(cls, nominal, variable):
         obj = super().__new__(cls, nominal)
         obj.variable = variable

@@ -39,6 +39,20 @@ class ScheduleCallback(keras.callbacks.Callback):
         """The schedule for this fit (subclasses infer lengths from `self.params`)."""
         raise NotImplementedError
 
+    def __deepcopy__(self, memo):
+        # KerasTuner deep-copies callbacks for every trial: copy the arguments,
+        # not the model of a previous fit or its run state.
+        import copy
+
+        new = self.__class__.__new__(self.__class__)
+        memo[id(self)] = new
+        for key, value in self.__dict__.items():
+            if key != "_model":
+                new.__dict__[key] = copy.deepcopy(value, memo)
+        new._model = None
+        new._reset()
+        return new
+
     def _missing_steps(self, what):
         raise ValueError(
             f"{type(self).__name__}: cannot infer {what} because fit's steps per "
@@ -82,6 +96,11 @@ class ScheduleCallback(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         if logs is not None:
+            # With steps_per_execution, Keras may report a batch index past the
+            # end of the epoch for its last, shorter execution.
+            steps = self._steps_per_epoch()
+            if steps is not None:
+                batch = min(batch, steps - 1)
             logs["learning_rate"] = self.rate_at(self._epoch_start_step + batch)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -188,3 +207,6 @@ class Scheduler(ScheduleCallback):
 
     def _build_schedule(self):
         return self.schedule
+
+    def get_config(self):
+        return {"schedule": keras.saving.serialize_keras_object(self.schedule), "verbose": self.verbose}

@@ -1,0 +1,55 @@
+"""Matplotlib figures. matplotlib is imported only when a figure is drawn."""
+
+import numpy as np
+
+from keras_lr import _validation as v
+from keras_lr.schedules._base import check_schedule, evaluate_momentum, evaluate_schedule
+
+
+def plot_schedule(schedule, steps, ax=None):
+    """Plots a schedule's learning rate (and momentum, where it has one) over the steps.
+
+    Example:
+
+    >>> from keras_lr.schedules import OneCycle
+    >>> figure = plot_schedule(OneCycle(max_lr=0.1, total_steps=100), steps=120)
+    >>> [axis.get_ylabel() for axis in figure.axes]
+    ['learning rate', 'momentum']
+
+    Args:
+        schedule: A `LearningRateSchedule`, a callable of the step, or a number.
+        steps: Integer (plots steps `0 .. steps - 1`, must be >= 1) or a
+            sequence of steps.
+        ax: A matplotlib Axes to draw on, or None for a new figure.
+
+    Returns:
+        The matplotlib Figure.
+
+    Raises:
+        ValueError: for a bad schedule or `steps`.
+    """
+    import matplotlib.pyplot as plt
+
+    schedule = check_schedule("plot_schedule", "schedule", schedule)
+    if isinstance(steps, (list, tuple, np.ndarray)):
+        steps = np.asarray(steps)
+        if steps.ndim != 1 or steps.size == 0:
+            raise ValueError(f"plot_schedule: steps must be a non-empty 1-D sequence; received steps={steps!r}")
+    else:
+        steps = np.arange(v.check_int("plot_schedule", "steps", steps, low=1))
+    rates = evaluate_schedule(schedule, steps)
+    momenta = evaluate_momentum(schedule, steps)
+    if ax is None:
+        figure, ax = plt.subplots(figsize=(7, 3.5))
+    else:
+        figure = ax.figure
+    ax.plot(steps, rates, color="tab:blue")
+    ax.set_xlabel("step")
+    ax.set_ylabel("learning rate")
+    ax.set_title(type(schedule).__name__)
+    if momenta is not None:
+        twin = ax.twinx()
+        twin.plot(steps, momenta, color="tab:orange", linestyle="--")
+        twin.set_ylabel("momentum")
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,260 @@
+import copy
+
+import keras
+import numpy as np
+import pytest
+
+import keras_lr
+from keras_lr.schedules import CyclicLR as CyclicSchedule
+from keras_lr.schedules import OneCycle as OneCycleSchedule
+from keras_lr.schedules import evaluate_momentum, evaluate_schedule
+from tests.callbacks.helpers import (
+    Recorder,
+    adam_bias_trajectory,
+    bias_data,
+    bias_model,
+    sgd_bias_trajectory,
+)
+
+STEPS_PER_EPOCH = 10  # 40 samples, batch 4
+
+
+def fit(model, callbacks, epochs=3, **kwargs):
+    x, y = bias_data()
+    recorder = Recorder()
+    history = model.fit(x, y, batch_size=4, epochs=epochs, verbose=0, shuffle=False,
+                        callbacks=[*callbacks, recorder], **kwargs)
+    return history, recorder
+
+
+@pytest.mark.parametrize("steps_per_execution", [1, 4])
+def test_scheduler_applies_the_rate_of_every_step(steps_per_execution):
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=3, decay_rate=0.7)
+    model = bias_model(keras.optimizers.SGD(0.5), steps_per_execution)
+    callback = keras_lr.Scheduler(schedule)
+    history, recorder = fit(model, [callback])
+    expected_rates = 0.1 * 0.7 ** (np.arange(30) / 3)
+    expected_bias = sgd_bias_trajectory(expected_rates)
+    # The batch hook fires after steps spe-1, 2*spe-1, ... of each epoch (the last may be short).
+    hook_steps = [e * STEPS_PER_EPOCH + b for e in range(3) for b in range(steps_per_execution - 1, 10, steps_per_execution)]
+    if steps_per_execution == 4:
+        hook_steps = [e * 10 + b for e in range(3) for b in (3, 7, 9)]
+    np.testing.assert_allclose(recorder.bias, expected_bias[hook_steps], rtol=1e-5)
+    np.testing.assert_allclose(recorder.batch_rates, expected_rates[hook_steps], rtol=1e-5)
+    np.testing.assert_allclose(history.history["learning_rate"], expected_rates[[9, 19, 29]], rtol=1e-5)
+    frame = callback.history_frame()
+    assert list(frame.columns) == ["epoch", "step", "learning_rate"]
+    np.testing.assert_array_equal(frame.step, np.arange(30))
+    np.testing.assert_array_equal(frame.epoch, np.repeat([0, 1, 2], 10))
+    np.testing.assert_allclose(frame.learning_rate, expected_rates, rtol=1e-5)
+
+
+@pytest.mark.parametrize("steps_per_execution", [1, 4])
+def test_one_cycle_cycles_sgd_momentum_in_the_updates(steps_per_execution):
+    model = bias_model(keras.optimizers.SGD(0.5, momentum=0.9), steps_per_execution)
+    callback = keras_lr.OneCycle(max_lr=0.2)
+    fit(model, [callback])
+    reference = OneCycleSchedule(0.2, total_steps=30)
+    rates, momenta = evaluate_schedule(reference, range(30)), evaluate_momentum(reference, range(30))
+    bias = float(model.layers[-1].bias.numpy()[0])
+    assert bias == pytest.approx(sgd_bias_trajectory(rates, momenta)[-1], rel=1e-5)
+    # Not the same as leaving the momentum at 0.9: the cycle changed the updates.
+    assert abs(bias - sgd_bias_trajectory(rates, np.full(30, 0.9))[-1]) > 1e-3 * abs(bias)
+    frame = callback.history_frame()
+    np.testing.assert_allclose(frame.learning_rate, rates, rtol=1e-6)
+    np.testing.assert_allclose(frame.momentum, momenta, rtol=1e-6)
+
+
+@pytest.mark.parametrize("steps_per_execution", [1, 4])
+def test_cyclic_cycles_adam_beta_1_in_the_updates(steps_per_execution):
+    model = bias_model(keras.optimizers.Adam(0.5), steps_per_execution)
+    fit(model, [keras_lr.CyclicLR(0.001, 0.01, step_size_up=4, step_size_down=6)])
+    reference = CyclicSchedule(0.001, 0.01, step_size_up=4, step_size_down=6)
+    rates, beta_1s = evaluate_schedule(reference, range(30)), evaluate_momentum(reference, range(30))
+    bias = float(model.layers[-1].bias.numpy()[0])
+    assert bias == pytest.approx(adam_bias_trajectory(rates, beta_1s)[-1], rel=1e-4)
+    assert abs(bias - adam_bias_trajectory(rates, np.full(30, 0.9))[-1]) > 1e-3 * abs(bias)
+    assert type(model.optimizer.beta_1) is float and model.optimizer.beta_1 == 0.9
+
+
+@pytest.mark.parametrize(
+    "make_optimizer",
+    [
+        lambda: keras.optimizers.AdamW(0.01),
+        lambda: keras.optimizers.Adamax(0.01),
+        lambda: keras.optimizers.Nadam(0.01),
+        lambda: keras.optimizers.Lion(0.01),
+        lambda: keras.optimizers.RMSprop(0.01, momentum=0.9),
+    ],
+    ids=["AdamW", "Adamax", "Nadam", "Lion", "RMSprop"],
+)
+def test_momentum_cycling_changes_the_updates_of_every_momentum_optimizer(make_optimizer):
+    weights = []
+    for base_momentum in (0.5, None):
+        keras.utils.set_random_seed(0)
+        x = np.random.default_rng(0).normal(size=(40, 3)).astype("float32")
+        y = x @ np.array([[1.0], [-2.0], [0.5]], "float32")
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, kernel_initializer="ones")])
+        model.compile(make_optimizer(), "mse")
+        callback = keras_lr.OneCycle(0.05, base_momentum=base_momentum, max_momentum=0.95 if base_momentum else 0.95)
+        model.fit(x, y, batch_size=4, epochs=2, verbose=0, shuffle=False, callbacks=[callback])
+        weights.append(model.layers[-1].kernel.numpy())
+    assert not np.allclose(weights[0], weights[1], rtol=1e-4, atol=1e-6)
+
+
+def test_optimizer_without_momentum_warns_and_schedules_the_rate():
+    model = bias_model(keras.optimizers.Adagrad(0.5))
+    with pytest.warns(UserWarning, match="no momentum to cycle"):
+        history, _ = fit(model, [keras_lr.OneCycle(0.1)], epochs=1)
+    expected = evaluate_schedule(OneCycleSchedule(0.1, total_steps=10), [9])
+    np.testing.assert_allclose(history.history["learning_rate"], expected, rtol=1e-6)
+
+
+def test_sgd_without_momentum_warns():
+    with pytest.warns(UserWarning, match="non-zero `momentum`"):
+        fit(bias_model(keras.optimizers.SGD(0.1)), [keras_lr.OneCycle(0.1)], epochs=1)
+
+
+def test_each_fit_runs_its_own_cycle_and_the_optimizer_is_restored():
+    optimizer = keras.optimizers.SGD(0.05, momentum=0.9)
+    model = bias_model(optimizer)
+    callback = keras_lr.OneCycle(0.2)
+    fit(model, [callback], epochs=2)
+    first = callback.history_frame()
+    fit(model, [callback], epochs=2)
+    second = callback.history_frame()
+    np.testing.assert_array_equal(first.step, np.arange(20))
+    np.testing.assert_array_equal(second.step, np.arange(20))
+    np.testing.assert_allclose(second.learning_rate, first.learning_rate)
+    assert int(optimizer.iterations.numpy()) == 40
+    # Afterwards the optimizer is the one that was compiled: a float rate and momentum.
+    assert isinstance(optimizer._learning_rate, keras.Variable)
+    assert float(optimizer.learning_rate.numpy()) == pytest.approx(0.05)
+    assert type(optimizer.momentum) is float and optimizer.momentum == 0.9
+    # Same variables, same order, as a plain fit builds: checkpoints stay loadable.
+    names = [v.path.split("/")[-1] for v in optimizer.variables]
+    assert names[:2] == ["iteration", "learning_rate"] and len(names) == 4
+
+
+def test_a_plain_fit_afterwards_uses_the_optimizers_own_rate():
+    model = bias_model(keras.optimizers.SGD(0.05))
+    fit(model, [keras_lr.Scheduler(0.3)], epochs=1)
+    before = float(model.layers[-1].bias.numpy()[0])
+    assert before == pytest.approx(-3.0, rel=1e-5)
+    _, recorder = fit(model, [], epochs=1)
+    np.testing.assert_allclose(np.diff([before, *recorder.bias]), -0.05, rtol=1e-4)
+
+
+def test_a_second_fit_uses_the_new_callback_schedule():
+    model = bias_model(keras.optimizers.SGD(0.5))
+    fit(model, [keras_lr.Scheduler(0.1)], epochs=1)
+    start = float(model.layers[-1].bias.numpy()[0])
+    _, recorder = fit(model, [keras_lr.Scheduler(lambda step: 0.01 * (step + 1))], epochs=1)
+    np.testing.assert_allclose(np.diff([start, *recorder.bias]), -0.01 * np.arange(1, 11), rtol=1e-5)
+
+
+def test_loss_scale_optimizer_is_unwrapped():
+    optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.5, momentum=0.5))
+    model = bias_model(optimizer)
+    callback = keras_lr.CyclicLR(0.01, 0.1, step_size_up=5)
+    _, recorder = fit(model, [callback], epochs=2)
+    reference = CyclicSchedule(0.01, 0.1, step_size_up=5)
+    expected = sgd_bias_trajectory(evaluate_schedule(reference, range(20)), evaluate_momentum(reference, range(20)))
+    np.testing.assert_allclose(recorder.bias, expected, rtol=1e-5)
+
+
+def test_cyclic_step_size_in_epochs():
+    model = bias_model(keras.optimizers.Adam())
+    callback = keras_lr.CyclicLR(0.001, 0.01, step_size_up=0.5, unit="epochs", base_momentum=None)
+    fit(model, [callback], epochs=2)
+    expected = evaluate_schedule(CyclicSchedule(0.001, 0.01, step_size_up=5, base_momentum=None), range(20))
+    np.testing.assert_allclose(callback.history_frame().learning_rate, expected, rtol=1e-6)
+
+
+def test_initial_epoch_places_the_schedule():
+    model = bias_model(keras.optimizers.SGD(0.5))
+    callback = keras_lr.OneCycle(0.1, base_momentum=None)
+    history, _ = fit(model, [callback], epochs=3, initial_epoch=1)
+    frame = callback.history_frame()
+    np.testing.assert_array_equal(frame.step, np.arange(10, 30))
+    expected = evaluate_schedule(OneCycleSchedule(0.1, 30, base_momentum=None), range(10, 30))
+    np.testing.assert_allclose(frame.learning_rate, expected, rtol=1e-6)
+    np.testing.assert_allclose(history.history["learning_rate"], expected[[9, 19]], rtol=1e-6)
+
+
+def test_errors_before_any_step():
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)
+    model = bias_model(keras.optimizers.SGD(schedule))
+    with pytest.raises(ValueError, match="Scheduler: the optimizer already has a learning-rate schedule"):
+        fit(model, [keras_lr.Scheduler(0.1)], epochs=1)
+    assert float(model.layers[-1].bias.numpy()[0]) == 0.0
+
+    model = bias_model(keras.optimizers.SGD(0.1))
+    with pytest.raises(ValueError, match="another keras_lr callback already sets the learning rate"):
+        fit(model, [keras_lr.Scheduler(0.1), keras_lr.OneCycle(0.1)], epochs=1)
+    assert float(model.layers[-1].bias.numpy()[0]) == 0.0
+    # The failed fit left nothing behind: the next one trains normally.
+    _, recorder = fit(model, [keras_lr.Scheduler(0.02)], epochs=1)
+    np.testing.assert_allclose(recorder.bias, -0.02 * np.arange(1, 11), rtol=1e-5)
+
+
+def test_total_steps_cannot_be_inferred_from_a_generator():
+    model = bias_model(keras.optimizers.SGD(0.1))
+    with pytest.raises(ValueError, match="OneCycle: cannot infer total_steps"):
+        _fit_unknown_length(model, keras_lr.OneCycle(0.1))
+    assert int(model.optimizer.iterations.numpy()) == 0
+    callback = keras_lr.OneCycle(0.1, total_steps=6, base_momentum=None)
+    _fit_unknown_length(model, callback)
+    frame = callback.history_frame()
+    steps = int(model.optimizer.iterations.numpy())
+    assert len(frame) == steps >= 6
+    expected = evaluate_schedule(OneCycleSchedule(0.1, 6, base_momentum=None), range(steps))
+    np.testing.assert_allclose(frame.learning_rate, expected, rtol=1e-6)
+    assert float(model.layers[-1].bias.numpy()[0]) == pytest.approx(-expected.sum(), rel=1e-5)
+
+
+def _fit_unknown_length(model, callback):
+    def batches():
+        x, y = bias_data(4)
+        for _ in range(6):
+            yield x, y
+
+    return model.fit(batches(), epochs=1, verbose=0, callbacks=[callback])
+
+
+def test_callbacks_survive_deepcopy_and_reset_between_fits():
+    callbacks = [keras_lr.Scheduler(0.1), keras_lr.OneCycle(0.1), keras_lr.CyclicLR(0.01, 0.1)]
+    copies = copy.deepcopy(callbacks)
+    assert [c.get_config() for c in copies] == [c.get_config() for c in callbacks]
+    model = bias_model(keras.optimizers.SGD(0.1, momentum=0.9))
+    fit(model, [copies[1]], epochs=1)
+    used = copy.deepcopy(copies[1])  # after a fit, as KerasTuner does between trials
+    model2 = bias_model(keras.optimizers.SGD(0.1, momentum=0.9))
+    fit(model2, [used], epochs=2)
+    assert len(used.history_frame()) == 20
+    np.testing.assert_allclose(model2.get_weights()[1], _fresh_one_cycle_bias(epochs=2), rtol=1e-6)
+
+
+def _fresh_one_cycle_bias(epochs):
+    model = bias_model(keras.optimizers.SGD(0.1, momentum=0.9))
+    fit(model, [keras_lr.OneCycle(0.1)], epochs=epochs)
+    return model.get_weights()[1]
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: keras_lr.Scheduler("cosine"), "Scheduler: schedule"),
+        (lambda: keras_lr.Scheduler(0.1, verbose=-1), "Scheduler: verbose"),
+        (lambda: keras_lr.OneCycle(0), "OneCycle: max_lr"),
+        (lambda: keras_lr.OneCycle(0.1, total_steps=0), "OneCycle: total_steps"),
+        (lambda: keras_lr.OneCycle(0.1, pct_start=2), "OneCycle: pct_start"),
+        (lambda: keras_lr.OneCycle(0.1, base_momentum=0.99), "OneCycle: max_momentum"),
+        (lambda: keras_lr.CyclicLR(0.1, 0.01), "CyclicLR: max_lr"),
+        (lambda: keras_lr.CyclicLR(0.01, 0.1, unit="batches"), "CyclicLR: unit"),
+        (lambda: keras_lr.CyclicLR(0.01, 0.1, mode="cosine"), "CyclicLR: mode"),
+    ],
+)
+def test_bad_callback_arguments_name_the_argument(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
