@@ -1,0 +1,112 @@
+"""Resuming an interrupted fit gives the rates, momenta and weights of an uninterrupted one."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_lr
+
+EPOCHS = 4
+
+
+def data():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(48, 5)).astype("float32")
+    y = (x @ rng.normal(size=(5, 1)) + 0.1).astype("float32")
+    return x, y
+
+
+def build():
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.01, momentum=0.9), "mse")
+    return model
+
+
+def callbacks():
+    return [keras_lr.OneCycle(max_lr=0.05)]
+
+
+class StopAfter(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            self.model.stop_training = True
+
+
+class CrashAt(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise RuntimeError("simulated crash")
+
+
+@pytest.fixture(scope="module")
+def straight():
+    x, y = data()
+    model = build()
+    cbs = callbacks()
+    history = model.fit(x, y, batch_size=8, epochs=EPOCHS, shuffle=False, verbose=0, callbacks=cbs)
+    return model, cbs[0].history_frame(), history.history["learning_rate"]
+
+
+def test_resume_from_model_checkpoint(straight, tmp_path):
+    model_straight, frame_straight, rates_straight = straight
+    x, y = data()
+    path = str(tmp_path / "checkpoint.keras")
+    first = build()
+    first.fit(x, y, batch_size=8, epochs=EPOCHS, shuffle=False, verbose=0,
+              callbacks=[*callbacks(), keras.callbacks.ModelCheckpoint(path), StopAfter(1)])
+    resumed = keras.saving.load_model(path)
+    assert int(resumed.optimizer.iterations.numpy()) == 12
+    # The checkpoint holds the optimizer that was compiled (a float rate and momentum).
+    assert resumed.optimizer.get_config()["learning_rate"] == pytest.approx(0.01)
+    assert resumed.optimizer.get_config()["momentum"] == pytest.approx(0.9)
+    cbs = callbacks()
+    history = resumed.fit(x, y, batch_size=8, epochs=EPOCHS, initial_epoch=2, shuffle=False, verbose=0,
+                          callbacks=cbs)
+    frame = cbs[0].history_frame()
+    np.testing.assert_array_equal(frame.step, frame_straight.step[12:])
+    np.testing.assert_allclose(frame.learning_rate, frame_straight.learning_rate[12:], rtol=1e-6)
+    np.testing.assert_allclose(frame.momentum, frame_straight.momentum[12:], rtol=1e-6)
+    np.testing.assert_allclose(history.history["learning_rate"], rates_straight[2:], rtol=1e-6)
+    for a, b in zip(resumed.get_weights(), model_straight.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_resume_with_backup_and_restore(straight, tmp_path):
+    model_straight, frame_straight, _ = straight
+    x, y = data()
+    backup = str(tmp_path / "backup")
+    crashed = build()
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        crashed.fit(x, y, batch_size=8, epochs=EPOCHS, shuffle=False, verbose=0,
+                    callbacks=[*callbacks(), keras.callbacks.BackupAndRestore(backup), CrashAt(2)])
+    restarted = build()  # a fresh process would build and compile the model again
+    cbs = callbacks()
+    restarted.fit(x, y, batch_size=8, epochs=EPOCHS, shuffle=False, verbose=0,
+                  callbacks=[*cbs, keras.callbacks.BackupAndRestore(backup)])
+    frame = cbs[0].history_frame()
+    np.testing.assert_array_equal(frame.step, frame_straight.step[12:])
+    np.testing.assert_allclose(frame.learning_rate, frame_straight.learning_rate[12:], rtol=1e-6)
+    for a, b in zip(restarted.get_weights(), model_straight.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_weights_differ_without_resuming_the_schedule(straight, tmp_path):
+    """The trap the resume tests guard against (tensorflow#49208): restarting the cycle."""
+    model_straight, _, _ = straight
+    x, y = data()
+    path = str(tmp_path / "checkpoint.keras")
+    first = build()
+    first.fit(x, y, batch_size=8, epochs=EPOCHS, shuffle=False, verbose=0,
+              callbacks=[*callbacks(), keras.callbacks.ModelCheckpoint(path), StopAfter(1)])
+    resumed = keras.saving.load_model(path)
+    resumed.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=callbacks())
+    assert not all(np.allclose(a, b, rtol=1e-4) for a, b in zip(resumed.get_weights(), model_straight.get_weights()))
