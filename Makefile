@@ -13,7 +13,7 @@ $(VENV)/bin/activate:
 	$(PY) -m pip install --upgrade pip
 
 $(VENV)/.installed: $(VENV)/bin/activate setup.cfg pyproject.toml
-	$(PY) -m pip install -e .
+	$(PY) -m pip install -e '.[demo]'
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/bin/activate setup.cfg pyproject.toml

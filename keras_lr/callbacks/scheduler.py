@@ -127,6 +127,10 @@ class ScheduleCallback(keras.callbacks.Callback):
             index = 0
         return float(self._cache[index])
 
+    def schedule_for_last_fit(self):
+        """The schedule the last (or current) fit ran, sized to it; None before any fit."""
+        return self._active_schedule
+
     def history_frame(self):
         """Every step of the last fit: `epoch`, `step`, `learning_rate` (and `momentum`).
 

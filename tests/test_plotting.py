@@ -1,0 +1,33 @@
+import keras
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+
+from keras_lr import plot_schedule  # noqa: E402
+from keras_lr.schedules import CyclicLR, evaluate_schedule  # noqa: E402
+
+
+def test_plot_draws_the_rate_and_momentum_curves():
+    schedule = CyclicLR(0.001, 0.01, step_size_up=5)
+    figure = plot_schedule(schedule, 30)
+    rate_line = figure.axes[0].lines[0]
+    np.testing.assert_array_equal(rate_line.get_xdata(), np.arange(30))
+    np.testing.assert_allclose(rate_line.get_ydata(), evaluate_schedule(schedule, range(30)))
+    assert figure.axes[1].get_ylabel() == "momentum"
+
+
+def test_plot_without_momentum_and_on_given_axes():
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots()
+    figure = plot_schedule(keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5), [0, 5, 10], ax=ax)
+    assert figure is ax.figure and len(figure.axes) == 1
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [0.1, 0.1 * 0.5**0.5, 0.05], rtol=1e-6)
+
+
+@pytest.mark.parametrize("steps", [0, -3, [], "100"])
+def test_bad_steps(steps):
+    with pytest.raises(ValueError, match="plot_schedule: steps"):
+        plot_schedule(0.1, steps)
