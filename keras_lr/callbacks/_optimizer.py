@@ -10,7 +10,7 @@ import warnings
 import keras
 from keras import ops
 
-from keras_lr.schedules._base import LearningRateSchedule, as_float_step, call_momentum, call_schedule
+from keras_lr.schedules._base import LearningRateSchedule, as_float_step, call_momentum, call_rate_and_momentum
 
 # Optimizer attributes that hold the momentum a cycle drives, in the order looked for.
 MOMENTUM_ATTRIBUTES = ("beta_1", "momentum")
@@ -159,10 +159,13 @@ class FitSchedule(LearningRateSchedule):
         self.base_variable = base_variable
 
     def __call__(self, step):
-        step = as_float_step(step) - float(self.offset)
+        step = as_float_step(step)
+        if self.offset:
+            step = step - float(self.offset)
+        rate, momentum = call_rate_and_momentum(self.schedule, step)
         if self.momentum_binding is not None:
-            self.momentum_binding.update(call_momentum(self.schedule, step))
-        return call_schedule(self.schedule, step)
+            self.momentum_binding.update(momentum)
+        return rate
 
     def get_config(self):
         return {"base_learning_rate": self.base_learning_rate}

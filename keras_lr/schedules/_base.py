@@ -54,6 +54,19 @@ def call_momentum(schedule, step):
     return ops.cast(value, "float32") + ops.zeros_like(step, dtype="float32")
 
 
+def call_rate_and_momentum(schedule, step):
+    """(rate, momentum or None) of a schedule at a scalar ``step``, in as few ops as it offers."""
+    combined = getattr(schedule, "rate_and_momentum", None)
+    if combined is not None:
+        rate, momentum = combined(step)
+        return ops.cast(rate, "float32"), momentum
+    if isinstance(schedule, LearningRateSchedule):
+        rate = ops.cast(schedule(step), "float32")
+    else:
+        rate = call_schedule(schedule, step)
+    return rate, call_momentum(schedule, step)
+
+
 def serialize_schedule(schedule):
     if isinstance(schedule, float):
         return schedule

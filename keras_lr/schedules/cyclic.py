@@ -105,6 +105,15 @@ class CyclicLR(LearningRateSchedule):
         position, amplitude = self._scale(step)
         return self.max_momentum - (self.max_momentum - self.base_momentum) * position * amplitude
 
+    def rate_and_momentum(self, step):
+        """Both values at ``step`` in one pass (what the train step evaluates)."""
+        position, amplitude = self._scale(step)
+        height = position * amplitude
+        rate = self.base_lr + (self.max_lr - self.base_lr) * height
+        if self.base_momentum is None:
+            return rate, None
+        return rate, self.max_momentum - (self.max_momentum - self.base_momentum) * height
+
     def get_config(self):
         return {
             "base_lr": self.base_lr,

@@ -116,32 +116,42 @@ class OneCycle(LearningRateSchedule):
             (t - 1, self.max_lr, self.final_lr, lo_m, hi_m),
         ]
 
-    def _evaluate(self, step, lr):
+    def _evaluate(self, step, momentum):
+        """(learning rate, momentum or None) at ``step``, sharing the phase arithmetic."""
         step = ops.clip(as_float_step(step), 0.0, float(self.total_steps - 1))
         phases = self._phases()
-        values = []
+        rates, momenta = [], []
         start_step = 0.0
         for end_step, start_lr, end_lr, start_m, end_m in phases:
             length = end_step - start_step
             # A phase of no length is already complete (PyTorch divides by zero).
             pct = (step - start_step) / length if length != 0 else ops.ones_like(step)
-            start, end = (start_lr, end_lr) if lr else (start_m, end_m)
-            values.append(_anneal(self.anneal_strategy, start, end, pct))
+            rates.append(_anneal(self.anneal_strategy, start_lr, end_lr, pct))
+            if momentum:
+                momenta.append(_anneal(self.anneal_strategy, start_m, end_m, pct))
             start_step = end_step
-        # PyTorch takes the first phase whose end_step >= step, else the last.
-        result = values[-1]
-        for (end_step, *_), value in zip(reversed(phases[:-1]), reversed(values[:-1])):
-            result = ops.where(step <= end_step, value, result)
-        return result
+
+        def select(values):
+            # PyTorch takes the first phase whose end_step >= step, else the last.
+            result = values[-1]
+            for (end_step, *_), value in zip(reversed(phases[:-1]), reversed(values[:-1])):
+                result = ops.where(step <= end_step, value, result)
+            return result
+
+        return select(rates), (select(momenta) if momentum else None)
 
     def __call__(self, step):
-        return self._evaluate(step, lr=True)
+        return self._evaluate(step, momentum=False)[0]
 
     def momentum(self, step):
         """Momentum (or Adam's first beta) at ``step``; None when not cycled."""
         if self.base_momentum is None:
             return None
-        return self._evaluate(step, lr=False)
+        return self._evaluate(step, momentum=True)[1]
+
+    def rate_and_momentum(self, step):
+        """Both values at ``step`` in one pass (what the train step evaluates)."""
+        return self._evaluate(step, momentum=self.base_momentum is not None)
 
     def get_config(self):
         return {
