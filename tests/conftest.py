@@ -15,3 +15,7 @@ def seed():
     keras.utils.set_random_seed(1234)
     np.random.seed(1234)
     yield
+
+
+# Run by hand (needs torch), not collected: it writes torch_reference.json.
+collect_ignore = ["schedules/make_torch_reference.py"]
