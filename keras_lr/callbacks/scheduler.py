@@ -31,6 +31,7 @@ class ScheduleCallback(keras.callbacks.Callback):
         self._fit_schedule = None
         self._offset = None
         self._epoch_start_step = 0
+        self._last_batch = None
         self._epoch_steps = []  # (epoch, first step, last step)
         self._cache_start = 0
         self._cache = np.zeros((0,), dtype=np.float64)
@@ -90,6 +91,8 @@ class ScheduleCallback(keras.callbacks.Callback):
             # fit traced its train function before this callback ran: re-make it.
             self.model.make_train_function(force=True)
         self._epoch_start_step = iterations - self._offset
+        steps = self._steps_per_epoch()
+        self._last_batch = None if steps is None else steps - 1
         if self.verbose:
             rate = self.rate_at(self._epoch_start_step)
             print(f"\nEpoch {epoch + 1}: {type(self).__name__} learning rate {rate:.6g}.")
@@ -98,9 +101,8 @@ class ScheduleCallback(keras.callbacks.Callback):
         if logs is not None:
             # With steps_per_execution, Keras may report a batch index past the
             # end of the epoch for its last, shorter execution.
-            steps = self._steps_per_epoch()
-            if steps is not None:
-                batch = min(batch, steps - 1)
+            if self._last_batch is not None:
+                batch = min(batch, self._last_batch)
             logs["learning_rate"] = self.rate_at(self._epoch_start_step + batch)
 
     def on_epoch_end(self, epoch, logs=None):

@@ -47,6 +47,16 @@ class CrashAt(keras.callbacks.Callback):
             raise RuntimeError("simulated crash")
 
 
+def checkpoint_after_two_epochs(tmp_path):
+    """Trains the run meant for EPOCHS epochs, stops it after epoch 2 and loads its checkpoint."""
+    x, y = data()
+    path = str(tmp_path / "checkpoint.keras")
+    first = build()
+    first.fit(x, y, batch_size=8, epochs=EPOCHS, shuffle=False, verbose=0,
+              callbacks=[*callbacks(), keras.callbacks.ModelCheckpoint(path), StopAfter(1)])
+    return keras.saving.load_model(path)
+
+
 @pytest.fixture(scope="module")
 def straight():
     x, y = data()
@@ -59,11 +69,7 @@ def straight():
 def test_resume_from_model_checkpoint(straight, tmp_path):
     model_straight, frame_straight, rates_straight = straight
     x, y = data()
-    path = str(tmp_path / "checkpoint.keras")
-    first = build()
-    first.fit(x, y, batch_size=8, epochs=EPOCHS, shuffle=False, verbose=0,
-              callbacks=[*callbacks(), keras.callbacks.ModelCheckpoint(path), StopAfter(1)])
-    resumed = keras.saving.load_model(path)
+    resumed = checkpoint_after_two_epochs(tmp_path)
     assert int(resumed.optimizer.iterations.numpy()) == 12
     # The checkpoint holds the optimizer that was compiled (a float rate and momentum).
     assert resumed.optimizer.get_config()["learning_rate"] == pytest.approx(0.01)
@@ -103,10 +109,6 @@ def test_weights_differ_without_resuming_the_schedule(straight, tmp_path):
     """The trap the resume tests guard against (tensorflow#49208): restarting the cycle."""
     model_straight, _, _ = straight
     x, y = data()
-    path = str(tmp_path / "checkpoint.keras")
-    first = build()
-    first.fit(x, y, batch_size=8, epochs=EPOCHS, shuffle=False, verbose=0,
-              callbacks=[*callbacks(), keras.callbacks.ModelCheckpoint(path), StopAfter(1)])
-    resumed = keras.saving.load_model(path)
+    resumed = checkpoint_after_two_epochs(tmp_path)
     resumed.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=callbacks())
     assert not all(np.allclose(a, b, rtol=1e-4) for a, b in zip(resumed.get_weights(), model_straight.get_weights()))
