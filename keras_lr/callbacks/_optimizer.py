@@ -5,12 +5,20 @@ same order), so checkpoints written during a fit, full `.keras` files and
 weights-only ones alike, load into a freshly compiled model.
 """
 
+import bisect
 import warnings
 
 import keras
+import numpy as np
 from keras import ops
 
-from keras_lr.schedules._base import LearningRateSchedule, as_float_step, call_momentum, call_rate_and_momentum
+from keras_lr.schedules._base import (
+    LearningRateSchedule,
+    as_float_step,
+    call_momentum,
+    call_rate_and_momentum,
+    evaluate_schedule,
+)
 
 # Optimizer attributes that hold the momentum a cycle drives, in the order looked for.
 MOMENTUM_ATTRIBUTES = ("beta_1", "momentum")
@@ -139,106 +147,215 @@ def momentum_attribute(optimizer):
     return None
 
 
-@keras.saving.register_keras_serializable(package="keras_lr")
-class FitSchedule(LearningRateSchedule):
-    """The learning rate a keras_lr callback puts inside the optimizer for one fit.
+class RateCache:
+    """A schedule's values, evaluated in chunks and read back one step at a time."""
 
-    Evaluates `schedule(iterations - offset)` inside the train step, so the
-    rate follows `optimizer.iterations` exactly, and assigns the cycle's
-    momentum in the same step. Serializing it gives back the optimizer's own
-    learning rate (`base_learning_rate`): a model saved during a fit loads as
-    the model that was compiled, and the callback puts the schedule back in
-    when training resumes.
-    """
-
-    def __init__(self, schedule, offset, base_learning_rate, momentum=None, base_variable=None):
+    def __init__(self, schedule, chunk=4096):
         self.schedule = schedule
-        self.offset = int(offset)
-        self.base_learning_rate = float(base_learning_rate)
-        self.momentum_binding = momentum
-        self.base_variable = base_variable
+        self.chunk = chunk
+        self.start = 0
+        self.values = np.zeros((0,), dtype=np.float64)
 
     def __call__(self, step):
-        step = as_float_step(step)
-        if self.offset:
-            step = step - float(self.offset)
-        rate, momentum = call_rate_and_momentum(self.schedule, step)
-        if self.momentum_binding is not None:
-            self.momentum_binding.update(momentum)
-        return rate
+        index = step - self.start
+        if not 0 <= index < len(self.values):
+            self.start = step
+            self.values = evaluate_schedule(self.schedule, np.arange(step, step + self.chunk))
+            index = 0
+        return float(self.values[index])
+
+
+@keras.saving.register_keras_serializable(package="keras_lr")
+class FitSchedule(LearningRateSchedule):
+    """The learning rate keras_lr puts inside the optimizer for one fit.
+
+    Inside the train step it evaluates
+
+        rate(step) = source(step) * multiplier
+
+    where the source is the schedule of a schedule callback (`Scheduler`,
+    `OneCycle`, `CyclicLR`), evaluated at `iterations - offset`, or else
+    whatever the optimizer held (its own rate variable, or a schedule it was
+    compiled with), and `multiplier` is a variable the adaptive callbacks
+    (`ReduceLROnPlateau`, `DivergenceGuard`, `BoldDriver`) scale. A cycle's
+    momentum is assigned in the same step.
+
+    One FitSchedule serves every keras_lr callback of a fit: the first one
+    to attach puts it in, the last one to detach takes it out. Serializing it
+    gives back what the optimizer held (its float rate, or its schedule), so
+    a model saved during a fit loads as the model that was compiled; the
+    callbacks put their part back when training resumes.
+    """
+
+    def __init__(self, original, fit_token=None):
+        self.original = original  # the optimizer's rate Variable, or its schedule
+        self.fit_token = fit_token
+        self.schedule = None
+        self.schedule_owner = None
+        self.offset = 0
+        self.momentum_binding = None
+        self.multiplier = keras.Variable(1.0, dtype="float32", trainable=False, name="keras_lr_multiplier")
+        self.multiplier_changes = [(0, 1.0)]  # (first iteration it applies to, value), in order
+        self.users = []
+        self._schedule_cache = None
+        self._original_cache = None if isinstance(original, keras.Variable) else RateCache(original)
+
+    def __call__(self, step):
+        if self.schedule is not None:
+            local = as_float_step(step)
+            if self.offset:
+                local = local - float(self.offset)
+            rate, momentum = call_rate_and_momentum(self.schedule, local)
+            if self.momentum_binding is not None:
+                self.momentum_binding.update(momentum)
+        elif isinstance(self.original, keras.Variable):
+            rate = ops.cast(self.original, "float32")
+        else:
+            rate = ops.cast(self.original(step), "float32")
+        return rate * self.multiplier
 
     def get_config(self):
-        return {"base_learning_rate": self.base_learning_rate}
+        if isinstance(self.original, keras.Variable):
+            return {"base_learning_rate": float(self.original.numpy())}
+        return {"original": keras.saving.serialize_keras_object(self.original)}
 
     @classmethod
     def from_config(cls, config):
-        # The optimizer's own rate: the schedule belongs to the callback.
+        # What the optimizer held: the schedule belongs to the callbacks.
+        if "original" in config:
+            return keras.saving.deserialize_keras_object(config["original"])
         return float(config["base_learning_rate"])
 
+    # Python-side readouts, for logs and records.
 
-def learning_rate_variable(optimizer, owner):
-    """The optimizer's own learning-rate variable; raises if it has none.
+    def set_schedule(self, schedule, offset):
+        self.schedule = schedule
+        self.offset = int(offset)
+        self._schedule_cache = RateCache(schedule)
 
-    A stale `FitSchedule` (left by a fit that was interrupted) is taken out
-    first.
-    """
-    current = getattr(optimizer, "_learning_rate", None)
-    if isinstance(current, FitSchedule):
-        if current.momentum_binding is not None:
-            current.momentum_binding.restore()
-        optimizer._learning_rate = current.base_variable
-        current = current.base_variable
-    if isinstance(current, keras.Variable):
-        return current
-    if isinstance(current, LearningRateSchedule) or callable(current):
-        raise ValueError(
-            f"{owner}: the optimizer already has a learning-rate schedule "
-            f"({type(current).__name__}) that this callback would overwrite. "
-            f"Compile with a float learning rate and pass the schedule to the "
-            f"callback instead, e.g. keras_lr.Scheduler(schedule)."
-        )
-    raise ValueError(
+    def source_rate_at(self, iteration):
+        """The rate before the multiplier at absolute optimizer ``iteration``."""
+        if self.schedule is not None:
+            return self._schedule_cache(iteration - self.offset)
+        if self._original_cache is None:
+            return float(self.original.numpy())
+        return self._original_cache(iteration)
+
+    def multiplier_at(self, iteration):
+        """The multiplier in force at absolute optimizer ``iteration``."""
+        index = bisect.bisect_right([start for start, _ in self.multiplier_changes], iteration) - 1
+        return self.multiplier_changes[max(index, 0)][1]
+
+    def rate_at(self, iteration):
+        """The effective rate at absolute optimizer ``iteration``."""
+        return self.source_rate_at(iteration) * self.multiplier_at(iteration)
+
+    def set_multiplier(self, value, iteration):
+        """Sets the multiplier from absolute optimizer ``iteration`` on."""
+        value = float(value)
+        self.multiplier.assign(value)
+        while self.multiplier_changes and self.multiplier_changes[-1][0] >= iteration:
+            self.multiplier_changes.pop()
+        self.multiplier_changes.append((int(iteration), value))
+
+
+def _no_learning_rate(optimizer, owner):
+    return ValueError(
         f"{owner}: the optimizer {type(optimizer).__name__} has no learning rate "
         f"to drive; compile the model with a Keras optimizer created with a "
-        f"float learning_rate."
+        f"learning_rate."
     )
 
 
-def install(optimizer, schedule, offset, owner, base_variable):
-    """Puts ``schedule`` into ``optimizer`` for this fit; returns the FitSchedule."""
-    if isinstance(optimizer._learning_rate, FitSchedule):
-        raise ValueError(
-            f"{owner}: another keras_lr callback already sets the learning rate "
-            f"in this fit; use one schedule callback (join schedules with "
-            f"keras_lr.schedules.Sequential)."
-        )
-    binding = None
-    if call_momentum(schedule, ops.convert_to_tensor(0.0)) is not None:
-        attribute = momentum_attribute(optimizer)
-        if attribute is None:
-            warnings.warn(
-                f"{owner}: {type(optimizer).__name__} has no momentum to cycle "
-                f"(SGD and RMSprop need a non-zero `momentum`; Adam-family "
-                f"optimizers take `beta_1`); only the learning rate is scheduled. "
-                f"Pass base_momentum=None to silence this.",
-                stacklevel=3,
-            )
-        else:
-            binding = MomentumBinding(optimizer, attribute)
-    fit_schedule = FitSchedule(
-        schedule,
-        offset,
-        float(base_variable.numpy()),
-        momentum=binding,
-        base_variable=base_variable,
-    )
-    optimizer._learning_rate = fit_schedule
-    return fit_schedule
+def remove(optimizer, fit_schedule, fold_multiplier=False):
+    """Puts back what the optimizer held before ``fit_schedule``, and its momentum.
 
-
-def uninstall(optimizer, fit_schedule):
-    """Puts back the optimizer's own learning rate and momentum."""
+    With ``fold_multiplier`` and a plain float rate, the rate keeps the
+    multiplier (as Keras's ReduceLROnPlateau leaves its reduced rate).
+    """
     if fit_schedule.momentum_binding is not None:
         fit_schedule.momentum_binding.restore()
+        fit_schedule.momentum_binding = None
     if optimizer._learning_rate is fit_schedule:
-        optimizer._learning_rate = fit_schedule.base_variable
+        optimizer._learning_rate = fit_schedule.original
+    original = fit_schedule.original
+    multiplier = fit_schedule.multiplier_changes[-1][1]
+    if fold_multiplier and isinstance(original, keras.Variable) and fit_schedule.schedule is None and multiplier != 1.0:
+        original.assign(float(original.numpy()) * multiplier)
+
+
+def attach(optimizer, user, fit_token, owner, schedule=False):
+    """Joins (or puts in) this fit's FitSchedule; returns it.
+
+    With ``schedule=True`` the user will set the schedule: the optimizer must
+    hold a plain rate and no other callback of this fit may set one. Raises
+    before changing anything.
+    """
+    current = getattr(optimizer, "_learning_rate", None)
+    joining = isinstance(current, FitSchedule) and current.fit_token is fit_token
+    if isinstance(current, FitSchedule) and not joining:
+        # Left behind by a fit that was interrupted: start from what it held.
+        current = current.original
+    original = current.original if joining else current
+    if not (isinstance(original, keras.Variable) or callable(original)):
+        raise _no_learning_rate(optimizer, owner)
+    if schedule:
+        if not isinstance(original, keras.Variable):
+            raise ValueError(
+                f"{owner}: the optimizer already has a learning-rate schedule "
+                f"({type(original).__name__}) that this callback would overwrite. "
+                f"Compile with a float learning rate and pass the schedule to the "
+                f"callback instead, e.g. keras_lr.Scheduler(schedule)."
+            )
+        if joining and current.schedule_owner is not None:
+            raise ValueError(
+                f"{owner}: another keras_lr callback "
+                f"({type(current.schedule_owner).__name__}) already sets the "
+                f"learning rate in this fit; use one schedule callback (join "
+                f"schedules with keras_lr.schedules.Sequential)."
+            )
+    if not joining:
+        stale = optimizer._learning_rate
+        if isinstance(stale, FitSchedule):
+            remove(optimizer, stale)
+        current = FitSchedule(original, fit_token)
+        optimizer._learning_rate = current
+    current.users.append(user)
+    if schedule:
+        current.schedule_owner = user
+    return current
+
+
+def bind_momentum(optimizer, fit_schedule, owner):
+    """Drives the optimizer's momentum from the fit schedule's, when it has one."""
+    if call_momentum(fit_schedule.schedule, ops.convert_to_tensor(0.0)) is None:
+        return
+    attribute = momentum_attribute(optimizer)
+    if attribute is None:
+        warnings.warn(
+            f"{owner}: {type(optimizer).__name__} has no momentum to cycle "
+            f"(SGD and RMSprop need a non-zero `momentum`; Adam-family "
+            f"optimizers take `beta_1`); only the learning rate is scheduled. "
+            f"Pass base_momentum=None to silence this.",
+            stacklevel=3,
+        )
+        return
+    fit_schedule.momentum_binding = MomentumBinding(optimizer, attribute)
+
+
+def detach(optimizer, fit_schedule, user):
+    """Leaves this fit's FitSchedule; the last user takes it out. Returns True then.
+
+    A plain float rate keeps the multiplier the adaptive callbacks left (as
+    Keras's ReduceLROnPlateau leaves its reduced rate in the optimizer); a
+    schedule's own values are never changed.
+    """
+    if user in fit_schedule.users:
+        fit_schedule.users.remove(user)
+    if fit_schedule.schedule_owner is user and fit_schedule.momentum_binding is not None:
+        fit_schedule.momentum_binding.restore()
+        fit_schedule.momentum_binding = None
+    if fit_schedule.users:
+        return False
+    remove(optimizer, fit_schedule, fold_multiplier=True)
+    return True

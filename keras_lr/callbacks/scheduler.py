@@ -6,8 +6,6 @@ from keras_lr import _validation as v
 from keras_lr.callbacks import _optimizer
 from keras_lr.schedules._base import check_schedule, evaluate_momentum, evaluate_schedule
 
-_CHUNK = 4096
-
 
 class ScheduleCallback(keras.callbacks.Callback):
     """Base of the callbacks that apply a schedule inside the train step.
@@ -26,15 +24,13 @@ class ScheduleCallback(keras.callbacks.Callback):
     # State of the current (or last) fit, reset in on_train_begin.
     def _reset(self):
         self._optimizer = None
-        self._base_variable = None
         self._active_schedule = None
         self._fit_schedule = None
         self._offset = None
         self._epoch_start_step = 0
         self._last_batch = None
         self._epoch_steps = []  # (epoch, first step, last step)
-        self._cache_start = 0
-        self._cache = np.zeros((0,), dtype=np.float64)
+        self._cache = None
 
     def _build_schedule(self):
         """The schedule for this fit (subclasses infer lengths from `self.params`)."""
@@ -72,12 +68,13 @@ class ScheduleCallback(keras.callbacks.Callback):
         if optimizer is None:
             raise ValueError(f"{owner}: the model has no optimizer; call model.compile(optimizer=...) first.")
         self._optimizer = _optimizer.inner_optimizer(optimizer)
-        self._base_variable = _optimizer.learning_rate_variable(self._optimizer, owner)
         self._active_schedule = self._build_schedule()
+        self._cache = _optimizer.RateCache(self._active_schedule)
+        self._fit_schedule = _optimizer.attach(self._optimizer, self, self.params, owner, schedule=True)
 
     def on_epoch_begin(self, epoch, logs=None):
         iterations = int(self._optimizer.iterations.numpy())
-        if self._fit_schedule is None:
+        if self._offset is None:
             steps = self._steps_per_epoch()
             if epoch and steps is None:
                 raise ValueError(
@@ -85,16 +82,15 @@ class ScheduleCallback(keras.callbacks.Callback):
                     f"because the steps per epoch are unknown; pass steps_per_epoch to fit."
                 )
             self._offset = iterations - epoch * (steps or 0)
-            self._fit_schedule = _optimizer.install(
-                self._optimizer, self._active_schedule, self._offset, type(self).__name__, self._base_variable
-            )
+            self._fit_schedule.set_schedule(self._active_schedule, self._offset)
+            _optimizer.bind_momentum(self._optimizer, self._fit_schedule, type(self).__name__)
             # fit traced its train function before this callback ran: re-make it.
             self.model.make_train_function(force=True)
         self._epoch_start_step = iterations - self._offset
         steps = self._steps_per_epoch()
         self._last_batch = None if steps is None else steps - 1
         if self.verbose:
-            rate = self.rate_at(self._epoch_start_step)
+            rate = self._fit_schedule.rate_at(iterations)
             print(f"\nEpoch {epoch + 1}: {type(self).__name__} learning rate {rate:.6g}.")
 
     def on_train_batch_end(self, batch, logs=None):
@@ -103,31 +99,27 @@ class ScheduleCallback(keras.callbacks.Callback):
             # end of the epoch for its last, shorter execution.
             if self._last_batch is not None:
                 batch = min(batch, self._last_batch)
-            logs["learning_rate"] = self.rate_at(self._epoch_start_step + batch)
+            logs["learning_rate"] = self._fit_schedule.rate_at(self._epoch_start_step + batch + self._offset)
 
     def on_epoch_end(self, epoch, logs=None):
         last = int(self._optimizer.iterations.numpy()) - self._offset - 1
         if last >= self._epoch_start_step:
             self._epoch_steps.append((epoch, self._epoch_start_step, last))
         if logs is not None:
-            logs["learning_rate"] = self.rate_at(max(last, self._epoch_start_step))
+            logs["learning_rate"] = self._fit_schedule.rate_at(max(last, self._epoch_start_step) + self._offset)
 
     def on_train_end(self, logs=None):
-        if self._fit_schedule is not None:
-            _optimizer.uninstall(self._optimizer, self._fit_schedule)
-            self._fit_schedule = None
-            self.model.make_train_function(force=True)
+        if self._fit_schedule is not None and self._optimizer is not None:
+            if _optimizer.detach(self._optimizer, self._fit_schedule, self):
+                self.model.make_train_function(force=True)
         self._optimizer = None
-        self._base_variable = None
 
     def rate_at(self, step):
-        """The learning rate this fit's schedule gives at (fit-relative) ``step``."""
-        index = step - self._cache_start
-        if not 0 <= index < len(self._cache):
-            self._cache_start = step
-            self._cache = evaluate_schedule(self._active_schedule, np.arange(step, step + _CHUNK))
-            index = 0
-        return float(self._cache[index])
+        """The learning rate this fit's schedule gives at (fit-relative) ``step``.
+
+        The schedule's own value: adaptive callbacks' multipliers not included.
+        """
+        return self._cache(step)
 
     def schedule_for_last_fit(self):
         """The schedule the last (or current) fit ran, sized to it; None before any fit."""
@@ -136,7 +128,10 @@ class ScheduleCallback(keras.callbacks.Callback):
     def history_frame(self):
         """Every step of the last fit: `epoch`, `step`, `learning_rate` (and `momentum`).
 
-        `step` is the step the schedule saw (counted as described above).
+        `step` is the step the schedule saw (counted as described above);
+        `learning_rate` is the rate applied at it: the schedule's value times
+        the multiplier of any adaptive callback (`ReduceLROnPlateau`,
+        `DivergenceGuard`, `BoldDriver`) in the same fit.
 
         Returns:
             A pandas DataFrame, one row per optimizer step.
@@ -151,7 +146,11 @@ class ScheduleCallback(keras.callbacks.Callback):
         steps = np.concatenate(steps) if steps else np.zeros((0,), dtype=int)
         frame = pd.DataFrame({"epoch": epochs, "step": steps})
         if self._active_schedule is not None:
-            frame["learning_rate"] = evaluate_schedule(self._active_schedule, steps)
+            rates = evaluate_schedule(self._active_schedule, steps)
+            if self._fit_schedule is not None and len(steps):
+                multiplier = self._fit_schedule.multiplier_at
+                rates = rates * np.array([multiplier(step + self._offset) for step in steps])
+            frame["learning_rate"] = rates
             momentum = evaluate_momentum(self._active_schedule, steps)
             if momentum is not None:
                 frame["momentum"] = momentum

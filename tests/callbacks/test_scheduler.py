@@ -189,7 +189,7 @@ def test_errors_before_any_step():
     assert float(model.layers[-1].bias.numpy()[0]) == 0.0
 
     model = bias_model(keras.optimizers.SGD(0.1))
-    with pytest.raises(ValueError, match="another keras_lr callback already sets the learning rate"):
+    with pytest.raises(ValueError, match=r"OneCycle: another keras_lr callback \(Scheduler\) already sets the learning rate"):
         fit(model, [keras_lr.Scheduler(0.1), keras_lr.OneCycle(0.1)], epochs=1)
     assert float(model.layers[-1].bias.numpy()[0]) == 0.0
     # The failed fit left nothing behind: the next one trains normally.
