@@ -6,8 +6,12 @@ the schedules live in `keras_lr.schedules` (`keras_lr.schedules.OneCycle`).
 
 from keras_lr import callbacks as callbacks
 from keras_lr import schedules as schedules
+from keras_lr.callbacks import AdaptiveCallback as AdaptiveCallback
+from keras_lr.callbacks import BoldDriver as BoldDriver
 from keras_lr.callbacks import CyclicLR as CyclicLR
+from keras_lr.callbacks import DivergenceGuard as DivergenceGuard
 from keras_lr.callbacks import OneCycle as OneCycle
+from keras_lr.callbacks import ReduceLROnPlateau as ReduceLROnPlateau
 from keras_lr.callbacks import ScheduleCallback as ScheduleCallback
 from keras_lr.callbacks import Scheduler as Scheduler
 from keras_lr.plotting import plot_schedule as plot_schedule
@@ -15,8 +19,12 @@ from keras_lr.plotting import plot_schedule as plot_schedule
 __version__ = "0.1.0"
 
 __all__ = [
+    "AdaptiveCallback",
+    "BoldDriver",
     "CyclicLR",
+    "DivergenceGuard",
     "OneCycle",
+    "ReduceLROnPlateau",
     "ScheduleCallback",
     "Scheduler",
     "callbacks",

@@ -1,0 +1,232 @@
+"""What the adaptive callbacks share: the multiplier, the record, snapshots, losses."""
+
+import copy
+import math
+
+import keras
+import numpy as np
+from keras_lr import _validation as v
+from keras_lr.callbacks import _optimizer
+
+EVENT_COLUMNS = ["step", "epoch", "old_learning_rate", "new_learning_rate", "multiplier", "reason"]
+
+
+def check_frequency(owner, frequency):
+    """`"epoch"`, or a whole number of optimizer steps >= 1."""
+    if isinstance(frequency, str):
+        return v.check_choice(owner, "frequency", frequency, ("epoch",))
+    return v.check_int(owner, "frequency", frequency, low=1)
+
+
+def resolve_mode(owner, monitor, mode):
+    """"min" or "max" for ``monitor``; raises when "auto" cannot tell."""
+    mode = v.check_choice(owner, "mode", mode, ("auto", "min", "max"))
+    if mode != "auto":
+        return mode
+    name = monitor.removeprefix("val_")
+    if name == "loss" or name.endswith("_loss") or name in ("mse", "mae", "mape", "msle", "mean_squared_error", "mean_absolute_error"):
+        return "min"
+    if "acc" in name or name in ("auc", "precision", "recall", "f1_score", "r2_score"):
+        return "max"
+    raise ValueError(
+        f"{owner}: cannot tell whether monitor={monitor!r} should fall or rise; pass mode='min' or mode='max'."
+    )
+
+
+class Snapshot:
+    """The model's weights and the optimizer's variables, copied to host memory.
+
+    The optimizer's step counter is not part of it: schedules and logs keep
+    following the steps `fit` has run.
+    """
+
+    def __init__(self, model, optimizer, iteration):
+        self.iteration = iteration
+        self.weights = [np.array(w.numpy(), copy=True) for w in model.weights]
+        skip = {id(_optimizer.inner_optimizer(optimizer).iterations), id(optimizer.iterations)}
+        self.optimizer_variables = [
+            (variable, np.array(variable.numpy(), copy=True))
+            for variable in optimizer.variables
+            if id(variable) not in skip
+        ]
+
+    def is_finite(self):
+        return all(np.all(np.isfinite(w)) for w in self.weights if np.issubdtype(w.dtype, np.floating))
+
+    def restore(self, model):
+        for variable, value in zip(model.weights, self.weights):
+            variable.assign(value)
+        for variable, value in self.optimizer_variables:
+            variable.assign(value)
+
+
+def weights_are_finite(model):
+    for weight in model.weights:
+        value = weight.numpy()
+        if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
+            return False
+    return True
+
+
+class AdaptiveCallback(keras.callbacks.Callback):
+    """Base of the callbacks that scale the learning rate from what training shows.
+
+    They share one multiplier per fit, applied inside the train step on top
+    of whatever sets the rate: the optimizer's float rate, a schedule it was
+    compiled with, or a `Scheduler`/`OneCycle`/`CyclicLR` callback. Each
+    change multiplies it; every change is recorded in `events_frame()`.
+    """
+
+    def __init__(self, verbose=0):
+        super().__init__()
+        self.verbose = v.check_int(type(self).__name__, "verbose", verbose, low=0)
+        self._reset()
+
+    def _reset(self):
+        self._optimizer = None
+        self._fit_schedule = None
+        self._loss_metric = None
+        self._seen = (0.0, 0.0)
+        self._epoch = 0
+        self._events = []
+
+    def __deepcopy__(self, memo):
+        # KerasTuner deep-copies callbacks for every trial: copy the arguments,
+        # not the model of a previous fit or its run state.
+        new = self.__class__.__new__(self.__class__)
+        memo[id(self)] = new
+        for key, value in self.__dict__.items():
+            if key != "_model":
+                new.__dict__[key] = copy.deepcopy(value, memo)
+        new._model = None
+        new._reset()
+        return new
+
+    # Fit lifecycle.
+
+    def on_train_begin(self, logs=None):
+        self._reset()
+        owner = type(self).__name__
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is None:
+            raise ValueError(f"{owner}: the model has no optimizer; call model.compile(optimizer=...) first.")
+        self._optimizer = _optimizer.inner_optimizer(optimizer)
+        self._fit_schedule = _optimizer.attach(self._optimizer, self, self.params, owner)
+        self._loss_metric = next((m for m in self.model.metrics if m.name == "loss"), None)
+        # fit traced its train function before this callback ran: re-make it.
+        self.model.make_train_function(force=True)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        self._seen = (0.0, 0.0)  # fit resets its metrics at each epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = self.current_rate(self._iteration() - 1)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = self.current_rate(self._iteration() - 1)
+
+    def on_train_end(self, logs=None):
+        if self._fit_schedule is not None and self._optimizer is not None:
+            if _optimizer.detach(self._optimizer, self._fit_schedule, self):
+                self.model.make_train_function(force=True)
+        self._optimizer = None
+
+    # Helpers for subclasses.
+
+    def _iteration(self):
+        return int(self._optimizer.iterations.numpy())
+
+    def current_rate(self, iteration=None):
+        """The effective learning rate at absolute optimizer ``iteration`` (default: the next step)."""
+        if iteration is None:
+            iteration = self._iteration()
+        return self._fit_schedule.rate_at(max(iteration, 0))
+
+    @property
+    def multiplier(self):
+        """The multiplier on the learning rate now (1.0 before any change)."""
+        if self._fit_schedule is None:
+            return 1.0
+        return self._fit_schedule.multiplier_changes[-1][1]
+
+    def _interval_loss(self):
+        """Mean training loss of the steps since the last call (None if none ran).
+
+        Read from the running sums of fit's loss metric, so it is exact for
+        any `steps_per_execution` (where `logs["loss"]` is the epoch's mean so far).
+        """
+        metric = self._loss_metric
+        total, count = float(metric.total.numpy()), float(metric.count.numpy())
+        seen_total, seen_count = self._seen
+        self._seen = (total, count)
+        if count <= seen_count:
+            return None
+        if not math.isfinite(total):
+            return math.nan
+        return (total - seen_total) / (count - seen_count)
+
+    def _forget_losses(self):
+        """Restarts the epoch's loss sums (after a rollback: the lost steps' losses go too)."""
+        if self._loss_metric is not None:
+            self._loss_metric.reset_state()
+        self._seen = (0.0, 0.0)
+
+    def _snapshot(self):
+        return Snapshot(self.model, self.model.optimizer, self._iteration())
+
+    def _rollback(self, snapshot):
+        snapshot.restore(self.model)
+        self._forget_losses()
+
+    def _scale(self, factor, reason, new_rate=None):
+        """Multiplies the rate from the next step on by ``factor``; records the change.
+
+        With ``new_rate``, the factor is what takes the rate at the next step there.
+        """
+        iteration = self._iteration()
+        old_rate = self.current_rate(iteration)
+        old = self.multiplier
+        if new_rate is not None:
+            factor = new_rate / old_rate if old_rate > 0 else 1.0
+        multiplier = old * factor
+        self._fit_schedule.set_multiplier(multiplier, iteration)
+        if keras.backend.backend() == "jax":
+            # A jitted step reads variables outside the model's state once, when traced.
+            self.model.make_train_function(force=True)
+        new_rate = self.current_rate(iteration)
+        self._record(iteration, old_rate, new_rate, reason)
+        return new_rate
+
+    def _record(self, iteration, old_rate, new_rate, reason):
+        self._events.append(
+            {
+                "step": iteration,
+                "epoch": self._epoch,
+                "old_learning_rate": old_rate,
+                "new_learning_rate": new_rate,
+                "multiplier": self.multiplier,
+                "reason": reason,
+            }
+        )
+        if self.verbose:
+            print(
+                f"\nStep {iteration} (epoch {self._epoch + 1}): {type(self).__name__} "
+                f"learning rate {old_rate:.6g} -> {new_rate:.6g} ({reason})."
+            )
+
+    def events_frame(self):
+        """Every change this callback made in the last fit.
+
+        Returns:
+            A pandas DataFrame with columns `step` (the first optimizer step
+            with the new rate), `epoch`, `old_learning_rate`,
+            `new_learning_rate` (both at that step), `multiplier` (the
+            multiplier after the change, all adaptive callbacks together) and
+            `reason`.
+        """
+        import pandas as pd
+
+        return pd.DataFrame(self._events, columns=EVENT_COLUMNS)

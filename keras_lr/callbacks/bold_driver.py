@@ -1,0 +1,174 @@
+"""`BoldDriver`: grow the rate while the loss falls, cut it when it rises."""
+
+import math
+
+from keras_lr import _validation as v
+from keras_lr.callbacks._adaptive import AdaptiveCallback, check_frequency, resolve_mode
+
+
+class BoldDriver(AdaptiveCallback):
+    """The bold-driver rule: grow the rate while the loss falls, cut it when it rises.
+
+    At each check (every epoch, or every `frequency` optimizer steps) the
+    monitored value is compared with the one at the previous check. If it
+    improved, the learning rate is multiplied by `increase`; if not, by
+    `decrease`, and with `rollback=True` the weights and optimizer variables
+    go back to those of the previous check (the step is rejected, as in the
+    original rule) and the comparison stays against that better value.
+
+    Like the other adaptive callbacks it scales a multiplier applied inside
+    the train step, so it works on a plain float rate, on a schedule the
+    optimizer holds, and together with the schedule callbacks. Every change
+    is in `events_frame()`.
+
+    Example:
+
+    >>> import keras
+    >>> import numpy as np
+    >>> x = np.linspace(-1, 1, 32).reshape(-1, 1).astype("float32")
+    >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    >>> model.compile(keras.optimizers.SGD(0.01), "mse")
+    >>> driver = BoldDriver(increase=1.5, monitor="loss")
+    >>> _ = model.fit(x, 2 * x, batch_size=8, epochs=4, verbose=0, callbacks=[driver])
+    >>> list(driver.events_frame().reason.str.split().str[-1])
+    ['improved', 'improved', 'improved']
+    >>> round(float(model.optimizer.learning_rate), 5)
+    0.03375
+
+    Args:
+        increase: Float > 1. Factor on the rate after an improvement.
+        decrease: Float in (0, 1). Factor on the rate after a worsening.
+        monitor: String. The logged quantity compared at epoch ends; must
+            be `"loss"` (the mean training loss since the last check) when
+            `frequency` is a number of steps.
+        mode: One of `"auto"`, `"min"`, `"max"`, as in `ReduceLROnPlateau`.
+        frequency: `"epoch"`, or an integer >= 1: check every that many
+            optimizer steps.
+        rollback: Bool. Whether a worsening also restores the weights and
+            optimizer variables of the previous check.
+        min_lr: Float >= 0. Decreases stop at this rate.
+        max_lr: Float > 0 or None. Increases stop at this rate.
+        verbose: Integer. 1 prints a line for each change.
+
+    References:
+        Vogl, Mangis, Rigler, Zink & Alkon, "Accelerating the convergence of
+        the back-propagation method", Biological Cybernetics 59, 1988.
+        Battiti, "Accelerated backpropagation learning: two optimization
+        methods", Complex Systems 3, 1989.
+
+    Raises:
+        ValueError: for a bad argument; at the first check when `monitor`
+            is not logged; in `on_train_begin` when the model has no
+            optimizer with a learning rate.
+    """
+
+    def __init__(
+        self,
+        increase=1.05,
+        decrease=0.5,
+        monitor="loss",
+        mode="auto",
+        frequency="epoch",
+        rollback=False,
+        min_lr=0.0,
+        max_lr=None,
+        verbose=0,
+    ):
+        owner = type(self).__name__
+        self.increase = v.check_number(owner, "increase", increase, low=1.0, low_open=True)
+        self.decrease = v.check_number(owner, "decrease", decrease, low=0.0, high=1.0, low_open=True, high_open=True)
+        if not isinstance(monitor, str) or not monitor:
+            raise ValueError(f"{owner}: monitor must be a non-empty string; received monitor={monitor!r}")
+        self.monitor = monitor
+        self.mode = v.check_choice(owner, "mode", mode, ("auto", "min", "max"))
+        self.frequency = check_frequency(owner, frequency)
+        self.rollback = v.check_bool(owner, "rollback", rollback)
+        self.min_lr = v.check_number(owner, "min_lr", min_lr, low=0.0)
+        self.max_lr = None if max_lr is None else v.check_number(owner, "max_lr", max_lr, low=0.0, low_open=True)
+        if self.max_lr is not None and self.max_lr < self.min_lr:
+            raise ValueError(f"{owner}: max_lr must be >= min_lr; received max_lr={max_lr!r}, min_lr={min_lr!r}")
+        if self.frequency != "epoch" and monitor != "loss":
+            raise ValueError(
+                f"{owner}: checking every {self.frequency} steps compares the training "
+                f"loss; pass monitor='loss' (received monitor={monitor!r}) or frequency='epoch'."
+            )
+        self._direction = resolve_mode(owner, monitor, mode)
+        super().__init__(verbose=verbose)
+
+    def _reset(self):
+        super()._reset()
+        self.previous = None
+        self._snapshot_at_check = None
+        self._interval = (0.0, 0)  # loss x steps, steps
+        self._last_iteration = 0
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._last_iteration = self._iteration()
+
+    def _improved(self, value):
+        if math.isnan(value):
+            return False
+        return value < self.previous if self._direction == "min" else value > self.previous
+
+    def _check(self, value):
+        if self.previous is None:
+            self.previous = value
+        elif self._improved(value):
+            new_rate = self.current_rate() * self.increase
+            if self.max_lr is not None:
+                new_rate = min(new_rate, self.max_lr)
+            self._scale(self.increase, f"{self.monitor} {value:.4g} vs {self.previous:.4g}: improved", new_rate=new_rate)
+            self.previous = value
+        else:
+            new_rate = max(self.current_rate() * self.decrease, self.min_lr)
+            reason = f"{self.monitor} {value:.4g} vs {self.previous:.4g}: worse"
+            if self.rollback:
+                self._rollback(self._snapshot_at_check)
+                reason += f"; rolled back to step {self._snapshot_at_check.iteration}"
+            else:
+                self.previous = value
+            self._scale(self.decrease, reason, new_rate=new_rate)
+            return
+        if self.rollback:
+            self._snapshot_at_check = self._snapshot()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.frequency != "epoch":
+            loss = self._interval_loss()
+            iteration = self._iteration()
+            steps = iteration - self._last_iteration
+            self._last_iteration = iteration
+            if loss is not None and steps > 0:
+                total, count = self._interval
+                self._interval = (total + loss * steps, count + steps)
+                if self._interval[1] >= self.frequency:
+                    total, count = self._interval
+                    self._interval = (0.0, 0)
+                    self._check(total / count)
+        super().on_train_batch_end(batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.frequency == "epoch":
+            logs = logs if logs is not None else {}
+            if self.monitor not in logs:
+                raise ValueError(
+                    f"{type(self).__name__}: monitor={self.monitor!r} is not in the logs "
+                    f"(available: {', '.join(sorted(logs)) or 'none'}); pass validation "
+                    f"data to fit for a val_ metric, or monitor one that is logged."
+                )
+            self._check(float(logs[self.monitor]))
+        super().on_epoch_end(epoch, logs)
+
+    def get_config(self):
+        return {
+            "increase": self.increase,
+            "decrease": self.decrease,
+            "monitor": self.monitor,
+            "mode": self.mode,
+            "frequency": self.frequency,
+            "rollback": self.rollback,
+            "min_lr": self.min_lr,
+            "max_lr": self.max_lr,
+            "verbose": self.verbose,
+        }

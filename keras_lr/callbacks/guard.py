@@ -1,0 +1,162 @@
+"""`DivergenceGuard`: rolls back a diverging run and cuts the learning rate."""
+
+import math
+import warnings
+
+from keras_lr import _validation as v
+from keras_lr.callbacks._adaptive import AdaptiveCallback, weights_are_finite
+
+
+class DivergenceGuard(AdaptiveCallback):
+    """Rescues a run whose loss blows up: rolls back and cuts the learning rate.
+
+    Watches the training loss of every batch (the mean over the steps since
+    the last batch hook, so every step is seen also with
+    `steps_per_execution > 1`). When it is NaN or infinite, or above
+    `threshold` times its moving average, the guard
+
+    1. restores the last good snapshot: the model's weights and every
+       optimizer variable (moments, loss scale) but the step counter, so
+       schedules and logs keep following the steps `fit` ran;
+    2. multiplies the learning rate by `factor` from the next step on (a
+       multiplier on top of any schedule, as `ReduceLROnPlateau`'s);
+    3. lets training go on.
+
+    A snapshot is taken in host memory every `snapshot_every` steps, and only
+    counts as good once the loss computed from it has been seen to be good,
+    so a snapshot never holds the weights of a step that blew up. The guard
+    also checks the weights at every epoch end and rolls back if any is
+    NaN or infinite, so an epoch-end `ModelCheckpoint` never saves them (put
+    the guard before checkpoint callbacks that save every few batches).
+
+    When the loss diverges again before a new snapshot has proved good,
+    the recovery failed; after `max_recoveries` failed recoveries in a row
+    the next divergence stops training (`model.stop_training`) at the last
+    good weights, with a warning that says so.
+
+    Every rollback is in `events_frame()`; `recoveries` counts them.
+
+    Example:
+
+    >>> import keras
+    >>> import numpy as np
+    >>> x = np.linspace(-1, 1, 64).reshape(-1, 1).astype("float32")
+    >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    >>> model.compile(keras.optimizers.SGD(5.0), "mse")  # far too high
+    >>> guard = DivergenceGuard(factor=0.1)
+    >>> _ = model.fit(x, 3 * x, batch_size=8, epochs=3, verbose=0, callbacks=[guard])
+    >>> guard.recoveries > 0, bool(np.isfinite(model.get_weights()[0]).all())
+    (True, True)
+
+    Args:
+        threshold: Float > 1. A batch loss above `threshold` times the
+            moving average of the good ones counts as divergence.
+        factor: Float in (0, 1). The rate is multiplied by it at each rollback.
+        snapshot_every: Integer >= 1. Optimizer steps between snapshots.
+        max_recoveries: Integer >= 0. Failed recoveries in a row allowed
+            before the guard stops training.
+        smoothing: Float in [0, 1). Weight of the past in the moving
+            average of the loss.
+        verbose: Integer. 1 prints a line for each rollback.
+
+    Raises:
+        ValueError: for a bad argument; in `on_train_begin` when the model
+            has no optimizer with a learning rate.
+    """
+
+    def __init__(self, threshold=4.0, factor=0.5, snapshot_every=10, max_recoveries=5, smoothing=0.9, verbose=0):
+        owner = type(self).__name__
+        self.threshold = v.check_number(owner, "threshold", threshold, low=1.0, low_open=True)
+        self.factor = v.check_number(owner, "factor", factor, low=0.0, high=1.0, low_open=True, high_open=True)
+        self.snapshot_every = v.check_int(owner, "snapshot_every", snapshot_every, low=1)
+        self.max_recoveries = v.check_int(owner, "max_recoveries", max_recoveries, low=0)
+        self.smoothing = v.check_number(owner, "smoothing", smoothing, low=0.0, high=1.0, high_open=True)
+        super().__init__(verbose=verbose)
+
+    def _reset(self):
+        super()._reset()
+        self.recoveries = 0
+        self.failed_recoveries = 0
+        self.stopped = False
+        self._good = None
+        self._candidate = None
+        self._average = 0.0
+        self._averaged = 0
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        # The starting weights are the first good snapshot.
+        self._good = self._snapshot()
+
+    def _moving_average(self):
+        return self._average / (1.0 - self.smoothing**self._averaged) if self._averaged else None
+
+    def _diverged(self, loss):
+        """Why ``loss`` counts as divergence, or None."""
+        if not math.isfinite(loss):
+            return f"loss {loss}"
+        average = self._moving_average()
+        if average is not None and average > 0 and loss > self.threshold * average:
+            return f"loss {loss:.4g} > {self.threshold:g} x average {average:.4g}"
+        return None
+
+    def _recover(self, reason):
+        """Rolls back to the last good snapshot; cuts the rate, or stops after too many failures."""
+        self.recoveries += 1
+        self._candidate = None
+        self._rollback(self._good)
+        self.failed_recoveries += 1
+        if self.failed_recoveries > self.max_recoveries:
+            self.stopped = True
+            self.model.stop_training = True
+            rate = self.current_rate()
+            self._record(self._iteration(), rate, rate, f"{reason}; stopped after {self.max_recoveries} failed recoveries")
+            warnings.warn(
+                f"DivergenceGuard: training diverged again ({reason}) after "
+                f"{self.max_recoveries} failed recoveries in a row; training stops at "
+                f"the last good weights (from step {self._good.iteration}). Start "
+                f"from a lower learning rate, or raise max_recoveries.",
+                stacklevel=3,
+            )
+            return
+        self._scale(self.factor, f"{reason}; rolled back to step {self._good.iteration}")
+
+    def _observe(self, loss):
+        """Acts on the mean loss of the steps since the last batch hook."""
+        reason = self._diverged(loss)
+        if reason is not None:
+            self._recover(reason)
+            return
+        self._averaged += 1
+        self._average = self.smoothing * self._average + (1.0 - self.smoothing) * loss
+        if self._candidate is not None:
+            # Its weights gave this good loss: it becomes the good snapshot.
+            self._good, self._candidate = self._candidate, None
+            self.failed_recoveries = 0
+        if self._iteration() - self._good.iteration >= self.snapshot_every:
+            candidate = self._snapshot()
+            if candidate.is_finite():
+                self._candidate = candidate
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not self.stopped:
+            loss = self._interval_loss()
+            if loss is not None:
+                self._observe(loss)
+        super().on_train_batch_end(batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        # The last step of an epoch can leave non-finite weights with a finite loss.
+        if not self.stopped and not weights_are_finite(self.model):
+            self._recover("non-finite weights")
+        super().on_epoch_end(epoch, logs)
+
+    def get_config(self):
+        return {
+            "threshold": self.threshold,
+            "factor": self.factor,
+            "snapshot_every": self.snapshot_every,
+            "max_recoveries": self.max_recoveries,
+            "smoothing": self.smoothing,
+            "verbose": self.verbose,
+        }

@@ -1,0 +1,186 @@
+"""`ReduceLROnPlateau` that works with any learning-rate schedule."""
+
+import math
+
+from keras_lr import _validation as v
+from keras_lr.callbacks._adaptive import AdaptiveCallback, check_frequency, resolve_mode
+
+
+class ReduceLROnPlateau(AdaptiveCallback):
+    """Reduces the learning rate when a metric has stopped improving.
+
+    Keras's arguments and meaning, but the reduction is a multiplier applied
+    inside the train step on top of whatever sets the rate, so it works with
+    a plain float rate, with any keras_lr or Keras schedule the optimizer was
+    compiled with (where Keras's own callback fails; tensorflow#51399), and
+    in the same fit as `Scheduler`, `OneCycle` or `CyclicLR`. Each reduction
+    multiplies the rate by `factor` from the next step on.
+
+    By default it checks `monitor` at the end of every epoch. With
+    `frequency=N` it checks every N optimizer steps instead, on the training
+    loss smoothed by an exponential moving average (`monitor="loss"`), and
+    `patience` and `cooldown` count checks.
+
+    Logs the effective `learning_rate` at every batch and epoch; every
+    reduction is in `events_frame()`. With a plain float rate the reduced
+    rate stays in the optimizer after `fit`, as with Keras's callback; with
+    a schedule, the schedule itself is left as it was.
+
+    Example:
+
+    >>> import keras
+    >>> import numpy as np
+    >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    >>> model.compile(keras.optimizers.SGD(0.1), "mse")
+    >>> callback = ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=10.0)
+    >>> history = model.fit(np.ones((4, 1)), np.ones((4, 1)), epochs=3, verbose=0,
+    ...                     callbacks=[callback])
+    >>> # Each epoch logs the rate its steps ran at; a cut applies from the next step.
+    >>> [round(lr, 4) for lr in history.history["learning_rate"]]
+    [0.1, 0.1, 0.05]
+    >>> round(float(model.optimizer.learning_rate), 4)
+    0.025
+
+    Args:
+        monitor: String. The logged quantity to watch at epoch ends, e.g.
+            `"val_loss"` or `"loss"`; must be `"loss"` when `frequency` is a
+            number of steps.
+        factor: Float in (0, 1). The rate is multiplied by it at each reduction.
+        patience: Integer >= 0. Checks with no improvement after which the
+            rate is reduced.
+        verbose: Integer. 1 prints a line for each reduction.
+        mode: One of `"auto"`, `"min"`, `"max"`. Whether the monitored
+            quantity should fall or rise; `"auto"` infers it from the name
+            and raises if it cannot.
+        min_delta: Float >= 0. Smallest change that counts as an improvement.
+        cooldown: Integer >= 0. Checks to wait after a reduction before
+            counting patience again.
+        min_lr: Float >= 0. Reductions stop at this rate (checked against
+            the rate at the step of the reduction).
+        frequency: `"epoch"`, or an integer >= 1: check every that many
+            optimizer steps on the smoothed training loss.
+        smoothing: Float in [0, 1). Weight of the past in the moving average
+            of the training loss (only with a number of steps as `frequency`).
+
+    Raises:
+        ValueError: for a bad argument; at the first check when `monitor`
+            is not logged (e.g. `"val_loss"` without validation data); in
+            `on_train_begin` when the model has no optimizer with a learning rate.
+    """
+
+    def __init__(
+        self,
+        monitor="val_loss",
+        factor=0.1,
+        patience=10,
+        verbose=0,
+        mode="auto",
+        min_delta=1e-4,
+        cooldown=0,
+        min_lr=0.0,
+        frequency="epoch",
+        smoothing=0.98,
+    ):
+        owner = type(self).__name__
+        if not isinstance(monitor, str) or not monitor:
+            raise ValueError(f"{owner}: monitor must be a non-empty string; received monitor={monitor!r}")
+        self.monitor = monitor
+        self.factor = v.check_number(owner, "factor", factor, low=0.0, high=1.0, low_open=True, high_open=True)
+        self.patience = v.check_int(owner, "patience", patience, low=0)
+        self.mode = v.check_choice(owner, "mode", mode, ("auto", "min", "max"))
+        self.min_delta = v.check_number(owner, "min_delta", min_delta, low=0.0)
+        self.cooldown = v.check_int(owner, "cooldown", cooldown, low=0)
+        self.min_lr = v.check_number(owner, "min_lr", min_lr, low=0.0)
+        self.frequency = check_frequency(owner, frequency)
+        self.smoothing = v.check_number(owner, "smoothing", smoothing, low=0.0, high=1.0, high_open=True)
+        if self.frequency != "epoch" and monitor != "loss":
+            raise ValueError(
+                f"{owner}: checking every {self.frequency} steps watches the smoothed "
+                f"training loss; pass monitor='loss' (received monitor={monitor!r}) "
+                f"or frequency='epoch'."
+            )
+        self._direction = resolve_mode(owner, monitor, mode)
+        super().__init__(verbose=verbose)
+
+    def _reset(self):
+        super()._reset()
+        self.best = None
+        self.wait = 0
+        self.cooldown_counter = 0
+        self._average = 0.0
+        self._averaged = 0
+        self._steps_since_check = 0
+        self._last_iteration = None
+
+    def _improved(self, value):
+        if self.best is None:
+            return not math.isnan(value)
+        if self._direction == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def _check(self, value):
+        """One check of the monitored value; reduces the rate when patience runs out."""
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._improved(value):
+            self.best = value
+            self.wait = 0
+            return
+        if self.cooldown_counter > 0:
+            return
+        self.wait += 1
+        if self.wait < self.patience:
+            return
+        old_rate = self.current_rate()
+        if old_rate <= self.min_lr * (1.0 + 1e-6):
+            return
+        new_rate = max(old_rate * self.factor, self.min_lr)
+        self._scale(self.factor, f"{self.monitor} did not improve for {self.wait} checks", new_rate=new_rate)
+        self.cooldown_counter = self.cooldown
+        self.wait = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.frequency != "epoch":
+            iteration = self._iteration()
+            loss = self._interval_loss()
+            if loss is not None:
+                self._averaged += 1
+                self._average = self.smoothing * self._average + (1.0 - self.smoothing) * loss
+                self._steps_since_check += iteration - self._last_iteration
+                self._last_iteration = iteration
+                if self._steps_since_check >= self.frequency:
+                    self._steps_since_check = 0
+                    self._check(self._average / (1.0 - self.smoothing**self._averaged))
+        super().on_train_batch_end(batch, logs)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._last_iteration = self._iteration()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.frequency == "epoch":
+            logs = logs if logs is not None else {}
+            if self.monitor not in logs:
+                raise ValueError(
+                    f"{type(self).__name__}: monitor={self.monitor!r} is not in the logs "
+                    f"(available: {', '.join(sorted(logs)) or 'none'}); pass validation "
+                    f"data to fit for a val_ metric, or monitor one that is logged."
+                )
+            self._check(float(logs[self.monitor]))
+        super().on_epoch_end(epoch, logs)
+
+    def get_config(self):
+        return {
+            "monitor": self.monitor,
+            "factor": self.factor,
+            "patience": self.patience,
+            "verbose": self.verbose,
+            "mode": self.mode,
+            "min_delta": self.min_delta,
+            "cooldown": self.cooldown,
+            "min_lr": self.min_lr,
+            "frequency": self.frequency,
+            "smoothing": self.smoothing,
+        }
