@@ -1,7 +1,6 @@
 """What the adaptive callbacks share: the multiplier, the record, snapshots, losses."""
 
 import copy
-import math
 
 import keras
 import numpy as np
@@ -164,8 +163,6 @@ class AdaptiveCallback(keras.callbacks.Callback):
         self._seen = (total, count)
         if count <= seen_count:
             return None
-        if not math.isfinite(total):
-            return math.nan
         return (total - seen_total) / (count - seen_count)
 
     def _forget_losses(self):

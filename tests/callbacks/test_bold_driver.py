@@ -1,0 +1,111 @@
+"""BoldDriver's decisions, driven with made-up losses."""
+
+import copy
+import math
+
+import numpy as np
+import pytest
+
+import keras_lr
+from tests.callbacks.adaptive_helpers import Driver
+
+
+def test_grows_while_the_loss_falls_and_cuts_when_it_rises():
+    driver_cb = keras_lr.BoldDriver(increase=1.1, decrease=0.5)
+    driver = Driver(driver_cb)
+    rates = []
+    for loss in [1.0, 0.9, 0.8, 0.85, 0.7, math.nan]:
+        driver.end_epoch(loss=loss)
+        rates.append(driver.rate())
+    np.testing.assert_allclose(rates, [0.1, 0.11, 0.121, 0.0605, 0.06655, 0.033275], rtol=1e-6)
+    events = driver_cb.events_frame()
+    assert [reason.split(": ")[1] for reason in events.reason] == ["improved", "improved", "worse", "improved", "worse"]
+
+
+def test_rollback_restores_the_previous_check_and_keeps_its_loss():
+    driver_cb = keras_lr.BoldDriver(decrease=0.5, rollback=True)
+    driver = Driver(driver_cb)
+    driver.batch(1.0)
+    driver.end_epoch(loss=1.0)  # baseline; weights of step 1 kept
+    driver.batch(1.0)
+    driver.end_epoch(loss=1.2)  # worse: back to step 1
+    assert driver.kernel() == 1.0
+    assert driver_cb.previous == 1.0
+    driver.batch(1.0)
+    driver.end_epoch(loss=1.1)  # still worse than 1.0 (not 1.2): back again
+    assert driver.kernel() == 1.0
+    assert driver.rate() == pytest.approx(0.025)
+    driver.batch(1.0)
+    driver.end_epoch(loss=0.9)
+    assert driver.kernel() == 4.0 and driver_cb.previous == 0.9
+
+
+def test_without_rollback_the_worse_loss_becomes_the_reference():
+    driver_cb = keras_lr.BoldDriver(decrease=0.5, increase=2.0)
+    driver = Driver(driver_cb)
+    for loss in [1.0, 1.2, 1.1]:
+        driver.batch(1.0)
+        driver.end_epoch(loss=loss)
+    assert driver.kernel() == 3.0
+    assert driver.rate() == pytest.approx(0.1)  # halved, then doubled
+
+
+def test_min_lr_and_max_lr_bound_the_rate():
+    driver_cb = keras_lr.BoldDriver(increase=2.0, decrease=0.1, min_lr=0.05, max_lr=0.3)
+    driver = Driver(driver_cb)
+    rates = []
+    for loss in [1.0, 0.9, 0.8, 0.7, 0.8, 0.9]:
+        driver.end_epoch(loss=loss)
+        rates.append(driver.rate())
+    np.testing.assert_allclose(rates, [0.1, 0.2, 0.3, 0.3, 0.05, 0.05], rtol=1e-6)
+
+
+def test_checks_every_n_steps_compare_interval_means():
+    driver_cb = keras_lr.BoldDriver(increase=2.0, decrease=0.5, frequency=4)
+    driver = Driver(driver_cb)
+    for loss in [1.0, 3.0, 1.0, 3.0]:  # interval mean 2.0 (baseline)
+        driver.batch(loss)
+    driver.batch(1.0, steps=2)
+    driver.batch(2.0, steps=2)  # mean 1.5: improved
+    driver.batch(4.0, steps=4)  # 4.0: worse
+    assert list(driver_cb.events_frame().step) == [8, 12]
+    assert driver.rate() == pytest.approx(0.1)
+
+
+def test_max_mode_for_accuracy():
+    driver_cb = keras_lr.BoldDriver(monitor="val_accuracy", increase=2.0)
+    driver = Driver(driver_cb)
+    driver.end_epoch(val_accuracy=0.5)
+    driver.end_epoch(val_accuracy=0.6)
+    assert driver.rate() == pytest.approx(0.2)
+
+
+def test_state_is_reset_and_deepcopy_drops_it():
+    driver_cb = keras_lr.BoldDriver()
+    driver = Driver(driver_cb)
+    driver.end_epoch(loss=1.0)
+    driver.end_epoch(loss=0.5)
+    clone = copy.deepcopy(driver_cb)
+    assert clone.previous is None and clone.model is None and len(clone.events_frame()) == 0
+    Driver(driver_cb)
+    assert driver_cb.previous is None and len(driver_cb.events_frame()) == 0
+    assert keras_lr.BoldDriver(**driver_cb.get_config()).get_config() == driver_cb.get_config()
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (dict(increase=1.0), "increase must be > 1"),
+        (dict(decrease=1.0), "decrease must be in"),
+        (dict(rollback="yes"), "rollback must be"),
+        (dict(min_lr=-1.0), "min_lr must be >= 0"),
+        (dict(max_lr=0.0), "max_lr must be > 0"),
+        (dict(min_lr=0.5, max_lr=0.1), "max_lr must be >= min_lr"),
+        (dict(frequency=5, monitor="val_loss"), "pass monitor='loss'"),
+        (dict(frequency=-5), "frequency must be an integer >= 1"),
+        (dict(mode="best"), "mode must be one of"),
+    ],
+)
+def test_bad_arguments(arguments, message):
+    with pytest.raises(ValueError, match=f"BoldDriver: .*{message}"):
+        keras_lr.BoldDriver(**arguments)

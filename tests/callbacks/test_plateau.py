@@ -1,0 +1,160 @@
+"""ReduceLROnPlateau's decisions, driven with made-up metrics."""
+
+import copy
+
+import keras
+import numpy as np
+import pytest
+
+import keras_lr
+from tests.callbacks.adaptive_helpers import Driver
+
+
+def epoch_rates(callback, values, monitor="val_loss", **driver_kwargs):
+    """The rate of the next step after each epoch that logged ``values``."""
+    driver = Driver(callback, **driver_kwargs)
+    rates = []
+    for value in values:
+        driver.end_epoch(**{monitor: value})
+        rates.append(driver.rate())
+    return driver, rates
+
+
+def test_patience_counts_epochs_without_improvement():
+    callback = keras_lr.ReduceLROnPlateau(factor=0.5, patience=2)
+    driver, rates = epoch_rates(callback, [1.0, 0.9, 0.95, 0.95, 0.8, 0.9, 0.9, 0.9, 0.9])
+    np.testing.assert_allclose(rates, [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025, 0.0125], rtol=1e-6)
+    events = callback.events_frame()
+    assert list(events.epoch) == [3, 6, 8]
+    np.testing.assert_allclose(events.old_learning_rate, [0.1, 0.05, 0.025], rtol=1e-6)
+    np.testing.assert_allclose(events.new_learning_rate, [0.05, 0.025, 0.0125], rtol=1e-6)
+    np.testing.assert_allclose(events.multiplier, [0.5, 0.25, 0.125])
+    assert events.reason[0] == "val_loss did not improve for 2 checks"
+
+
+def test_min_delta_smaller_gains_are_not_improvements():
+    callback = keras_lr.ReduceLROnPlateau(factor=0.5, patience=1, min_delta=0.1)
+    _, rates = epoch_rates(callback, [1.0, 0.95, 0.8, 0.75])
+    np.testing.assert_allclose(rates, [0.1, 0.05, 0.05, 0.025], rtol=1e-6)
+
+
+def test_cooldown_skips_checks_after_a_reduction():
+    callback = keras_lr.ReduceLROnPlateau(factor=0.5, patience=1, cooldown=2)
+    _, rates = epoch_rates(callback, [1.0, 2.0, 2.0, 2.0, 2.0, 2.0])
+    # Reduced at epoch 1 and 3: as in Keras, the check during which the cooldown
+    # runs out (epoch 3) counts again.
+    np.testing.assert_allclose(rates, [0.1, 0.05, 0.05, 0.025, 0.025, 0.0125], rtol=1e-6)
+
+
+def test_min_lr_bounds_the_reductions():
+    callback = keras_lr.ReduceLROnPlateau(factor=0.1, patience=0, min_lr=0.004)
+    driver, rates = epoch_rates(callback, [1.0, 1.0, 1.0, 1.0])
+    np.testing.assert_allclose(rates, [0.1, 0.01, 0.004, 0.004], rtol=1e-6)
+    assert len(callback.events_frame()) == 2
+
+
+def test_auto_mode_maximises_accuracy():
+    callback = keras_lr.ReduceLROnPlateau(monitor="val_accuracy", factor=0.5, patience=1)
+    _, rates = epoch_rates(callback, [0.5, 0.6, 0.55], monitor="val_accuracy")
+    np.testing.assert_allclose(rates, [0.1, 0.1, 0.05], rtol=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_same_decisions_as_keras_on_a_float_rate(seed):
+    rng = np.random.default_rng(seed)
+    values = np.cumsum(rng.normal(-0.02, 0.05, size=40)) + 5.0
+    arguments = dict(factor=0.5, patience=int(rng.integers(0, 4)), cooldown=int(rng.integers(0, 3)), min_lr=1e-3, min_delta=0.01)
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    theirs = keras.callbacks.ReduceLROnPlateau(**arguments)
+    theirs.set_model(model)
+    theirs.on_train_begin()
+    expected = []
+    for epoch, value in enumerate(values):
+        theirs.on_epoch_end(epoch, {"val_loss": float(value)})
+        expected.append(float(model.optimizer.learning_rate))
+    _, rates = epoch_rates(keras_lr.ReduceLROnPlateau(**arguments), values)
+    np.testing.assert_allclose(rates, expected, rtol=1e-6)
+
+
+def test_checks_every_n_steps_on_the_smoothed_training_loss():
+    callback = keras_lr.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1, frequency=5, smoothing=0.0)
+    driver = Driver(callback)
+    for loss in [1.0] * 5 + [0.5] * 5 + [0.6] * 10:
+        driver.batch(loss)
+    # Checks at steps 5 (best 1.0), 10 (0.5, better), 15 (worse: wait 1 = patience) and 20.
+    events = callback.events_frame()
+    assert list(events.step) == [15, 20]
+    assert driver.rate() == pytest.approx(0.025)
+
+
+def test_checks_in_steps_count_steps_per_execution():
+    callback = keras_lr.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, frequency=4, smoothing=0.0)
+    driver = Driver(callback)
+    for loss in [1.0, 2.0, 3.0]:
+        driver.batch(loss, steps=4)
+    assert list(callback.events_frame().step) == [8, 12]
+
+
+def test_smoothing_averages_the_loss_between_checks():
+    # A falling loss with batch-to-batch noise: the raw loss "rises" every other
+    # step, the smoothed one falls after its first three steps.
+    losses = [1.0 - 0.05 * t + 0.1 * (-1) ** t for t in range(16)]
+    reductions = {}
+    for smoothing in (0.9, 0.0):
+        callback = keras_lr.ReduceLROnPlateau(monitor="loss", patience=0, frequency=1, smoothing=smoothing, min_delta=0.0)
+        driver = Driver(callback)
+        for loss in losses:
+            driver.batch(loss)
+        reductions[smoothing] = len(callback.events_frame())
+    assert reductions == {0.9: 1, 0.0: 7}
+
+
+def test_missing_monitor_is_an_error_naming_the_logged_keys():
+    callback = keras_lr.ReduceLROnPlateau()
+    driver = Driver(callback)
+    with pytest.raises(ValueError, match=r"monitor='val_loss' is not in the logs \(available: loss\)"):
+        driver.end_epoch(loss=1.0)
+
+
+def test_state_is_reset_at_train_begin():
+    callback = keras_lr.ReduceLROnPlateau(factor=0.5, patience=0)
+    epoch_rates(callback, [1.0, 2.0, 3.0])
+    assert len(callback.events_frame()) == 2
+    _, rates = epoch_rates(callback, [5.0])
+    assert callback.best == 5.0 and callback.wait == 0
+    assert len(callback.events_frame()) == 0
+    assert rates == [pytest.approx(0.1)]
+
+
+def test_deepcopy_and_config_round_trip():
+    callback = keras_lr.ReduceLROnPlateau(monitor="loss", factor=0.2, patience=3, frequency=7)
+    epoch_rates(callback, [1.0])
+    clone = copy.deepcopy(callback)
+    assert clone.model is None and clone.best is None and len(clone.events_frame()) == 0
+    assert clone.get_config() == callback.get_config()
+    assert keras_lr.ReduceLROnPlateau(**callback.get_config()).get_config() == callback.get_config()
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (dict(factor=1.0), "factor must be in"),
+        (dict(factor=0.0), "factor must be in"),
+        (dict(patience=-1), "patience must be an integer >= 0"),
+        (dict(patience=1.5), "patience must be an integer"),
+        (dict(mode="up"), "mode must be one of"),
+        (dict(min_delta=-0.1), "min_delta must be >= 0"),
+        (dict(cooldown=-1), "cooldown must be an integer >= 0"),
+        (dict(min_lr=-1.0), "min_lr must be >= 0"),
+        (dict(frequency=0), "frequency must be an integer >= 1"),
+        (dict(frequency="batch"), "frequency must be one of"),
+        (dict(frequency=10), "pass monitor='loss'"),
+        (dict(monitor="loss", frequency=10, smoothing=1.0), "smoothing must be in"),
+        (dict(monitor="val_iou"), "cannot tell whether monitor='val_iou'"),
+        (dict(monitor=""), "monitor must be a non-empty string"),
+    ],
+)
+def test_bad_arguments(arguments, message):
+    with pytest.raises(ValueError, match=f"ReduceLROnPlateau: .*{message}"):
+        keras_lr.ReduceLROnPlateau(**arguments)
