@@ -85,7 +85,8 @@ class AdaptiveCallback(keras.callbacks.Callback):
         self._optimizer = None
         self._fit_schedule = None
         self._loss_metric = None
-        self._seen = (0.0, 0.0)
+        self._seen = (0.0, 0.0)  # the loss metric's sums at the last batch hook
+        self._before = (0.0, 0.0)  # ... and at the one before
         self._epoch = 0
         self._events = []
 
@@ -117,7 +118,7 @@ class AdaptiveCallback(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
-        self._seen = (0.0, 0.0)  # fit resets its metrics at each epoch
+        self._seen = self._before = (0.0, 0.0)  # fit resets its metrics at each epoch
 
     def on_train_batch_end(self, batch, logs=None):
         if logs is not None:
@@ -160,16 +161,21 @@ class AdaptiveCallback(keras.callbacks.Callback):
         metric = self._loss_metric
         total, count = float(metric.total.numpy()), float(metric.count.numpy())
         seen_total, seen_count = self._seen
-        self._seen = (total, count)
+        self._before, self._seen = self._seen, (total, count)
         if count <= seen_count:
             return None
         return (total - seen_total) / (count - seen_count)
 
     def _forget_losses(self):
-        """Restarts the epoch's loss sums (after a rollback: the lost steps' losses go too)."""
-        if self._loss_metric is not None:
-            self._loss_metric.reset_state()
-        self._seen = (0.0, 0.0)
+        """Drops the last interval's losses from the epoch's mean (after a rollback).
+
+        The logged epoch loss is then the mean over the steps that were kept
+        (0, Keras's mean of nothing, if every step of the epoch was rolled back).
+        """
+        total, count = self._before
+        self._loss_metric.total.assign(total)
+        self._loss_metric.count.assign(count)
+        self._seen = self._before
 
     def _snapshot(self):
         return Snapshot(self.model, self.model.optimizer, self._iteration())

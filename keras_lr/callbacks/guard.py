@@ -1,7 +1,10 @@
 """`DivergenceGuard`: rolls back a diverging run and cuts the learning rate."""
 
+import collections
 import math
 import warnings
+
+import numpy as np
 
 from keras_lr import _validation as v
 from keras_lr.callbacks._adaptive import AdaptiveCallback, weights_are_finite
@@ -13,7 +16,7 @@ class DivergenceGuard(AdaptiveCallback):
     Watches the training loss of every batch (the mean over the steps since
     the last batch hook, so every step is seen also with
     `steps_per_execution > 1`). When it is NaN or infinite, or above
-    `threshold` times its moving average, the guard
+    `threshold` times the median of the last `window` good ones, the guard
 
     1. restores the last good snapshot: the model's weights and every
        optimizer variable (moments, loss scale) but the step counter, so
@@ -50,13 +53,14 @@ class DivergenceGuard(AdaptiveCallback):
 
     Args:
         threshold: Float > 1. A batch loss above `threshold` times the
-            moving average of the good ones counts as divergence.
+            median of the recent good ones counts as divergence.
         factor: Float in (0, 1). The rate is multiplied by it at each rollback.
         snapshot_every: Integer >= 1. Optimizer steps between snapshots.
         max_recoveries: Integer >= 0. Failed recoveries in a row allowed
             before the guard stops training.
-        smoothing: Float in [0, 1). Weight of the past in the moving
-            average of the loss.
+        window: Integer >= 1. How many recent good batch losses the median
+            is taken over. (A median, not a moving average: it forgets a
+            run of huge but finite losses after `window / 2` batches.)
         verbose: Integer. 1 prints a line for each rollback.
 
     Raises:
@@ -64,13 +68,13 @@ class DivergenceGuard(AdaptiveCallback):
             has no optimizer with a learning rate.
     """
 
-    def __init__(self, threshold=4.0, factor=0.5, snapshot_every=10, max_recoveries=5, smoothing=0.9, verbose=0):
+    def __init__(self, threshold=4.0, factor=0.5, snapshot_every=10, max_recoveries=5, window=20, verbose=0):
         owner = type(self).__name__
         self.threshold = v.check_number(owner, "threshold", threshold, low=1.0, low_open=True)
         self.factor = v.check_number(owner, "factor", factor, low=0.0, high=1.0, low_open=True, high_open=True)
         self.snapshot_every = v.check_int(owner, "snapshot_every", snapshot_every, low=1)
         self.max_recoveries = v.check_int(owner, "max_recoveries", max_recoveries, low=0)
-        self.smoothing = v.check_number(owner, "smoothing", smoothing, low=0.0, high=1.0, high_open=True)
+        self.window = v.check_int(owner, "window", window, low=1)
         super().__init__(verbose=verbose)
 
     def _reset(self):
@@ -80,24 +84,23 @@ class DivergenceGuard(AdaptiveCallback):
         self.stopped = False
         self._good = None
         self._candidate = None
-        self._average = 0.0
-        self._averaged = 0
+        self._recent = collections.deque(maxlen=self.window)
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         # The starting weights are the first good snapshot.
         self._good = self._snapshot()
 
-    def _moving_average(self):
-        return self._average / (1.0 - self.smoothing**self._averaged) if self._averaged else None
+    def _typical_loss(self):
+        return float(np.median(self._recent)) if self._recent else None
 
     def _diverged(self, loss):
         """Why ``loss`` counts as divergence, or None."""
         if not math.isfinite(loss):
             return f"loss {loss}"
-        average = self._moving_average()
-        if average is not None and average > 0 and loss > self.threshold * average:
-            return f"loss {loss:.4g} > {self.threshold:g} x average {average:.4g}"
+        typical = self._typical_loss()
+        if typical is not None and typical > 0 and loss > self.threshold * typical:
+            return f"loss {loss:.4g} > {self.threshold:g} x median {typical:.4g}"
         return None
 
     def _recover(self, reason):
@@ -127,8 +130,7 @@ class DivergenceGuard(AdaptiveCallback):
         if reason is not None:
             self._recover(reason)
             return
-        self._averaged += 1
-        self._average = self.smoothing * self._average + (1.0 - self.smoothing) * loss
+        self._recent.append(loss)
         if self._candidate is not None:
             # Its weights gave this good loss: it becomes the good snapshot.
             self._good, self._candidate = self._candidate, None
@@ -157,6 +159,6 @@ class DivergenceGuard(AdaptiveCallback):
             "factor": self.factor,
             "snapshot_every": self.snapshot_every,
             "max_recoveries": self.max_recoveries,
-            "smoothing": self.smoothing,
+            "window": self.window,
             "verbose": self.verbose,
         }

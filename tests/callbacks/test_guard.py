@@ -28,16 +28,17 @@ def test_nan_rolls_back_to_the_start_and_cuts_the_rate():
     assert events.reason[0] == "loss nan; rolled back to step 0"
 
 
-def test_spike_above_threshold_times_the_average():
-    guard = keras_lr.DivergenceGuard(threshold=4.0, smoothing=0.0)
+def test_spike_above_threshold_times_the_median():
+    guard = keras_lr.DivergenceGuard(threshold=4.0, window=3)
     driver = Driver(guard)
-    driver.batch(1.0)
-    driver.batch(3.9)  # below 4 x 1.0: fine, and now the average
-    assert guard.recoveries == 0
-    driver.batch(15.0)  # below 4 x 3.9
-    driver.batch(61.0)  # above 4 x 15
-    assert guard.recoveries == 1
-    assert guard.events_frame().reason[0].startswith("loss 61 > 4 x average 15")
+    for loss in [1.0, 2.0, 3.0, 11.9]:
+        driver.batch(loss)
+    assert guard.recoveries == 1  # 11.9 > 4 x 2
+    assert guard.events_frame().reason[0] == "loss 11.9 > 4 x median 2; rolled back to step 0"
+    driver.batch(7.9)  # < 4 x 2
+    driver.batch(11.5)  # median of (2, 3, 7.9) is 3: < 4 x 3
+    driver.batch(31.7)  # median of (3, 7.9, 11.5) is 7.9: > 4 x 7.9
+    assert guard.recoveries == 2
 
 
 def test_snapshot_counts_only_once_its_weights_gave_a_good_loss():
@@ -117,7 +118,7 @@ def test_rollback_forgets_the_lost_steps_losses():
     driver.batch(1.0)
     driver.batch(math.nan)
     logs = driver.batch(2.0)
-    assert logs["loss"] == 2.0  # the epoch's mean restarts after the rollback
+    assert logs["loss"] == 1.5  # the mean of the steps kept
 
 
 def test_state_is_reset_at_train_begin_and_by_deepcopy():
@@ -140,7 +141,7 @@ def test_state_is_reset_at_train_begin_and_by_deepcopy():
         (dict(factor=1.5), "factor must be in"),
         (dict(snapshot_every=0), "snapshot_every must be an integer >= 1"),
         (dict(max_recoveries=-1), "max_recoveries must be an integer >= 0"),
-        (dict(smoothing=-0.1), "smoothing must be in"),
+        (dict(window=0), "window must be an integer >= 1"),
         (dict(verbose=-1), "verbose must be an integer >= 0"),
     ],
 )
