@@ -1,0 +1,164 @@
+"""Adaptive callbacks in real fits, together with schedules.
+
+The bias model (gradient of the bias exactly 1) shows the rate applied at
+every step in its weights; the diverging regression shows what the guard
+saves.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_lr
+from keras_lr.schedules import evaluate_momentum, evaluate_schedule
+from tests.callbacks.helpers import Recorder, bias_data, bias_model, sgd_bias_trajectory
+
+STEPS_PER_EPOCH = 10  # 40 samples, batch 4
+EPOCHS = 3
+
+
+def fit(model, callbacks, epochs=EPOCHS):
+    x, y = bias_data()
+    recorder = Recorder()
+    model.fit(x, y, batch_size=4, epochs=epochs, verbose=0, shuffle=False, callbacks=[*callbacks, recorder])
+    return recorder
+
+
+def multipliers(events, steps):
+    """The multiplier at each of ``steps`` from an events frame."""
+    values = np.ones(steps)
+    for step, multiplier in zip(events.step, events.multiplier):
+        values[step:] = multiplier
+    return values
+
+
+def hook_steps(steps_per_execution):
+    """The steps after which fit calls the batch hooks (0-based, whole fit)."""
+    spe = steps_per_execution
+    in_epoch = sorted({min(b, STEPS_PER_EPOCH - 1) for b in range(spe - 1, STEPS_PER_EPOCH + spe - 1, spe)})
+    return [e * STEPS_PER_EPOCH + b for e in range(EPOCHS) for b in in_epoch]
+
+
+@pytest.mark.parametrize("steps_per_execution", [1, 4])
+def test_one_cycle_with_plateau_and_guard_applies_schedule_times_multiplier(steps_per_execution):
+    model = bias_model(keras.optimizers.SGD(0.5, momentum=0.9), steps_per_execution)
+    one_cycle = keras_lr.OneCycle(max_lr=0.1)
+    # The bias model's loss falls at every step; mode="max" makes every check
+    # after the first a non-improvement, so reductions land at known steps.
+    plateau = keras_lr.ReduceLROnPlateau(monitor="loss", mode="max", factor=0.5, patience=1, frequency=3, smoothing=0.0)
+    guard = keras_lr.DivergenceGuard()
+    recorder = fit(model, [plateau, one_cycle, guard])
+
+    total = EPOCHS * STEPS_PER_EPOCH
+    events = plateau.events_frame()
+    if steps_per_execution == 1:
+        assert list(events.step) == list(range(6, total + 1, 3))
+    assert len(events) >= 4 and guard.recoveries == 0
+    schedule = one_cycle.schedule_for_last_fit()
+    rates = evaluate_schedule(schedule, np.arange(total)) * multipliers(events, total)
+    momenta = evaluate_momentum(schedule, np.arange(total))
+    # The weights show the applied rate: the schedule times the multiplier, every step.
+    expected_bias = sgd_bias_trajectory(rates, momenta)
+    hooks = hook_steps(steps_per_execution)
+    np.testing.assert_allclose(recorder.bias, expected_bias[hooks], rtol=1e-4, atol=1e-7)
+    # ... and so do the logs.
+    np.testing.assert_allclose(recorder.batch_rates, rates[hooks], rtol=1e-6)
+    np.testing.assert_allclose(one_cycle.history_frame().learning_rate, rates, rtol=1e-6)
+    # Afterwards the optimizer has its own rate and momentum back.
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.5)
+    assert model.optimizer.momentum == 0.9
+
+
+def test_plateau_on_a_keras_schedule_inside_the_optimizer():
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=5, decay_rate=0.5)
+    model = bias_model(keras.optimizers.SGD(schedule))
+    plateau = keras_lr.ReduceLROnPlateau(monitor="loss", mode="max", factor=0.1, patience=0)
+    recorder = fit(model, [plateau])
+    total = EPOCHS * STEPS_PER_EPOCH
+    assert list(plateau.events_frame().step) == [20, 30]
+    rates = 0.1 * 0.5 ** (np.arange(total) / 5) * multipliers(plateau.events_frame(), total)
+    np.testing.assert_allclose(recorder.bias, sgd_bias_trajectory(rates), rtol=1e-4)
+    assert model.optimizer._learning_rate is schedule
+
+
+def test_plain_float_rate_keeps_the_adapted_rate_after_fit():
+    model = bias_model(keras.optimizers.SGD(0.1))
+    driver = keras_lr.BoldDriver(increase=2.0, monitor="loss", mode="min")
+    recorder = fit(model, [driver])
+    # Epoch 1 is the reference; the loss falls in epochs 2 and 3: doubled after
+    # each (the second doubling applies from the step after the fit).
+    rates = np.repeat([0.1, 0.1, 0.2], STEPS_PER_EPOCH)
+    np.testing.assert_allclose(recorder.bias, sgd_bias_trajectory(rates), rtol=1e-5)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.4)
+    assert len(model.optimizer.variables) == len(bias_model(keras.optimizers.SGD(0.1)).optimizer.variables)
+
+
+def regression_data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 4)).astype("float32")
+    y = x @ np.array([[1.0], [-2.0], [0.5], [3.0]], "float32") + 0.1 * rng.normal(size=(256, 1)).astype("float32")
+    return x, y
+
+
+def diverging_fit(callbacks, steps_per_execution=1):
+    """SGD at a rate of 10 on a small regression: far too high."""
+    keras.utils.set_random_seed(0)
+    x, y = regression_data()
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(10.0), "mse", steps_per_execution=steps_per_execution)
+    start = model.evaluate(x, y, verbose=0)
+    model.fit(x, y, batch_size=16, epochs=5, verbose=0, callbacks=callbacks)
+    return model, start, model.evaluate(x, y, verbose=0)
+
+
+@pytest.mark.parametrize("steps_per_execution", [1, 4])
+def test_guard_saves_a_run_that_diverges_without_it(steps_per_execution):
+    model, start, end = diverging_fit([], steps_per_execution)
+    assert np.isnan(end)
+    guard = keras_lr.DivergenceGuard()
+    model, start, end = diverging_fit([guard], steps_per_execution)
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+    assert end < start
+    assert guard.recoveries >= 3 and not guard.stopped
+    events = guard.events_frame()
+    np.testing.assert_allclose(events.new_learning_rate, 10.0 * 0.5 ** np.arange(1, len(events) + 1), rtol=1e-6)
+
+
+def test_no_nan_reaches_checkpoints(tmp_path):
+    path = str(tmp_path / "epoch{epoch}.weights.h5")
+    guard = keras_lr.DivergenceGuard()
+    checkpoint = keras.callbacks.ModelCheckpoint(path, save_weights_only=True)
+    model, _, _ = diverging_fit([guard, checkpoint])
+    assert guard.recoveries > 0
+    for epoch in range(1, 6):
+        model.load_weights(str(tmp_path / f"epoch{epoch}.weights.h5"))
+        assert all(np.isfinite(w).all() for w in model.get_weights()), epoch
+
+
+def test_guard_stops_at_the_last_good_weights_when_recoveries_fail():
+    guard = keras_lr.DivergenceGuard(factor=0.9, max_recoveries=1)
+    with pytest.warns(UserWarning, match="DivergenceGuard: training diverged again"):
+        model, start, end = diverging_fit([guard])
+    assert guard.stopped and guard.recoveries == 2
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+
+
+def test_model_saved_mid_fit_loads_with_its_own_schedule(tmp_path):
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=5, decay_rate=0.5)
+    model = bias_model(keras.optimizers.SGD(schedule))
+    path = str(tmp_path / "model.keras")
+    fit(model, [keras_lr.DivergenceGuard(), keras.callbacks.ModelCheckpoint(path)], epochs=1)
+    loaded = keras.saving.load_model(path, compile=True, custom_objects={"mean_output": lambda t, p: p})
+    restored = loaded.optimizer._learning_rate
+    assert isinstance(restored, keras.optimizers.schedules.ExponentialDecay)
+    assert restored.get_config() == schedule.get_config()
+
+
+def test_two_adaptive_callbacks_multiply():
+    model = bias_model(keras.optimizers.SGD(0.1))
+    first = keras_lr.ReduceLROnPlateau(monitor="loss", mode="max", factor=0.5, patience=0)
+    second = keras_lr.BoldDriver(monitor="loss", mode="min", increase=3.0)
+    fit(model, [first, second], epochs=2)
+    # After epoch 2 both act: x0.5 and x3.
+    assert first.multiplier == second.multiplier == pytest.approx(1.5)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.15)
