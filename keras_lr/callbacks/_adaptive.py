@@ -85,9 +85,11 @@ class AdaptiveCallback(keras.callbacks.Callback):
         self._optimizer = None
         self._fit_schedule = None
         self._loss_metric = None
-        self._seen = (0.0, 0.0)  # the loss metric's sums at the last batch hook
-        self._before = (0.0, 0.0)  # ... and at the one before
+        self._seen = (0, 0.0)  # (steps in the epoch's loss mean, the mean) at the last batch hook
+        self._before = (0, 0.0)  # ... and at the one before
         self._epoch = 0
+        self._epoch_start = 0  # optimizer iterations when the epoch began
+        self._done = 0  # steps done in this epoch (counted from the batch hooks, not read)
         self._events = []
 
     def __deepcopy__(self, memo):
@@ -113,16 +115,28 @@ class AdaptiveCallback(keras.callbacks.Callback):
         self._optimizer = _optimizer.inner_optimizer(optimizer)
         self._fit_schedule = _optimizer.attach(self._optimizer, self, self.params, owner)
         self._loss_metric = next((m for m in self.model.metrics if m.name == "loss"), None)
+        self._epoch_start = int(self._optimizer.iterations.numpy())
         # fit traced its train function before this callback ran: re-make it.
         self.model.make_train_function(force=True)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
-        self._seen = self._before = (0.0, 0.0)  # fit resets its metrics at each epoch
+        self._epoch_start = int(self._optimizer.iterations.numpy())
+        self._done = 0
+        self._seen = self._before = (0, 0.0)  # fit resets its metrics at each epoch
 
     def on_train_batch_end(self, batch, logs=None):
+        # Keras may report an index past the epoch's end for its last, shorter execution.
+        steps = (self.params or {}).get("steps")
+        done = batch + 1 if not steps else min(batch + 1, int(steps))
+        advanced, self._done = done - self._done, done
+        if advanced > 0:
+            self._after_steps(advanced, logs or {})
         if logs is not None:
             logs["learning_rate"] = self.current_rate(self._iteration() - 1)
+
+    def _after_steps(self, steps, logs):
+        """Called from the batch hook after ``steps`` more optimizer steps ran."""
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
@@ -137,7 +151,8 @@ class AdaptiveCallback(keras.callbacks.Callback):
     # Helpers for subclasses.
 
     def _iteration(self):
-        return int(self._optimizer.iterations.numpy())
+        """The optimizer's step counter, as counted from the hooks (no device read)."""
+        return self._epoch_start + self._done
 
     def current_rate(self, iteration=None):
         """The effective learning rate at absolute optimizer ``iteration`` (default: the next step)."""
@@ -152,19 +167,22 @@ class AdaptiveCallback(keras.callbacks.Callback):
             return 1.0
         return self._fit_schedule.multiplier_changes[-1][1]
 
-    def _interval_loss(self):
-        """Mean training loss of the steps since the last call (None if none ran).
+    def _interval_loss(self, steps, logs):
+        """Mean training loss of the last ``steps`` steps (None if not logged).
 
-        Read from the running sums of fit's loss metric, so it is exact for
-        any `steps_per_execution` (where `logs["loss"]` is the epoch's mean so far).
+        Worked out from `logs["loss"]`, the epoch's running mean, without
+        reading anything from the device; exact when the batches are the same
+        size (the last, smaller batch of an epoch counts as a whole one).
         """
-        metric = self._loss_metric
-        total, count = float(metric.total.numpy()), float(metric.count.numpy())
-        seen_total, seen_count = self._seen
-        self._before, self._seen = self._seen, (total, count)
-        if count <= seen_count:
+        mean = logs.get("loss")
+        if mean is None:
             return None
-        return (total - seen_total) / (count - seen_count)
+        mean = float(mean)
+        kept, kept_mean = self._seen
+        self._before, self._seen = self._seen, (kept + steps, mean)
+        if kept == 0:
+            return mean
+        return ((kept + steps) * mean - kept * kept_mean) / steps
 
     def _forget_losses(self):
         """Drops the last interval's losses from the epoch's mean (after a rollback).
@@ -172,9 +190,12 @@ class AdaptiveCallback(keras.callbacks.Callback):
         The logged epoch loss is then the mean over the steps that were kept
         (0, Keras's mean of nothing, if every step of the epoch was rolled back).
         """
-        total, count = self._before
-        self._loss_metric.total.assign(total)
-        self._loss_metric.count.assign(count)
+        metric = self._loss_metric
+        kept_now = self._seen[0]
+        kept, mean = self._before
+        weight = float(metric.count.numpy()) / kept_now if kept_now else 0.0  # samples per step
+        metric.total.assign(mean * kept * weight if kept else 0.0)
+        metric.count.assign(kept * weight)
         self._seen = self._before
 
     def _snapshot(self):

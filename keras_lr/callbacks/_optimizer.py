@@ -196,9 +196,12 @@ class FitSchedule(LearningRateSchedule):
         self.momentum_binding = None
         self.multiplier = keras.Variable(1.0, dtype="float32", trainable=False, name="keras_lr_multiplier")
         self.multiplier_changes = [(0, 1.0)]  # (first iteration it applies to, value), in order
+        self._change_starts = [0]
         self.users = []
         self._schedule_cache = None
         self._original_cache = None if isinstance(original, keras.Variable) else RateCache(original)
+        # Nothing assigns the rate variable while a FitSchedule holds its place.
+        self._original_value = float(original.numpy()) if isinstance(original, keras.Variable) else None
 
     def __call__(self, step):
         if self.schedule is not None:
@@ -238,12 +241,12 @@ class FitSchedule(LearningRateSchedule):
         if self.schedule is not None:
             return self._schedule_cache(iteration - self.offset)
         if self._original_cache is None:
-            return float(self.original.numpy())
+            return self._original_value
         return self._original_cache(iteration)
 
     def multiplier_at(self, iteration):
         """The multiplier in force at absolute optimizer ``iteration``."""
-        index = bisect.bisect_right([start for start, _ in self.multiplier_changes], iteration) - 1
+        index = bisect.bisect_right(self._change_starts, iteration) - 1
         return self.multiplier_changes[max(index, 0)][1]
 
     def rate_at(self, iteration):
@@ -256,7 +259,9 @@ class FitSchedule(LearningRateSchedule):
         self.multiplier.assign(value)
         while self.multiplier_changes and self.multiplier_changes[-1][0] >= iteration:
             self.multiplier_changes.pop()
+            self._change_starts.pop()
         self.multiplier_changes.append((int(iteration), value))
+        self._change_starts.append(int(iteration))
 
 
 def _no_learning_rate(optimizer, owner):

@@ -100,11 +100,6 @@ class BoldDriver(AdaptiveCallback):
         self.previous = None
         self._snapshot_at_check = None
         self._interval = (0.0, 0)  # loss x steps, steps
-        self._last_iteration = 0
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        self._last_iteration = self._iteration()
 
     def _improved(self, value):
         if math.isnan(value):
@@ -133,20 +128,23 @@ class BoldDriver(AdaptiveCallback):
         if self.rollback:
             self._snapshot_at_check = self._snapshot()
 
-    def on_train_batch_end(self, batch, logs=None):
-        if self.frequency != "epoch":
-            loss = self._interval_loss()
-            iteration = self._iteration()
-            steps = iteration - self._last_iteration
-            self._last_iteration = iteration
-            if loss is not None and steps > 0:
-                total, count = self._interval
-                self._interval = (total + loss * steps, count + steps)
-                if self._interval[1] >= self.frequency:
-                    total, count = self._interval
-                    self._interval = (0.0, 0)
-                    self._check(total / count)
-        super().on_train_batch_end(batch, logs)
+    @property
+    def async_safe(self):
+        # Checking at epoch ends, its batch hook only reads Python state.
+        return self.frequency == "epoch"
+
+    def _after_steps(self, steps, logs):
+        if self.frequency == "epoch":
+            return
+        loss = self._interval_loss(steps, logs)
+        if loss is None:
+            return
+        total, count = self._interval
+        total, count = total + loss * steps, count + steps
+        self._interval = (total, count)
+        if count >= self.frequency:
+            self._interval = (0.0, 0)
+            self._check(total / count)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.frequency == "epoch":

@@ -2,9 +2,9 @@
 
 import collections
 import math
+import statistics
 import warnings
 
-import numpy as np
 
 from keras_lr import _validation as v
 from keras_lr.callbacks._adaptive import AdaptiveCallback, weights_are_finite
@@ -32,10 +32,11 @@ class DivergenceGuard(AdaptiveCallback):
     NaN or infinite, so an epoch-end `ModelCheckpoint` never saves them (put
     the guard before checkpoint callbacks that save every few batches).
 
-    When the loss diverges again before a new snapshot has proved good,
-    the recovery failed; after `max_recoveries` failed recoveries in a row
-    the next divergence stops training (`model.stop_training`) at the last
-    good weights, with a warning that says so.
+    When the loss diverges again within `snapshot_every` steps of a
+    recovery, the recovery failed; after `max_recoveries` failed recoveries
+    in a row the next divergence stops training (`model.stop_training`) at
+    the last good weights, with a warning that says so. (With the default
+    `factor` of 0.5, ten failures in a row have cut the rate 1024-fold.)
 
     Every rollback is in `events_frame()`; `recoveries` counts them.
 
@@ -55,7 +56,9 @@ class DivergenceGuard(AdaptiveCallback):
         threshold: Float > 1. A batch loss above `threshold` times the
             median of the recent good ones counts as divergence.
         factor: Float in (0, 1). The rate is multiplied by it at each rollback.
-        snapshot_every: Integer >= 1. Optimizer steps between snapshots.
+        snapshot_every: Integer >= 1. Optimizer steps between snapshots
+            (each copies every weight and optimizer variable to host memory),
+            and how long a recovery must hold to count as one that worked.
         max_recoveries: Integer >= 0. Failed recoveries in a row allowed
             before the guard stops training.
         window: Integer >= 1. How many recent good batch losses the median
@@ -68,7 +71,7 @@ class DivergenceGuard(AdaptiveCallback):
             has no optimizer with a learning rate.
     """
 
-    def __init__(self, threshold=4.0, factor=0.5, snapshot_every=10, max_recoveries=5, window=20, verbose=0):
+    def __init__(self, threshold=4.0, factor=0.5, snapshot_every=50, max_recoveries=10, window=20, verbose=0):
         owner = type(self).__name__
         self.threshold = v.check_number(owner, "threshold", threshold, low=1.0, low_open=True)
         self.factor = v.check_number(owner, "factor", factor, low=0.0, high=1.0, low_open=True, high_open=True)
@@ -84,6 +87,7 @@ class DivergenceGuard(AdaptiveCallback):
         self.stopped = False
         self._good = None
         self._candidate = None
+        self._last_recovery = 0
         self._recent = collections.deque(maxlen=self.window)
 
     def on_train_begin(self, logs=None):
@@ -92,7 +96,7 @@ class DivergenceGuard(AdaptiveCallback):
         self._good = self._snapshot()
 
     def _typical_loss(self):
-        return float(np.median(self._recent)) if self._recent else None
+        return statistics.median(self._recent) if self._recent else None
 
     def _diverged(self, loss):
         """Why ``loss`` counts as divergence, or None."""
@@ -106,6 +110,7 @@ class DivergenceGuard(AdaptiveCallback):
     def _recover(self, reason):
         """Rolls back to the last good snapshot; cuts the rate, or stops after too many failures."""
         self.recoveries += 1
+        self._last_recovery = self._iteration()
         self._candidate = None
         self._rollback(self._good)
         self.failed_recoveries += 1
@@ -134,18 +139,17 @@ class DivergenceGuard(AdaptiveCallback):
         if self._candidate is not None:
             # Its weights gave this good loss: it becomes the good snapshot.
             self._good, self._candidate = self._candidate, None
-            self.failed_recoveries = 0
+        if self.failed_recoveries and self._iteration() - self._last_recovery >= self.snapshot_every:
+            self.failed_recoveries = 0  # the last recovery held
         if self._iteration() - self._good.iteration >= self.snapshot_every:
             candidate = self._snapshot()
             if candidate.is_finite():
                 self._candidate = candidate
 
-    def on_train_batch_end(self, batch, logs=None):
-        if not self.stopped:
-            loss = self._interval_loss()
-            if loss is not None:
-                self._observe(loss)
-        super().on_train_batch_end(batch, logs)
+    def _after_steps(self, steps, logs):
+        loss = self._interval_loss(steps, logs)
+        if loss is not None and not self.stopped:
+            self._observe(loss)
 
     def on_epoch_end(self, epoch, logs=None):
         # The last step of an epoch can leave non-finite weights with a finite loss.

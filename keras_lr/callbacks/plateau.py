@@ -110,7 +110,6 @@ class ReduceLROnPlateau(AdaptiveCallback):
         self._average = 0.0
         self._averaged = 0
         self._steps_since_check = 0
-        self._last_iteration = None
 
     def _improved(self, value):
         if self.best is None:
@@ -141,23 +140,23 @@ class ReduceLROnPlateau(AdaptiveCallback):
         self.cooldown_counter = self.cooldown
         self.wait = 0
 
-    def on_train_batch_end(self, batch, logs=None):
-        if self.frequency != "epoch":
-            iteration = self._iteration()
-            loss = self._interval_loss()
-            if loss is not None:
-                self._averaged += 1
-                self._average = self.smoothing * self._average + (1.0 - self.smoothing) * loss
-                self._steps_since_check += iteration - self._last_iteration
-                self._last_iteration = iteration
-                if self._steps_since_check >= self.frequency:
-                    self._steps_since_check = 0
-                    self._check(self._average / (1.0 - self.smoothing**self._averaged))
-        super().on_train_batch_end(batch, logs)
+    @property
+    def async_safe(self):
+        # Checking at epoch ends, its batch hook only reads Python state.
+        return self.frequency == "epoch"
 
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        self._last_iteration = self._iteration()
+    def _after_steps(self, steps, logs):
+        if self.frequency == "epoch":
+            return
+        loss = self._interval_loss(steps, logs)
+        if loss is None:
+            return
+        self._averaged += 1
+        self._average = self.smoothing * self._average + (1.0 - self.smoothing) * loss
+        self._steps_since_check += steps
+        if self._steps_since_check >= self.frequency:
+            self._steps_since_check = 0
+            self._check(self._average / (1.0 - self.smoothing**self._averaged))
 
     def on_epoch_end(self, epoch, logs=None):
         if self.frequency == "epoch":

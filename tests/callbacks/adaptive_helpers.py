@@ -13,7 +13,7 @@ class Driver:
     the logs `fit` would pass.
     """
 
-    def __init__(self, callback, learning_rate=0.1, optimizer=None, steps=10):
+    def __init__(self, callback, learning_rate=0.1, optimizer=None, steps=None):
         self.callback = callback
         self.model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
         self.model.compile(optimizer or keras.optimizers.SGD(learning_rate), "mse")
