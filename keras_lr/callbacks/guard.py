@@ -15,8 +15,10 @@ class DivergenceGuard(AdaptiveCallback):
 
     Watches the training loss of every batch (the mean over the steps since
     the last batch hook, so every step is seen also with
-    `steps_per_execution > 1`). When it is NaN or infinite, or above
-    `threshold` times the median of the last `window` good ones, the guard
+    `steps_per_execution > 1`). When it is NaN or infinite, or both above
+    `threshold` times the median of the last `window` good ones and above
+    the loss the fit started at (the median of its first `window` good
+    ones), the guard
 
     1. restores the last good snapshot: the model's weights and every
        optimizer variable (moments, loss scale) but the step counter, so
@@ -54,7 +56,10 @@ class DivergenceGuard(AdaptiveCallback):
 
     Args:
         threshold: Float > 1. A batch loss above `threshold` times the
-            median of the recent good ones counts as divergence.
+            median of the recent good ones counts as divergence, when it is
+            also above the starting loss. (Late in training single batches
+            at several times the typical loss are normal: one hard example
+            in a batch whose other losses are near 0.)
         factor: Float in (0, 1). The rate is multiplied by it at each rollback.
         snapshot_every: Integer >= 1. Optimizer steps between snapshots
             (each copies every weight and optimizer variable to host memory),
@@ -89,22 +94,23 @@ class DivergenceGuard(AdaptiveCallback):
         self._candidate = None
         self._last_recovery = 0
         self._recent = collections.deque(maxlen=self.window)
+        self._first = []  # the fit's first `window` good losses
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         # The starting weights are the first good snapshot.
         self._good = self._snapshot()
 
-    def _typical_loss(self):
-        return statistics.median(self._recent) if self._recent else None
-
     def _diverged(self, loss):
         """Why ``loss`` counts as divergence, or None."""
         if not math.isfinite(loss):
             return f"loss {loss}"
-        typical = self._typical_loss()
-        if typical is not None and typical > 0 and loss > self.threshold * typical:
-            return f"loss {loss:.4g} > {self.threshold:g} x median {typical:.4g}"
+        if not self._recent:
+            return None
+        typical = statistics.median(self._recent)
+        start = statistics.median(self._first)
+        if typical > 0 and loss > self.threshold * typical and loss > start:
+            return f"loss {loss:.4g} > {self.threshold:g} x median {typical:.4g} and > start {start:.4g}"
         return None
 
     def _recover(self, reason):
@@ -136,6 +142,8 @@ class DivergenceGuard(AdaptiveCallback):
             self._recover(reason)
             return
         self._recent.append(loss)
+        if len(self._first) < self.window:
+            self._first.append(loss)
         if self._candidate is not None:
             # Its weights gave this good loss: it becomes the good snapshot.
             self._good, self._candidate = self._candidate, None

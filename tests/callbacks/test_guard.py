@@ -34,11 +34,22 @@ def test_spike_above_threshold_times_the_median():
     for loss in [1.0, 2.0, 3.0, 11.9]:
         driver.batch(loss)
     assert guard.recoveries == 1  # 11.9 > 4 x 2
-    assert guard.events_frame().reason[0] == "loss 11.9 > 4 x median 2; rolled back to step 0"
+    assert guard.events_frame().reason[0] == "loss 11.9 > 4 x median 2 and > start 2; rolled back to step 0"
     driver.batch(7.9)  # < 4 x 2
     driver.batch(11.5)  # median of (2, 3, 7.9) is 3: < 4 x 3
     driver.batch(31.7)  # median of (3, 7.9, 11.5) is 7.9: > 4 x 7.9
     assert guard.recoveries == 2
+
+
+def test_late_spikes_below_the_starting_loss_are_normal_noise():
+    guard = keras_lr.DivergenceGuard(window=4)
+    driver = Driver(guard)
+    for loss in [2.4, 2.2, 2.0, 1.8] + [0.02] * 10:
+        driver.batch(loss)
+    driver.batch(0.5)  # 25 x the median, but below where the fit started
+    assert guard.recoveries == 0
+    driver.batch(2.5)  # above both
+    assert guard.recoveries == 1
 
 
 def test_snapshot_counts_only_once_its_weights_gave_a_good_loss():
