@@ -8,12 +8,14 @@ from keras_lr.callbacks.one_cycle import OneCycle as OneCycle
 from keras_lr.callbacks.plateau import ReduceLROnPlateau as ReduceLROnPlateau
 from keras_lr.callbacks.scheduler import ScheduleCallback as ScheduleCallback
 from keras_lr.callbacks.scheduler import Scheduler as Scheduler
+from keras_lr.finder.callback import LRFinder as LRFinder  # noqa: E402  (after ScheduleCallback)
 
 __all__ = [
     "AdaptiveCallback",
     "BoldDriver",
     "CyclicLR",
     "DivergenceGuard",
+    "LRFinder",
     "OneCycle",
     "ReduceLROnPlateau",
     "ScheduleCallback",

@@ -289,12 +289,13 @@ def remove(optimizer, fit_schedule, fold_multiplier=False):
         original.assign(float(original.numpy()) * multiplier)
 
 
-def attach(optimizer, user, fit_token, owner, schedule=False):
+def attach(optimizer, user, fit_token, owner, schedule=False, replace=False):
     """Joins (or puts in) this fit's FitSchedule; returns it.
 
     With ``schedule=True`` the user will set the schedule: the optimizer must
-    hold a plain rate and no other callback of this fit may set one. Raises
-    before changing anything.
+    hold a plain rate (unless ``replace``: a schedule it holds is replaced for
+    the fit) and no other callback of this fit may set one. Raises before
+    changing anything.
     """
     current = getattr(optimizer, "_learning_rate", None)
     joining = isinstance(current, FitSchedule) and current.fit_token is fit_token
@@ -305,7 +306,7 @@ def attach(optimizer, user, fit_token, owner, schedule=False):
     if not (isinstance(original, keras.Variable) or callable(original)):
         raise _no_learning_rate(optimizer, owner)
     if schedule:
-        if not isinstance(original, keras.Variable):
+        if not replace and not isinstance(original, keras.Variable):
             raise ValueError(
                 f"{owner}: the optimizer already has a learning-rate schedule "
                 f"({type(original).__name__}) that this callback would overwrite. "

@@ -15,6 +15,8 @@ class ScheduleCallback(keras.callbacks.Callback):
     """
 
     async_safe = True  # its batch hook only reads Python state
+    # Whether a schedule the optimizer holds is replaced for the fit (else an error).
+    replaces_optimizer_schedule = False
 
     def __init__(self, verbose=0):
         super().__init__()
@@ -70,7 +72,9 @@ class ScheduleCallback(keras.callbacks.Callback):
         self._optimizer = _optimizer.inner_optimizer(optimizer)
         self._active_schedule = self._build_schedule()
         self._cache = _optimizer.RateCache(self._active_schedule)
-        self._fit_schedule = _optimizer.attach(self._optimizer, self, self.params, owner, schedule=True)
+        self._fit_schedule = _optimizer.attach(
+            self._optimizer, self, self.params, owner, schedule=True, replace=self.replaces_optimizer_schedule
+        )
 
     def on_epoch_begin(self, epoch, logs=None):
         iterations = int(self._optimizer.iterations.numpy())

@@ -1,0 +1,254 @@
+"""`LRFinder`: the learning-rate range test as a callback inside `model.fit`."""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_lr import _validation as v
+from keras_lr.callbacks.scheduler import ScheduleCallback
+from keras_lr.finder._state import ModelState
+from keras_lr.finder.result import LRFinderResult
+from keras_lr.schedules._base import LearningRateSchedule, as_float_step
+
+
+class RangeSchedule(LearningRateSchedule):
+    """The rate of a range test: from `start_lr` to `end_lr` over `num_steps` steps.
+
+    Exponential (evenly spaced in log rate) or linear; holds `end_lr` after.
+    """
+
+    def __init__(self, start_lr, end_lr, num_steps, mode="exp"):
+        self.start_lr = float(start_lr)
+        self.end_lr = float(end_lr)
+        self.num_steps = int(num_steps)
+        self.mode = mode
+
+    def __call__(self, step):
+        fraction = ops.minimum(as_float_step(step) / float(self.num_steps - 1), 1.0)
+        if self.mode == "exp":
+            return self.start_lr * ops.power(self.end_lr / self.start_lr, fraction)
+        return self.start_lr + (self.end_lr - self.start_lr) * fraction
+
+    def rates(self):
+        """The rate of every step of the test, in float64."""
+        fraction = np.arange(self.num_steps) / (self.num_steps - 1)
+        if self.mode == "exp":
+            return self.start_lr * (self.end_lr / self.start_lr) ** fraction
+        return self.start_lr + (self.end_lr - self.start_lr) * fraction
+
+    def get_config(self):
+        return {"start_lr": self.start_lr, "end_lr": self.end_lr, "num_steps": self.num_steps, "mode": self.mode}
+
+
+def check_range(owner, start_lr, end_lr, num_steps, mode, smoothing, divergence_threshold):
+    start_lr = v.check_number(owner, "start_lr", start_lr, low=0.0, low_open=True)
+    end_lr = v.check_number(owner, "end_lr", end_lr, low=0.0, low_open=True)
+    if not end_lr > start_lr:
+        raise ValueError(
+            f"{owner}: end_lr must be greater than start_lr; received start_lr={start_lr!r}, end_lr={end_lr!r}"
+        )
+    num_steps = v.check_int(owner, "num_steps", num_steps, low=2)
+    mode = v.check_choice(owner, "mode", mode, ("exp", "linear"))
+    smoothing = v.check_number(owner, "smoothing", smoothing, low=0.0, high=1.0, high_open=True)
+    divergence_threshold = v.check_number(owner, "divergence_threshold", divergence_threshold, low=1.0, low_open=True)
+    return start_lr, end_lr, num_steps, mode, smoothing, divergence_threshold
+
+
+class LRFinder(ScheduleCallback):
+    """The learning-rate range test, as a callback inside `model.fit`.
+
+    Raises the learning rate at every step from `start_lr` to `end_lr`
+    (evenly in log rate with `mode="exp"`), records the loss of each batch,
+    and stops training when `num_steps` steps are done, when the smoothed
+    loss exceeds `divergence_threshold` times its best, or on a NaN or
+    infinite loss. The rate is applied inside the train step; a schedule the
+    optimizer holds is replaced for the test and put back. Then `result`
+    holds the curve and its suggestions (an `LRFinderResult`).
+
+    With `restore=True` (the default) the model's and optimizer's variables
+    and the optimizer's learning rate are put back, bitwise, when training
+    ends, so the test leaves the model as it found it. `keras_lr.lr_find` runs
+    this callback for you and also restores after an exception.
+
+    Example:
+
+    >>> import keras
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).normal(size=(256, 4)).astype("float32")
+    >>> y = x @ np.array([[1.0], [-2.0], [0.5], [3.0]], "float32")
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    >>> model.compile(keras.optimizers.SGD(), "mse")
+    >>> finder = LRFinder(start_lr=1e-4, end_lr=10.0, num_steps=50)
+    >>> _ = model.fit(x, y, batch_size=16, epochs=10, verbose=0, callbacks=[finder])
+    >>> len(finder.result.frame) <= 50, 1e-4 < finder.result.suggestion < 10.0
+    (True, True)
+
+    Args:
+        start_lr: Float > 0. Rate of the first step.
+        end_lr: Float > start_lr. Rate of step `num_steps - 1`.
+        num_steps: Integer >= 2. Steps of the test.
+        mode: `"exp"` (rates evenly spaced in log) or `"linear"`.
+        smoothing: Float in [0, 1). Weight of the past in the moving average
+            of the loss that decides divergence and the suggestions.
+        divergence_threshold: Float > 1. The test stops when the smoothed
+            loss exceeds this times its best.
+        validation_data: None, or `(x, y)` / a dataset to evaluate the loss
+            on after every step (slower; the suggestions then use `val_loss`).
+        restore: Bool. Whether to put the model back as it was when fit ends.
+        verbose: Integer. 1 shows a progress bar with the rate and loss.
+
+    Raises:
+        ValueError: for a bad argument; in `on_train_begin` when the model
+            was compiled with `steps_per_execution` > 1 (the test needs the
+            loss of every step) or its optimizer has no learning rate.
+
+    References:
+        Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017.
+    """
+
+    replaces_optimizer_schedule = True
+    async_safe = False  # it reads every batch's loss and may stop training
+
+    def __init__(
+        self,
+        start_lr=1e-7,
+        end_lr=10.0,
+        num_steps=100,
+        mode="exp",
+        smoothing=0.98,
+        divergence_threshold=4.0,
+        validation_data=None,
+        restore=True,
+        verbose=0,
+    ):
+        owner = type(self).__name__
+        (
+            self.start_lr,
+            self.end_lr,
+            self.num_steps,
+            self.mode,
+            self.smoothing,
+            self.divergence_threshold,
+        ) = check_range(owner, start_lr, end_lr, num_steps, mode, smoothing, divergence_threshold)
+        if validation_data is not None and isinstance(validation_data, (tuple, list)) and len(validation_data) not in (2, 3):
+            raise ValueError(
+                f"{owner}: validation_data must be (x, y), (x, y, sample_weight) or a dataset; "
+                f"received a sequence of length {len(validation_data)}"
+            )
+        self.validation_data = validation_data
+        self.restore = v.check_bool(owner, "restore", restore)
+        self.result = None
+        super().__init__(verbose=verbose)
+
+    def _reset(self):
+        super()._reset()
+        self._rates, self._losses, self._val_losses = [], [], []
+        self._average, self._best = 0.0, math.inf
+        self._stopped_early = None
+        self._state = None
+        self._progbar = None
+        self._loss_metric = None
+
+    def _build_schedule(self):
+        return RangeSchedule(self.start_lr, self.end_lr, self.num_steps, self.mode)
+
+    def on_train_begin(self, logs=None):
+        self._reset()
+        if getattr(self.model, "steps_per_execution", 1) != 1:
+            raise ValueError(
+                f"LRFinder: the range test needs the loss of every step, but the model "
+                f"was compiled with steps_per_execution={self.model.steps_per_execution}; "
+                f"compile with steps_per_execution=1 for the test (keras_lr.lr_find does this for you)."
+            )
+        if self.restore:
+            self._state = ModelState(self.model)
+        self.result = None
+        super().on_train_begin(logs)
+        self._loss_metric = next(m for m in self.model.metrics if m.name == "loss")
+        if self.verbose:
+            self._progbar = keras.utils.Progbar(self.num_steps, stateful_metrics=["learning_rate", "loss", "smoothed_loss"])
+
+    def on_train_batch_begin(self, batch, logs=None):
+        # fit's logged loss is the epoch's running mean: restart it so it is this batch's.
+        self._loss_metric.reset_state()
+
+    def on_train_batch_end(self, batch, logs=None):
+        super().on_train_batch_end(batch, logs)
+        logs = logs or {}
+        step = len(self._losses)
+        if step >= self.num_steps:
+            self.model.stop_training = True
+            return
+        rate = self.rate_at(step)
+        loss = float(logs.get("loss", math.nan))
+        monitored = loss
+        if self.validation_data is not None:
+            monitored = self._validation_loss()
+            self._val_losses.append(monitored)
+        self._rates.append(rate)
+        self._losses.append(loss)
+        if math.isfinite(monitored):
+            self._average = self.smoothing * self._average + (1.0 - self.smoothing) * monitored
+            smoothed = self._average / (1.0 - self.smoothing ** (step + 1))
+            self._best = min(self._best, smoothed)
+        else:
+            smoothed = monitored
+        if self._progbar is not None:
+            self._progbar.update(step + 1, [("learning_rate", rate), ("loss", loss), ("smoothed_loss", smoothed)])
+        if not math.isfinite(monitored):
+            self._stop(f"the loss was {monitored} at learning rate {rate:.3g}")
+        elif smoothed > self.divergence_threshold * self._best:
+            self._stop(
+                f"the smoothed loss ({smoothed:.4g}) exceeded {self.divergence_threshold:g} x its best "
+                f"({self._best:.4g}) at learning rate {rate:.3g}"
+            )
+        elif step + 1 >= self.num_steps:
+            self.model.stop_training = True
+
+    def _validation_loss(self):
+        data = self.validation_data
+        if isinstance(data, (tuple, list)):
+            results = self.model.evaluate(*data, verbose=0, return_dict=True)
+        else:
+            results = self.model.evaluate(data, verbose=0, return_dict=True)
+        return float(results["loss"])
+
+    def _stop(self, reason):
+        self._stopped_early = reason
+        self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+
+    def on_train_end(self, logs=None):
+        super().on_train_end(logs)
+        self.result = self.make_result()
+        if self._state is not None:
+            self._state.restore()
+            self._state = None
+
+    def make_result(self, warn=True):
+        """The `LRFinderResult` of the steps recorded so far."""
+        import pandas as pd
+
+        from keras_lr.finder.suggestions import smooth
+
+        frame = pd.DataFrame({"learning_rate": np.array(self._rates, dtype=np.float64), "loss": np.array(self._losses, dtype=np.float64)})
+        frame["smoothed_loss"] = smooth(frame["loss"].to_numpy(), self.smoothing)
+        if self.validation_data is not None:
+            frame["val_loss"] = np.array(self._val_losses, dtype=np.float64)
+        return LRFinderResult(frame, smoothing=self.smoothing, stopped_early=self._stopped_early, warn=warn)
+
+    def get_config(self):
+        return {
+            "start_lr": self.start_lr,
+            "end_lr": self.end_lr,
+            "num_steps": self.num_steps,
+            "mode": self.mode,
+            "smoothing": self.smoothing,
+            "divergence_threshold": self.divergence_threshold,
+            "restore": self.restore,
+            "verbose": self.verbose,
+        }

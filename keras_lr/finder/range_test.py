@@ -1,0 +1,168 @@
+"""`lr_find`: run a learning-rate range test on a compiled model and put it back."""
+
+import keras
+
+from keras_lr import _validation as v
+from keras_lr.callbacks import _optimizer
+from keras_lr.finder._state import ModelState
+from keras_lr.finder.callback import LRFinder, check_range
+
+
+def _is_tf_dataset(x):
+    return type(x).__module__.startswith("tensorflow") and hasattr(x, "cardinality")
+
+
+def _is_generator(x):
+    """A Python iterator that fit cannot restart (a generator, an iterator)."""
+    return hasattr(x, "__next__") and not isinstance(x, keras.utils.PyDataset)
+
+
+def _cycle(iterator):
+    """Yields from ``iterator``, then repeats what it yielded, forever."""
+    seen = []
+    for item in iterator:
+        seen.append(item)
+        yield item
+    if not seen:
+        raise ValueError("lr_find: the generator yielded no batches")
+    while True:
+        yield from seen
+
+
+def _fit_arguments(x, y, batch_size, num_steps):
+    """How to call fit so it runs (at least) ``num_steps`` steps, cycling short data."""
+    if _is_generator(x):
+        return dict(x=_cycle(x), steps_per_epoch=num_steps, epochs=1)
+    if _is_tf_dataset(x):
+        if int(x.cardinality()) == -1:  # infinite: one epoch of num_steps
+            return dict(x=x, steps_per_epoch=num_steps, epochs=1)
+        return dict(x=x, epochs=num_steps)
+    if isinstance(x, keras.utils.PyDataset):
+        return dict(x=x, epochs=num_steps)
+    return dict(x=x, y=y, batch_size=batch_size, epochs=num_steps)
+
+
+def lr_find(
+    model,
+    x,
+    y=None,
+    *,
+    batch_size=None,
+    start_lr=1e-7,
+    end_lr=10.0,
+    num_steps=100,
+    mode="exp",
+    smoothing=0.98,
+    divergence_threshold=4.0,
+    validation_data=None,
+    seed=None,
+    verbose="auto",
+):
+    """Runs the learning-rate range test on a compiled model, then restores it.
+
+    Trains for up to `num_steps` steps while the rate rises from `start_lr`
+    to `end_lr`, records the loss at every step, and stops early when the
+    smoothed loss exceeds `divergence_threshold` times its best or is NaN.
+    Afterwards the model's variables, every optimizer variable (step
+    counter, moments, loss scale) and the optimizer's learning rate (a float
+    or a schedule) are exactly as before, bitwise, however the test ended:
+    normally, diverged, NaN, or interrupted by an exception or
+    KeyboardInterrupt.
+
+    Example:
+
+    >>> import keras
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).normal(size=(512, 4)).astype("float32")
+    >>> y = x @ np.array([[1.0], [-2.0], [0.5], [3.0]], "float32")
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    >>> model.compile(keras.optimizers.Adam(), "mse")
+    >>> result = lr_find(model, x, y, batch_size=32, num_steps=60, seed=0, verbose=0)
+    >>> sorted(result.suggestions)
+    ['minimum', 'slide', 'steep', 'valley']
+    >>> float(model.optimizer.iterations.numpy()), result.reliable
+    (0.0, True)
+
+    Args:
+        model: A compiled, built Keras model.
+        x: Input data: numpy arrays (with `y`), a `tf.data.Dataset`, a
+            `keras.utils.PyDataset`, or a Python generator of `(x, y)`
+            batches. Data shorter than `num_steps` batches is cycled.
+        y: Targets, with array inputs only.
+        batch_size: Integer or None (32), with array inputs only.
+        start_lr: Float > 0. Rate of the first step.
+        end_lr: Float > start_lr. Rate of the last step.
+        num_steps: Integer >= 2. Steps of the test.
+        mode: `"exp"` (rates evenly spaced in log) or `"linear"`.
+        smoothing: Float in [0, 1). Weight of the past in the moving average
+            of the loss.
+        divergence_threshold: Float > 1. The test stops when the smoothed
+            loss exceeds this times its best.
+        validation_data: None, or `(x, y)` / a dataset: evaluate the loss on
+            it after every step and suggest from that (slower, steadier).
+        seed: Integer or None. Seeds Python, numpy and the backend
+            (`keras.utils.set_random_seed`) before the test, so two runs give
+            the same curve and suggestion.
+        verbose: `"auto"` (1), 0 or 1. 1 shows a progress bar with the rate
+            and the loss.
+
+    Returns:
+        An `LRFinderResult`.
+
+    Raises:
+        ValueError: for a bad argument, an uncompiled or unbuilt model, or an
+            optimizer without a learning rate, before any step runs.
+    """
+    owner = "lr_find"
+    start_lr, end_lr, num_steps, mode, smoothing, divergence_threshold = check_range(
+        owner, start_lr, end_lr, num_steps, mode, smoothing, divergence_threshold
+    )
+    if verbose == "auto":
+        verbose = 1
+    verbose = v.check_int(owner, "verbose", verbose, low=0)
+    if seed is not None:
+        seed = v.check_int(owner, "seed", seed, low=0)
+    if batch_size is not None:
+        batch_size = v.check_int(owner, "batch_size", batch_size, low=1)
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"{owner}: model must be a keras.Model; received {type(model).__name__}")
+    if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", False):
+        raise ValueError(f"{owner}: the model is not compiled; call model.compile(optimizer, loss) first.")
+    if not model.built:
+        raise ValueError(
+            f"{owner}: the model is not built, so its starting weights cannot be kept; "
+            f"give it an Input layer or call it on a batch first."
+        )
+    inner = _optimizer.inner_optimizer(model.optimizer)
+    current = getattr(inner, "_learning_rate", None)
+    if not (isinstance(current, keras.Variable) or callable(current)):
+        raise ValueError(f"{owner}: the optimizer {type(inner).__name__} has no learning rate to drive.")
+    if not (_is_generator(x) or _is_tf_dataset(x) or isinstance(x, keras.utils.PyDataset)):
+        batch_size = batch_size or 32
+    elif y is not None or batch_size is not None:
+        raise ValueError(f"{owner}: y and batch_size go with array inputs; a dataset or generator yields (x, y) batches.")
+
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    state = ModelState(model)
+    finder = LRFinder(
+        start_lr=start_lr,
+        end_lr=end_lr,
+        num_steps=num_steps,
+        mode=mode,
+        smoothing=smoothing,
+        divergence_threshold=divergence_threshold,
+        validation_data=validation_data,
+        restore=False,
+        verbose=verbose,
+    )
+    try:
+        model.steps_per_execution = 1
+        if seed is not None:
+            keras.utils.set_random_seed(seed)
+        model.fit(**_fit_arguments(x, y, batch_size, num_steps), verbose=0, callbacks=[finder])
+        return finder.result
+    finally:
+        state.restore()
+        if verbose and finder.result is not None and finder.result.stopped_early:
+            print(f"\nlr_find stopped early: {finder.result.stopped_early}.")
