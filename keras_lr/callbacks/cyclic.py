@@ -1,6 +1,7 @@
 """The `CyclicLR` callback: cyclical learning rates with step sizes in steps or epochs."""
 
 from keras_lr import _validation as v
+from keras_lr.callbacks._from_result import bounds_from_result
 from keras_lr.callbacks.scheduler import ScheduleCallback
 from keras_lr.schedules.cyclic import CyclicLR as CyclicLRSchedule
 
@@ -23,9 +24,14 @@ class CyclicLR(ScheduleCallback):
     >>> [round(lr, 4) for lr in history.history["learning_rate"]]
     [0.0091, 0.0019, 0.0091, 0.0019]
 
+    A range test's result can stand in for both bounds:
+    `CyclicLR(keras_lr.lr_find(model, x, y), step_size_up=...)` cycles
+    between `result.cyclic_bounds()`.
+
     Args:
         base_lr, max_lr, mode, gamma, base_momentum, max_momentum: as in
             `keras_lr.schedules.CyclicLR` (PyTorch's `CyclicLR` names).
+            `base_lr` may be an `LRFinderResult`, with `max_lr` left None.
         step_size_up: Number. Length of the rising half of a cycle, in `unit`s;
             must be > 0.
         step_size_down: Number or None. Length of the falling half; None means
@@ -46,7 +52,7 @@ class CyclicLR(ScheduleCallback):
     def __init__(
         self,
         base_lr,
-        max_lr,
+        max_lr=None,
         step_size_up=2000,
         step_size_down=None,
         mode="triangular",
@@ -57,6 +63,7 @@ class CyclicLR(ScheduleCallback):
         verbose=0,
     ):
         super().__init__(verbose=verbose)
+        base_lr, max_lr = bounds_from_result("CyclicLR", base_lr, max_lr)
         self.unit = v.check_choice("CyclicLR", "unit", unit, ("steps", "epochs"))
         self.schedule_kwargs = dict(
             base_lr=base_lr,

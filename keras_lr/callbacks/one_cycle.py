@@ -1,6 +1,7 @@
 """The `OneCycle` callback: the one-cycle policy sized to the fit."""
 
 from keras_lr import _validation as v
+from keras_lr.callbacks._from_result import rate_from_result
 from keras_lr.callbacks.scheduler import ScheduleCallback
 from keras_lr.schedules.one_cycle import OneCycle as OneCycleSchedule
 
@@ -27,7 +28,8 @@ class OneCycle(ScheduleCallback):
     (30, 0.1)
 
     Args:
-        max_lr: Float. Peak learning rate; must be > 0.
+        max_lr: Float. Peak learning rate; must be > 0. Or an
+            `LRFinderResult`: its `one_cycle_max_lr` is the peak.
         total_steps: Integer or None. Optimizer steps in the cycle; None
             infers `epochs * steps_per_epoch` from `fit`.
         pct_start, anneal_strategy, div_factor, final_div_factor,
@@ -58,6 +60,7 @@ class OneCycle(ScheduleCallback):
         verbose=0,
     ):
         super().__init__(verbose=verbose)
+        max_lr = rate_from_result("OneCycle", "max_lr", max_lr, lambda result: result.one_cycle_max_lr)
         if total_steps is not None:
             total_steps = v.check_int("OneCycle", "total_steps", total_steps, low=1)
         self.total_steps = total_steps

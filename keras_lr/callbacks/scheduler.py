@@ -94,8 +94,10 @@ class ScheduleCallback(keras.callbacks.Callback):
         steps = self._steps_per_epoch()
         self._last_batch = None if steps is None else steps - 1
         if self.verbose:
-            rate = self._fit_schedule.rate_at(iterations)
-            print(f"\nEpoch {epoch + 1}: {type(self).__name__} learning rate {rate:.6g}.")
+            self._announce(epoch, self._fit_schedule.rate_at(iterations))
+
+    def _announce(self, epoch, rate):
+        print(f"\nEpoch {epoch + 1}: {type(self).__name__} learning rate {rate:.6g}.")
 
     def on_train_batch_end(self, batch, logs=None):
         if logs is not None:

@@ -90,8 +90,10 @@ class LRFinder(ScheduleCallback):
         end_lr: Float > start_lr. Rate of step `num_steps - 1`.
         num_steps: Integer >= 2. Steps of the test.
         mode: `"exp"` (rates evenly spaced in log) or `"linear"`.
-        smoothing: Float in [0, 1). Weight of the past in the moving average
-            of the loss that decides divergence and the suggestions.
+        smoothing: Float in [0, 1). Weight of the past in the moving
+            averages of the loss: the running one that decides divergence,
+            and the lag-free one (run forward, then back) that `smoothed_loss`
+            holds and the suggestions read.
         divergence_threshold: Float > 1. The test stops when the smoothed
             loss exceeds this times its best.
         validation_data: None, or `(x, y)` / a dataset to evaluate the loss
@@ -117,7 +119,7 @@ class LRFinder(ScheduleCallback):
         end_lr=10.0,
         num_steps=100,
         mode="exp",
-        smoothing=0.98,
+        smoothing=0.9,
         divergence_threshold=4.0,
         validation_data=None,
         restore=True,
@@ -162,10 +164,11 @@ class LRFinder(ScheduleCallback):
                 f"was compiled with steps_per_execution={self.model.steps_per_execution}; "
                 f"compile with steps_per_execution=1 for the test (keras_lr.lr_find does this for you)."
             )
-        if self.restore:
-            self._state = ModelState(self.model)
+        # Taken before the rate is put in; kept past the reset in super().on_train_begin.
+        state = ModelState(self.model) if self.restore else None
         self.result = None
         super().on_train_begin(logs)
+        self._state = state
         self._loss_metric = next(m for m in self.model.metrics if m.name == "loss")
         if self.verbose:
             self._progbar = keras.utils.Progbar(self.num_steps, stateful_metrics=["learning_rate", "loss", "smoothed_loss"])
@@ -207,6 +210,9 @@ class LRFinder(ScheduleCallback):
         elif step + 1 >= self.num_steps:
             self.model.stop_training = True
 
+    def _announce(self, epoch, rate):
+        pass  # the progress bar shows the rate
+
     def _validation_loss(self):
         data = self.validation_data
         if isinstance(data, (tuple, list)):
@@ -218,9 +224,6 @@ class LRFinder(ScheduleCallback):
     def _stop(self, reason):
         self._stopped_early = reason
         self.model.stop_training = True
-
-    def on_epoch_end(self, epoch, logs=None):
-        super().on_epoch_end(epoch, logs)
 
     def on_train_end(self, logs=None):
         super().on_train_end(logs)

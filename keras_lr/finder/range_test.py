@@ -52,7 +52,7 @@ def lr_find(
     end_lr=10.0,
     num_steps=100,
     mode="exp",
-    smoothing=0.98,
+    smoothing=0.9,
     divergence_threshold=4.0,
     validation_data=None,
     seed=None,
@@ -94,8 +94,10 @@ def lr_find(
         end_lr: Float > start_lr. Rate of the last step.
         num_steps: Integer >= 2. Steps of the test.
         mode: `"exp"` (rates evenly spaced in log) or `"linear"`.
-        smoothing: Float in [0, 1). Weight of the past in the moving average
-            of the loss.
+        smoothing: Float in [0, 1). Weight of the past in the moving
+            averages of the loss: the running one that decides divergence,
+            and the lag-free one (run forward, then back) that `smoothed_loss`
+            holds and the suggestions read.
         divergence_threshold: Float > 1. The test stops when the smoothed
             loss exceeds this times its best.
         validation_data: None, or `(x, y)` / a dataset: evaluate the loss on

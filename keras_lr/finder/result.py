@@ -54,7 +54,7 @@ class LRFinderResult:
         stopped_early: String or None. Why the test ended before `num_steps`.
     """
 
-    def __init__(self, frame, smoothing=0.98, stopped_early=None, warn=True):
+    def __init__(self, frame, smoothing=0.9, stopped_early=None, warn=True):
         self.frame = frame
         self.smoothing = smoothing
         self.stopped_early = stopped_early

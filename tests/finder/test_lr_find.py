@@ -1,0 +1,289 @@
+"""lr_find and the LRFinder callback on tiny models: restore, inputs, arguments."""
+
+import io
+import contextlib
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_lr
+
+
+def regression_data(samples=256):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(samples, 4)).astype("float32")
+    y = x @ np.array([[1.0], [-2.0], [0.5], [3.0]], "float32") + 0.1 * rng.normal(size=(samples, 1)).astype("float32")
+    return x, y
+
+
+def model_with(optimizer):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
+    model.compile(optimizer, "mse")
+    return model
+
+
+def trained(optimizer):
+    """A model one epoch into training, so every optimizer variable holds something."""
+    model = model_with(optimizer)
+    x, y = regression_data()
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    return model
+
+
+def state(model):
+    """The bytes of every model and optimizer variable."""
+    return [v.numpy().tobytes() for v in model.variables] + [v.numpy().tobytes() for v in model.optimizer.variables]
+
+
+class Fail(Exception):
+    pass
+
+
+@pytest.fixture
+def raise_at_step(monkeypatch):
+    """Makes the range test raise ``error`` in its 5th batch hook (fit's Python loop, as Ctrl-C would)."""
+
+    def arm(error):
+        original = keras_lr.callbacks.LRFinder.on_train_batch_end
+
+        def hook(self, batch, logs=None):
+            original(self, batch, logs)
+            if len(self._losses) == 5:
+                raise error
+
+        monkeypatch.setattr(keras_lr.callbacks.LRFinder, "on_train_batch_end", hook)
+
+    return arm
+
+
+def finished(model):
+    return keras_lr.lr_find(model, *regression_data(), end_lr=0.01, num_steps=20, verbose=0)
+
+
+def diverged(model):
+    return keras_lr.lr_find(model, *regression_data(), start_lr=1e-3, end_lr=1e3, num_steps=60, verbose=0)
+
+
+def nan(model):
+    # The first step's update overflows the weights: the second loss is not finite.
+    return keras_lr.lr_find(model, *regression_data(), start_lr=1e30, end_lr=1e35, num_steps=30, verbose=0)
+
+
+def exception(model, raise_at_step):
+    raise_at_step(Fail())
+    with pytest.raises(Fail):
+        keras_lr.lr_find(model, *regression_data(), num_steps=20, verbose=0)
+
+
+def interrupt(model, raise_at_step):
+    raise_at_step(KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        keras_lr.lr_find(model, *regression_data(), num_steps=20, verbose=0)
+
+
+@pytest.mark.parametrize("ending", [finished, diverged, nan, exception, interrupt])
+@pytest.mark.parametrize("make_optimizer", [lambda: keras.optimizers.SGD(0.01, momentum=0.9), lambda: keras.optimizers.Adam(0.01)], ids=["sgd-momentum", "adam"])
+def test_everything_is_restored_bitwise(ending, make_optimizer, raise_at_step):
+    model = trained(make_optimizer())
+    before = state(model)
+    rate = model.optimizer._learning_rate
+    result = ending(model, raise_at_step) if ending in (exception, interrupt) else ending(model)
+    assert state(model) == before
+    assert model.optimizer._learning_rate is rate
+    assert float(model.optimizer.learning_rate) == np.float32(0.01)
+    if result is not None:
+        assert len(result.frame) > 0
+    # And training goes on exactly as it would have.
+    twin = trained(make_optimizer())
+    x, y = regression_data()
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0, shuffle=False)
+    twin.fit(x, y, batch_size=32, epochs=1, verbose=0, shuffle=False)
+    assert state(model) == state(twin)
+
+
+def test_endings_are_what_they_say():
+    model = trained(keras.optimizers.SGD(0.01, momentum=0.9))
+    assert finished(model).stopped_early is None
+    assert "exceeded 4 x its best" in diverged(model).stopped_early
+    with pytest.warns(UserWarning, match="cannot support a suggestion"):
+        result = nan(model)
+    assert result.stopped_early.split()[:4] in (["the", "loss", "was", "inf"], ["the", "loss", "was", "nan"])
+    assert not result.reliable
+
+
+def test_a_schedule_in_the_optimizer_is_replaced_and_put_back():
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.01, 100, 0.5)
+    model = trained(keras.optimizers.SGD(schedule))
+    before = state(model)
+    result = keras_lr.lr_find(model, *regression_data(), start_lr=1e-4, end_lr=1.0, num_steps=30, verbose=0)
+    np.testing.assert_allclose(result.frame.learning_rate, np.logspace(-4, 0, 30)[: len(result.frame)], rtol=1e-6)
+    assert model.optimizer._learning_rate is schedule
+    assert state(model) == before
+
+
+def test_loss_scale_optimizer_is_restored():
+    model = trained(keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(0.01)))
+    before = state(model)
+    keras_lr.lr_find(model, *regression_data(), num_steps=30, verbose=0)
+    assert state(model) == before
+
+
+def test_the_rates_follow_the_range():
+    model = model_with(keras.optimizers.SGD())
+    result = keras_lr.lr_find(model, *regression_data(), start_lr=1e-5, end_lr=1e-1, num_steps=40, verbose=0)
+    np.testing.assert_allclose(result.frame.learning_rate, np.logspace(-5, -1, 40), rtol=1e-6)
+    result = keras_lr.lr_find(model, *regression_data(), start_lr=1e-3, end_lr=1e-2, num_steps=10, mode="linear", verbose=0)
+    np.testing.assert_allclose(result.frame.learning_rate, np.linspace(1e-3, 1e-2, 10), rtol=1e-6)
+
+
+def test_recorded_losses_are_each_batchs_loss():
+    model = model_with(keras.optimizers.SGD())
+    x, y = regression_data(64)
+    batches = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    # At a rate of ~0 the weights do not move: each batch's loss is the starting model's loss on it.
+    result = keras_lr.lr_find(model, batches, start_lr=1e-30, end_lr=1e-29, num_steps=4, verbose=0)
+    per_batch = [model.evaluate(x[i : i + 16], y[i : i + 16], verbose=0) for i in range(0, 64, 16)]
+    np.testing.assert_allclose(result.frame.loss, per_batch, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["numpy", "dataset", "infinite dataset", "pydataset", "generator"])
+def test_input_types_and_short_data_is_cycled(kind):
+    x, y = regression_data(64)  # 4 batches of 16, for a 12-step test
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, index):
+            return x[index * 16 : (index + 1) * 16], y[index * 16 : (index + 1) * 16]
+
+    def generator():
+        for i in range(4):
+            yield x[i * 16 : (i + 1) * 16], y[i * 16 : (i + 1) * 16]
+
+    data = {
+        "numpy": lambda: dict(x=x, y=y, batch_size=16),
+        "dataset": lambda: dict(x=tf.data.Dataset.from_tensor_slices((x, y)).batch(16)),
+        "infinite dataset": lambda: dict(x=tf.data.Dataset.from_tensor_slices((x, y)).batch(16).repeat()),
+        "pydataset": lambda: dict(x=Batches()),
+        "generator": lambda: dict(x=generator()),
+    }[kind]()
+    model = model_with(keras.optimizers.SGD())
+    result = keras_lr.lr_find(model, **data, start_lr=1e-4, end_lr=1e-2, num_steps=12, verbose=0)
+    assert len(result.frame) == 12
+    assert np.all(np.isfinite(result.frame.loss))
+
+
+def test_validation_mode():
+    x, y = regression_data()
+    model = model_with(keras.optimizers.SGD())
+    result = keras_lr.lr_find(model, x[:192], y[:192], validation_data=(x[192:], y[192:]), start_lr=1e-4, end_lr=10.0, num_steps=30, verbose=0)
+    assert list(result.frame.columns) == ["learning_rate", "loss", "smoothed_loss", "val_loss"]
+    assert result.monitor == "val_loss"
+    first = result.frame.val_loss[0]
+    assert first == pytest.approx(model.evaluate(x[192:], y[192:], verbose=0), rel=0.05)
+
+
+def test_seed_makes_runs_identical():
+    x, y = regression_data()
+    model = model_with(keras.optimizers.Adam())
+    first = keras_lr.lr_find(model, x, y, num_steps=40, seed=3, verbose=0)
+    second = keras_lr.lr_find(model, x, y, num_steps=40, seed=3, verbose=0)
+    assert first.frame.equals(second.frame)
+    assert first.suggestions == second.suggestions
+    other = keras_lr.lr_find(model, x, y, num_steps=40, seed=4, verbose=0)
+    assert not first.frame.loss.equals(other.frame.loss)
+
+
+def test_progress_bar_at_verbose_1():
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        keras_lr.lr_find(model_with(keras.optimizers.SGD()), *regression_data(), end_lr=0.01, num_steps=5, verbose=1)
+    assert "5/5" in out.getvalue() and "learning_rate" in out.getvalue()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        keras_lr.lr_find(model_with(keras.optimizers.SGD()), *regression_data(), end_lr=0.01, num_steps=5, verbose=0)
+    assert out.getvalue() == ""
+
+
+def test_steps_per_execution_is_set_aside_for_the_test():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(), "mse", steps_per_execution=4)
+    result = keras_lr.lr_find(model, *regression_data(), end_lr=0.01, num_steps=10, verbose=0)
+    assert len(result.frame) == 10
+    assert model.steps_per_execution == 4
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (dict(start_lr=1.0, end_lr=1.0), "end_lr must be greater than start_lr; received start_lr=1.0, end_lr=1.0"),
+        (dict(start_lr=0.0), "start_lr must be > 0"),
+        (dict(end_lr=-1.0), "end_lr must be > 0"),
+        (dict(num_steps=1), "num_steps must be an integer >= 2"),
+        (dict(mode="log"), "mode must be one of"),
+        (dict(smoothing=1.0), "smoothing must be in"),
+        (dict(divergence_threshold=1.0), "divergence_threshold must be > 1"),
+        (dict(seed=-1), "seed must be an integer >= 0"),
+    ],
+)
+def test_bad_arguments(arguments, message):
+    model = model_with(keras.optimizers.SGD())
+    with pytest.raises(ValueError, match=f"lr_find: {message}"):
+        keras_lr.lr_find(model, *regression_data(), **arguments)
+
+
+def test_models_it_cannot_test():
+    x, y = regression_data()
+    uncompiled = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    with pytest.raises(ValueError, match="lr_find: the model is not compiled"):
+        keras_lr.lr_find(uncompiled, x, y)
+    unbuilt = keras.Sequential([keras.layers.Dense(1)])
+    unbuilt.compile(keras.optimizers.SGD(), "mse")
+    with pytest.raises(ValueError, match="lr_find: the model is not built"):
+        keras_lr.lr_find(unbuilt, x, y)
+    no_rate = model_with(keras.optimizers.SGD())
+    no_rate.optimizer._learning_rate = None
+    with pytest.raises(ValueError, match="lr_find: the optimizer SGD has no learning rate"):
+        keras_lr.lr_find(no_rate, x, y)
+    with pytest.raises(ValueError, match="lr_find: y and batch_size go with array inputs"):
+        keras_lr.lr_find(model_with(keras.optimizers.SGD()), tf.data.Dataset.from_tensor_slices((x, y)).batch(8), batch_size=8)
+
+
+def test_callback_inside_fit_stops_restores_and_keeps_the_result():
+    x, y = regression_data()
+    model = trained(keras.optimizers.SGD(0.01, momentum=0.9))
+    before = state(model)
+    finder = keras_lr.callbacks.LRFinder(start_lr=1e-4, end_lr=1.0, num_steps=25)
+    history = model.fit(x, y, batch_size=32, epochs=100, verbose=0, callbacks=[finder])
+    assert len(history.epoch) == 4  # 8 batches an epoch: stopped in the 4th
+    assert len(finder.result.frame) == 25
+    assert state(model) == before
+    kept = keras_lr.callbacks.LRFinder(num_steps=10, restore=False)
+    model.fit(x, y, batch_size=32, epochs=5, verbose=0, callbacks=[kept])
+    assert state(model) != before
+
+
+def test_callback_needs_every_steps_loss():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(), "mse", steps_per_execution=2)
+    with pytest.raises(ValueError, match="LRFinder: the range test needs the loss of every step"):
+        model.fit(*regression_data(), verbose=0, callbacks=[keras_lr.callbacks.LRFinder()])
+
+
+def test_schedule_callbacks_take_a_result():
+    model = model_with(keras.optimizers.SGD())
+    result = keras_lr.lr_find(model, *regression_data(), num_steps=60, seed=0, verbose=0)
+    assert result.reliable
+    one_cycle = keras_lr.OneCycle(max_lr=result)
+    assert one_cycle.get_config()["max_lr"] == pytest.approx(result.one_cycle_max_lr)
+    cyclic = keras_lr.CyclicLR(result, step_size_up=10)
+    base, top = result.cyclic_bounds()
+    assert (cyclic.get_config()["base_lr"], cyclic.get_config()["max_lr"]) == (pytest.approx(base), pytest.approx(top))
+    with pytest.raises(ValueError, match="CyclicLR: pass either a range test result as base_lr"):
+        keras_lr.CyclicLR(result, 0.1)
+    with pytest.raises(ValueError, match="CyclicLR: max_lr is required"):
+        keras_lr.CyclicLR(0.01)
