@@ -1,10 +1,13 @@
 """The `keras-lr` command.
 
-    keras-lr demo [--epochs N] [--max-lr LR] [--plot PATH]
+    keras-lr demo [--epochs N] [--max-lr LR] [--plot PATH] [--schedule-plot PATH]
 
-The demo trains a small MLP on scikit-learn's digits (shipped inside the
-package, never downloaded) with the one-cycle policy and prints the learning
-rate, momentum and accuracy of every epoch.
+The demo works on scikit-learn's digits (shipped inside the package, never
+downloaded): it runs the learning-rate range test on a small MLP, prints the
+suggestions and saves the plot, trains with Adam and the one-cycle policy at
+the recommended peak, printing rate, beta_1 and accuracy every epoch, and
+then trains the same model with Keras's default, Adam(0.001), for the same
+epochs, and prints both accuracies.
 """
 
 import argparse
@@ -29,53 +32,92 @@ def _load_digits(seed):
     return (x[:split], y[:split]), (x[split:], y[split:])
 
 
-def demo(epochs=8, max_lr=0.05, plot=None, seed=0):
-    """Trains an MLP on digits with `keras_lr.OneCycle`; returns the final validation accuracy."""
+def _model(keras):
+    return keras.Sequential([
+        keras.Input((64,)),
+        keras.layers.Dense(64, activation="relu"),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+
+
+def demo(epochs=3, max_lr=None, plot=None, schedule_plot=None, seed=0):
+    """Range test, then OneCycle at its suggestion next to Keras's default, on digits.
+
+    Returns:
+        (OneCycle's final validation accuracy, Adam(0.001)'s), same model, data and epochs.
+    """
     import keras
 
     import keras_lr
 
     (x_train, y_train), (x_val, y_val) = _load_digits(seed)
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential([
-        keras.Input((64,)),
-        keras.layers.Dense(64, activation="relu"),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
-    model.compile(keras.optimizers.SGD(momentum=0.9), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    one_cycle = keras_lr.OneCycle(max_lr=max_lr)
+    print(f"keras_lr demo: MLP on scikit-learn digits ({len(x_train)} train, {len(x_val)} validation), "
+          f"Adam, {epochs} epochs, backend {keras.backend.backend()}")
+
+    def compiled(optimizer):
+        keras.utils.set_random_seed(seed)
+        model = _model(keras)
+        model.compile(optimizer, "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    # 1. The range test on the model we are about to train.
+    model = compiled(keras.optimizers.Adam())
+    result = keras_lr.lr_find(model, x_train, y_train, batch_size=32, num_steps=100, seed=seed, verbose=0)
+    print(f"\n1. range test: {len(result.frame)} steps from {result.frame.learning_rate.iloc[0]:.1e} "
+          f"to {result.frame.learning_rate.iloc[-1]:.2g}" + (f" (stopped: {result.stopped_early})" if result.stopped_early else ""))
+    for name, rate in result.suggestions.items():
+        print(f"   {name:8s} {rate:.3g}" + ("   <- default suggestion" if name == "valley" else ""))
+    low, high = result.cyclic_bounds()
+    print(f"   CyclicLR bounds {low:.3g} .. {high:.3g}; OneCycle peak {result.one_cycle_max_lr:.3g}")
+    if plot:
+        result.plot().figure.savefig(plot)
+        print(f"   range test plot saved to {plot}")
+
+    # 2. OneCycle at the recommended peak (the model is as it was before the test).
+    peak = max_lr if max_lr is not None else result.one_cycle_max_lr
+    one_cycle = keras_lr.OneCycle(max_lr=peak)
 
     class Report(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             momentum = one_cycle.history_frame().momentum.iloc[-1]
-            print(f"epoch {epoch + 1:2d}  learning_rate {logs['learning_rate']:.5f}  momentum {momentum:.3f}  "
+            print(f"   epoch {epoch + 1:2d}  learning_rate {logs['learning_rate']:.5f}  beta_1 {momentum:.3f}  "
                   f"loss {logs['loss']:.4f}  accuracy {logs['accuracy']:.4f}  val_accuracy {logs['val_accuracy']:.4f}")
 
-    print(f"keras_lr demo: MLP on scikit-learn digits ({len(x_train)} train, {len(x_val)} validation), "
-          f"OneCycle(max_lr={max_lr}) over {epochs} epochs, backend {keras.backend.backend()}")
+    print(f"\n2. OneCycle(max_lr={peak:.3g}) with Adam:")
     history = model.fit(x_train, y_train, validation_data=(x_val, y_val), batch_size=32, epochs=epochs,
                         verbose=0, callbacks=[one_cycle, Report()])
     frame = one_cycle.history_frame()
-    print(f"{len(frame)} optimizer steps; learning rate from {frame.learning_rate.iloc[0]:.5f} up to "
+    print(f"   {len(frame)} optimizer steps; learning rate from {frame.learning_rate.iloc[0]:.5f} up to "
           f"{frame.learning_rate.max():.5f} and down to {frame.learning_rate.iloc[-1]:.2e}")
-    if plot:
+    if schedule_plot:
         from keras_lr.plotting import plot_schedule
 
-        figure = plot_schedule(one_cycle.schedule_for_last_fit(), len(frame))
-        figure.savefig(plot)
-        print(f"schedule plot saved to {plot}")
-    accuracy = history.history["val_accuracy"][-1]
-    print(f"final validation accuracy: {accuracy:.4f}")
-    return accuracy
+        plot_schedule(one_cycle.schedule_for_last_fit(), len(frame)).savefig(schedule_plot)
+        print(f"   schedule plot saved to {schedule_plot}")
+
+    # 3. Keras's default: Adam(0.001), constant.
+    baseline = compiled(keras.optimizers.Adam())
+    default = baseline.fit(x_train, y_train, validation_data=(x_val, y_val), batch_size=32, epochs=epochs, verbose=0)
+    ours = history.history["val_accuracy"][-1]
+    theirs = default.history["val_accuracy"][-1]
+    print(f"\n3. validation accuracy after {epochs} epochs:")
+    print(f"   Keras default Adam(0.001):      {theirs:.4f}")
+    print(f"   OneCycle at the range test's peak: {ours:.4f}")
+    return ours, theirs
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="keras-lr", description="keras_lr command line")
     commands = parser.add_subparsers(dest="command", required=True)
-    demo_parser = commands.add_parser("demo", help="train on scikit-learn's digits with OneCycle")
-    demo_parser.add_argument("--epochs", type=int, default=8)
-    demo_parser.add_argument("--max-lr", type=float, default=0.05)
-    demo_parser.add_argument("--plot", default="keras_lr_demo_schedule.png",
+    demo_parser = commands.add_parser(
+        "demo", help="range test on scikit-learn's digits, then OneCycle at its suggestion next to Adam(0.001)"
+    )
+    demo_parser.add_argument("--epochs", type=int, default=3)
+    demo_parser.add_argument("--max-lr", type=float, default=None,
+                             help="OneCycle peak (default: the range test's recommendation)")
+    demo_parser.add_argument("--plot", default="keras_lr_range_test.png",
+                             help="where to save the range test plot ('' to skip)")
+    demo_parser.add_argument("--schedule-plot", default="keras_lr_demo_schedule.png",
                              help="where to save the schedule plot ('' to skip)")
     demo_parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -84,9 +126,10 @@ def main(argv=None):
     if args.command == "demo":
         if args.epochs < 1:
             parser.error(f"--epochs must be >= 1; received {args.epochs}")
-        if not args.max_lr > 0:
+        if args.max_lr is not None and not args.max_lr > 0:
             parser.error(f"--max-lr must be > 0; received {args.max_lr}")
-        demo(epochs=args.epochs, max_lr=args.max_lr, plot=args.plot or None, seed=args.seed)
+        demo(epochs=args.epochs, max_lr=args.max_lr, plot=args.plot or None,
+             schedule_plot=args.schedule_plot or None, seed=args.seed)
     return 0
 
 

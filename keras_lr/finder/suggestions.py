@@ -168,29 +168,36 @@ def minimum(learning_rates, losses, divisor=10.0):
     return float(rates[int(np.argmin(values))] / divisor)
 
 
-def slide(learning_rates, losses, window=15, threshold=0.005):
-    """The rate just below where the curve stops being flat, scanning from the end.
+def slide(learning_rates, losses, window=15, threshold=0.05):
+    """The left end of the first window, sliding down from the minimum, whose two ends fall alike.
 
-    A window of ``window`` points slides left from the end of the curve while
-    the slopes of the loss at its two ends differ by more than ``threshold``;
-    the suggestion is the rate at the left end where they first agree, a
-    point from which the loss still falls gently (fastai's `slide`).
+    A window of ``window`` points slides left from the minimum of the loss
+    while the slopes of the loss (against log10 of the rate, as a fraction
+    of the total fall per decade) at its two ends differ by more than
+    ``threshold`` (and have not crossed). Where they first agree, the window straddles the steepest
+    part of the fall, and its left end is a rate at which the loss has begun
+    to fall fast but is still well clear of the minimum: a cautious pick
+    (fastai's `slide` slides a window the same way, from the end of the
+    curve; starting at the minimum keeps the divergent tail out of it).
 
     Returns:
-        A float, or NaN when fewer than ``window + 1`` points are finite.
+        A float, or NaN when the minimum has fewer than ``window`` points
+        before it or the loss never falls.
     """
     rates, values = _finite(learning_rates, losses)
-    if len(values) <= window:
+    if len(values) < 3:
         return math.nan
-    slope = np.gradient(values)
-    right = len(values) - 1
-    left = right - window
-    suggestion = rates[left]
-    while left >= 0 and abs(slope[right] - slope[left]) > threshold:
-        suggestion = rates[left]
+    start, lowest, fall = _fall(values)
+    if fall <= 0 or lowest < window:
+        return math.nan
+    slope = np.gradient(values[: lowest + 1], np.log10(rates[: lowest + 1])) / fall
+    right, left = lowest, lowest - window
+    sign = np.sign(slope[right] - slope[left])
+    # Stop where the two slopes agree, or cross (a coarse curve can step over the band).
+    while left > 0 and abs(slope[right] - slope[left]) > threshold and np.sign(slope[right] - slope[left]) == sign:
         right -= 1
         left -= 1
-    return float(suggestion)
+    return float(rates[left])
 
 
 def cyclic_bounds(learning_rates, losses, fraction=0.1):
