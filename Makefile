@@ -31,6 +31,8 @@ test: $(VENV)/.installed-test
 
 bench-smoke: $(VENV)/.installed-test
 	$(PY) benchmarks/overhead.py --smoke
+	$(PY) benchmarks/adaptive.py --smoke
+	$(PY) benchmarks/finder_quality.py --smoke
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -184,26 +184,28 @@ class AdaptiveCallback(keras.callbacks.Callback):
             return mean
         return ((kept + steps) * mean - kept * kept_mean) / steps
 
-    def _forget_losses(self):
-        """Drops the last interval's losses from the epoch's mean (after a rollback).
+    def _forget_losses(self, back_to=None):
+        """Drops the lost steps' losses from the epoch's mean (after a rollback).
 
-        The logged epoch loss is then the mean over the steps that were kept
-        (0, Keras's mean of nothing, if every step of the epoch was rolled back).
+        ``back_to`` is the (steps, mean) to go back to; by default, that of the
+        batch hook before the last. The logged epoch loss is then the mean over
+        the steps that were kept (0, Keras's mean of nothing, if every step of
+        the epoch was rolled back).
         """
         metric = self._loss_metric
         kept_now = self._seen[0]
-        kept, mean = self._before
+        kept, mean = self._before if back_to is None else back_to
         weight = float(metric.count.numpy()) / kept_now if kept_now else 0.0  # samples per step
         metric.total.assign(mean * kept * weight if kept else 0.0)
         metric.count.assign(kept * weight)
-        self._seen = self._before
+        self._seen = (kept, mean)
 
     def _snapshot(self):
         return Snapshot(self.model, self.model.optimizer, self._iteration())
 
-    def _rollback(self, snapshot):
+    def _rollback(self, snapshot, losses_back_to=None):
         snapshot.restore(self.model)
-        self._forget_losses()
+        self._forget_losses(losses_back_to)
 
     def _scale(self, factor, reason, new_rate=None):
         """Multiplies the rate from the next step on by ``factor``; records the change.

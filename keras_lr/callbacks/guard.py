@@ -15,10 +15,9 @@ class DivergenceGuard(AdaptiveCallback):
 
     Watches the training loss of every batch (the mean over the steps since
     the last batch hook, so every step is seen also with
-    `steps_per_execution > 1`). When it is NaN or infinite, or both above
-    `threshold` times the median of the last `window` good ones and above
-    the loss the fit started at (the median of its first `window` good
-    ones), the guard
+    `steps_per_execution > 1`). When it is NaN or infinite, or keeps rising
+    above `threshold` times the median of the last `window` good ones for
+    `patience` batch hooks in a row, the guard
 
     1. restores the last good snapshot: the model's weights and every
        optimizer variable (moments, loss scale) but the step counter, so
@@ -56,10 +55,12 @@ class DivergenceGuard(AdaptiveCallback):
 
     Args:
         threshold: Float > 1. A batch loss above `threshold` times the
-            median of the recent good ones counts as divergence, when it is
-            also above the starting loss. (Late in training single batches
-            at several times the typical loss are normal: one hard example
-            in a batch whose other losses are near 0.)
+            median of the recent good ones is a spike.
+        patience: Integer >= 1. Spikes in a row, each above the one before,
+            that count as divergence (a NaN or infinite loss counts at
+            once). Late in training batches at several times the typical
+            loss are normal (one hard example in a batch of near-zero
+            losses); divergence persists and grows.
         factor: Float in (0, 1). The rate is multiplied by it at each rollback.
         snapshot_every: Integer >= 1. Optimizer steps between snapshots
             (each copies every weight and optimizer variable to host memory),
@@ -76,9 +77,12 @@ class DivergenceGuard(AdaptiveCallback):
             has no optimizer with a learning rate.
     """
 
-    def __init__(self, threshold=4.0, factor=0.5, snapshot_every=50, max_recoveries=10, window=20, verbose=0):
+    def __init__(
+        self, threshold=4.0, patience=3, factor=0.5, snapshot_every=50, max_recoveries=10, window=20, verbose=0
+    ):
         owner = type(self).__name__
         self.threshold = v.check_number(owner, "threshold", threshold, low=1.0, low_open=True)
+        self.patience = v.check_int(owner, "patience", patience, low=1)
         self.factor = v.check_number(owner, "factor", factor, low=0.0, high=1.0, low_open=True, high_open=True)
         self.snapshot_every = v.check_int(owner, "snapshot_every", snapshot_every, low=1)
         self.max_recoveries = v.check_int(owner, "max_recoveries", max_recoveries, low=0)
@@ -94,23 +98,22 @@ class DivergenceGuard(AdaptiveCallback):
         self._candidate = None
         self._last_recovery = 0
         self._recent = collections.deque(maxlen=self.window)
-        self._first = []  # the fit's first `window` good losses
+        self._spikes = 0  # spikes in a row, each above the one before
+        self._last_spike = math.inf
+        self._good_seen = (0, 0.0)  # the epoch's (steps, mean loss) at the last good batch hook
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         # The starting weights are the first good snapshot.
         self._good = self._snapshot()
 
-    def _diverged(self, loss):
-        """Why ``loss`` counts as divergence, or None."""
-        if not math.isfinite(loss):
-            return f"loss {loss}"
+    def _spike(self, loss):
+        """Why ``loss`` is a spike, or None."""
         if not self._recent:
             return None
         typical = statistics.median(self._recent)
-        start = statistics.median(self._first)
-        if typical > 0 and loss > self.threshold * typical and loss > start:
-            return f"loss {loss:.4g} > {self.threshold:g} x median {typical:.4g} and > start {start:.4g}"
+        if typical > 0 and loss > self.threshold * typical:
+            return f"loss {loss:.4g} > {self.threshold:g} x median {typical:.4g}"
         return None
 
     def _recover(self, reason):
@@ -118,7 +121,10 @@ class DivergenceGuard(AdaptiveCallback):
         self.recoveries += 1
         self._last_recovery = self._iteration()
         self._candidate = None
-        self._rollback(self._good)
+        # The spikes' losses go from the epoch's mean with the steps that made them.
+        self._rollback(self._good, losses_back_to=self._good_seen)
+        # The recent losses were those of weights now gone: the reference restarts.
+        self._recent.clear()
         self.failed_recoveries += 1
         if self.failed_recoveries > self.max_recoveries:
             self.stopped = True
@@ -137,13 +143,24 @@ class DivergenceGuard(AdaptiveCallback):
 
     def _observe(self, loss):
         """Acts on the mean loss of the steps since the last batch hook."""
-        reason = self._diverged(loss)
-        if reason is not None:
-            self._recover(reason)
+        if not math.isfinite(loss):
+            self._spikes = 0
+            self._recover(f"loss {loss}")
             return
+        spike = self._spike(loss)
+        if spike is not None:
+            # A run of spikes counts while the loss keeps rising; a hard batch after
+            # a hard batch (heavy-tailed noise late in training) starts a new run.
+            rising = self._spikes == 0 or loss > self._last_spike
+            self._spikes = self._spikes + 1 if rising else 1
+            self._last_spike = loss
+            if self._spikes >= self.patience:
+                self._spikes = 0
+                self._recover(spike if self.patience == 1 else f"{spike}, {self.patience} batches in a row")
+            return
+        self._spikes = 0
+        self._good_seen = self._seen
         self._recent.append(loss)
-        if len(self._first) < self.window:
-            self._first.append(loss)
         if self._candidate is not None:
             # Its weights gave this good loss: it becomes the good snapshot.
             self._good, self._candidate = self._candidate, None
@@ -153,6 +170,10 @@ class DivergenceGuard(AdaptiveCallback):
             candidate = self._snapshot()
             if candidate.is_finite():
                 self._candidate = candidate
+
+    def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
+        self._good_seen = (0, 0.0)
 
     def _after_steps(self, steps, logs):
         loss = self._interval_loss(steps, logs)
@@ -168,6 +189,7 @@ class DivergenceGuard(AdaptiveCallback):
     def get_config(self):
         return {
             "threshold": self.threshold,
+            "patience": self.patience,
             "factor": self.factor,
             "snapshot_every": self.snapshot_every,
             "max_recoveries": self.max_recoveries,

@@ -29,27 +29,34 @@ def test_nan_rolls_back_to_the_start_and_cuts_the_rate():
 
 
 def test_spike_above_threshold_times_the_median():
-    guard = keras_lr.DivergenceGuard(threshold=4.0, window=3)
+    guard = keras_lr.DivergenceGuard(threshold=4.0, window=3, patience=1)
     driver = Driver(guard)
-    for loss in [1.0, 2.0, 3.0, 11.9]:
+    for loss in [1.0, 2.0, 3.0, 8.1]:
         driver.batch(loss)
-    assert guard.recoveries == 1  # 11.9 > 4 x 2
-    assert guard.events_frame().reason[0] == "loss 11.9 > 4 x median 2 and > start 2; rolled back to step 0"
-    driver.batch(7.9)  # < 4 x 2
-    driver.batch(11.5)  # median of (2, 3, 7.9) is 3: < 4 x 3
-    driver.batch(31.7)  # median of (3, 7.9, 11.5) is 7.9: > 4 x 7.9
+    assert guard.recoveries == 1  # 8.1 > 4 x 2
+    assert guard.events_frame().reason[0] == "loss 8.1 > 4 x median 2; rolled back to step 0"
+    # The rollback restarts the reference from the restored weights' losses.
+    for loss in [7.9, 11.5]:
+        driver.batch(loss)
+    assert guard.recoveries == 1
+    driver.batch(40.0)  # median of (7.9, 11.5) is 9.7: > 4 x 9.7
     assert guard.recoveries == 2
 
 
-def test_late_spikes_below_the_starting_loss_are_normal_noise():
-    guard = keras_lr.DivergenceGuard(window=4)
+def test_spikes_must_persist_and_rise_for_patience_batches():
+    guard = keras_lr.DivergenceGuard(threshold=4.0, patience=3)
     driver = Driver(guard)
-    for loss in [2.4, 2.2, 2.0, 1.8] + [0.02] * 10:
+    for loss in [1.0] * 5 + [9.0, 1.0, 9.0, 9.0, 9.0, 8.0, 1.0]:  # heavy-tailed batches, not divergence
         driver.batch(loss)
-    driver.batch(0.5)  # 25 x the median, but below where the fit started
     assert guard.recoveries == 0
-    driver.batch(2.5)  # above both
+    for loss in [9.0, 20.0]:
+        driver.batch(loss)
+    assert guard.recoveries == 0
+    driver.batch(50.0)  # the third spike in a row
     assert guard.recoveries == 1
+    assert guard.events_frame().reason[0] == "loss 50 > 4 x median 1, 3 batches in a row; rolled back to step 0"
+    driver.batch(math.nan)  # NaN does not wait
+    assert guard.recoveries == 2
 
 
 def test_snapshot_counts_only_once_its_weights_gave_a_good_loss():
@@ -132,6 +139,16 @@ def test_rollback_forgets_the_lost_steps_losses():
     assert logs["loss"] == 1.5  # the mean of the steps kept
 
 
+def test_rollback_forgets_every_spike_it_waited_for():
+    guard = keras_lr.DivergenceGuard(patience=2)
+    driver = Driver(guard)
+    for loss in [1.0, 1.0, 10.0, 20.0]:
+        driver.batch(loss)
+    assert guard.recoveries == 1
+    logs = driver.batch(1.0)
+    assert logs["loss"] == 1.0
+
+
 def test_state_is_reset_at_train_begin_and_by_deepcopy():
     guard = keras_lr.DivergenceGuard(max_recoveries=0)
     driver = Driver(guard)
@@ -149,6 +166,7 @@ def test_state_is_reset_at_train_begin_and_by_deepcopy():
     "arguments, message",
     [
         (dict(threshold=1.0), "threshold must be > 1"),
+        (dict(patience=0), "patience must be an integer >= 1"),
         (dict(factor=1.5), "factor must be in"),
         (dict(snapshot_every=0), "snapshot_every must be an integer >= 1"),
         (dict(max_recoveries=-1), "max_recoveries must be an integer >= 0"),
