@@ -20,7 +20,6 @@ import argparse
 import math
 import os
 import statistics
-import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -31,6 +30,7 @@ from sklearn.datasets import load_diabetes, load_digits  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
 import keras_lr  # noqa: E402
+from _timing import EpochTimer  # noqa: E402  (benchmarks/ is on the path when run as a script)
 
 BATCH = 32
 
@@ -88,20 +88,6 @@ def rescue(task, make_callbacks, seed, epochs):
     results = model.evaluate(x_test, y_test, verbose=0, return_dict=True)
     score = results["accuracy"] if kind == "classification" else results["loss"]
     return history.history["loss"][-1], score
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Wall time of every epoch after the first (which traces the train step)."""
-
-    def on_train_begin(self, logs=None):
-        self.times = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch > 0:
-            self.times.append(time.perf_counter() - self._start)
 
 
 OVERHEAD = {

@@ -13,7 +13,6 @@ no-callback run. Target: every keras_lr callback within 1.03x.
 import argparse
 import os
 import statistics
-import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -23,22 +22,9 @@ import numpy as np  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 
 import keras_lr  # noqa: E402
+from _timing import EpochTimer  # noqa: E402  (benchmarks/ is on the path when run as a script)
 
 BATCH = 32
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Wall time of every epoch after the first (which traces the train step)."""
-
-    def on_train_begin(self, logs=None):
-        self.times = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch > 0:
-            self.times.append(time.perf_counter() - self._start)
 
 
 def configurations(total_steps):

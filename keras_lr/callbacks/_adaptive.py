@@ -1,7 +1,5 @@
 """What the adaptive callbacks share: the multiplier, the record, snapshots, losses."""
 
-import copy
-
 import keras
 import numpy as np
 from keras_lr import _validation as v
@@ -93,16 +91,7 @@ class AdaptiveCallback(keras.callbacks.Callback):
         self._events = []
 
     def __deepcopy__(self, memo):
-        # KerasTuner deep-copies callbacks for every trial: copy the arguments,
-        # not the model of a previous fit or its run state.
-        new = self.__class__.__new__(self.__class__)
-        memo[id(self)] = new
-        for key, value in self.__dict__.items():
-            if key != "_model":
-                new.__dict__[key] = copy.deepcopy(value, memo)
-        new._model = None
-        new._reset()
-        return new
+        return _optimizer.fresh_copy(self, memo)
 
     # Fit lifecycle.
 
@@ -256,3 +245,57 @@ class AdaptiveCallback(keras.callbacks.Callback):
         import pandas as pd
 
         return pd.DataFrame(self._events, columns=EVENT_COLUMNS)
+
+
+class MonitorCallback(AdaptiveCallback):
+    """Adaptive callbacks that check a monitored value every epoch or every N steps.
+
+    Subclasses implement `_check(value)`, and `_after_loss(steps, loss)` for
+    checks in steps (on the training loss).
+    """
+
+    def __init__(self, monitor, mode, frequency, verbose, checks_in_steps):
+        owner = type(self).__name__
+        if not isinstance(monitor, str) or not monitor:
+            raise ValueError(f"{owner}: monitor must be a non-empty string; received monitor={monitor!r}")
+        self.monitor = monitor
+        self.mode = v.check_choice(owner, "mode", mode, ("auto", "min", "max"))
+        self.frequency = check_frequency(owner, frequency)
+        if self.frequency != "epoch" and monitor != "loss":
+            raise ValueError(
+                f"{owner}: checking every {self.frequency} steps {checks_in_steps}; pass "
+                f"monitor='loss' (received monitor={monitor!r}) or frequency='epoch'."
+            )
+        self._direction = resolve_mode(owner, monitor, mode)
+        super().__init__(verbose=verbose)
+
+    @property
+    def async_safe(self):
+        # Checking at epoch ends, its batch hook only reads Python state.
+        return self.frequency == "epoch"
+
+    def _check(self, value):
+        raise NotImplementedError
+
+    def _after_loss(self, steps, loss):
+        """With checks in steps: the mean training loss of the last ``steps`` steps."""
+        raise NotImplementedError
+
+    def _after_steps(self, steps, logs):
+        if self.frequency == "epoch":
+            return
+        loss = self._interval_loss(steps, logs)
+        if loss is not None:
+            self._after_loss(steps, loss)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.frequency == "epoch":
+            logs = logs if logs is not None else {}
+            if self.monitor not in logs:
+                raise ValueError(
+                    f"{type(self).__name__}: monitor={self.monitor!r} is not in the logs "
+                    f"(available: {', '.join(sorted(logs)) or 'none'}); pass validation "
+                    f"data to fit for a val_ metric, or monitor one that is logged."
+                )
+            self._check(float(logs[self.monitor]))
+        super().on_epoch_end(epoch, logs)

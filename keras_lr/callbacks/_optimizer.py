@@ -6,6 +6,7 @@ weights-only ones alike, load into a freshly compiled model.
 """
 
 import bisect
+import copy
 import warnings
 
 import keras
@@ -22,6 +23,22 @@ from keras_lr.schedules._base import (
 
 # Optimizer attributes that hold the momentum a cycle drives, in the order looked for.
 MOMENTUM_ATTRIBUTES = ("beta_1", "momentum")
+
+
+def fresh_copy(callback, memo):
+    """A deep copy of ``callback`` with its arguments but no model and no run state.
+
+    KerasTuner deep-copies the callbacks passed to `search` for every trial:
+    each copy must start clean, not carry the model of a previous fit.
+    """
+    new = callback.__class__.__new__(callback.__class__)
+    memo[id(callback)] = new
+    for key, value in callback.__dict__.items():
+        if key != "_model":
+            new.__dict__[key] = copy.deepcopy(value, memo)
+    new._model = None
+    new._reset()
+    return new
 
 
 def inner_optimizer(optimizer):

@@ -3,10 +3,10 @@
 import math
 
 from keras_lr import _validation as v
-from keras_lr.callbacks._adaptive import AdaptiveCallback, check_frequency, resolve_mode
+from keras_lr.callbacks._adaptive import MonitorCallback
 
 
-class BoldDriver(AdaptiveCallback):
+class BoldDriver(MonitorCallback):
     """The bold-driver rule: grow the rate while the loss falls, cut it when it rises.
 
     At each check (every epoch, or every `frequency` optimizer steps) the
@@ -77,23 +77,12 @@ class BoldDriver(AdaptiveCallback):
         owner = type(self).__name__
         self.increase = v.check_number(owner, "increase", increase, low=1.0, low_open=True)
         self.decrease = v.check_number(owner, "decrease", decrease, low=0.0, high=1.0, low_open=True, high_open=True)
-        if not isinstance(monitor, str) or not monitor:
-            raise ValueError(f"{owner}: monitor must be a non-empty string; received monitor={monitor!r}")
-        self.monitor = monitor
-        self.mode = v.check_choice(owner, "mode", mode, ("auto", "min", "max"))
-        self.frequency = check_frequency(owner, frequency)
         self.rollback = v.check_bool(owner, "rollback", rollback)
         self.min_lr = v.check_number(owner, "min_lr", min_lr, low=0.0)
         self.max_lr = None if max_lr is None else v.check_number(owner, "max_lr", max_lr, low=0.0, low_open=True)
         if self.max_lr is not None and self.max_lr < self.min_lr:
             raise ValueError(f"{owner}: max_lr must be >= min_lr; received max_lr={max_lr!r}, min_lr={min_lr!r}")
-        if self.frequency != "epoch" and monitor != "loss":
-            raise ValueError(
-                f"{owner}: checking every {self.frequency} steps compares the training "
-                f"loss; pass monitor='loss' (received monitor={monitor!r}) or frequency='epoch'."
-            )
-        self._direction = resolve_mode(owner, monitor, mode)
-        super().__init__(verbose=verbose)
+        super().__init__(monitor, mode, frequency, verbose, checks_in_steps="compares the training loss")
 
     def _reset(self):
         super()._reset()
@@ -128,35 +117,13 @@ class BoldDriver(AdaptiveCallback):
         if self.rollback:
             self._snapshot_at_check = self._snapshot()
 
-    @property
-    def async_safe(self):
-        # Checking at epoch ends, its batch hook only reads Python state.
-        return self.frequency == "epoch"
-
-    def _after_steps(self, steps, logs):
-        if self.frequency == "epoch":
-            return
-        loss = self._interval_loss(steps, logs)
-        if loss is None:
-            return
+    def _after_loss(self, steps, loss):
         total, count = self._interval
         total, count = total + loss * steps, count + steps
         self._interval = (total, count)
         if count >= self.frequency:
             self._interval = (0.0, 0)
             self._check(total / count)
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.frequency == "epoch":
-            logs = logs if logs is not None else {}
-            if self.monitor not in logs:
-                raise ValueError(
-                    f"{type(self).__name__}: monitor={self.monitor!r} is not in the logs "
-                    f"(available: {', '.join(sorted(logs)) or 'none'}); pass validation "
-                    f"data to fit for a val_ metric, or monitor one that is logged."
-                )
-            self._check(float(logs[self.monitor]))
-        super().on_epoch_end(epoch, logs)
 
     def get_config(self):
         return {

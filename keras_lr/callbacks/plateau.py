@@ -3,10 +3,10 @@
 import math
 
 from keras_lr import _validation as v
-from keras_lr.callbacks._adaptive import AdaptiveCallback, check_frequency, resolve_mode
+from keras_lr.callbacks._adaptive import MonitorCallback
 
 
-class ReduceLROnPlateau(AdaptiveCallback):
+class ReduceLROnPlateau(MonitorCallback):
     """Reduces the learning rate when a metric has stopped improving.
 
     Keras's arguments and meaning, but the reduction is a multiplier applied
@@ -82,25 +82,13 @@ class ReduceLROnPlateau(AdaptiveCallback):
         smoothing=0.98,
     ):
         owner = type(self).__name__
-        if not isinstance(monitor, str) or not monitor:
-            raise ValueError(f"{owner}: monitor must be a non-empty string; received monitor={monitor!r}")
-        self.monitor = monitor
         self.factor = v.check_number(owner, "factor", factor, low=0.0, high=1.0, low_open=True, high_open=True)
         self.patience = v.check_int(owner, "patience", patience, low=0)
-        self.mode = v.check_choice(owner, "mode", mode, ("auto", "min", "max"))
         self.min_delta = v.check_number(owner, "min_delta", min_delta, low=0.0)
         self.cooldown = v.check_int(owner, "cooldown", cooldown, low=0)
         self.min_lr = v.check_number(owner, "min_lr", min_lr, low=0.0)
-        self.frequency = check_frequency(owner, frequency)
         self.smoothing = v.check_number(owner, "smoothing", smoothing, low=0.0, high=1.0, high_open=True)
-        if self.frequency != "epoch" and monitor != "loss":
-            raise ValueError(
-                f"{owner}: checking every {self.frequency} steps watches the smoothed "
-                f"training loss; pass monitor='loss' (received monitor={monitor!r}) "
-                f"or frequency='epoch'."
-            )
-        self._direction = resolve_mode(owner, monitor, mode)
-        super().__init__(verbose=verbose)
+        super().__init__(monitor, mode, frequency, verbose, checks_in_steps="watches the smoothed training loss")
 
     def _reset(self):
         super()._reset()
@@ -140,35 +128,13 @@ class ReduceLROnPlateau(AdaptiveCallback):
         self.cooldown_counter = self.cooldown
         self.wait = 0
 
-    @property
-    def async_safe(self):
-        # Checking at epoch ends, its batch hook only reads Python state.
-        return self.frequency == "epoch"
-
-    def _after_steps(self, steps, logs):
-        if self.frequency == "epoch":
-            return
-        loss = self._interval_loss(steps, logs)
-        if loss is None:
-            return
+    def _after_loss(self, steps, loss):
         self._averaged += 1
         self._average = self.smoothing * self._average + (1.0 - self.smoothing) * loss
         self._steps_since_check += steps
         if self._steps_since_check >= self.frequency:
             self._steps_since_check = 0
             self._check(self._average / (1.0 - self.smoothing**self._averaged))
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.frequency == "epoch":
-            logs = logs if logs is not None else {}
-            if self.monitor not in logs:
-                raise ValueError(
-                    f"{type(self).__name__}: monitor={self.monitor!r} is not in the logs "
-                    f"(available: {', '.join(sorted(logs)) or 'none'}); pass validation "
-                    f"data to fit for a val_ metric, or monitor one that is logged."
-                )
-            self._check(float(logs[self.monitor]))
-        super().on_epoch_end(epoch, logs)
 
     def get_config(self):
         return {

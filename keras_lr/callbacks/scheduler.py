@@ -39,18 +39,7 @@ class ScheduleCallback(keras.callbacks.Callback):
         raise NotImplementedError
 
     def __deepcopy__(self, memo):
-        # KerasTuner deep-copies callbacks for every trial: copy the arguments,
-        # not the model of a previous fit or its run state.
-        import copy
-
-        new = self.__class__.__new__(self.__class__)
-        memo[id(self)] = new
-        for key, value in self.__dict__.items():
-            if key != "_model":
-                new.__dict__[key] = copy.deepcopy(value, memo)
-        new._model = None
-        new._reset()
-        return new
+        return _optimizer.fresh_copy(self, memo)
 
     def _missing_steps(self, what):
         raise ValueError(
