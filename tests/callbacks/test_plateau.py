@@ -158,3 +158,13 @@ def test_deepcopy_and_config_round_trip():
 def test_bad_arguments(arguments, message):
     with pytest.raises(ValueError, match=f"ReduceLROnPlateau: .*{message}"):
         keras_lr.ReduceLROnPlateau(**arguments)
+
+
+def test_verbose_prints_one_line_per_change(capsys):
+    callback = keras_lr.ReduceLROnPlateau(factor=0.5, patience=0, verbose=1)
+    epoch_rates(callback, [1.0, 2.0, 3.0])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line]
+    assert lines == [
+        "Step 0 (epoch 2): ReduceLROnPlateau learning rate 0.1 -> 0.05 (val_loss did not improve for 1 checks).",
+        "Step 0 (epoch 3): ReduceLROnPlateau learning rate 0.05 -> 0.025 (val_loss did not improve for 1 checks).",
+    ]

@@ -287,3 +287,12 @@ def test_schedule_callbacks_take_a_result():
         keras_lr.CyclicLR(result, 0.1)
     with pytest.raises(ValueError, match="CyclicLR: max_lr is required"):
         keras_lr.CyclicLR(0.01)
+
+
+@pytest.mark.parametrize("name", ["AdamW", "RMSprop", "Nadam", "Adagrad", "Lion"])
+def test_any_optimizer_with_a_learning_rate(name):
+    model = trained(getattr(keras.optimizers, name)(0.001))
+    before = state(model)
+    result = keras_lr.lr_find(model, *regression_data(), start_lr=1e-5, end_lr=1e-2, num_steps=15, verbose=0)
+    np.testing.assert_allclose(result.frame.learning_rate, np.logspace(-5, -2, 15), rtol=1e-6)
+    assert state(model) == before
