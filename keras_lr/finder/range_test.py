@@ -31,14 +31,15 @@ def _cycle(iterator):
 
 def _fit_arguments(x, y, batch_size, num_steps):
     """How to call fit so it runs (at least) ``num_steps`` steps, cycling short data."""
+    # Datasets and generators come batched (and shuffled) as they are.
     if _is_generator(x):
-        return dict(x=_cycle(x), steps_per_epoch=num_steps, epochs=1)
+        return dict(x=_cycle(x), steps_per_epoch=num_steps, epochs=1, shuffle=False)
     if _is_tf_dataset(x):
         if int(x.cardinality()) == -1:  # infinite: one epoch of num_steps
-            return dict(x=x, steps_per_epoch=num_steps, epochs=1)
-        return dict(x=x, epochs=num_steps)
+            return dict(x=x, steps_per_epoch=num_steps, epochs=1, shuffle=False)
+        return dict(x=x, epochs=num_steps, shuffle=False)
     if isinstance(x, keras.utils.PyDataset):
-        return dict(x=x, epochs=num_steps)
+        return dict(x=x, epochs=num_steps, shuffle=False)
     return dict(x=x, y=y, batch_size=batch_size, epochs=num_steps)
 
 
