@@ -248,10 +248,14 @@ class FitSchedule(LearningRateSchedule):
 
     # Python-side readouts, for logs and records.
 
-    def set_schedule(self, schedule, offset):
+    def set_schedule(self, schedule, offset, cache=None):
+        """Puts a schedule callback's ``schedule`` in, seen at `iterations - offset`.
+
+        ``cache``: the callback's `RateCache` of it, shared for the readouts.
+        """
         self.schedule = schedule
         self.offset = int(offset)
-        self._schedule_cache = RateCache(schedule)
+        self._schedule_cache = cache if cache is not None else RateCache(schedule)
 
     def source_rate_at(self, iteration):
         """The rate before the multiplier at absolute optimizer ``iteration``."""
@@ -265,6 +269,12 @@ class FitSchedule(LearningRateSchedule):
         """The multiplier in force at absolute optimizer ``iteration``."""
         index = bisect.bisect_right(self._change_starts, iteration) - 1
         return self.multiplier_changes[max(index, 0)][1]
+
+    def multipliers_at(self, iterations):
+        """The multipliers in force at an array of absolute optimizer iterations."""
+        index = np.searchsorted(self._change_starts, np.asarray(iterations), side="right") - 1
+        values = np.array([value for _, value in self.multiplier_changes], dtype=np.float64)
+        return values[np.maximum(index, 0)]
 
     def rate_at(self, iteration):
         """The effective rate at absolute optimizer ``iteration``."""

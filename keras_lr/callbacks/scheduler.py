@@ -75,7 +75,7 @@ class ScheduleCallback(keras.callbacks.Callback):
                     f"because the steps per epoch are unknown; pass steps_per_epoch to fit."
                 )
             self._offset = iterations - epoch * (steps or 0)
-            self._fit_schedule.set_schedule(self._active_schedule, self._offset)
+            self._fit_schedule.set_schedule(self._active_schedule, self._offset, self._cache)
             _optimizer.bind_momentum(self._optimizer, self._fit_schedule, type(self).__name__)
             # fit traced its train function before this callback ran: re-make it.
             self.model.make_train_function(force=True)
@@ -143,8 +143,7 @@ class ScheduleCallback(keras.callbacks.Callback):
         if self._active_schedule is not None:
             rates = evaluate_schedule(self._active_schedule, steps)
             if self._fit_schedule is not None and len(steps):
-                multiplier = self._fit_schedule.multiplier_at
-                rates = rates * np.array([multiplier(step + self._offset) for step in steps])
+                rates = rates * self._fit_schedule.multipliers_at(steps + self._offset)
             frame["learning_rate"] = rates
             momentum = evaluate_momentum(self._active_schedule, steps)
             if momentum is not None:
