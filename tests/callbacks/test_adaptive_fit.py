@@ -39,10 +39,19 @@ def hook_steps(steps_per_execution):
     return [e * STEPS_PER_EPOCH + b for e in range(EPOCHS) for b in in_epoch]
 
 
-@pytest.mark.parametrize("steps_per_execution", [1, 4])
-def test_one_cycle_with_plateau_and_guard_applies_schedule_times_multiplier(steps_per_execution):
+SCHEDULE_CALLBACKS = {
+    "OneCycle": lambda: keras_lr.OneCycle(max_lr=0.1),
+    "CyclicLR": lambda: keras_lr.CyclicLR(0.01, 0.1, step_size_up=7),
+    "Scheduler": lambda: keras_lr.Scheduler(keras.optimizers.schedules.ExponentialDecay(0.1, 5, 0.8)),
+}
+
+
+@pytest.mark.parametrize(
+    "steps_per_execution, schedule_callback", [(1, "OneCycle"), (4, "OneCycle"), (1, "CyclicLR"), (1, "Scheduler")]
+)
+def test_schedule_with_plateau_and_guard_applies_schedule_times_multiplier(steps_per_execution, schedule_callback):
     model = bias_model(keras.optimizers.SGD(0.5, momentum=0.9), steps_per_execution)
-    one_cycle = keras_lr.OneCycle(max_lr=0.1)
+    one_cycle = SCHEDULE_CALLBACKS[schedule_callback]()
     # The bias model's loss falls at every step; mode="max" makes every check
     # after the first a non-improvement, so reductions land at known steps.
     plateau = keras_lr.ReduceLROnPlateau(monitor="loss", mode="max", factor=0.5, patience=1, frequency=3, smoothing=0.0)
@@ -57,6 +66,8 @@ def test_one_cycle_with_plateau_and_guard_applies_schedule_times_multiplier(step
     schedule = one_cycle.schedule_for_last_fit()
     rates = evaluate_schedule(schedule, np.arange(total)) * multipliers(events, total)
     momenta = evaluate_momentum(schedule, np.arange(total))
+    if momenta is None:  # a schedule without momentum: SGD keeps its own
+        momenta = np.full(total, 0.9)
     # The weights show the applied rate: the schedule times the multiplier, every step.
     expected_bias = sgd_bias_trajectory(rates, momenta)
     hooks = hook_steps(steps_per_execution)
