@@ -6,7 +6,6 @@ import numpy as np
 
 from keras_lr.finder import suggestions as s
 
-SUGGESTIONS = ("valley", "steep", "minimum", "slide")
 
 # Below this many finite points no suggestion is trusted.
 MIN_POINTS = 10
