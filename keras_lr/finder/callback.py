@@ -99,6 +99,9 @@ class LRFinder(ScheduleCallback):
         validation_data: None, or `(x, y)` / a dataset to evaluate the loss
             on after every step (slower; the suggestions then use `val_loss`).
         restore: Bool. Whether to put the model back as it was when fit ends.
+        seed: Integer or None. Seeds Python, numpy and the backend
+            (`keras.utils.set_random_seed`) when training begins, after fit
+            has built what it builds, so the data order repeats run to run.
         verbose: Integer. 1 shows a progress bar with the rate and loss.
 
     Raises:
@@ -123,6 +126,7 @@ class LRFinder(ScheduleCallback):
         divergence_threshold=4.0,
         validation_data=None,
         restore=True,
+        seed=None,
         verbose=0,
     ):
         owner = type(self).__name__
@@ -141,6 +145,7 @@ class LRFinder(ScheduleCallback):
             )
         self.validation_data = validation_data
         self.restore = v.check_bool(owner, "restore", restore)
+        self.seed = None if seed is None else v.check_int(owner, "seed", seed, low=0)
         self.result = None
         super().__init__(verbose=verbose)
 
@@ -170,6 +175,8 @@ class LRFinder(ScheduleCallback):
         self.result = None
         super().on_train_begin(logs)
         self._state = state
+        if self.seed is not None:
+            keras.utils.set_random_seed(self.seed)
         self._loss_metric = next(m for m in self.model.metrics if m.name == "loss")
         if self.verbose:
             self._progbar = keras.utils.Progbar(self.num_steps, stateful_metrics=["learning_rate", "loss", "smoothed_loss"])
@@ -268,5 +275,6 @@ class LRFinder(ScheduleCallback):
             "smoothing": self.smoothing,
             "divergence_threshold": self.divergence_threshold,
             "restore": self.restore,
+            "seed": self.seed,
             "verbose": self.verbose,
         }

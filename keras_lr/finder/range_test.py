@@ -104,8 +104,9 @@ def lr_find(
         validation_data: None, or `(x, y)` / a dataset: evaluate the loss on
             it after every step and suggest from that (slower, steadier).
         seed: Integer or None. Seeds Python, numpy and the backend
-            (`keras.utils.set_random_seed`) before the test, so two runs give
-            the same curve and suggestion.
+            (`keras.utils.set_random_seed`) before the test and again when
+            its training begins (after whatever a first `fit` builds draws
+            random numbers), so two runs give the same curve and suggestion.
         verbose: `"auto"` (1), 0 or 1. 1 shows a progress bar with the rate
             and the loss.
 
@@ -157,6 +158,7 @@ def lr_find(
         divergence_threshold=divergence_threshold,
         validation_data=validation_data,
         restore=False,
+        seed=seed,
         verbose=verbose,
     )
     try:
