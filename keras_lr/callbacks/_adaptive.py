@@ -84,7 +84,6 @@ class AdaptiveCallback(keras.callbacks.Callback):
         self._fit_schedule = None
         self._loss_metric = None
         self._seen = (0, 0.0)  # (steps in the epoch's loss mean, the mean) at the last batch hook
-        self._before = (0, 0.0)  # ... and at the one before
         self._epoch = 0
         self._epoch_start = 0  # optimizer iterations when the epoch began
         self._done = 0  # steps done in this epoch (counted from the batch hooks, not read)
@@ -112,7 +111,7 @@ class AdaptiveCallback(keras.callbacks.Callback):
         self._epoch = epoch
         self._epoch_start = int(self._optimizer.iterations.numpy())
         self._done = 0
-        self._seen = self._before = (0, 0.0)  # fit resets its metrics at each epoch
+        self._seen = (0, 0.0)  # fit resets its metrics at each epoch
 
     def on_train_batch_end(self, batch, logs=None):
         # Keras may report an index past the epoch's end for its last, shorter execution.
@@ -168,22 +167,22 @@ class AdaptiveCallback(keras.callbacks.Callback):
             return None
         mean = float(mean)
         kept, kept_mean = self._seen
-        self._before, self._seen = self._seen, (kept + steps, mean)
+        self._seen = (kept + steps, mean)
         if kept == 0:
             return mean
         return ((kept + steps) * mean - kept * kept_mean) / steps
 
-    def _forget_losses(self, back_to=None):
-        """Drops the lost steps' losses from the epoch's mean (after a rollback).
+    def _forget_losses(self, back_to):
+        """Drops the rolled-back steps' losses from the epoch's mean.
 
-        ``back_to`` is the (steps, mean) to go back to; by default, that of the
-        batch hook before the last. The logged epoch loss is then the mean over
-        the steps that were kept (0, Keras's mean of nothing, if every step of
-        the epoch was rolled back).
+        ``back_to`` is the epoch's (steps, mean) as it was at the batch hook
+        rolled back to. The logged epoch loss is then the mean over the steps
+        that were kept (0, Keras's mean of nothing, if every step of the epoch
+        was rolled back), and a NaN from the rejected steps does not stay in it.
         """
         metric = self._loss_metric
         kept_now = self._seen[0]
-        kept, mean = self._before if back_to is None else back_to
+        kept, mean = back_to
         weight = float(metric.count.numpy()) / kept_now if kept_now else 0.0  # samples per step
         metric.total.assign(mean * kept * weight if kept else 0.0)
         metric.count.assign(kept * weight)
@@ -192,7 +191,7 @@ class AdaptiveCallback(keras.callbacks.Callback):
     def _snapshot(self):
         return Snapshot(self.model, self.model.optimizer, self._iteration())
 
-    def _rollback(self, snapshot, losses_back_to=None):
+    def _rollback(self, snapshot, losses_back_to):
         snapshot.restore(self.model)
         self._forget_losses(losses_back_to)
 

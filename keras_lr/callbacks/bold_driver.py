@@ -88,6 +88,7 @@ class BoldDriver(MonitorCallback):
         super()._reset()
         self.previous = None
         self._snapshot_at_check = None
+        self._seen_at_check = (0, 0.0)  # the epoch's (steps, mean loss) at that snapshot
         self._interval = (0.0, 0)  # loss x steps, steps
 
     def _improved(self, value):
@@ -108,7 +109,7 @@ class BoldDriver(MonitorCallback):
             new_rate = max(self.current_rate() * self.decrease, self.min_lr)
             reason = f"{self.monitor} {value:.4g} vs {self.previous:.4g}: worse"
             if self.rollback:
-                self._rollback(self._snapshot_at_check)
+                self._rollback(self._snapshot_at_check, losses_back_to=self._seen_at_check)
                 reason += f"; rolled back to step {self._snapshot_at_check.iteration}"
             else:
                 self.previous = value
@@ -116,6 +117,11 @@ class BoldDriver(MonitorCallback):
             return
         if self.rollback:
             self._snapshot_at_check = self._snapshot()
+            self._seen_at_check = self._seen
+
+    def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
+        self._seen_at_check = (0, 0.0)  # fit resets its metrics at each epoch
 
     def _after_loss(self, steps, loss):
         total, count = self._interval

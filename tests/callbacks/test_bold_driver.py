@@ -109,3 +109,21 @@ def test_state_is_reset_and_deepcopy_drops_it():
 def test_bad_arguments(arguments, message):
     with pytest.raises(ValueError, match=f"BoldDriver: .*{message}"):
         keras_lr.BoldDriver(**arguments)
+
+
+def test_rollback_in_steps_drops_the_rejected_losses_from_the_epoch_mean():
+    driver_cb = keras_lr.BoldDriver(decrease=0.5, increase=2.0, frequency=2, rollback=True)
+    driver = Driver(driver_cb)
+    for loss in [1.0, 1.0, 0.5, 0.5]:  # baseline 1.0, then improved to 0.5
+        driver.batch(loss)
+    for loss in [math.nan, math.nan]:  # worse: back to the check at step 4
+        driver.batch(loss)
+    assert driver.kernel() == 4.0
+    for loss in [0.4, 0.4]:  # improved against 0.5: the NaNs went with the rejected steps
+        logs = driver.batch(loss)
+    assert [reason.split(": ")[1] for reason in driver_cb.events_frame().reason] == [
+        "improved",
+        "worse; rolled back to step 4",
+        "improved",
+    ]
+    assert logs["loss"] == pytest.approx(3.8 / 6)  # mean of the kept steps 1, 1, .5, .5, .4, .4
