@@ -1,0 +1,211 @@
+"""`LRHyperModel`: a KerasTuner hypermodel that tunes the learning rate and its schedule."""
+
+import warnings
+
+import keras
+import keras_tuner
+
+from keras_lr import callbacks as lr_callbacks
+from keras_lr.callbacks import _optimizer
+from keras_lr.finder import LRFinderResult, lr_find
+from keras_lr.tuning import _kerastuner, space
+from keras_lr.tuning.tuners import _Search
+
+SCHEDULE = "lr_schedule"
+ALL_SCHEDULES = tuple(space.SCHEDULES)
+
+
+class LRHyperModel(keras_tuner.HyperModel):
+    """Tunes the learning rate, and how it moves during training, for any model.
+
+    Your `build_model(hp)` builds and compiles a model as in any KerasTuner
+    tutorial, with `optimizer(learning_rate=keras_lr.tuning.learning_rate(hp))`.
+    `LRHyperModel` adds the choice `lr_schedule` (default `"constant"`) and
+    each schedule's own hyperparameters, active only when it is chosen, and
+    runs the chosen schedule in that trial's `fit` with the tuned rate as its
+    peak; your own callbacks run too.
+
+    | `lr_schedule` | what runs | its hyperparameters |
+    |---|---|---|
+    | `"constant"` | the tuned rate | |
+    | `"one_cycle"` | `schedules.OneCycle` over the fit, momentum cycled | `one_cycle_pct_start`, `one_cycle_div_factor` |
+    | `"cosine"` | Keras's `CosineDecay` over the fit, after a linear warmup | `cosine_warmup` (fraction of the fit) |
+    | `"cyclic"` | `schedules.CyclicLR` between rate / 10 and the rate, momentum cycled | `cyclic_mode`, `cyclic_cycles` (in the fit) |
+    | `"step"` | the rate times `step_factor` every `step_interval` of the fit | `step_factor`, `step_interval` |
+    | `"plateau"` | `ReduceLROnPlateau` on `val_loss` (`loss` without validation data) | `plateau_factor`, `plateau_patience` |
+
+    Use it with keras_lr's tuners (`keras_lr.tuning.RandomSearch`,
+    `BayesianOptimization`, `Hyperband`, `GridSearch`: KerasTuner's, with the
+    defaults trial first, diverging trials handled and learning curves kept).
+    It also works with KerasTuner's own classes, which lack those (a warning
+    says so once).
+
+    Under `Hyperband` a schedule spans `max_epochs`: a trial continued in a
+    later round (KerasTuner reloads its weights, builds a fresh optimizer
+    and fits from `initial_epoch`) goes on with the same schedule from that
+    epoch, not a new, shorter one. The optimizer's moments and a plateau's
+    reductions start afresh in each round, as KerasTuner rebuilds them.
+
+    Example:
+
+    ```python
+    def build_model(hp):
+        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10, "softmax")])
+        model.compile(keras.optimizers.Adam(keras_lr.tuning.learning_rate(hp)),
+                      "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    tuner = keras_lr.tuning.RandomSearch(
+        keras_lr.tuning.LRHyperModel(build_model), objective="val_accuracy", max_trials=10)
+    tuner.search(x, y, epochs=5, validation_split=0.2)
+    keras_lr.tuning.results_frame(tuner)
+    ```
+
+    Args:
+        build_model: Callable `hp -> compiled keras.Model`, whose optimizer
+            has a float learning rate (from `keras_lr.tuning.learning_rate(hp)`).
+        schedules: Sequence of schedule names to choose from (see the table);
+            the first trial uses `"constant"` when it is listed, else the first.
+        finder: None; an `LRFinderResult`, whose curve narrows the rate's
+            bounds for the whole search (`keras_lr.tuning.bounds_from_range_test`);
+            or True: the range test runs once, on the first trial's model and
+            data before it trains, and narrows the bounds for the trials after
+            it. The bounds are printed and recorded (`results_frame(tuner).attrs`).
+            The defaults trial keeps Keras's 0.001, inside the bounds or not.
+        name: String or None, the hypermodel's name.
+        tunable: Bool. Whether its hyperparameters are tuned (KerasTuner's meaning).
+
+    Raises:
+        ValueError: for a bad argument.
+    """
+
+    def __init__(self, build_model, schedules=ALL_SCHEDULES, finder=None, name=None, tunable=True):
+        owner = "LRHyperModel"
+        if not callable(build_model):
+            raise ValueError(f"{owner}: build_model must be a callable hp -> compiled model; received {build_model!r}")
+        super().__init__(name=name, tunable=tunable)
+        self.build_model = build_model
+        self.schedules = space.check_schedules(owner, schedules)
+        if not (finder is None or finder is True or isinstance(finder, LRFinderResult)):
+            raise ValueError(
+                f"{owner}: finder must be None, True or an LRFinderResult (from keras_lr.lr_find); "
+                f"received finder={finder!r}"
+            )
+        self.finder = finder
+        self.bounds = None
+        if isinstance(finder, LRFinderResult):
+            self.bounds = space.bounds_from_range_test(finder)
+            self._announce_bounds("the range test result given")
+        self.rate_name = None
+        self._finder_done = False
+        self._warned = False
+
+    def build(self, hp):
+        default = "constant" if "constant" in self.schedules else self.schedules[0]
+        hp.Choice(SCHEDULE, list(self.schedules), default=default)
+        for schedule in self.schedules:
+            with hp.conditional_scope(SCHEDULE, [schedule]):
+                space.SCHEDULES[schedule].declare(hp)
+        token = space._building.set(self)
+        try:
+            model = self.build_model(hp)
+        finally:
+            space._building.reset(token)
+        if not isinstance(model, keras.Model) or getattr(model, "optimizer", None) is None:
+            raise ValueError(
+                f"LRHyperModel: build_model must return a compiled keras.Model; received {type(model).__name__}"
+                + ("" if not isinstance(model, keras.Model) else " with no optimizer (call model.compile)")
+            )
+        return model
+
+    def fit(self, hp, model, *args, callbacks=None, **kwargs):
+        """Fits ``model`` with the trial's schedule (and your callbacks); returns the History."""
+        callbacks = list(callbacks or [])
+        for callback in callbacks:
+            if isinstance(callback, lr_callbacks.ScheduleCallback):
+                raise keras_tuner.errors.FatalValueError(
+                    f"LRHyperModel chooses each trial's schedule: remove {type(callback).__name__} "
+                    f"from the callbacks passed to search()."
+                )
+        search = _kerastuner.search_of(callbacks)
+        tuner = search[0]
+        self._check_tuner(tuner)
+        if self.finder is True and not self._finder_done:
+            self._run_range_test(search, model, args, kwargs)
+        ours = [keras.callbacks.TerminateOnNaN()]
+        schedule = self._callback(hp, model, tuner, kwargs)
+        if schedule is not None:
+            ours.insert(0, schedule)
+        # Ahead of KerasTuner's own, which read logs["learning_rate"] at each epoch's end.
+        callbacks = ours + [c for c in callbacks if not isinstance(c, keras.callbacks.TerminateOnNaN)]
+        return model.fit(*args, callbacks=callbacks, **kwargs)
+
+    def _callback(self, hp, model, tuner, fit_kwargs):
+        values = hp.values
+        choice = space.SCHEDULES[values.get(SCHEDULE, self.schedules[0])]
+        optimizer = _optimizer.inner_optimizer(model.optimizer)
+        try:
+            rate = float(optimizer.learning_rate)
+        except (TypeError, ValueError):
+            raise keras_tuner.errors.FatalValueError(
+                "LRHyperModel: build_model must compile the model with a float learning rate "
+                "(keras_lr.tuning.learning_rate(hp)), not a schedule: LRHyperModel adds the schedule."
+            ) from None
+        epochs = None
+        if "tuner/epochs" in values:  # Hyperband: the schedule spans its whole budget
+            epochs = getattr(tuner.oracle, "max_epochs", None) if tuner is not None else None
+        has_momentum = _optimizer.momentum_attribute(optimizer) is not None
+        validation = fit_kwargs.get("validation_data") is not None or bool(fit_kwargs.get("validation_split"))
+        return choice.callback(values, rate, epochs, has_momentum, validation)
+
+    def _check_tuner(self, tuner):
+        if tuner is None or isinstance(tuner, _Search) or self._warned:
+            return
+        self._warned = True
+        name = type(tuner).__name__
+        warnings.warn(
+            f"LRHyperModel: keras_tuner.{name} does not run the defaults trial first, score "
+            f"trials whose loss diverges, or keep learning curves; keras_lr.tuning.{name} "
+            f"takes the same arguments and does.",
+            stacklevel=3,
+        )
+
+    def _run_range_test(self, search, model, args, kwargs):
+        """Runs the range test once per search and narrows the rate's bounds in the oracle."""
+        tuner, trial = search
+        oracle = _kerastuner.local_oracle(tuner) if tuner is not None else None
+        recorded = _kerastuner.recorded_bounds(oracle)
+        if recorded is not None:  # a resumed search: the test already ran
+            self.bounds, self._finder_done = recorded, True
+            return
+        if tuner is not None and oracle is None:
+            raise keras_tuner.errors.FatalValueError(
+                "LRHyperModel(finder=True) runs the range test in one process; in a distributed "
+                "search run keras_lr.lr_find first and pass its result as finder."
+            )
+        if self.rate_name is None:
+            raise keras_tuner.errors.FatalValueError(
+                "LRHyperModel(finder=True) narrows the rate made by keras_lr.tuning.learning_rate(hp), "
+                "but build_model did not call it."
+            )
+        x = args[0] if args else kwargs.get("x")
+        y = args[1] if len(args) > 1 else kwargs.get("y")
+        batched = hasattr(x, "__next__") or hasattr(x, "element_spec") or isinstance(x, keras.utils.PyDataset)
+        if batched:
+            result = lr_find(model, x, verbose=0)
+        else:
+            result = lr_find(model, x, y, batch_size=kwargs.get("batch_size"), verbose=0)
+        self._finder_done = True
+        self.bounds = space.bounds_from_range_test(result)
+        where = "the range test" + (f" on trial {trial.trial_id}'s model" if trial is not None else "")
+        if self.bounds is not None and oracle is not None:
+            self.bounds = _kerastuner.narrow(oracle, self.rate_name, *self.bounds, source=where)
+        self._announce_bounds(where)
+
+    def _announce_bounds(self, source):
+        if self.bounds is None:
+            print(f"LRHyperModel: {source} cannot narrow the learning rate's bounds (its curve is unreliable); "
+                  f"searching the bounds given to learning_rate().")
+        else:
+            print(f"LRHyperModel: learning rate searched in [{self.bounds[0]:.3g}, {self.bounds[1]:.3g}] "
+                  f"from {source}.")

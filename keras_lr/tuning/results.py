@@ -1,0 +1,199 @@
+"""A search's trials as pandas DataFrames, and a figure of them."""
+
+import math
+
+import numpy as np
+
+from keras_lr.tuning import _kerastuner
+
+_FIRST = ["trial_id", "status", "defaults", "score", "learning_rate", "lr_schedule"]
+
+
+def _oracle(tuner):
+    oracle = _kerastuner.local_oracle(tuner)
+    if oracle is None:
+        raise ValueError(
+            "results_frame: this tuner is a distributed worker, which does not hold the trials; "
+            "call it on the chief, or on a tuner created with the same directory and project_name."
+        )
+    return oracle
+
+
+def _status(oracle, trial):
+    extra = getattr(oracle, "keras_lr", {})
+    if trial.trial_id in extra.get("diverged", {}):
+        return "diverged"
+    if trial.status == "COMPLETED" and trial.score is not None and not math.isfinite(trial.score):
+        return "diverged"  # KerasTuner's own tuners keep an infinite score as completed
+    if trial.trial_id in extra.get("pruned", {}):
+        return "pruned"
+    return str(trial.status).lower()
+
+
+def _diverged_after_best(trial, direction):
+    """Whether the objective ended non-finite, or clearly worse than after its first epoch.
+
+    Clearly: by more than a tenth of the first epoch's value. The trial's
+    score is its best epoch; training it as long again would not give that.
+    """
+    values = _kerastuner.curve(trial, "objective")
+    if len(values) < 2:
+        return False
+    epochs = sorted(values)
+    first, last = values[epochs[0]], values[epochs[-1]]
+    if not math.isfinite(first):
+        return False
+    if not math.isfinite(last):
+        return True
+    margin = 0.1 * abs(first)
+    return last > first + margin if direction == "min" else last < first - margin
+
+
+def results_frame(tuner):
+    """Every trial of a search, one row each, best first.
+
+    Unlike `oracle.get_best_trials`, every trial is there (running, failed
+    and diverged ones too).
+
+    Args:
+        tuner: A KerasTuner tuner (keras_lr's or KerasTuner's own) after or
+            during `search`.
+
+    Returns:
+        A pandas DataFrame with columns `trial_id`; `status` (`"completed"`,
+        `"diverged"`: its loss became NaN or infinite, `"pruned"`,
+        `"failed"`, `"invalid"`, `"running"`); `defaults` (True for the
+        trial that ran the defaults, e.g. Keras's 0.001 and a constant
+        rate); `score` (the objective, as the search ranked the trial: a
+        diverged trial's is set below every finite one); `learning_rate`,
+        `lr_schedule` and every other hyperparameter (empty where inactive);
+        `epochs` (epochs run); `best_epoch`; `diverged_after_best` (its
+        objective ended non-finite or worse than after its first epoch);
+        `message`. `frame.attrs` holds the objective, its direction and the
+        bounds a range test set (`finder_bounds`).
+    """
+    import pandas as pd
+
+    oracle = _oracle(tuner)
+    direction = oracle.objective.direction
+    extra = getattr(oracle, "keras_lr", {})
+    initial = extra.get("initial_trials", {})
+    names = [hp.name for hp in oracle.hyperparameters.space]
+    rows = []
+    for trial_id, trial in oracle.trials.items():
+        values = trial.hyperparameters.values
+        names += [name for name in values if name not in names]
+        losses = _kerastuner.curve(trial, "loss")
+        status = _status(oracle, trial)
+        row = {
+            "trial_id": trial_id,
+            "status": status,
+            "defaults": initial.get(trial_id) == 0,
+            "score": np.nan if trial.score is None else float(trial.score),
+            **{name: values.get(name) for name in names},
+            "epochs": len(losses) if losses else np.nan,
+            "best_epoch": np.nan if status == "diverged" or trial.best_step is None else int(trial.best_step) + 1,
+            "diverged_after_best": _diverged_after_best(trial, direction),
+            "message": extra.get("pruned", {}).get(trial_id) or extra.get("diverged", {}).get(trial_id)
+            or (trial.message.strip().splitlines()[-1] if trial.message else None),
+        }
+        rows.append(row)
+    columns = [c for c in _FIRST if c in ("trial_id", "status", "defaults", "score") or c in names]
+    columns += [c for c in names if c not in columns] + ["epochs", "best_epoch", "diverged_after_best", "message"]
+    frame = pd.DataFrame(rows, columns=columns)
+    rank = {"completed": 0, "pruned": 1, "diverged": 2}
+    frame["_rank"] = frame["status"].map(lambda s: rank.get(s, 3))
+    frame["_key"] = frame["score"] if direction == "min" else -frame["score"]
+    frame = frame.sort_values(["_rank", "_key"], na_position="last", kind="stable").drop(columns=["_rank", "_key"])
+    frame = frame.reset_index(drop=True)
+    frame.attrs.update(
+        objective=oracle.objective.name, direction=direction, finder_bounds=extra.get("finder_bounds")
+    )
+    return frame
+
+
+def history_frame(tuner):
+    """Every trial's per-epoch logs, in long form: one row per trial, epoch and metric.
+
+    Kept by keras_lr's tuners (KerasTuner keeps only each trial's best
+    epoch): every logged value (`loss`, `val_loss`, metrics,
+    `learning_rate`) and the search's `objective`, averaged over a trial's
+    executions.
+
+    Returns:
+        A pandas DataFrame with columns `trial_id`, `epoch` (from 1),
+        `metric`, `value`.
+    """
+    import pandas as pd
+
+    oracle = _oracle(tuner)
+    rows = []
+    for trial_id, trial in oracle.trials.items():
+        for name in trial.metrics.metrics:
+            if name.startswith(_kerastuner.CURVE):
+                metric = name[len(_kerastuner.CURVE):]
+                for epoch, value in sorted(_kerastuner.curve(trial, metric).items()):
+                    rows.append({"trial_id": trial_id, "epoch": int(epoch) + 1, "metric": metric, "value": value})
+    return pd.DataFrame(rows, columns=["trial_id", "epoch", "metric", "value"])
+
+
+def plot_results(tuner, rate="learning_rate"):
+    """Each trial's score against its learning rate, and every trial's learning curve.
+
+    Left: score against the rate (log axis), one colour per schedule; the
+    defaults trial is a star, diverged trials are crosses at the bottom of
+    the axis. Right: the objective at every epoch of every trial, the best
+    trial thick, the defaults trial dashed.
+
+    Args:
+        tuner: A tuner after `search`.
+        rate: String. The name of the learning-rate hyperparameter.
+
+    Returns:
+        The matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    frame = results_frame(tuner)
+    if rate not in frame:
+        raise ValueError(f"plot_results: the search has no hyperparameter {rate!r}; pass rate=<its name>")
+    curves = history_frame(tuner)
+    objective = frame.attrs["objective"]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    schedules = frame["lr_schedule"].fillna("-") if "lr_schedule" in frame else frame["status"].map(lambda _: "-")
+    colours = {name: f"C{i}" for i, name in enumerate(dict.fromkeys(schedules))}
+    finite = frame[(frame["status"] != "diverged") & np.isfinite(frame["score"].astype(float))]
+    for name, group in finite.groupby(schedules[finite.index], sort=False):
+        left.scatter(group[rate], group["score"], color=colours[name], label=str(name), alpha=0.8)
+    diverged = frame[frame["status"] == "diverged"]
+    if len(diverged):
+        bottom = finite["score"].min() if frame.attrs["direction"] == "max" and len(finite) else None
+        top = finite["score"].max() if frame.attrs["direction"] == "min" and len(finite) else None
+        level = bottom if bottom is not None else top if top is not None else 0.0
+        left.scatter(diverged[rate], np.full(len(diverged), level), marker="x", color="black", label="diverged")
+    defaults = frame[frame["defaults"]]
+    if len(defaults) and np.isfinite(defaults["score"].iloc[0]) and defaults["status"].iloc[0] != "diverged":
+        left.scatter(defaults[rate], defaults["score"], marker="*", s=250, facecolor="none", edgecolor="black",
+                     label="defaults")
+    left.set_xscale("log")
+    left.set_xlabel(rate)
+    left.set_ylabel(objective)
+    left.legend(fontsize=8)
+    left.set_title("score per trial", fontsize=10)
+    best = frame["trial_id"].iloc[0] if len(finite) else None
+    objective_curves = curves[curves["metric"] == "objective"]
+    for trial_id, group in objective_curves.groupby("trial_id", sort=False):
+        row = frame[frame["trial_id"] == trial_id].iloc[0]
+        style = dict(color=colours.get(schedules[row.name], "C0"), alpha=0.5, linewidth=1)
+        if trial_id == best:
+            style.update(alpha=1.0, linewidth=2.5)
+        if row["defaults"]:
+            style.update(linestyle="--", alpha=1.0)
+        right.plot(group["epoch"], group["value"], **style)
+    right.set_xlabel("epoch")
+    right.xaxis.set_major_locator(MaxNLocator(integer=True))
+    right.set_ylabel(objective)
+    right.set_title("learning curves (best thick, defaults dashed)", fontsize=10)
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,279 @@
+"""The learning rate as a KerasTuner hyperparameter, and the schedules a search chooses from.
+
+`learning_rate(hp)` is the rate; `SCHEDULES` names every `lr_schedule`
+choice, and for each one `declare` registers its own hyperparameters
+(inside `hp.conditional_scope`) and `callbacks` gives the keras_lr callbacks
+that run it for one trial.
+"""
+
+import contextvars
+import math
+
+import keras
+
+from keras_lr import _validation as v
+from keras_lr import callbacks as lr_callbacks
+from keras_lr import schedules as lr_schedules
+
+# The rate must lie in (LOWEST, HIGHEST].
+LOWEST, HIGHEST = 1e-7, 10.0
+
+# Keras's default rate for Adam, RMSprop, Adamax, Nadam, Lion and friends.
+KERAS_DEFAULT = 1e-3
+
+# What `learning_rate(hp)` must know while an `LRHyperModel` builds a model:
+# the bounds a range test narrowed the rate to, and where to record its name.
+_building = contextvars.ContextVar("keras_lr_tuning_build", default=None)
+
+
+def learning_rate(hp, name="learning_rate", min_value=1e-5, max_value=1.0, default=KERAS_DEFAULT, step=None):
+    """The learning rate as a log-sampled `hp.Float`, with Keras's 0.001 as its default.
+
+    `hp.Float(name, min_value, max_value, sampling="log")` alone defaults to
+    its minimum, and the default is what KerasTuner's `GridSearch` (and
+    keras_lr's tuners, for every search) run first; here it is Keras's own
+    default rate, so a search shows what it gained over it.
+
+    Call it in the `build_model(hp)` of an `LRHyperModel` (or any
+    hypermodel) where the optimizer is created. Inside an `LRHyperModel`
+    with a range test (`finder=`), the bounds are the ones the test
+    supports; the default stays 0.001.
+
+    Example:
+
+    >>> import keras_tuner
+    >>> hp = keras_tuner.HyperParameters()
+    >>> learning_rate(hp)
+    0.001
+    >>> hp.space[0].sampling, hp.space[0].min_value, hp.space[0].max_value
+    ('log', 1e-05, 1.0)
+
+    Args:
+        hp: The trial's `keras_tuner.HyperParameters`.
+        name: String. The hyperparameter's name.
+        min_value: Float in (1e-7, 10]. Lowest rate searched.
+        max_value: Float in (1e-7, 10], > `min_value`. Highest rate searched.
+        default: Float in [min_value, max_value]. The rate of the defaults
+            trial (Keras's 0.001 unless you change it).
+        step: Float > 1 or None. With a step the rates are
+            `min_value * step ** k` (what `GridSearch` enumerates), e.g. 10
+            for one rate per decade; None samples any rate in the range.
+
+    Returns:
+        The trial's learning rate, a float.
+
+    Raises:
+        ValueError: for a name that is not a non-empty string, a rate outside
+            (1e-7, 10], `min_value >= max_value`, or a default outside the bounds.
+    """
+    owner = "learning_rate"
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{owner}: name must be a non-empty string; received name={name!r}")
+    min_value = v.check_number(owner, "min_value", min_value, low=LOWEST, high=HIGHEST, low_open=True)
+    max_value = v.check_number(owner, "max_value", max_value, low=LOWEST, high=HIGHEST, low_open=True)
+    if not min_value < max_value:
+        raise ValueError(
+            f"{owner}: min_value must be < max_value; received min_value={min_value!r}, max_value={max_value!r}"
+        )
+    default = v.check_number(owner, "default", default)
+    if not min_value <= default <= max_value:
+        raise ValueError(
+            f"{owner}: default must lie in [min_value, max_value] = [{min_value:g}, {max_value:g}]; "
+            f"received default={default!r}"
+        )
+    if step is not None:
+        step = v.check_number(owner, "step", step, low=1.0, low_open=True)
+    building = _building.get()
+    if building is not None:
+        building.rate_name = name
+        if building.bounds is not None:
+            low, high = building.bounds
+            min_value, max_value = max(min_value, low), min(max_value, high)
+    return hp.Float(name, min_value, max_value, step=step, sampling="log", default=default)
+
+
+def _fraction_of(total_steps, fraction):
+    return max(1, int(round(fraction * total_steps)))
+
+
+def _momentum(optimizer_has_momentum):
+    """OneCycle's and CyclicLR's momentum range, or None where there is none to cycle."""
+    return dict(base_momentum=0.85, max_momentum=0.95) if optimizer_has_momentum else dict(base_momentum=None)
+
+
+class Choice:
+    """One `lr_schedule` choice: its hyperparameters and what runs it."""
+
+    name = None
+
+    def declare(self, hp):
+        """Registers this schedule's hyperparameters (called inside its conditional scope)."""
+
+    def schedule(self, values, rate, total_steps, momentum):
+        """The schedule of one trial: ``values`` are the trial's hyperparameters."""
+        raise NotImplementedError
+
+    def callback(self, values, rate, epochs, momentum, validation):
+        """The keras_lr callback that runs this schedule in one trial, or None.
+
+        ``epochs``: how many epochs the schedule spans (None: the fit's own).
+        """
+        return FitSized(lambda total: self.schedule(values, rate, total, momentum), epochs)
+
+
+class Constant(Choice):
+    name = "constant"
+
+    def callback(self, values, rate, epochs, momentum, validation):
+        return None
+
+
+class OneCycle(Choice):
+    name = "one_cycle"
+
+    def declare(self, hp):
+        hp.Float("one_cycle_pct_start", 0.1, 0.5, step=0.1, default=0.3)
+        hp.Choice("one_cycle_div_factor", [10.0, 25.0, 100.0], default=25.0)
+
+    def schedule(self, values, rate, total_steps, momentum):
+        return lr_schedules.OneCycle(
+            rate,
+            total_steps,
+            pct_start=values["one_cycle_pct_start"],
+            div_factor=values["one_cycle_div_factor"],
+            **_momentum(momentum),
+        )
+
+
+class Cosine(Choice):
+    name = "cosine"
+
+    def declare(self, hp):
+        hp.Float("cosine_warmup", 0.0, 0.2, step=0.05, default=0.0)
+
+    def schedule(self, values, rate, total_steps, momentum):
+        warmup = int(round(values["cosine_warmup"] * total_steps))
+        decay = keras.optimizers.schedules.CosineDecay(rate, decay_steps=max(1, total_steps - warmup))
+        return lr_schedules.Warmup(decay, warmup_steps=warmup) if warmup else decay
+
+
+class Cyclic(Choice):
+    name = "cyclic"
+
+    # The rate cycles between the tuned rate / BASE_DIVISOR and the tuned rate;
+    # exp_range shrinks the amplitude to EXP_RANGE_END of itself over the run.
+    BASE_DIVISOR = 10.0
+    EXP_RANGE_END = 0.01
+
+    def declare(self, hp):
+        hp.Choice("cyclic_mode", ["triangular", "triangular2", "exp_range"], default="triangular")
+        hp.Int("cyclic_cycles", 1, 4, default=2)
+
+    def schedule(self, values, rate, total_steps, momentum):
+        half = max(1, total_steps // (2 * values["cyclic_cycles"]))
+        return lr_schedules.CyclicLR(
+            rate / self.BASE_DIVISOR,
+            rate,
+            step_size_up=half,
+            mode=values["cyclic_mode"],
+            gamma=self.EXP_RANGE_END ** (1.0 / total_steps),
+            **_momentum(momentum),
+        )
+
+
+class StepDecay(Choice):
+    name = "step"
+
+    def declare(self, hp):
+        hp.Choice("step_factor", [0.1, 0.2, 0.5], default=0.2)
+        hp.Float("step_interval", 0.2, 0.5, step=0.1, default=0.3)
+
+    def schedule(self, values, rate, total_steps, momentum):
+        return keras.optimizers.schedules.ExponentialDecay(
+            rate,
+            decay_steps=_fraction_of(total_steps, values["step_interval"]),
+            decay_rate=values["step_factor"],
+            staircase=True,
+        )
+
+
+class Plateau(Choice):
+    name = "plateau"
+
+    def declare(self, hp):
+        hp.Choice("plateau_factor", [0.1, 0.2, 0.5], default=0.2)
+        hp.Int("plateau_patience", 1, 5, default=2)
+
+    def callback(self, values, rate, epochs, momentum, validation):
+        return lr_callbacks.ReduceLROnPlateau(
+            monitor="val_loss" if validation else "loss",
+            factor=values["plateau_factor"],
+            patience=values["plateau_patience"],
+        )
+
+
+SCHEDULES = {choice.name: choice for choice in (Constant(), OneCycle(), Cosine(), Cyclic(), StepDecay(), Plateau())}
+
+
+class FitSized(lr_callbacks.ScheduleCallback):
+    """Applies ``make_schedule(total_steps)``, sized to the fit (or to ``epochs`` of it).
+
+    With ``epochs`` the schedule spans that many epochs whatever the fit's
+    `epochs`: Hyperband continues a trial over rounds with
+    `fit(epochs=E, initial_epoch=k)`, and each round must go on with the
+    schedule of the whole budget, not start a shorter one.
+    """
+
+    def __init__(self, make_schedule, epochs=None):
+        self.make_schedule = make_schedule
+        self.epochs = epochs
+        super().__init__()
+
+    def _build_schedule(self):
+        steps = self._steps_per_epoch()
+        if steps is None:
+            self._missing_steps("the schedule's length")
+        epochs = self.epochs if self.epochs is not None else int(self.params["epochs"])
+        return self.make_schedule(max(1, epochs * steps))
+
+
+def check_schedules(owner, schedules):
+    """A tuple of known, distinct schedule names."""
+    if isinstance(schedules, str) or not hasattr(schedules, "__iter__"):
+        raise ValueError(f"{owner}: schedules must be a sequence of schedule names; received schedules={schedules!r}")
+    schedules = tuple(schedules)
+    if not schedules:
+        raise ValueError(f"{owner}: schedules must name at least one schedule; received schedules=()")
+    for name in schedules:
+        v.check_choice(owner, "schedules", name, tuple(SCHEDULES))
+    if len(set(schedules)) != len(schedules):
+        raise ValueError(f"{owner}: schedules must not repeat a name; received schedules={schedules!r}")
+    return schedules
+
+
+def bounds_from_range_test(result, widen=3.0):
+    """The rates a range test's curve supports, as (low, high) bounds for a search.
+
+    From where the loss starts falling for good (`cyclic_bounds()[0]`) to
+    `widen` times where it stops falling (`one_cycle_max_lr`): the peak of a
+    schedule may sit above the rate at which a constant rate still trains.
+    At least a decade wide.
+
+    Args:
+        result: An `LRFinderResult`.
+        widen: Float >= 1. How far above the end of the fall the bounds reach.
+
+    Returns:
+        (low, high), or None when the curve cannot support it (an
+        unreliable curve, or no fall).
+    """
+    if not result.reliable:
+        return None
+    low, high = result.cyclic_bounds()
+    if not (math.isfinite(low) and math.isfinite(high) and 0 < low < high):
+        return None
+    high = high * widen
+    if high / low < 10.0:
+        middle = math.sqrt(low * high)
+        low, high = middle / math.sqrt(10.0), middle * math.sqrt(10.0)
+    return max(low, LOWEST * 1.0001), min(high, HIGHEST)

@@ -1,0 +1,287 @@
+"""Real searches with keras_lr's tuners: trial order, schedules per trial, divergence, Hyperband, resume."""
+
+import math
+
+import keras
+import keras_tuner
+import numpy as np
+import pytest
+
+import keras_lr
+from keras_lr import tuning
+from keras_lr.schedules import CyclicLR, OneCycle, evaluate_schedule
+from tests.tuning.helpers import (
+    STEPS_PER_EPOCH,
+    build_digits,
+    build_regression,
+    digits,
+    make,
+    search_digits,
+    search_regression,
+)
+
+TUNERS = {
+    "random": (tuning.RandomSearch, dict(max_trials=3)),
+    "bayesian": (tuning.BayesianOptimization, dict(max_trials=3, num_initial_points=2)),
+    "hyperband": (tuning.Hyperband, dict(max_epochs=2, factor=2)),
+    "grid": (tuning.GridSearch, dict(max_trials=3)),
+}
+
+
+def rates_per_epoch(tuner):
+    """{trial_id: {epoch (from 1): the rate logged at its end}}."""
+    frame = tuning.history_frame(tuner)
+    frame = frame[frame.metric == "learning_rate"]
+    return {t: dict(zip(group.epoch, group.value)) for t, group in frame.groupby("trial_id")}
+
+
+@pytest.mark.parametrize("name", TUNERS)
+def test_the_defaults_trial_runs_first(name, tmp_path):
+    tuner_class, kwargs = TUNERS[name]
+    tuner = make(tuner_class, tuning.LRHyperModel(build_digits), tmp_path, **kwargs)
+    search_digits(tuner, epochs=1 if name != "hyperband" else 2)
+    oracle = tuner.oracle
+    first = oracle.trials[oracle.start_order[0]]
+    values = {k: v for k, v in first.hyperparameters.values.items() if not k.startswith("tuner/")}
+    assert values == {"lr_schedule": "constant", "learning_rate": 0.001}
+    frame = tuning.results_frame(tuner)
+    assert frame.loc[frame.defaults, "trial_id"].tolist() == [oracle.start_order[0]]
+    assert len(frame) == len(oracle.trials) >= 2
+    later = [oracle.trials[t].hyperparameters.values for t in oracle.start_order[1:]]
+    assert any(v.get("learning_rate") != 0.001 or v.get("lr_schedule") != "constant" for v in later)
+
+
+def test_each_schedule_runs_in_its_own_trial_only(tmp_path):
+    points = [
+        {"lr_schedule": "one_cycle", "learning_rate": 0.02, "one_cycle_pct_start": 0.5, "one_cycle_div_factor": 10.0},
+        {"lr_schedule": "cosine", "learning_rate": 0.01, "cosine_warmup": 0.2},
+        {"lr_schedule": "cyclic", "learning_rate": 0.03, "cyclic_mode": "exp_range", "cyclic_cycles": 1},
+        {"lr_schedule": "step", "learning_rate": 0.02, "step_factor": 0.1, "step_interval": 0.3},
+        {"lr_schedule": "plateau", "learning_rate": 0.005, "plateau_factor": 0.5, "plateau_patience": 1},
+        {"lr_schedule": "constant", "learning_rate": 0.004},
+    ]
+    tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build_digits), tmp_path, max_trials=7, initial_points=points)
+    search_digits(tuner, epochs=3)
+    total = 3 * STEPS_PER_EPOCH
+    ends = np.arange(1, 4) * STEPS_PER_EPOCH - 1  # the last step of each epoch
+    logged = rates_per_epoch(tuner)
+    seen = set()
+    for trial_id, trial in tuner.oracle.trials.items():
+        values = trial.hyperparameters.values
+        lr, schedule = values["learning_rate"], values["lr_schedule"]
+        seen.add(schedule)
+        got = np.array([logged[trial_id][e] for e in (1, 2, 3)])
+        if schedule == "constant":
+            expected = np.full(3, lr)
+        elif schedule == "one_cycle":
+            expected = evaluate_schedule(OneCycle(lr, total, pct_start=values["one_cycle_pct_start"],
+                                                  div_factor=values["one_cycle_div_factor"]), ends)
+        elif schedule == "cosine":
+            warmup = round(values["cosine_warmup"] * total)
+            decay = total - warmup
+            expected = np.where(ends < warmup, lr * ends / max(warmup, 1),
+                                0.5 * lr * (1 + np.cos(np.pi * np.minimum(ends - warmup, decay) / decay)))
+        elif schedule == "cyclic":
+            half = total // (2 * values["cyclic_cycles"])
+            expected = evaluate_schedule(CyclicLR(lr / 10, lr, step_size_up=half, mode=values["cyclic_mode"],
+                                                  gamma=0.01 ** (1 / total)), ends)
+        elif schedule == "step":
+            expected = lr * values["step_factor"] ** np.floor(ends / round(values["step_interval"] * total))
+        else:  # plateau: the rate only ever falls by its factor
+            ratios = np.log(got / lr) / np.log(values["plateau_factor"])
+            np.testing.assert_allclose(ratios, np.round(ratios), atol=1e-4)
+            assert got[0] == pytest.approx(lr) and np.all(np.diff(got) <= 0)
+            continue
+        np.testing.assert_allclose(got, expected, rtol=1e-4, err_msg=f"trial {trial_id}: {schedule}")
+        if schedule != "constant":  # the schedule demonstrably moved the rate
+            assert not np.allclose(got, lr)
+    assert seen == set(tuning.SCHEDULES)
+    # The defaults first, then the initial points in order.
+    order = [tuner.oracle.trials[t].hyperparameters.values for t in tuner.oracle.start_order]
+    assert [v["lr_schedule"] for v in order[1:7]] == [p["lr_schedule"] for p in points]
+
+
+def test_a_search_that_diverges_completes_and_avoids_the_diverging_rates(tmp_path):
+    hypermodel = tuning.LRHyperModel(build_regression, schedules=("constant",))
+    tuner = make(tuning.BayesianOptimization, hypermodel, tmp_path, objective="val_loss", max_trials=12,
+                 num_initial_points=3, seed=4)
+    search_regression(tuner)  # KerasTuner would stop after 3 NaN trials in a row
+    frame = tuning.results_frame(tuner)
+    assert len(frame) == 12
+    diverged = frame[frame.status == "diverged"]
+    finite = frame[frame.status == "completed"]
+    assert len(diverged) >= 1 and len(finite) >= 2
+    # Stopped at once: no epoch after the first non-finite loss.
+    curves = tuning.history_frame(tuner)
+    for trial_id in diverged.trial_id:
+        losses = curves[(curves.trial_id == trial_id) & (curves.metric == "loss")].value.to_numpy()
+        assert not np.isfinite(losses[-1]) and np.all(np.isfinite(losses[:-1]))
+        assert "diverged" in tuner.oracle.trials[trial_id].message
+    # Scored below every finite trial, finite, and never the best.
+    assert np.all(np.isfinite(diverged.score)) and diverged.score.min() > finite.score.max()
+    best = tuner.oracle.get_best_trials(len(frame))
+    assert best[0].trial_id == finite.trial_id.iloc[0] and math.isfinite(best[0].score)
+    assert not {t.trial_id for t in best} & set(diverged.trial_id)
+    assert tuner.get_best_hyperparameters()[0]["learning_rate"] < 2.0
+    # A rate seen diverging is not proposed again more than once.
+    rates = [tuner.oracle.trials[t].hyperparameters["learning_rate"] for t in tuner.oracle.start_order]
+    for i, trial_id in enumerate(tuner.oracle.start_order):
+        if trial_id in set(diverged.trial_id):
+            again = [r for r in rates[i + 1:] if abs(math.log(r / rates[i])) < 0.02]
+            assert len(again) <= 1, (rates[i], again)
+
+
+def test_hyperband_rounds_continue_one_schedule_over_max_epochs(tmp_path):
+    max_epochs = 3
+    tuner = make(tuning.Hyperband, tuning.LRHyperModel(build_digits, schedules=("one_cycle",)), tmp_path,
+                 max_epochs=max_epochs, factor=3, seed=2)
+    search_digits(tuner, epochs=max_epochs)
+    logged = rates_per_epoch(tuner)
+    continued = 0
+    for trial_id, trial in tuner.oracle.trials.items():
+        values = trial.hyperparameters.values
+        schedule = OneCycle(values["learning_rate"], max_epochs * STEPS_PER_EPOCH,
+                            pct_start=values["one_cycle_pct_start"], div_factor=values["one_cycle_div_factor"])
+        epochs = range(values["tuner/initial_epoch"] + 1, values["tuner/epochs"] + 1)
+        assert sorted(logged[trial_id]) == list(epochs)
+        expected = evaluate_schedule(schedule, np.array(epochs) * STEPS_PER_EPOCH - 1)
+        np.testing.assert_allclose([logged[trial_id][e] for e in epochs], expected, rtol=1e-4)
+        continued += values["tuner/initial_epoch"] > 0
+    assert continued >= 1  # some trial was continued in a later round
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Raises KeyboardInterrupt in the second epoch of the third trial it runs in."""
+
+    trials = 0
+
+    def on_train_begin(self, logs=None):
+        Interrupt.trials += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        if Interrupt.trials == 3 and epoch == 1:
+            raise KeyboardInterrupt
+
+
+def test_a_resumed_search_neither_loses_nor_repeats_a_trial(tmp_path):
+    hypermodel = tuning.LRHyperModel(build_digits)
+    tuner = make(tuning.RandomSearch, hypermodel, tmp_path, max_trials=4, seed=3)
+    x, y = digits()
+    Interrupt.trials = 0
+    with pytest.raises(KeyboardInterrupt):
+        tuner.search(x, y, epochs=3, batch_size=64, validation_split=0.25, verbose=0, callbacks=[Interrupt()])
+    assert len(tuner.oracle.trials) == 3
+    before = {t: trial.hyperparameters.values for t, trial in tuner.oracle.trials.items()}
+    resumed = tuning.RandomSearch(hypermodel, objective="val_accuracy", max_trials=5, seed=3,
+                                  directory=str(tmp_path), project_name="search", overwrite=False)
+    search_digits(resumed, epochs=3)
+    oracle = resumed.oracle
+    assert len(oracle.trials) == 5 and len(oracle.end_order) == 5
+    assert all(trial.status == "COMPLETED" for trial in oracle.trials.values())
+    assert {t: oracle.trials[t].hyperparameters.values for t in before} == before
+    assert list(oracle.keras_lr["initial_trials"].values()) == [0]  # the defaults ran once
+    for trial in oracle.trials.values():  # the interrupted trial ran again from the start
+        history = trial.metrics.get_history("curve/loss")
+        assert [obs.step for obs in history] == [0, 1, 2]
+        assert all(len(obs.value) == 1 for obs in history)
+
+
+class PruneAfterFirstEpoch:
+    def prune(self, curve, others, direction):
+        return "every trial" if max(curve) >= 0 else None
+
+
+@pytest.mark.parametrize("tuner_class", [tuning.RandomSearch, tuning.BayesianOptimization])
+def test_pruning_stops_trials_but_never_the_defaults(tuner_class, tmp_path):
+    tuner = make(tuner_class, tuning.LRHyperModel(build_digits), tmp_path, max_trials=3, pruning=PruneAfterFirstEpoch())
+    search_digits(tuner, epochs=3)
+    frame = tuning.results_frame(tuner).set_index("trial_id")
+    defaults = frame[frame.defaults].iloc[0]
+    assert defaults.status == "completed" and defaults.epochs == 3
+    others = frame[~frame.defaults]
+    assert (others.status == "pruned").all() and (others.epochs == 1).all()
+    assert others.message.str.startswith("pruned after epoch 1: every trial").all()
+    assert [t.trial_id for t in tuner.oracle.get_best_trials(3)][0] == defaults.name
+
+
+def test_the_median_pruner_in_a_search(tmp_path):
+    pruner = tuning.MedianPruner(warmup_epochs=0, min_trials=1)
+    tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build_digits, schedules=("constant",)), tmp_path,
+                 max_trials=6, seed=11, pruning=pruner,
+                 initial_points=[{"learning_rate": 0.05}])
+    search_digits(tuner, epochs=3)
+    frame = tuning.results_frame(tuner)
+    curves = tuning.history_frame(tuner)
+    objective = curves[curves.metric == "objective"]
+    finished = [dict(zip(g.epoch - 1, g.value)) for t, g in objective.groupby("trial_id")
+                if t in set(frame[frame.status == "completed"].trial_id)]
+    pruned = frame[frame.status == "pruned"]
+    assert len(pruned) >= 1
+    for _, row in pruned.iterrows():
+        epoch = int(row.epochs) - 1
+        values = objective[objective.trial_id == row.trial_id].value.to_numpy()
+        median = np.median([c[epoch] for c in finished if epoch in c])
+        assert values.max() < median
+
+
+def test_range_test_narrows_the_rate_for_the_trials_after_the_first(tmp_path, capsys):
+    hypermodel = tuning.LRHyperModel(build_digits, schedules=("constant", "one_cycle"), finder=True)
+    tuner = make(tuning.RandomSearch, hypermodel, tmp_path, max_trials=5, seed=5)
+    search_digits(tuner, epochs=1)
+    printed = capsys.readouterr().out
+    assert printed.count("LRHyperModel: learning rate searched in") == 1
+    frame = tuning.results_frame(tuner)
+    bounds = frame.attrs["finder_bounds"]
+    assert bounds["source"] == "the range test on trial 0's model"
+    low, high = bounds["min_value"], bounds["max_value"]
+    assert 1e-5 <= low < high <= 1.0 and high / low < 1e4
+    hp = next(h for h in tuner.oracle.hyperparameters.space if h.name == "learning_rate")
+    assert (hp.min_value, hp.max_value, hp.default) == (low, high, 0.001)
+    rates = [tuner.oracle.trials[t].hyperparameters["learning_rate"] for t in tuner.oracle.start_order]
+    assert rates[0] == 0.001 and all(low <= r <= high for r in rates[1:])
+
+
+def test_a_range_test_result_sets_the_bounds_from_the_start(tmp_path):
+    x, y = digits()
+    model = build_digits(keras_tuner.HyperParameters())
+    result = keras_lr.lr_find(model, x, y, batch_size=64, seed=0, verbose=0)
+    hypermodel = tuning.LRHyperModel(build_digits, finder=result)
+    low, high = tuning.bounds_from_range_test(result)
+    assert hypermodel.bounds == (low, high)
+    tuner = make(tuning.RandomSearch, hypermodel, tmp_path, max_trials=3, seed=1)
+    hp = next(h for h in tuner.oracle.hyperparameters.space if h.name == "learning_rate")
+    assert (hp.min_value, hp.max_value) == (max(low, 1e-5), min(high, 1.0)) and hp.default == 0.001
+
+
+def test_kerastuners_own_tuner_works_and_says_what_it_lacks(tmp_path):
+    hypermodel = tuning.LRHyperModel(build_digits, schedules=("one_cycle",))
+    tuner = make(keras_tuner.RandomSearch, hypermodel, tmp_path, max_trials=2, seed=1)
+    with pytest.warns(UserWarning, match="keras_lr.tuning.RandomSearch takes the same arguments") as record:
+        search_digits(tuner, epochs=1)
+    assert sum("LRHyperModel" in str(w.message) for w in record) == 1
+    frame = tuning.results_frame(tuner)
+    assert len(frame) == 2 and (frame.status == "completed").all()
+
+
+def test_a_schedule_callback_passed_to_search_stops_it(tmp_path):
+    tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build_digits), tmp_path, max_trials=2)
+    with pytest.raises(keras_tuner.errors.FatalValueError, match="remove OneCycle"):
+        search_digits(tuner, epochs=1, callbacks=[keras_lr.OneCycle(max_lr=0.1)])
+
+
+def test_results_frame_has_every_trial_and_empty_inactive_parameters(tmp_path):
+    tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build_digits), tmp_path, max_trials=2, seed=0)
+    search_digits(tuner, epochs=1)
+    frame = tuning.results_frame(tuner)
+    assert len(frame) == 2 and len(tuner.oracle.get_best_trials(-1)) == 1  # KerasTuner's drops one
+    assert list(frame.columns[:6]) == ["trial_id", "status", "defaults", "score", "learning_rate", "lr_schedule"]
+    for column in ("one_cycle_pct_start", "cyclic_mode", "plateau_patience", "epochs", "best_epoch",
+                   "diverged_after_best", "message"):
+        assert column in frame
+    defaults = frame[frame.defaults].iloc[0]
+    assert defaults.learning_rate == 0.001 and defaults.lr_schedule == "constant"
+    assert defaults[["one_cycle_pct_start", "cyclic_mode", "step_factor"]].isna().all()
+    assert frame.score.is_monotonic_decreasing  # val_accuracy: best first
+    assert frame.attrs["objective"] == "val_accuracy" and frame.attrs["direction"] == "max"
+    figure = tuning.plot_results(tuner)
+    assert len(figure.axes) == 2 and figure.axes[0].get_xscale() == "log"

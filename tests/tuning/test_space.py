@@ -1,0 +1,163 @@
+"""The rate hyperparameter, the schedule menu and the range test's bounds, without searching."""
+
+import math
+
+import keras
+import keras_tuner
+import numpy as np
+import pandas as pd
+import pytest
+
+from keras_lr import tuning
+from keras_lr.finder import LRFinderResult
+from keras_lr.schedules import evaluate_schedule
+from keras_lr.tuning import space
+from tests.tuning.helpers import build_digits, make
+
+
+def test_learning_rate_is_log_sampled_with_kerass_default():
+    hp = keras_tuner.HyperParameters()
+    assert tuning.learning_rate(hp) == 0.001
+    rate = hp.space[0]
+    assert (rate.name, rate.sampling, rate.min_value, rate.max_value, rate.default) == (
+        "learning_rate", "log", 1e-5, 1.0, 0.001)
+    assert tuning.learning_rate(keras_tuner.HyperParameters(), min_value=1e-4, max_value=1e-1, step=10) == 0.001
+    sampled = [rate.random_sample(seed) for seed in range(200)]
+    assert min(sampled) >= 1e-5 and max(sampled) <= 1.0
+    assert 0.3 < np.mean(np.log10(sampled) < -2.5) < 0.7  # log-uniform: half below the middle decade
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(min_value=0.0), "min_value must be in \\(1e-07, 10\\]"),
+        (dict(min_value=1e-8), "min_value must be in \\(1e-07, 10\\]"),
+        (dict(max_value=20.0), "max_value must be in \\(1e-07, 10\\]"),
+        (dict(min_value=0.1, max_value=0.01), "min_value must be < max_value"),
+        (dict(min_value=0.1, max_value=0.1, default=0.1), "min_value must be < max_value"),
+        (dict(default=2.0), "default must lie in \\[min_value, max_value\\]"),
+        (dict(min_value=0.01, max_value=1.0), "default must lie in"),
+        (dict(default="0.001"), "default must be a finite number"),
+        (dict(name=""), "name must be a non-empty string"),
+        (dict(step=1.0), "step must be > 1"),
+        (dict(max_value=float("nan")), "max_value must be a finite number"),
+    ],
+)
+def test_learning_rate_names_each_bad_argument(kwargs, message):
+    with pytest.raises(ValueError, match="learning_rate: " + message):
+        tuning.learning_rate(keras_tuner.HyperParameters(), **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(build_model=None), "build_model must be a callable"),
+        (dict(schedules="one_cycle"), "schedules must be a sequence"),
+        (dict(schedules=()), "schedules must name at least one"),
+        (dict(schedules=("one_cycle", "warm")), "schedules must be one of"),
+        (dict(schedules=("cosine", "cosine")), "schedules must not repeat"),
+        (dict(finder=0.01), "finder must be None, True or an LRFinderResult"),
+    ],
+)
+def test_lrhypermodel_names_each_bad_argument(kwargs, message):
+    kwargs.setdefault("build_model", build_digits)
+    with pytest.raises(ValueError, match="LRHyperModel: " + message):
+        tuning.LRHyperModel(**kwargs)
+
+
+def test_build_model_must_return_a_compiled_model():
+    hypermodel = tuning.LRHyperModel(lambda hp: keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+    with pytest.raises(ValueError, match="build_model must return a compiled keras.Model.*call model.compile"):
+        hypermodel.build(keras_tuner.HyperParameters())
+
+
+def test_each_schedule_declares_its_parameters_only_when_chosen():
+    hp = keras_tuner.HyperParameters()
+    tuning.LRHyperModel(build_digits).build(hp)
+    names = [h.name for h in hp.space]
+    assert names[:1] == ["lr_schedule"] and "learning_rate" in names
+    assert hp.values == {"lr_schedule": "constant", "learning_rate": 0.001}
+    conditional = {h.name: h.conditions[0].values for h in hp.space if h.conditions}
+    for schedule in tuning.SCHEDULES:
+        own = [name for name, values in conditional.items() if values == [schedule]]
+        assert all(name.startswith(schedule) for name in own)
+    assert set(conditional) == {
+        "one_cycle_pct_start", "one_cycle_div_factor", "cosine_warmup", "cyclic_mode", "cyclic_cycles",
+        "step_factor", "step_interval", "plateau_factor", "plateau_patience"}
+
+
+def test_step_decay_and_cosine_are_sized_to_the_run():
+    step = space.SCHEDULES["step"].schedule({"step_factor": 0.5, "step_interval": 0.3}, 0.1, 20, True)
+    np.testing.assert_allclose(evaluate_schedule(step, [0, 5, 6, 12, 18, 19]), [0.1, 0.1, 0.05, 0.025, 0.0125, 0.0125])
+    cosine = space.SCHEDULES["cosine"].schedule({"cosine_warmup": 0.2}, 0.1, 20, True)
+    rates = evaluate_schedule(cosine, [0, 2, 4, 12, 20])  # warmup 4 steps, then 16 of decay
+    np.testing.assert_allclose(rates, [0.0, 0.05, 0.1, 0.05, 0.0], atol=1e-7)
+
+
+def result_with(losses, rates=None):
+    rates = np.geomspace(1e-6, 1.0, len(losses)) if rates is None else rates
+    from keras_lr.finder.suggestions import smooth
+
+    frame = pd.DataFrame({"learning_rate": rates, "loss": losses, "smoothed_loss": smooth(np.asarray(losses))})
+    return LRFinderResult(frame, warn=False)
+
+
+def test_bounds_reach_from_the_start_of_the_fall_past_its_end():
+    rates = np.geomspace(1e-6, 1.0, 120)
+    log_rate = np.log10(rates)
+    losses = 2.0 - 1.5 / (1 + np.exp(-(log_rate + 3) * 4)) + np.where(log_rate > -1, (log_rate + 1) * 20, 0)
+    result = result_with(losses, rates)
+    low, high = tuning.bounds_from_range_test(result)
+    base, top = result.cyclic_bounds()
+    assert low == pytest.approx(base) and high == pytest.approx(3 * top)
+    assert high / low >= 10 and 1e-5 < low < 1e-3 < high < 1.0
+
+
+def test_bounds_are_at_least_a_decade_wide_and_none_for_an_unreliable_curve():
+    rates = np.geomspace(1e-6, 1.0, 120)
+    log_rate = np.log10(rates)
+    # Falls over 0.4 decades from 5e-4, rises from 2e-3: a narrow valley.
+    losses = 2.0 - 1.5 * np.clip((log_rate + 3.3) / 0.4, 0, 1) + np.where(log_rate > -2.7, (log_rate + 2.7) * 10, 0)
+    result = result_with(losses, rates)
+    low, high = tuning.bounds_from_range_test(result)
+    assert high / low == pytest.approx(10.0)
+    base, top = result.cyclic_bounds()
+    assert low < base < 3 * top < high and math.sqrt(low * high) == pytest.approx(math.sqrt(base * 3 * top))
+    flat = result_with(np.full(60, 2.0))
+    assert not flat.reliable and tuning.bounds_from_range_test(flat) is None
+
+
+def test_initial_points_are_checked_against_the_space(tmp_path):
+    hypermodel = tuning.LRHyperModel(build_digits)
+    cases = [
+        ({"learnin_rate": 0.01}, "names 'learnin_rate', which is not in the search space"),
+        ({"learning_rate": 5.0}, "learning_rate must be in \\[1e-05, 1\\]"),
+        ({"lr_schedule": "warm"}, "lr_schedule must be one of"),
+        ({"lr_schedule": "constant", "one_cycle_pct_start": 0.2}, "sets one_cycle_pct_start, inactive"),
+    ]
+    for point, message in cases:
+        with pytest.raises(ValueError, match=r"RandomSearch: initial_points\[0\].*" + message):
+            make(tuning.RandomSearch, hypermodel, tmp_path, max_trials=2, initial_points=[point])
+
+
+@pytest.mark.parametrize(
+    "tuner_class, kwargs, message",
+    [
+        (tuning.RandomSearch, dict(initial_points={"learning_rate": 0.01}), "initial_points must be a list of dicts"),
+        (tuning.RandomSearch, dict(initial_points=[0.01]), r"initial_points\[0\] must be a dict"),
+        (tuning.RandomSearch, dict(pruning="sometimes"), "pruning must be None, 'median', 'halving' or a pruner"),
+        (tuning.GridSearch, dict(initial_points=[{"learning_rate": 0.01}]), "initial_points are not supported"),
+        (tuning.Hyperband, dict(pruning="median"), "pruning is not supported: Hyperband already stops"),
+    ],
+)
+def test_tuners_name_each_bad_argument(tuner_class, kwargs, message, tmp_path):
+    with pytest.raises(ValueError, match=f"{tuner_class.__name__}: {message}"):
+        make(tuner_class, tuning.LRHyperModel(build_digits), tmp_path, **kwargs)
+
+
+def test_the_pruner_names_resolve(tmp_path):
+    tuner_kwargs = dict(objective="val_accuracy", max_trials=1, overwrite=True, directory=str(tmp_path))
+    assert isinstance(tuning.RandomSearch(build_digits, pruning="median", **tuner_kwargs).oracle.pruner,
+                      tuning.MedianPruner)
+    assert isinstance(tuning.RandomSearch(build_digits, pruning="halving", **tuner_kwargs).oracle.pruner,
+                      tuning.SuccessiveHalvingPruner)
