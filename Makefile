@@ -33,6 +33,7 @@ bench-smoke: $(VENV)/.installed-test
 	$(PY) benchmarks/overhead.py --smoke
 	$(PY) benchmarks/adaptive.py --smoke
 	$(PY) benchmarks/finder_quality.py --smoke
+	$(PY) benchmarks/tuning.py --smoke
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,12 +1,14 @@
-"""keras_lr: learning-rate schedules, callbacks and the range test for Keras 3.
+"""keras_lr: learning-rate schedules, callbacks, the range test and tuning for Keras 3.
 
 The callbacks are re-exported here (`keras_lr.OneCycle` is the callback);
-the schedules live in `keras_lr.schedules` (`keras_lr.schedules.OneCycle`).
+the schedules live in `keras_lr.schedules` (`keras_lr.schedules.OneCycle`);
+the KerasTuner search space in `keras_lr.tuning`.
 """
 
 from keras_lr import callbacks as callbacks
 from keras_lr import finder as finder
 from keras_lr import schedules as schedules
+from keras_lr import tuning as tuning
 from keras_lr.callbacks import AdaptiveCallback as AdaptiveCallback
 from keras_lr.callbacks import BoldDriver as BoldDriver
 from keras_lr.callbacks import CyclicLR as CyclicLR
@@ -40,4 +42,5 @@ __all__ = [
     "plot_range_test",
     "plot_schedule",
     "schedules",
+    "tuning",
 ]

@@ -1,13 +1,15 @@
 """The `keras-lr` command.
 
-    keras-lr demo [--epochs N] [--max-lr LR] [--plot PATH] [--schedule-plot PATH]
+    keras-lr demo [--epochs N] [--max-lr LR] [--plot PATH] [--schedule-plot PATH] [--trials N]
 
 The demo works on scikit-learn's digits (shipped inside the package, never
 downloaded): it runs the learning-rate range test on a small MLP, prints the
 suggestions and saves the plot, trains with Adam and the one-cycle policy at
 the recommended peak, printing rate, beta_1 and accuracy every epoch, and
 then trains the same model with Keras's default, Adam(0.001), for the same
-epochs, and prints both accuracies.
+epochs, and prints both accuracies. Last, a short KerasTuner search of the
+rate and its schedule (`keras_lr.tuning`), whose first trial is Keras's
+default, and its best trial next to that default.
 """
 
 import argparse
@@ -40,8 +42,8 @@ def _model(keras):
     ])
 
 
-def demo(epochs=3, max_lr=None, plot=None, schedule_plot=None, seed=0):
-    """Range test, then OneCycle at its suggestion next to Keras's default, on digits.
+def demo(epochs=3, max_lr=None, plot=None, schedule_plot=None, seed=0, trials=6):
+    """Range test, then OneCycle at its suggestion next to Keras's default, then a short search, on digits.
 
     Returns:
         (OneCycle's final validation accuracy, Adam(0.001)'s), same model, data and epochs.
@@ -103,7 +105,38 @@ def demo(epochs=3, max_lr=None, plot=None, schedule_plot=None, seed=0):
     print(f"\n3. validation accuracy after {epochs} epochs:")
     print(f"   Keras default Adam(0.001):      {theirs:.4f}")
     print(f"   OneCycle at the range test's peak: {ours:.4f}")
+    if trials:
+        _search(keras, (x_train, y_train), (x_val, y_val), epochs, trials, seed)
     return ours, theirs
+
+
+def _search(keras, train, validation, epochs, trials, seed):
+    """A short search of the rate and its schedule; prints the best trial next to the defaults trial."""
+    import tempfile
+
+    from keras_lr import tuning
+
+    def build_model(hp):
+        model = _model(keras)
+        model.compile(keras.optimizers.Adam(tuning.learning_rate(hp)), "sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        return model
+
+    print(f"\n4. KerasTuner search of the rate and its schedule: {trials} trials of {epochs} epochs "
+          f"(keras_lr.tuning.RandomSearch, LRHyperModel):")
+    keras.utils.set_random_seed(seed)
+    with tempfile.TemporaryDirectory() as directory:
+        tuner = tuning.RandomSearch(tuning.LRHyperModel(build_model), objective="val_accuracy", max_trials=trials,
+                                    seed=seed, directory=directory, project_name="demo")
+        tuner.search(*train, validation_data=validation, epochs=epochs, batch_size=32, verbose=0)
+        frame = tuning.results_frame(tuner)
+    for _, row in frame.iterrows():
+        mark = "   <- Keras's default" if row.defaults else ""
+        print(f"   trial {row.trial_id}  {row.lr_schedule:9s} learning_rate {row.learning_rate:<9.3g} "
+              f"val_accuracy {row.score:.4f}  ({row.status}){mark}")
+    best, default = frame.iloc[0], frame[frame.defaults].iloc[0]
+    print(f"   best: {best.lr_schedule} at {best.learning_rate:.3g}, {best.score:.4f} against the default's "
+          f"{default.score:.4f} ({best.score - default.score:+.4f})")
 
 
 def main(argv=None):
@@ -120,6 +153,8 @@ def main(argv=None):
     demo_parser.add_argument("--schedule-plot", default="keras_lr_demo_schedule.png",
                              help="where to save the schedule plot ('' to skip)")
     demo_parser.add_argument("--seed", type=int, default=0)
+    demo_parser.add_argument("--trials", type=int, default=6,
+                             help="trials of the closing KerasTuner search (0 to skip it)")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("MPLBACKEND", "Agg")
@@ -128,8 +163,10 @@ def main(argv=None):
             parser.error(f"--epochs must be >= 1; received {args.epochs}")
         if args.max_lr is not None and not args.max_lr > 0:
             parser.error(f"--max-lr must be > 0; received {args.max_lr}")
+        if args.trials < 0:
+            parser.error(f"--trials must be >= 0; received {args.trials}")
         demo(epochs=args.epochs, max_lr=args.max_lr, plot=args.plot or None,
-             schedule_plot=args.schedule_plot or None, seed=args.seed)
+             schedule_plot=args.schedule_plot or None, seed=args.seed, trials=args.trials)
     return 0
 
 
