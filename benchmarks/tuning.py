@@ -19,7 +19,7 @@ trials (after the random initial points) spent at rates that diverge (at
 or above the lowest rate that diverged in a scan of fixed rates). Target:
 at most a quarter with keras_lr's handling.
 
-    python benchmarks/tuning.py            # full run (about 15 minutes on 2 cores)
+    python benchmarks/tuning.py            # full run (about 25 minutes on 2 cores)
     python benchmarks/tuning.py --smoke    # CI: one tiny search each
 """
 
@@ -248,7 +248,8 @@ def part2(seeds, trials, initial, directory):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="one tiny search of each kind: checks the script runs")
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=5, help="seeds of each search in part 1")
+    parser.add_argument("--bo-seeds", type=int, default=8, help="seeds of each Bayesian search in part 2")
     parser.add_argument("--trials", type=int, default=12)
     args = parser.parse_args()
     if args.smoke:
@@ -262,7 +263,7 @@ def main():
         if args.smoke:
             text += "\n(--smoke: one seed, two trials; the figures are not a measurement)"
         else:
-            text += "\n" + part2(seeds, trials, initial, directory)
+            text += "\n" + part2(list(range(args.bo_seeds)), trials, initial, directory)
     print(text)
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
     if not args.smoke:

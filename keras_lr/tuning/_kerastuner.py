@@ -27,7 +27,9 @@ tests/tuning/test_kerastuner.py fails when any of these changes underneath.
 
 import copy
 import math
+import warnings
 
+import keras
 import keras_tuner
 import numpy as np
 from keras_tuner.src.engine import tuner_utils  # TunerCallback has no public name
@@ -35,6 +37,8 @@ from keras_tuner.src.engine import tuner_utils  # TunerCallback has no public na
 CURVE = "curve/"
 OBJECTIVE_CURVE = CURVE + "objective"
 RUNNING, COMPLETED, STOPPED = "RUNNING", "COMPLETED", "STOPPED"
+# The score of a diverged trial while no trial has a finite one.
+NOTHING_FINITE = 1e30
 
 
 def search_of(callbacks):
@@ -74,6 +78,18 @@ def defaults_of(hyperparameters, point=None):
     return hps.values
 
 
+def _on_grid(hp, value):
+    """Whether ``value`` is one of the values of an Int or Float with a step."""
+    step = getattr(hp, "step", None)
+    if step is None:
+        return True
+    if hp.sampling == "log":
+        position = math.log(value / hp.min_value) / math.log(step)
+    else:
+        position = (value - hp.min_value) / step
+    return abs(position - round(position)) < 1e-6
+
+
 def check_point(owner, hyperparameters, point, index):
     """Raises a ValueError naming what is wrong with an initial point."""
     where = f"initial_points[{index}]"
@@ -92,13 +108,19 @@ def check_point(owner, hyperparameters, point, index):
         low, high = getattr(hp, "min_value", None), getattr(hp, "max_value", None)
         if low is not None and not (isinstance(value, (int, float)) and low <= value <= high):
             raise ValueError(f"{owner}: {where}: {name} must be in [{low:g}, {high:g}]; received {value!r}")
+        if low is not None and not _on_grid(hp, value):
+            raise ValueError(
+                f"{owner}: {where}: {name} must be one of its steps ({list(hp.values)}); received {value!r}"
+            )
     active = defaults_of(hyperparameters, point)
-    inactive = sorted(set(point) - set(active))
-    if inactive:
-        raise ValueError(
-            f"{owner}: {where} sets {', '.join(inactive)}, inactive for the other values it gives "
-            f"(a conditional hyperparameter of another choice)"
-        )
+    for name in point:
+        if name not in active:
+            condition = known[name].conditions[0]
+            raise ValueError(
+                f"{owner}: {where} sets {name}, which is only used when {condition.name} is "
+                f"{' or '.join(repr(v) for v in condition.values)}; add "
+                f"{{{condition.name!r}: {condition.values[0]!r}}} to the point"
+            )
 
 
 class Oracle:
@@ -223,7 +245,12 @@ class Oracle:
         return None
 
     def _penalty(self):
-        """A finite score worse than every finite trial's."""
+        """A finite score clearly worse than every finite trial's.
+
+        The worst finite score, made worse by the larger of the finite scores'
+        spread and the worst's own size: a step a Gaussian process sees, where a
+        score just below the worst would read as one more mediocre trial.
+        """
         scores = [
             t.score
             for t in self.trials.values()
@@ -237,14 +264,17 @@ class Oracle:
                 for value in curve(self.trials[trial_id], "objective").values()
                 if math.isfinite(value)
             ]
-        if not scores:
-            return 0.0
-        best, worst = (min(scores), max(scores)) if self.objective.direction == "min" else (max(scores), min(scores))
-        margin = max(abs(worst - best), 0.1 * abs(worst), 1e-3)
-        return worst + margin if self.objective.direction == "min" else worst - margin
+        minimise = self.objective.direction == "min"
+        if not scores:  # nothing finite at all yet; re-scored once something is
+            return NOTHING_FINITE if minimise else -NOTHING_FINITE
+        best, worst = (min(scores), max(scores)) if minimise else (max(scores), min(scores))
+        margin = max(abs(worst - best), abs(worst), 1e-3)
+        return worst + margin if minimise else worst - margin
 
     def score_trial(self, trial):
-        super().score_trial(trial)
+        with warnings.catch_warnings():  # KerasTuner's nanmin of a curve that is all NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            super().score_trial(trial)
         reason = self._divergence(trial)
         if reason is not None:
             self.keras_lr["diverged"][trial.trial_id] = reason
@@ -323,16 +353,52 @@ def narrow(oracle, name, low, high, source):
     if not low < high:
         return hp.min_value, hp.max_value
     hp.min_value, hp.max_value = low, high
-    if isinstance(oracle, Oracle):
-        oracle.keras_lr["finder_bounds"] = {"name": name, "min_value": low, "max_value": high, "source": source}
+    record_bounds(oracle, name, low, high, source)
     oracle.save()
     return low, high
+
+
+def record_bounds(oracle, name, low, high, source):
+    """Records, once, the bounds a range test set (with keras_lr's oracles)."""
+    if isinstance(oracle, Oracle) and oracle.keras_lr["finder_bounds"] is None and name is not None:
+        oracle.keras_lr["finder_bounds"] = {"name": name, "min_value": low, "max_value": high, "source": source}
+        oracle.save()
 
 
 def recorded_bounds(oracle):
     """The bounds a range test set in an earlier run of this search, or None."""
     record = oracle.keras_lr.get("finder_bounds") if isinstance(oracle, Oracle) else None
     return None if record is None else (record["min_value"], record["max_value"])
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops training at the first batch whose loss is NaN or infinite, silently.
+
+    Keras's `TerminateOnNaN` does the same but prints a line each time, also
+    in a search run with `verbose=0`; the trial's status says it diverged.
+    """
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.model.stop_training = True
+
+
+class ObjectiveCheck(keras.callbacks.Callback):
+    """Stops the search at the first epoch end when the objective is not logged."""
+
+    def __init__(self, objective):
+        super().__init__()
+        self.objective = objective
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if not self.objective.has_value(logs):
+            raise keras_tuner.errors.FatalValueError(
+                f"The search's objective {self.objective.name!r} is not in the logs of fit "
+                f"(logged: {', '.join(sorted(logs)) or 'nothing'}); pass validation data to search() "
+                f"for a val_ metric, compile the metric, or choose a logged objective."
+            )
 
 
 def report_epoch(tuner, trial, model, epoch, logs):

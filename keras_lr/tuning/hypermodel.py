@@ -116,6 +116,14 @@ class LRHyperModel(keras_tuner.HyperModel):
                 f"LRHyperModel: build_model must return a compiled keras.Model; received {type(model).__name__}"
                 + ("" if not isinstance(model, keras.Model) else " with no optimizer (call model.compile)")
             )
+        rate = getattr(_optimizer.inner_optimizer(model.optimizer), "_learning_rate", None)
+        if not isinstance(rate, keras.Variable):
+            raise ValueError(
+                f"LRHyperModel: build_model must compile the model with a float learning rate, "
+                f"e.g. Adam(keras_lr.tuning.learning_rate(hp)); received an optimizer holding "
+                f"{type(rate).__name__}. LRHyperModel puts each trial's schedule in itself: list the "
+                f"ones to choose from in LRHyperModel(schedules=...)."
+            )
         return model
 
     def fit(self, hp, model, *args, callbacks=None, **kwargs):
@@ -132,12 +140,16 @@ class LRHyperModel(keras_tuner.HyperModel):
         self._check_tuner(tuner)
         if self.finder is True and not self._finder_done:
             self._run_range_test(search, model, args, kwargs)
-        ours = [keras.callbacks.TerminateOnNaN()]
+        elif self.bounds is not None and tuner is not None and _kerastuner.local_oracle(tuner) is not None:
+            _kerastuner.record_bounds(tuner.oracle, self.rate_name, *self.bounds, source="the range test result given")
+        ours = [_kerastuner.StopOnNonFiniteLoss()]
+        if tuner is not None:
+            ours.append(_kerastuner.ObjectiveCheck(tuner.oracle.objective))
         schedule = self._callback(hp, model, tuner, kwargs)
         if schedule is not None:
             ours.insert(0, schedule)
         # Ahead of KerasTuner's own, which read logs["learning_rate"] at each epoch's end.
-        callbacks = ours + [c for c in callbacks if not isinstance(c, keras.callbacks.TerminateOnNaN)]
+        callbacks = ours + [c for c in callbacks if not isinstance(c, _kerastuner.StopOnNonFiniteLoss)]
         return model.fit(*args, callbacks=callbacks, **kwargs)
 
     def _callback(self, hp, model, tuner, fit_kwargs):

@@ -67,8 +67,9 @@ def results_frame(tuner):
         rate); `score` (the objective, as the search ranked the trial: a
         diverged trial's is set below every finite one); `learning_rate`,
         `lr_schedule` and every other hyperparameter (empty where inactive);
-        `epochs` (epochs run); `best_epoch`; `diverged_after_best` (its
-        objective ended non-finite or worse than after its first epoch);
+        `epochs` (epochs run); `best_epoch`; `diverged_after_best` (a trial
+        not marked diverged whose objective ended non-finite, or clearly
+        worse than after its first epoch);
         `message`. `frame.attrs` holds the objective, its direction and the
         bounds a range test set (`finder_bounds`).
     """
@@ -93,7 +94,7 @@ def results_frame(tuner):
             **{name: values.get(name) for name in names},
             "epochs": len(losses) if losses else np.nan,
             "best_epoch": np.nan if status == "diverged" or trial.best_step is None else int(trial.best_step) + 1,
-            "diverged_after_best": _diverged_after_best(trial, direction),
+            "diverged_after_best": status != "diverged" and _diverged_after_best(trial, direction),
             "message": extra.get("pruned", {}).get(trial_id) or extra.get("diverged", {}).get(trial_id)
             or (trial.message.strip().splitlines()[-1] if trial.message else None),
         }
@@ -141,9 +142,9 @@ def plot_results(tuner, rate="learning_rate"):
     """Each trial's score against its learning rate, and every trial's learning curve.
 
     Left: score against the rate (log axis), one colour per schedule; the
-    defaults trial is a star, diverged trials are crosses at the bottom of
-    the axis. Right: the objective at every epoch of every trial, the best
-    trial thick, the defaults trial dashed.
+    defaults trial is a star, pruned trials are hollow, diverged trials are
+    crosses at the worst score of the axis. Right: the objective at every
+    epoch of every trial, the best trial thick, the defaults trial dashed.
 
     Args:
         tuner: A tuner after `search`.
@@ -153,7 +154,7 @@ def plot_results(tuner, rate="learning_rate"):
         The matplotlib Figure.
     """
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     frame = results_frame(tuner)
     if rate not in frame:
@@ -165,7 +166,11 @@ def plot_results(tuner, rate="learning_rate"):
     colours = {name: f"C{i}" for i, name in enumerate(dict.fromkeys(schedules))}
     finite = frame[(frame["status"] != "diverged") & np.isfinite(frame["score"].astype(float))]
     for name, group in finite.groupby(schedules[finite.index], sort=False):
-        left.scatter(group[rate], group["score"], color=colours[name], label=str(name), alpha=0.8)
+        pruned = group["status"] == "pruned"
+        left.scatter(group[rate][~pruned], group["score"][~pruned], color=colours[name], label=str(name), alpha=0.8)
+        if pruned.any():
+            left.scatter(group[rate][pruned], group["score"][pruned], facecolor="none", edgecolor=colours[name],
+                         label=f"{name} (pruned)")
     diverged = frame[frame["status"] == "diverged"]
     if len(diverged):
         bottom = finite["score"].min() if frame.attrs["direction"] == "max" and len(finite) else None
@@ -177,9 +182,12 @@ def plot_results(tuner, rate="learning_rate"):
         left.scatter(defaults[rate], defaults["score"], marker="*", s=250, facecolor="none", edgecolor="black",
                      label="defaults")
     left.set_xscale("log")
+    # Under a decade matplotlib labels every minor tick, and the labels run together: label 2 and 5.
+    left.xaxis.set_minor_formatter(FuncFormatter(lambda x, _: f"{x:.1g}" if f"{x:.1g}"[0] in "25" else ""))
     left.set_xlabel(rate)
     left.set_ylabel(objective)
-    left.legend(fontsize=8)
+    if left.get_legend_handles_labels()[0]:
+        left.legend(fontsize=8)
     left.set_title("score per trial", fontsize=10)
     best = frame["trial_id"].iloc[0] if len(finite) else None
     objective_curves = curves[curves["metric"] == "objective"]

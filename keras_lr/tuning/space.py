@@ -7,6 +7,7 @@ that run it for one trial.
 """
 
 import contextvars
+import difflib
 import math
 
 import keras
@@ -101,7 +102,7 @@ def _momentum(optimizer_has_momentum):
     return dict(base_momentum=0.85, max_momentum=0.95) if optimizer_has_momentum else dict(base_momentum=None)
 
 
-class Choice:
+class ScheduleChoice:
     """One `lr_schedule` choice: its hyperparameters and what runs it."""
 
     name = None
@@ -121,14 +122,14 @@ class Choice:
         return FitSized(lambda total: self.schedule(values, rate, total, momentum), epochs)
 
 
-class Constant(Choice):
+class ConstantChoice(ScheduleChoice):
     name = "constant"
 
     def callback(self, values, rate, epochs, momentum, validation):
         return None
 
 
-class OneCycle(Choice):
+class OneCycleChoice(ScheduleChoice):
     name = "one_cycle"
 
     def declare(self, hp):
@@ -145,7 +146,7 @@ class OneCycle(Choice):
         )
 
 
-class Cosine(Choice):
+class CosineChoice(ScheduleChoice):
     name = "cosine"
 
     def declare(self, hp):
@@ -157,7 +158,7 @@ class Cosine(Choice):
         return lr_schedules.Warmup(decay, warmup_steps=warmup) if warmup else decay
 
 
-class Cyclic(Choice):
+class CyclicChoice(ScheduleChoice):
     name = "cyclic"
 
     # The rate cycles between the tuned rate / BASE_DIVISOR and the tuned rate;
@@ -181,7 +182,7 @@ class Cyclic(Choice):
         )
 
 
-class StepDecay(Choice):
+class StepChoice(ScheduleChoice):
     name = "step"
 
     def declare(self, hp):
@@ -197,7 +198,7 @@ class StepDecay(Choice):
         )
 
 
-class Plateau(Choice):
+class PlateauChoice(ScheduleChoice):
     name = "plateau"
 
     def declare(self, hp):
@@ -212,7 +213,10 @@ class Plateau(Choice):
         )
 
 
-SCHEDULES = {choice.name: choice for choice in (Constant(), OneCycle(), Cosine(), Cyclic(), StepDecay(), Plateau())}
+SCHEDULES = {
+    choice.name: choice
+    for choice in (ConstantChoice(), OneCycleChoice(), CosineChoice(), CyclicChoice(), StepChoice(), PlateauChoice())
+}
 
 
 class FitSized(lr_callbacks.ScheduleCallback):
@@ -245,7 +249,13 @@ def check_schedules(owner, schedules):
     if not schedules:
         raise ValueError(f"{owner}: schedules must name at least one schedule; received schedules=()")
     for name in schedules:
-        v.check_choice(owner, "schedules", name, tuple(SCHEDULES))
+        if name not in SCHEDULES:
+            close = difflib.get_close_matches(str(name), SCHEDULES, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(
+                f"{owner}: schedules names an unknown schedule {name!r}{hint}; the schedules are "
+                f"{', '.join(repr(n) for n in SCHEDULES)}"
+            )
     if len(set(schedules)) != len(schedules):
         raise ValueError(f"{owner}: schedules must not repeat a name; received schedules={schedules!r}")
     return schedules

@@ -8,8 +8,8 @@ Each takes exactly the arguments of its KerasTuner class, and two more:
   of `LRHyperModel`), then `initial_points` in order, then the search's own
   choices; `results_frame` marks the defaults trial, so every search shows
   what it gained over Keras's default.
-- A trial whose training loss becomes NaN or infinite stops at once
-  (Keras's `TerminateOnNaN`), is marked diverged, and gets a finite score
+- A trial whose training loss becomes NaN or infinite stops at once, is
+  marked diverged, and gets a finite score
   worse than every finite trial: BayesianOptimization learns to avoid the
   region (KerasTuner drops failed trials from its model and proposes the
   same rate again), it never counts towards `max_consecutive_failed_trials`,
@@ -18,7 +18,8 @@ Each takes exactly the arguments of its KerasTuner class, and two more:
   that fall behind.
 """
 
-import keras
+import warnings
+
 import keras_tuner
 
 from keras_lr.tuning import _kerastuner
@@ -41,13 +42,24 @@ class _Search(keras_tuner.Tuner):
 
     def run_trial(self, trial, *args, **kwargs):
         callbacks = list(kwargs.pop("callbacks", None) or [])
-        if not any(isinstance(c, keras.callbacks.TerminateOnNaN) for c in callbacks):
-            callbacks.append(keras.callbacks.TerminateOnNaN())
+        if not any(isinstance(c, _kerastuner.StopOnNonFiniteLoss) for c in callbacks):
+            callbacks.append(_kerastuner.StopOnNonFiniteLoss())
         return super().run_trial(trial, *args, callbacks=callbacks, **kwargs)
 
     def on_epoch_end(self, trial, model, epoch, logs=None):
         super().on_epoch_end(trial, model, epoch, logs=logs)
         _kerastuner.report_epoch(self, trial, model, epoch, logs)
+
+    def on_search_end(self):
+        super().on_search_end()
+        oracle = _kerastuner.local_oracle(self)
+        if oracle is not None and oracle.trials and not oracle.get_best_trials(1):
+            warnings.warn(
+                f"{type(self).__name__}: no trial finished with a finite score (every one diverged or "
+                f"failed; see keras_lr.tuning.results_frame), so get_best_hyperparameters() returns []. "
+                f"Lower the learning rate's bounds (keras_lr.tuning.learning_rate(hp, max_value=...)).",
+                stacklevel=2,
+            )
 
 
 def _options(owner, initial_points, pruning):

@@ -248,9 +248,38 @@ def test_a_range_test_result_sets_the_bounds_from_the_start(tmp_path):
     hypermodel = tuning.LRHyperModel(build_digits, finder=result)
     low, high = tuning.bounds_from_range_test(result)
     assert hypermodel.bounds == (low, high)
-    tuner = make(tuning.RandomSearch, hypermodel, tmp_path, max_trials=3, seed=1)
+    tuner = make(tuning.RandomSearch, hypermodel, tmp_path, max_trials=2, seed=1)
     hp = next(h for h in tuner.oracle.hyperparameters.space if h.name == "learning_rate")
     assert (hp.min_value, hp.max_value) == (max(low, 1e-5), min(high, 1.0)) and hp.default == 0.001
+    search_digits(tuner, epochs=1)
+    assert tuning.results_frame(tuner).attrs["finder_bounds"] == {
+        "name": "learning_rate", "min_value": low, "max_value": high, "source": "the range test result given"}
+
+
+def test_a_search_where_every_trial_diverges_says_so(tmp_path, capsys):
+    def build(hp):
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, use_bias=False)])
+        model.compile(keras.optimizers.SGD(tuning.learning_rate(hp, min_value=6.0, max_value=8.0, default=6.0)), "mse")
+        return model
+
+    tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build, schedules=("constant",)), tmp_path,
+                 objective="val_loss", max_trials=4, seed=0)
+    with pytest.warns(UserWarning, match="no trial finished with a finite score"):
+        search_regression(tuner)
+    frame = tuning.results_frame(tuner)
+    assert (frame.status == "diverged").all() and frame.score.nunique() == 1
+    curves = tuning.history_frame(tuner)
+    seen = curves[(curves.metric == "objective") & np.isfinite(curves.value)].value
+    assert np.isfinite(frame.score.iloc[0]) and frame.score.iloc[0] > seen.max()  # worse than anything seen
+    assert tuner.get_best_hyperparameters() == []
+    assert "Invalid loss" not in capsys.readouterr().out  # stopped silently
+
+
+def test_an_objective_that_is_not_logged_stops_the_search_at_once(tmp_path):
+    tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build_digits), tmp_path, objective="val_auc", max_trials=3)
+    with pytest.raises(keras_tuner.errors.FatalValueError, match="'val_auc' is not in the logs.*val_accuracy"):
+        search_digits(tuner, epochs=2)
+    assert len(tuner.oracle.trials) == 1
 
 
 def test_kerastuners_own_tuner_works_and_says_what_it_lacks(tmp_path):

@@ -54,7 +54,8 @@ def test_learning_rate_names_each_bad_argument(kwargs, message):
         (dict(build_model=None), "build_model must be a callable"),
         (dict(schedules="one_cycle"), "schedules must be a sequence"),
         (dict(schedules=()), "schedules must name at least one"),
-        (dict(schedules=("one_cycle", "warm")), "schedules must be one of"),
+        (dict(schedules=("one_cycle", "warm")), "schedules names an unknown schedule 'warm'; the schedules are"),
+        (dict(schedules=("onecycle",)), "schedules names an unknown schedule 'onecycle' \\(did you mean 'one_cycle'\\?\\)"),
         (dict(schedules=("cosine", "cosine")), "schedules must not repeat"),
         (dict(finder=0.01), "finder must be None, True or an LRFinderResult"),
     ],
@@ -69,6 +70,17 @@ def test_build_model_must_return_a_compiled_model():
     hypermodel = tuning.LRHyperModel(lambda hp: keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
     with pytest.raises(ValueError, match="build_model must return a compiled keras.Model.*call model.compile"):
         hypermodel.build(keras_tuner.HyperParameters())
+
+
+def test_a_model_compiled_with_a_schedule_is_refused_when_the_tuner_is_made(tmp_path):
+    def build(hp):
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        decay = keras.optimizers.schedules.ExponentialDecay(tuning.learning_rate(hp), 100, 0.9)
+        model.compile(keras.optimizers.Adam(decay), "mse")
+        return model
+
+    with pytest.raises(ValueError, match="compile the model with a float learning rate.*holding ExponentialDecay"):
+        make(tuning.RandomSearch, tuning.LRHyperModel(build), tmp_path, max_trials=1)
 
 
 def test_each_schedule_declares_its_parameters_only_when_chosen():
@@ -133,7 +145,9 @@ def test_initial_points_are_checked_against_the_space(tmp_path):
         ({"learnin_rate": 0.01}, "names 'learnin_rate', which is not in the search space"),
         ({"learning_rate": 5.0}, "learning_rate must be in \\[1e-05, 1\\]"),
         ({"lr_schedule": "warm"}, "lr_schedule must be one of"),
-        ({"lr_schedule": "constant", "one_cycle_pct_start": 0.2}, "sets one_cycle_pct_start, inactive"),
+        ({"one_cycle_pct_start": 0.2}, "sets one_cycle_pct_start, which is only used when lr_schedule is "
+         "'one_cycle'; add {'lr_schedule': 'one_cycle'} to the point"),
+        ({"lr_schedule": "one_cycle", "one_cycle_pct_start": 0.25}, "one_cycle_pct_start must be one of its steps"),
     ]
     for point, message in cases:
         with pytest.raises(ValueError, match=r"RandomSearch: initial_points\[0\].*" + message):
