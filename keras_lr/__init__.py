@@ -13,11 +13,11 @@ from keras_lr.callbacks import AdaptiveCallback as AdaptiveCallback
 from keras_lr.callbacks import BoldDriver as BoldDriver
 from keras_lr.callbacks import CyclicLR as CyclicLR
 from keras_lr.callbacks import DivergenceGuard as DivergenceGuard
-from keras_lr.callbacks import LRFinder as LRFinder
 from keras_lr.callbacks import OneCycle as OneCycle
 from keras_lr.callbacks import ReduceLROnPlateau as ReduceLROnPlateau
 from keras_lr.callbacks import ScheduleCallback as ScheduleCallback
 from keras_lr.callbacks import Scheduler as Scheduler
+from keras_lr.finder import LRFinder as LRFinder
 from keras_lr.finder import LRFinderResult as LRFinderResult
 from keras_lr.finder import lr_find as lr_find
 from keras_lr.plotting import plot_range_test as plot_range_test

@@ -3,7 +3,8 @@
 import numpy as np
 
 from keras_lr import _validation as v
-from keras_lr.schedules._base import check_schedule, evaluate_momentum, evaluate_schedule
+from keras_lr.schedules import evaluate_momentum, evaluate_schedule
+from keras_lr.schedules._base import check_schedule
 
 
 def plot_schedule(schedule, steps, ax=None):

@@ -1,6 +1,10 @@
-"""Callbacks for `model.fit` that drive the learning rate."""
+"""Callbacks for `model.fit` that drive the learning rate.
 
-from keras_lr.callbacks._adaptive import AdaptiveCallback as AdaptiveCallback
+The range test's callback, `LRFinder`, is in `keras_lr.finder` (and
+`keras_lr.LRFinder`).
+"""
+
+from keras_lr.callbacks.adaptive import AdaptiveCallback as AdaptiveCallback
 from keras_lr.callbacks.bold_driver import BoldDriver as BoldDriver
 from keras_lr.callbacks.cyclic import CyclicLR as CyclicLR
 from keras_lr.callbacks.guard import DivergenceGuard as DivergenceGuard
@@ -8,14 +12,12 @@ from keras_lr.callbacks.one_cycle import OneCycle as OneCycle
 from keras_lr.callbacks.plateau import ReduceLROnPlateau as ReduceLROnPlateau
 from keras_lr.callbacks.scheduler import ScheduleCallback as ScheduleCallback
 from keras_lr.callbacks.scheduler import Scheduler as Scheduler
-from keras_lr.finder.callback import LRFinder as LRFinder  # noqa: E402  (after ScheduleCallback)
 
 __all__ = [
     "AdaptiveCallback",
     "BoldDriver",
     "CyclicLR",
     "DivergenceGuard",
-    "LRFinder",
     "OneCycle",
     "ReduceLROnPlateau",
     "ScheduleCallback",

@@ -3,7 +3,7 @@
 import math
 
 from keras_lr import _validation as v
-from keras_lr.callbacks._adaptive import MonitorCallback
+from keras_lr.callbacks.adaptive import MonitorCallback
 
 
 class BoldDriver(MonitorCallback):
@@ -117,7 +117,7 @@ class BoldDriver(MonitorCallback):
             return
         if self.rollback:
             self._snapshot_at_check = self._snapshot()
-            self._seen_at_check = self._seen
+            self._seen_at_check = self._seen()
 
     def on_epoch_begin(self, epoch, logs=None):
         super().on_epoch_begin(epoch, logs)

@@ -1,7 +1,7 @@
 """The `CyclicLR` callback: cyclical learning rates with step sizes in steps or epochs."""
 
 from keras_lr import _validation as v
-from keras_lr.callbacks._from_result import bounds_from_result
+from keras_lr._engine.recommendation import bounds_from
 from keras_lr.callbacks.scheduler import ScheduleCallback
 from keras_lr.schedules.cyclic import CyclicLR as CyclicLRSchedule
 
@@ -63,7 +63,7 @@ class CyclicLR(ScheduleCallback):
         verbose=0,
     ):
         super().__init__(verbose=verbose)
-        base_lr, max_lr = bounds_from_result("CyclicLR", base_lr, max_lr)
+        base_lr, max_lr = bounds_from("CyclicLR", base_lr, max_lr)
         self.unit = v.check_choice("CyclicLR", "unit", unit, ("steps", "epochs"))
         self.schedule_kwargs = dict(
             base_lr=base_lr,

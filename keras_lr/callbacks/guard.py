@@ -7,7 +7,8 @@ import warnings
 
 
 from keras_lr import _validation as v
-from keras_lr.callbacks._adaptive import AdaptiveCallback, weights_are_finite
+from keras_lr._engine.state import weights_are_finite
+from keras_lr.callbacks.adaptive import AdaptiveCallback
 
 
 class DivergenceGuard(AdaptiveCallback):
@@ -102,11 +103,6 @@ class DivergenceGuard(AdaptiveCallback):
         self._last_spike = math.inf
         self._good_seen = (0, 0.0)  # the epoch's (steps, mean loss) at the last good batch hook
 
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        # The starting weights are the first good snapshot.
-        self._good = self._snapshot()
-
     def _spike(self, loss):
         """Why ``loss`` is a spike, or None."""
         if not self._recent:
@@ -159,7 +155,7 @@ class DivergenceGuard(AdaptiveCallback):
                 self._recover(spike if self.patience == 1 else f"{spike}, {self.patience} batches in a row")
             return
         self._spikes = 0
-        self._good_seen = self._seen
+        self._good_seen = self._seen()
         self._recent.append(loss)
         if self._candidate is not None:
             # Its weights gave this good loss: it becomes the good snapshot.
@@ -174,17 +170,20 @@ class DivergenceGuard(AdaptiveCallback):
     def on_epoch_begin(self, epoch, logs=None):
         super().on_epoch_begin(epoch, logs)
         self._good_seen = (0, 0.0)
+        if self._good is None:
+            # The weights training starts from are the first good snapshot (taken at the
+            # first epoch: BackupAndRestore puts back a checkpoint in its on_train_begin).
+            self._good = self._snapshot()
 
     def _after_steps(self, steps, logs):
         loss = self._interval_loss(steps, logs)
         if loss is not None and not self.stopped:
             self._observe(loss)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def _at_epoch_end(self, epoch, logs):
         # The last step of an epoch can leave non-finite weights with a finite loss.
         if not self.stopped and not weights_are_finite(self.model):
             self._recover("non-finite weights")
-        super().on_epoch_end(epoch, logs)
 
     def get_config(self):
         return {

@@ -1,7 +1,7 @@
 """The `OneCycle` callback: the one-cycle policy sized to the fit."""
 
 from keras_lr import _validation as v
-from keras_lr.callbacks._from_result import rate_from_result
+from keras_lr._engine.recommendation import peak_from
 from keras_lr.callbacks.scheduler import ScheduleCallback
 from keras_lr.schedules.one_cycle import OneCycle as OneCycleSchedule
 
@@ -60,7 +60,7 @@ class OneCycle(ScheduleCallback):
         verbose=0,
     ):
         super().__init__(verbose=verbose)
-        max_lr = rate_from_result("OneCycle", "max_lr", max_lr, lambda result: result.one_cycle_max_lr)
+        max_lr = peak_from("OneCycle", max_lr)
         if total_steps is not None:
             total_steps = v.check_int("OneCycle", "total_steps", total_steps, low=1)
         self.total_steps = total_steps

@@ -3,7 +3,8 @@
 import math
 
 from keras_lr import _validation as v
-from keras_lr.callbacks._adaptive import MonitorCallback
+from keras_lr._engine.losses import MovingAverage
+from keras_lr.callbacks.adaptive import MonitorCallback
 
 
 class ReduceLROnPlateau(MonitorCallback):
@@ -95,8 +96,7 @@ class ReduceLROnPlateau(MonitorCallback):
         self.best = None
         self.wait = 0
         self.cooldown_counter = 0
-        self._average = 0.0
-        self._averaged = 0
+        self._average = MovingAverage(self.smoothing)
         self._steps_since_check = 0
 
     def _improved(self, value):
@@ -129,12 +129,11 @@ class ReduceLROnPlateau(MonitorCallback):
         self.wait = 0
 
     def _after_loss(self, steps, loss):
-        self._averaged += 1
-        self._average = self.smoothing * self._average + (1.0 - self.smoothing) * loss
+        self._average.update(loss)
         self._steps_since_check += steps
         if self._steps_since_check >= self.frequency:
             self._steps_since_check = 0
-            self._check(self._average / (1.0 - self.smoothing**self._averaged))
+            self._check(self._average.value)
 
     def get_config(self):
         return {

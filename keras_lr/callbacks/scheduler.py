@@ -2,12 +2,14 @@
 
 import keras
 import numpy as np
-from keras_lr import _validation as v
-from keras_lr.callbacks import _optimizer
-from keras_lr.schedules._base import check_schedule, evaluate_momentum, evaluate_schedule
+
+from keras_lr._engine import readout
+from keras_lr._engine.callback import EngineCallback
+from keras_lr.schedules import evaluate_momentum, evaluate_schedule
+from keras_lr.schedules._base import check_schedule, deserialize_schedule, serialize_schedule
 
 
-class ScheduleCallback(keras.callbacks.Callback):
+class ScheduleCallback(EngineCallback):
     """Base of the callbacks that apply a schedule inside the train step.
 
     Subclasses implement `_build_schedule()`, which may use `self.params`
@@ -15,31 +17,16 @@ class ScheduleCallback(keras.callbacks.Callback):
     """
 
     async_safe = True  # its batch hook only reads Python state
-    # Whether a schedule the optimizer holds is replaced for the fit (else an error).
-    replaces_optimizer_schedule = False
 
-    def __init__(self, verbose=0):
-        super().__init__()
-        self.verbose = v.check_int(type(self).__name__, "verbose", verbose, low=0)
-        self._reset()
-
-    # State of the current (or last) fit, reset in on_train_begin.
     def _reset(self):
-        self._optimizer = None
+        super()._reset()
         self._active_schedule = None
-        self._fit_schedule = None
-        self._offset = None
-        self._epoch_start_step = 0
-        self._last_batch = None
-        self._epoch_steps = []  # (epoch, first step, last step)
+        self._epoch_steps = []  # (epoch, first step, last step), as the schedule counts them
         self._cache = None
 
     def _build_schedule(self):
         """The schedule for this fit (subclasses infer lengths from `self.params`)."""
         raise NotImplementedError
-
-    def __deepcopy__(self, memo):
-        return _optimizer.fresh_copy(self, memo)
 
     def _missing_steps(self, what):
         raise ValueError(
@@ -48,66 +35,24 @@ class ScheduleCallback(keras.callbacks.Callback):
             f"steps_per_epoch to fit."
         )
 
-    def _steps_per_epoch(self):
-        steps = (self.params or {}).get("steps")
-        return int(steps) if steps else None
-
-    def on_train_begin(self, logs=None):
-        self._reset()
-        owner = type(self).__name__
-        optimizer = getattr(self.model, "optimizer", None)
-        if optimizer is None:
-            raise ValueError(f"{owner}: the model has no optimizer; call model.compile(optimizer=...) first.")
-        self._optimizer = _optimizer.inner_optimizer(optimizer)
+    def _schedule(self):
         self._active_schedule = self._build_schedule()
-        self._cache = _optimizer.RateCache(self._active_schedule)
-        self._fit_schedule = _optimizer.attach(
-            self._optimizer, self, self.params, owner, schedule=True, replace=self.replaces_optimizer_schedule
-        )
+        self._cache = readout.rate_reader(self._active_schedule)
+        return self._active_schedule
 
     def on_epoch_begin(self, epoch, logs=None):
-        iterations = int(self._optimizer.iterations.numpy())
-        if self._offset is None:
-            steps = self._steps_per_epoch()
-            if epoch and steps is None:
-                raise ValueError(
-                    f"{type(self).__name__}: cannot place the schedule at initial_epoch={epoch} "
-                    f"because the steps per epoch are unknown; pass steps_per_epoch to fit."
-                )
-            self._offset = iterations - epoch * (steps or 0)
-            self._fit_schedule.set_schedule(self._active_schedule, self._offset, self._cache)
-            _optimizer.bind_momentum(self._optimizer, self._fit_schedule, type(self).__name__)
-            # fit traced its train function before this callback ran: re-make it.
-            self.model.make_train_function(force=True)
-        self._epoch_start_step = iterations - self._offset
-        steps = self._steps_per_epoch()
-        self._last_batch = None if steps is None else steps - 1
+        super().on_epoch_begin(epoch, logs)
         if self.verbose:
-            self._announce(epoch, self._fit_schedule.rate_at(iterations))
+            self._announce(epoch, self._session.rate_at(self._session.iteration))
 
     def _announce(self, epoch, rate):
         print(f"\nEpoch {epoch + 1}: {type(self).__name__} learning rate {rate:.6g}.")
 
-    def on_train_batch_end(self, batch, logs=None):
-        if logs is not None:
-            # With steps_per_execution, Keras may report a batch index past the
-            # end of the epoch for its last, shorter execution.
-            if self._last_batch is not None:
-                batch = min(batch, self._last_batch)
-            logs["learning_rate"] = self._fit_schedule.rate_at(self._epoch_start_step + batch + self._offset)
-
-    def on_epoch_end(self, epoch, logs=None):
-        last = int(self._optimizer.iterations.numpy()) - self._offset - 1
-        if last >= self._epoch_start_step:
-            self._epoch_steps.append((epoch, self._epoch_start_step, last))
-        if logs is not None:
-            logs["learning_rate"] = self._fit_schedule.rate_at(max(last, self._epoch_start_step) + self._offset)
-
-    def on_train_end(self, logs=None):
-        if self._fit_schedule is not None and self._optimizer is not None:
-            if _optimizer.detach(self._optimizer, self._fit_schedule, self):
-                self.model.make_train_function(force=True)
-        self._optimizer = None
+    def _at_epoch_end(self, epoch, logs):
+        session = self._session
+        first, last = session.epoch_start - session.offset, session.iteration - session.offset - 1
+        if last >= first:
+            self._epoch_steps.append((epoch, first, last))
 
     def rate_at(self, step):
         """The learning rate this fit's schedule gives at (fit-relative) ``step``.
@@ -142,8 +87,8 @@ class ScheduleCallback(keras.callbacks.Callback):
         frame = pd.DataFrame({"epoch": epochs, "step": steps})
         if self._active_schedule is not None:
             rates = evaluate_schedule(self._active_schedule, steps)
-            if self._fit_schedule is not None and len(steps):
-                rates = rates * self._fit_schedule.multipliers_at(steps + self._offset)
+            if self._session is not None and len(steps):
+                rates = rates * self._session.multipliers.at_many(steps + self._session.offset)
             frame["learning_rate"] = rates
             momentum = evaluate_momentum(self._active_schedule, steps)
             if momentum is not None:
@@ -151,7 +96,6 @@ class ScheduleCallback(keras.callbacks.Callback):
         else:
             frame["learning_rate"] = np.zeros((0,))
         return frame
-
 
 
 class Scheduler(ScheduleCallback):
@@ -208,4 +152,10 @@ class Scheduler(ScheduleCallback):
         return self.schedule
 
     def get_config(self):
-        return {"schedule": keras.saving.serialize_keras_object(self.schedule), "verbose": self.verbose}
+        return {"schedule": serialize_schedule(self.schedule), "verbose": self.verbose}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["schedule"] = deserialize_schedule(config["schedule"])
+        return cls(**config)

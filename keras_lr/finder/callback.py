@@ -4,42 +4,14 @@ import math
 
 import keras
 import numpy as np
-from keras import ops
 
 from keras_lr import _validation as v
-from keras_lr.callbacks.scheduler import ScheduleCallback
-from keras_lr.finder._state import ModelState
+from keras_lr._engine import readout
+from keras_lr._engine.callback import EngineCallback
+from keras_lr._engine.losses import MovingAverage, RunningMean
+from keras_lr._engine.state import ModelState
 from keras_lr.finder.result import LRFinderResult
-from keras_lr.schedules._base import LearningRateSchedule, as_float_step
-
-
-class RangeSchedule(LearningRateSchedule):
-    """The rate of a range test: from `start_lr` to `end_lr` over `num_steps` steps.
-
-    Exponential (evenly spaced in log rate) or linear; holds `end_lr` after.
-    """
-
-    def __init__(self, start_lr, end_lr, num_steps, mode="exp"):
-        self.start_lr = float(start_lr)
-        self.end_lr = float(end_lr)
-        self.num_steps = int(num_steps)
-        self.mode = mode
-
-    def __call__(self, step):
-        fraction = ops.minimum(as_float_step(step) / float(self.num_steps - 1), 1.0)
-        if self.mode == "exp":
-            return self.start_lr * ops.power(self.end_lr / self.start_lr, fraction)
-        return self.start_lr + (self.end_lr - self.start_lr) * fraction
-
-    def rates(self):
-        """The rate of every step of the test, in float64."""
-        fraction = np.arange(self.num_steps) / (self.num_steps - 1)
-        if self.mode == "exp":
-            return self.start_lr * (self.end_lr / self.start_lr) ** fraction
-        return self.start_lr + (self.end_lr - self.start_lr) * fraction
-
-    def get_config(self):
-        return {"start_lr": self.start_lr, "end_lr": self.end_lr, "num_steps": self.num_steps, "mode": self.mode}
+from keras_lr.schedules import RangeTest
 
 
 def check_range(owner, start_lr, end_lr, num_steps, mode, smoothing, divergence_threshold):
@@ -56,7 +28,7 @@ def check_range(owner, start_lr, end_lr, num_steps, mode, smoothing, divergence_
     return start_lr, end_lr, num_steps, mode, smoothing, divergence_threshold
 
 
-class LRFinder(ScheduleCallback):
+class LRFinder(EngineCallback):
     """The learning-rate range test, as a callback inside `model.fit`.
 
     Raises the learning rate at every step from `start_lr` to `end_lr`
@@ -152,15 +124,22 @@ class LRFinder(ScheduleCallback):
     def _reset(self):
         super()._reset()
         self._rates, self._losses, self._val_losses = [], [], []
-        self._average, self._best = 0.0, math.inf
+        self._average, self._best = MovingAverage(self.smoothing), math.inf
         self._stopped_early = None
         self._state = None
         self._progbar = None
         self._loss_metric = None
-        self._sums = (0.0, 0.0)  # (samples, loss x samples) of the epoch so far
+        self._batch_losses = RunningMean()  # by samples: the epoch's running mean, batch by batch
+        self._rate = None
 
-    def _build_schedule(self):
-        return RangeSchedule(self.start_lr, self.end_lr, self.num_steps, self.mode)
+    def _schedule(self):
+        schedule = RangeTest(self.start_lr, self.end_lr, self.num_steps, self.mode)
+        self._rate = readout.rate_reader(schedule)
+        return schedule
+
+    def rate_at(self, step):
+        """The range test's rate at its ``step``."""
+        return self._rate(step)
 
     def on_train_begin(self, logs=None):
         self._reset()
@@ -183,7 +162,7 @@ class LRFinder(ScheduleCallback):
 
     def on_epoch_begin(self, epoch, logs=None):
         super().on_epoch_begin(epoch, logs)
-        self._sums = (0.0, 0.0)  # fit resets its metrics at each epoch
+        self._batch_losses.reset()  # fit resets its metrics at each epoch
 
     def _batch_loss(self, logs):
         """This batch's loss, from the epoch's running mean that fit logs and the sample count.
@@ -192,16 +171,9 @@ class LRFinder(ScheduleCallback):
         assignments a step, a quarter of a small model's step time.)
         """
         mean = float(logs.get("loss", math.nan))
-        count = float(self._loss_metric.count.numpy())
-        seen_count, seen_total = self._sums
-        self._sums = (count, count * mean)
-        if not math.isfinite(mean) or count <= seen_count:
-            return mean
-        return (count * mean - seen_total) / (count - seen_count)
+        return self._batch_losses.update(float(self._loss_metric.count.numpy()), mean)
 
-    def on_train_batch_end(self, batch, logs=None):
-        super().on_train_batch_end(batch, logs)
-        logs = logs or {}
+    def _after_batch(self, logs):
         step = len(self._losses)
         if step >= self.num_steps:
             self.model.stop_training = True
@@ -214,12 +186,9 @@ class LRFinder(ScheduleCallback):
             self._val_losses.append(monitored)
         self._rates.append(rate)
         self._losses.append(loss)
+        smoothed = self._average.update(monitored)
         if math.isfinite(monitored):
-            self._average = self.smoothing * self._average + (1.0 - self.smoothing) * monitored
-            smoothed = self._average / (1.0 - self.smoothing ** (step + 1))
             self._best = min(self._best, smoothed)
-        else:
-            smoothed = monitored
         if self._progbar is not None:
             self._progbar.update(step + 1, [("learning_rate", rate), ("loss", loss), ("smoothed_loss", smoothed)])
         if not math.isfinite(monitored):
@@ -231,9 +200,6 @@ class LRFinder(ScheduleCallback):
             )
         elif step + 1 >= self.num_steps:
             self.model.stop_training = True
-
-    def _announce(self, epoch, rate):
-        pass  # the progress bar shows the rate
 
     def _validation_loss(self):
         data = self.validation_data
@@ -274,6 +240,7 @@ class LRFinder(ScheduleCallback):
             "mode": self.mode,
             "smoothing": self.smoothing,
             "divergence_threshold": self.divergence_threshold,
+            "validation_data": self.validation_data,
             "restore": self.restore,
             "seed": self.seed,
             "verbose": self.verbose,

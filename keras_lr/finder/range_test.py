@@ -3,8 +3,8 @@
 import keras
 
 from keras_lr import _validation as v
-from keras_lr.callbacks import _optimizer
-from keras_lr.finder._state import ModelState
+from keras_lr._engine import optimizers
+from keras_lr._engine.state import ModelState
 from keras_lr.finder.callback import LRFinder, check_range
 
 
@@ -137,10 +137,9 @@ def lr_find(
             f"{owner}: the model is not built, so its starting weights cannot be kept; "
             f"give it an Input layer or call it on a batch first."
         )
-    inner = _optimizer.inner_optimizer(model.optimizer)
-    current = getattr(inner, "_learning_rate", None)
-    if not (isinstance(current, keras.Variable) or callable(current)):
-        raise ValueError(f"{owner}: the optimizer {type(inner).__name__} has no learning rate to drive.")
+    inner = optimizers.inner_optimizer(model.optimizer)
+    if not optimizers.has_rate(getattr(inner, "_learning_rate", None)):
+        raise optimizers.no_learning_rate(owner, inner)
     if not (_is_generator(x) or _is_tf_dataset(x) or isinstance(x, keras.utils.PyDataset)):
         batch_size = batch_size or 32
     elif y is not None or batch_size is not None:

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 
+from keras_lr._engine.recommendation import Recommendation
 from keras_lr.finder import suggestions as s
 
 
@@ -35,7 +36,7 @@ def assess(learning_rates, losses):
     return reasons
 
 
-class LRFinderResult:
+class LRFinderResult(Recommendation):
     """The curve of a learning-rate range test and the rates it suggests.
 
     Attributes:

@@ -16,6 +16,8 @@ import math
 
 import numpy as np
 
+from keras_lr._engine.losses import MovingAverage
+
 __all__ = [
     "cyclic_bounds",
     "minimum",
@@ -76,17 +78,8 @@ def smooth(losses, beta=0.9):
 
 def running_average(losses, beta):
     """The one-way, bias-corrected exponential moving average (what the test's stop rule reads)."""
-    values = np.asarray(losses, dtype=np.float64).reshape(-1)
-    out = np.empty_like(values)
-    average, seen = 0.0, 0
-    for i, value in enumerate(values):
-        if not math.isfinite(value):
-            out[i] = value
-            continue
-        seen += 1
-        average = beta * average + (1.0 - beta) * value
-        out[i] = average / (1.0 - beta**seen)
-    return out
+    average = MovingAverage(beta)
+    return np.array([average.update(float(value)) for value in np.asarray(losses, dtype=np.float64).reshape(-1)])
 
 
 def _fall(values):

@@ -7,10 +7,11 @@ Keras's own schedules (`CosineDecay`, `ExponentialDecay`, ...) are not
 rewritten here; every keras_lr API that takes a schedule accepts them.
 """
 
-from keras_lr.schedules._base import evaluate_momentum as evaluate_momentum
-from keras_lr.schedules._base import evaluate_schedule as evaluate_schedule
 from keras_lr.schedules.cyclic import CyclicLR as CyclicLR
+from keras_lr.schedules.evaluation import evaluate_momentum as evaluate_momentum
+from keras_lr.schedules.evaluation import evaluate_schedule as evaluate_schedule
 from keras_lr.schedules.one_cycle import OneCycle as OneCycle
+from keras_lr.schedules.range_test import RangeTest as RangeTest
 from keras_lr.schedules.sequential import Sequential as Sequential
 from keras_lr.schedules.sequential import Warmup as Warmup
 from keras_lr.schedules.sequential import WarmupStableDecay as WarmupStableDecay
@@ -18,6 +19,7 @@ from keras_lr.schedules.sequential import WarmupStableDecay as WarmupStableDecay
 __all__ = [
     "CyclicLR",
     "OneCycle",
+    "RangeTest",
     "Sequential",
     "Warmup",
     "WarmupStableDecay",

@@ -1,4 +1,4 @@
-"""What every keras_lr schedule shares: the step as a float, children, evaluation."""
+"""What every keras_lr schedule shares: the step as a float, children, serialization."""
 
 import numbers
 
@@ -7,6 +7,28 @@ import numpy as np
 from keras import ops
 
 LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
+
+
+class Schedule(LearningRateSchedule):
+    """Base of keras_lr's schedules: a Keras `LearningRateSchedule`.
+
+    A schedule passed to `fit(callbacks=...)` (the `OneCycle` schedule where
+    the `OneCycle` callback was meant, say) fails with an error that says
+    what to pass instead, where Keras would report a missing `set_model`.
+    """
+
+    # The callback that applies this schedule in fit, as a user would write it.
+    callback_hint = "keras_lr.Scheduler(schedule)"
+
+    def __getattr__(self, name):
+        # Only reached for attributes the schedule does not have: Keras's callback hooks.
+        if name.startswith("on_") or name in ("set_model", "set_params"):
+            raise TypeError(
+                f"{type(self).__name__} from keras_lr.schedules is a schedule, not a callback. "
+                f"In fit(callbacks=...) pass {self.callback_hint}, or give the schedule to the "
+                f"optimizer: keras.optimizers.Adam(learning_rate=schedule)."
+            )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 def as_float_step(step):
@@ -77,42 +99,3 @@ def deserialize_schedule(config):
     if isinstance(config, numbers.Real):
         return float(config)
     return keras.saving.deserialize_keras_object(config)
-
-
-def _evaluate_vectorized(fn, steps):
-    values = ops.convert_to_numpy(fn(ops.convert_to_tensor(steps, dtype="float32")))
-    values = np.asarray(values, dtype=np.float64)
-    if values.shape != steps.shape:
-        raise ValueError("not elementwise")
-    return values
-
-
-def evaluate(fn, steps):
-    """Evaluates a function of the step at many steps, as a float64 numpy array.
-
-    Schedules written with elementwise `keras.ops` are evaluated in one call;
-    others (a Keras schedule that uses `ops.cond`, say) one step at a time.
-    Used for logging and plots, never inside the train step.
-    """
-    steps = np.asarray(steps, dtype=np.float32)
-    if steps.size == 0:
-        return np.zeros((0,), dtype=np.float64)
-    try:
-        return _evaluate_vectorized(fn, steps)
-    except Exception:  # noqa: BLE001 - not vectorizable; evaluate step by step
-        out = np.empty(steps.shape, dtype=np.float64)
-        for i, s in enumerate(steps):
-            out[i] = float(ops.convert_to_numpy(fn(ops.convert_to_tensor(s, dtype="float32"))))
-        return out
-
-
-def evaluate_schedule(schedule, steps):
-    """Learning rates of ``schedule`` at ``steps`` (numpy float64)."""
-    return evaluate(lambda s: call_schedule(schedule, s), steps)
-
-
-def evaluate_momentum(schedule, steps):
-    """Momenta of ``schedule`` at ``steps``, or None when it cycles none."""
-    if call_momentum(schedule, ops.convert_to_tensor(0.0)) is None:
-        return None
-    return evaluate(lambda s: call_momentum(schedule, s), steps)

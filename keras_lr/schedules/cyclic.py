@@ -4,13 +4,13 @@ import keras
 from keras import ops
 
 from keras_lr import _validation as v
-from keras_lr.schedules._base import LearningRateSchedule, as_float_step
+from keras_lr.schedules._base import Schedule, as_float_step
 
 _MODES = ("triangular", "triangular2", "exp_range")
 
 
 @keras.saving.register_keras_serializable(package="keras_lr")
-class CyclicLR(LearningRateSchedule):
+class CyclicLR(Schedule):
     """Cycles the learning rate between two bounds, and the momentum against it.
 
     The rate rises linearly from `base_lr` to `max_lr` over `step_size_up`
@@ -52,6 +52,8 @@ class CyclicLR(LearningRateSchedule):
         Smith, "Cyclical Learning Rates for Training Neural Networks", 2017.
         https://arxiv.org/abs/1506.01186
     """
+
+    callback_hint = "keras_lr.CyclicLR(base_lr, max_lr, ...) (the callback)"
 
     def __init__(
         self,

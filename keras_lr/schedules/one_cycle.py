@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from keras_lr import _validation as v
-from keras_lr.schedules._base import LearningRateSchedule, as_float_step
+from keras_lr.schedules._base import Schedule, as_float_step
 
 
 def _anneal(strategy, start, end, pct):
@@ -16,7 +16,7 @@ def _anneal(strategy, start, end, pct):
 
 
 @keras.saving.register_keras_serializable(package="keras_lr")
-class OneCycle(LearningRateSchedule):
+class OneCycle(Schedule):
     """One cycle: warm up to `max_lr`, then anneal far below the start.
 
     The rate rises from `max_lr / div_factor` to `max_lr` over the first
@@ -63,6 +63,8 @@ class OneCycle(LearningRateSchedule):
         Networks Using Large Learning Rates", 2018.
         https://arxiv.org/abs/1708.07120
     """
+
+    callback_hint = "keras_lr.OneCycle(max_lr=...) (the callback, which sizes the cycle to the fit)"
 
     def __init__(
         self,

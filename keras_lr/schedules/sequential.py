@@ -7,7 +7,7 @@ from keras import ops
 
 from keras_lr import _validation as v
 from keras_lr.schedules._base import (
-    LearningRateSchedule,
+    Schedule,
     as_float_step,
     call_momentum,
     call_schedule,
@@ -30,7 +30,7 @@ def _join(values_at, boundaries, step):
 
 
 @keras.saving.register_keras_serializable(package="keras_lr")
-class Sequential(LearningRateSchedule):
+class Sequential(Schedule):
     """Runs schedules one after another, each from its own step 0.
 
     Schedule `i` runs from `boundaries[i-1]` (0 for the first) up to
@@ -109,7 +109,7 @@ class Sequential(LearningRateSchedule):
 
 
 @keras.saving.register_keras_serializable(package="keras_lr")
-class Warmup(LearningRateSchedule):
+class Warmup(Schedule):
     """Linear warmup in front of any schedule or constant.
 
     For the first `warmup_steps` steps the rate rises linearly from
@@ -172,7 +172,7 @@ class Warmup(LearningRateSchedule):
 
 
 @keras.saving.register_keras_serializable(package="keras_lr")
-class WarmupStableDecay(LearningRateSchedule):
+class WarmupStableDecay(Schedule):
     """Warmup, a long stable phase at the peak, then a short decay (WSD).
 
     The rate rises linearly from 0 to `peak_lr` over `warmup_steps`, holds

@@ -32,7 +32,9 @@ import warnings
 import keras
 import keras_tuner
 import numpy as np
-from keras_tuner.src.engine import tuner_utils  # TunerCallback has no public name
+from keras_tuner.src.engine import tuner_utils
+
+from keras_lr._engine.optimizers import inner_optimizer  # TunerCallback has no public name
 
 CURVE = "curve/"
 OBJECTIVE_CURVE = CURVE + "objective"
@@ -427,9 +429,7 @@ def _is_number(value):
 
 
 def _current_rate(model):
-    optimizer = getattr(model, "optimizer", None)
-    while hasattr(optimizer, "inner_optimizer"):
-        optimizer = optimizer.inner_optimizer
+    optimizer = inner_optimizer(getattr(model, "optimizer", None))
     try:
         return float(optimizer.learning_rate)
     except (TypeError, ValueError, AttributeError):

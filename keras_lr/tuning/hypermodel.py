@@ -6,7 +6,8 @@ import keras
 import keras_tuner
 
 from keras_lr import callbacks as lr_callbacks
-from keras_lr.callbacks import _optimizer
+from keras_lr._engine.momentum import momentum_attribute
+from keras_lr._engine.optimizers import inner_optimizer
 from keras_lr.finder import LRFinderResult, lr_find
 from keras_lr.tuning import _kerastuner, space
 from keras_lr.tuning.tuners import _Search
@@ -116,7 +117,7 @@ class LRHyperModel(keras_tuner.HyperModel):
                 f"LRHyperModel: build_model must return a compiled keras.Model; received {type(model).__name__}"
                 + ("" if not isinstance(model, keras.Model) else " with no optimizer (call model.compile)")
             )
-        rate = getattr(_optimizer.inner_optimizer(model.optimizer), "_learning_rate", None)
+        rate = getattr(inner_optimizer(model.optimizer), "_learning_rate", None)
         if not isinstance(rate, keras.Variable):
             raise ValueError(
                 f"LRHyperModel: build_model must compile the model with a float learning rate, "
@@ -155,7 +156,7 @@ class LRHyperModel(keras_tuner.HyperModel):
     def _callback(self, hp, model, tuner, fit_kwargs):
         values = hp.values
         choice = space.SCHEDULES[values.get(SCHEDULE, self.schedules[0])]
-        optimizer = _optimizer.inner_optimizer(model.optimizer)
+        optimizer = inner_optimizer(model.optimizer)
         try:
             rate = float(optimizer.learning_rate)
         except (TypeError, ValueError):
@@ -166,7 +167,7 @@ class LRHyperModel(keras_tuner.HyperModel):
         epochs = None
         if "tuner/epochs" in values:  # Hyperband: the schedule spans its whole budget
             epochs = getattr(tuner.oracle, "max_epochs", None) if tuner is not None else None
-        has_momentum = _optimizer.momentum_attribute(optimizer) is not None
+        has_momentum = momentum_attribute(optimizer) is not None
         validation = fit_kwargs.get("validation_data") is not None or bool(fit_kwargs.get("validation_split"))
         return choice.callback(values, rate, epochs, has_momentum, validation)
 

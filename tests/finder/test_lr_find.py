@@ -47,14 +47,14 @@ def raise_at_step(monkeypatch):
     """Makes the range test raise ``error`` in its 5th batch hook (fit's Python loop, as Ctrl-C would)."""
 
     def arm(error):
-        original = keras_lr.callbacks.LRFinder.on_train_batch_end
+        original = keras_lr.LRFinder.on_train_batch_end
 
         def hook(self, batch, logs=None):
             original(self, batch, logs)
             if len(self._losses) == 5:
                 raise error
 
-        monkeypatch.setattr(keras_lr.callbacks.LRFinder, "on_train_batch_end", hook)
+        monkeypatch.setattr(keras_lr.LRFinder, "on_train_batch_end", hook)
 
     return arm
 
@@ -258,12 +258,12 @@ def test_callback_inside_fit_stops_restores_and_keeps_the_result():
     x, y = regression_data()
     model = trained(keras.optimizers.SGD(0.01, momentum=0.9))
     before = state(model)
-    finder = keras_lr.callbacks.LRFinder(start_lr=1e-4, end_lr=0.1, num_steps=25, divergence_threshold=100.0)
+    finder = keras_lr.LRFinder(start_lr=1e-4, end_lr=0.1, num_steps=25, divergence_threshold=100.0)
     history = model.fit(x, y, batch_size=32, epochs=100, verbose=0, callbacks=[finder])
     assert len(history.epoch) == 4  # 8 batches an epoch: stopped in the 4th
     assert len(finder.result.frame) == 25
     assert state(model) == before
-    kept = keras_lr.callbacks.LRFinder(num_steps=10, restore=False)
+    kept = keras_lr.LRFinder(num_steps=10, restore=False)
     model.fit(x, y, batch_size=32, epochs=5, verbose=0, callbacks=[kept])
     assert state(model) != before
 
@@ -272,7 +272,7 @@ def test_callback_needs_every_steps_loss():
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     model.compile(keras.optimizers.SGD(), "mse", steps_per_execution=2)
     with pytest.raises(ValueError, match="LRFinder: the range test needs the loss of every step"):
-        model.fit(*regression_data(), verbose=0, callbacks=[keras_lr.callbacks.LRFinder()])
+        model.fit(*regression_data(), verbose=0, callbacks=[keras_lr.LRFinder()])
 
 
 def test_schedule_callbacks_take_a_result():

@@ -1,9 +1,9 @@
 """What the adaptive callbacks share: the multiplier, the record, snapshots, losses."""
 
-import keras
-import numpy as np
 from keras_lr import _validation as v
-from keras_lr.callbacks import _optimizer
+from keras_lr._engine.callback import EngineCallback
+from keras_lr._engine.losses import RunningMean
+from keras_lr._engine.state import Snapshot
 
 EVENT_COLUMNS = ["step", "epoch", "old_learning_rate", "new_learning_rate", "multiplier", "reason"]
 
@@ -30,42 +30,7 @@ def resolve_mode(owner, monitor, mode):
     )
 
 
-class Snapshot:
-    """The model's weights and the optimizer's variables, copied to host memory.
-
-    The optimizer's step counter is not part of it: schedules and logs keep
-    following the steps `fit` has run.
-    """
-
-    def __init__(self, model, optimizer, iteration):
-        self.iteration = iteration
-        self.weights = [np.array(w.numpy(), copy=True) for w in model.weights]
-        skip = {id(_optimizer.inner_optimizer(optimizer).iterations), id(optimizer.iterations)}
-        self.optimizer_variables = [
-            (variable, np.array(variable.numpy(), copy=True))
-            for variable in optimizer.variables
-            if id(variable) not in skip
-        ]
-
-    def is_finite(self):
-        return all(np.all(np.isfinite(w)) for w in self.weights if np.issubdtype(w.dtype, np.floating))
-
-    def restore(self, model):
-        for variable, value in zip(model.weights, self.weights):
-            variable.assign(value)
-        for variable, value in self.optimizer_variables:
-            variable.assign(value)
-
-
-def weights_are_finite(model):
-    for weight in model.weights:
-        value = weight.numpy()
-        if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
-            return False
-    return True
-
-
-class AdaptiveCallback(keras.callbacks.Callback):
+class AdaptiveCallback(EngineCallback):
     """Base of the callbacks that scale the learning rate from what training shows.
 
     They share one multiplier per fit, applied inside the train step on top
@@ -74,86 +39,49 @@ class AdaptiveCallback(keras.callbacks.Callback):
     change multiplies it; every change is recorded in `events_frame()`.
     """
 
-    def __init__(self, verbose=0):
-        super().__init__()
-        self.verbose = v.check_int(type(self).__name__, "verbose", verbose, low=0)
-        self._reset()
-
     def _reset(self):
-        self._optimizer = None
-        self._fit_schedule = None
+        super()._reset()
         self._loss_metric = None
-        self._seen = (0, 0.0)  # (steps in the epoch's loss mean, the mean) at the last batch hook
+        self._losses = RunningMean()  # the epoch's loss, step by step, from the logged running mean
         self._epoch = 0
-        self._epoch_start = 0  # optimizer iterations when the epoch began
-        self._done = 0  # steps done in this epoch (counted from the batch hooks, not read)
+        self._done = 0  # steps of the epoch seen by this callback's batch hooks
         self._events = []
-
-    def __deepcopy__(self, memo):
-        return _optimizer.fresh_copy(self, memo)
 
     # Fit lifecycle.
 
     def on_train_begin(self, logs=None):
-        self._reset()
-        owner = type(self).__name__
-        optimizer = getattr(self.model, "optimizer", None)
-        if optimizer is None:
-            raise ValueError(f"{owner}: the model has no optimizer; call model.compile(optimizer=...) first.")
-        self._optimizer = _optimizer.inner_optimizer(optimizer)
-        self._fit_schedule = _optimizer.attach(self._optimizer, self, self.params, owner)
+        super().on_train_begin(logs)
         self._loss_metric = next((m for m in self.model.metrics if m.name == "loss"), None)
-        self._epoch_start = int(self._optimizer.iterations.numpy())
-        # fit traced its train function before this callback ran: re-make it.
-        self.model.make_train_function(force=True)
 
     def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
         self._epoch = epoch
-        self._epoch_start = int(self._optimizer.iterations.numpy())
+        self._losses.reset()  # fit resets its metrics at each epoch
         self._done = 0
-        self._seen = (0, 0.0)  # fit resets its metrics at each epoch
 
-    def on_train_batch_end(self, batch, logs=None):
-        # Keras may report an index past the epoch's end for its last, shorter execution.
-        steps = (self.params or {}).get("steps")
-        done = batch + 1 if not steps else min(batch + 1, int(steps))
-        advanced, self._done = done - self._done, done
+    def _after_batch(self, logs):
+        advanced = self._session.done - self._done
+        self._done = self._session.done
         if advanced > 0:
-            self._after_steps(advanced, logs or {})
-        if logs is not None:
-            logs["learning_rate"] = self.current_rate(self._iteration() - 1)
+            self._after_steps(advanced, logs)
 
     def _after_steps(self, steps, logs):
         """Called from the batch hook after ``steps`` more optimizer steps ran."""
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs["learning_rate"] = self.current_rate(self._iteration() - 1)
-
-    def on_train_end(self, logs=None):
-        if self._fit_schedule is not None and self._optimizer is not None:
-            if _optimizer.detach(self._optimizer, self._fit_schedule, self):
-                self.model.make_train_function(force=True)
-        self._optimizer = None
 
     # Helpers for subclasses.
 
     def _iteration(self):
         """The optimizer's step counter, as counted from the hooks (no device read)."""
-        return self._epoch_start + self._done
+        return self._session.iteration
 
     def current_rate(self, iteration=None):
         """The effective learning rate at absolute optimizer ``iteration`` (default: the next step)."""
-        if iteration is None:
-            iteration = self._iteration()
-        return self._fit_schedule.rate_at(max(iteration, 0))
+        return self._session.rate_at(self._iteration() if iteration is None else iteration)
 
     @property
     def multiplier(self):
         """The multiplier on the learning rate now (1.0 before any change)."""
-        if self._fit_schedule is None:
-            return 1.0
-        return self._fit_schedule.multiplier_changes[-1][1]
+        return 1.0 if self._session is None else self._session.multipliers.current
 
     def _interval_loss(self, steps, logs):
         """Mean training loss of the last ``steps`` steps (None if not logged).
@@ -165,12 +93,7 @@ class AdaptiveCallback(keras.callbacks.Callback):
         mean = logs.get("loss")
         if mean is None:
             return None
-        mean = float(mean)
-        kept, kept_mean = self._seen
-        self._seen = (kept + steps, mean)
-        if kept == 0:
-            return mean
-        return ((kept + steps) * mean - kept * kept_mean) / steps
+        return self._losses.update(self._losses.count + steps, float(mean))
 
     def _forget_losses(self, back_to):
         """Drops the rolled-back steps' losses from the epoch's mean.
@@ -181,18 +104,22 @@ class AdaptiveCallback(keras.callbacks.Callback):
         was rolled back), and a NaN from the rejected steps does not stay in it.
         """
         metric = self._loss_metric
-        kept_now = self._seen[0]
+        kept_now = self._losses.count
         kept, mean = back_to
         weight = float(metric.count.numpy()) / kept_now if kept_now else 0.0  # samples per step
         metric.total.assign(mean * kept * weight if kept else 0.0)
         metric.count.assign(kept * weight)
-        self._seen = (kept, mean)
+        self._losses.rewind(kept, mean)
+
+    def _seen(self):
+        """The epoch's (steps, mean loss) so far, to come back to with `_forget_losses`."""
+        return (self._losses.count, self._losses.mean)
 
     def _snapshot(self):
-        return Snapshot(self.model, self.model.optimizer, self._iteration())
+        return Snapshot(self.model, iteration=self._iteration())
 
     def _rollback(self, snapshot, losses_back_to):
-        snapshot.restore(self.model)
+        snapshot.restore()
         self._forget_losses(losses_back_to)
 
     def _scale(self, factor, reason, new_rate=None):
@@ -202,14 +129,9 @@ class AdaptiveCallback(keras.callbacks.Callback):
         """
         iteration = self._iteration()
         old_rate = self.current_rate(iteration)
-        old = self.multiplier
         if new_rate is not None:
             factor = new_rate / old_rate if old_rate > 0 else 1.0
-        multiplier = old * factor
-        self._fit_schedule.set_multiplier(multiplier, iteration)
-        if keras.backend.backend() == "jax":
-            # A jitted step reads variables outside the model's state once, when traced.
-            self.model.make_train_function(force=True)
+        self._session.set_multiplier(self.multiplier * factor, iteration)
         new_rate = self.current_rate(iteration)
         self._record(iteration, old_rate, new_rate, reason)
         return new_rate
@@ -287,9 +209,8 @@ class MonitorCallback(AdaptiveCallback):
         if loss is not None:
             self._after_loss(steps, loss)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def _at_epoch_end(self, epoch, logs):
         if self.frequency == "epoch":
-            logs = logs if logs is not None else {}
             if self.monitor not in logs:
                 raise ValueError(
                     f"{type(self).__name__}: monitor={self.monitor!r} is not in the logs "
@@ -297,4 +218,3 @@ class MonitorCallback(AdaptiveCallback):
                     f"data to fit for a val_ metric, or monitor one that is logged."
                 )
             self._check(float(logs[self.monitor]))
-        super().on_epoch_end(epoch, logs)

@@ -1,0 +1,94 @@
+"""The lifecycle every keras_lr callback shares."""
+
+import copy
+
+import keras
+
+from keras_lr import _validation as v
+from keras_lr._engine.session import FitSession
+
+
+def fresh_copy(callback, memo):
+    """A deep copy of ``callback`` with its arguments but no model and no run state.
+
+    KerasTuner deep-copies the callbacks passed to `search` for every trial:
+    each copy must start clean, not carry the model of a previous fit.
+    """
+    new = callback.__class__.__new__(callback.__class__)
+    memo[id(callback)] = new
+    new.__dict__.update(callback.__dict__)
+    new._model = None
+    new._reset()  # rebinds the run state (a fit's session holds its model): nothing of it is copied
+    new.__dict__ = {key: copy.deepcopy(value, memo) for key, value in new.__dict__.items()}
+    return new
+
+
+class EngineCallback(keras.callbacks.Callback):
+    """A callback that acts on the learning rate through the fit's `FitSession`.
+
+    It joins the fit's session in `on_train_begin` (with its schedule, if it
+    sets the rate: `_schedule()`), lets the session put the schedule in at the
+    first epoch, reports each batch hook so the session counts the steps,
+    and leaves in `on_train_end`. Run state lives in attributes that
+    `_reset()` sets, called at every `on_train_begin` and by `deepcopy`.
+    Subclasses extend `_reset`, `_schedule` and `_after_batch`.
+    """
+
+    # Whether a schedule the optimizer holds is replaced for the fit (else an error).
+    replaces_optimizer_schedule = False
+
+    def __init__(self, verbose=0):
+        super().__init__()
+        self.verbose = v.check_int(type(self).__name__, "verbose", verbose, low=0)
+        self._reset()
+
+    def _reset(self):
+        self._session = None
+
+    def __deepcopy__(self, memo):
+        return fresh_copy(self, memo)
+
+    @classmethod
+    def from_config(cls, config):
+        """The callback `get_config()` describes (a flat dict of its arguments)."""
+        return cls(**config)
+
+    def _schedule(self):
+        """The schedule this callback sets for the fit, or None (it only watches or scales)."""
+        return None
+
+    def _steps_per_epoch(self):
+        steps = (self.params or {}).get("steps")
+        return int(steps) if steps else None
+
+    def on_train_begin(self, logs=None):
+        self._reset()
+        owner = type(self).__name__
+        schedule = self._schedule()
+        self._session = FitSession.join(
+            self, self.model, self.params, owner, schedule=schedule, replace=self.replaces_optimizer_schedule
+        )
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._session.epoch_begin(epoch)
+
+    def on_train_batch_end(self, batch, logs=None):
+        iteration = self._session.batch_end(batch)
+        self._after_batch(logs if logs is not None else {})
+        self._session.write_logs(self, logs, iteration - 1)
+
+    def _after_batch(self, logs):
+        """Called at every batch hook, after the session counted the steps."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        session = self._session
+        session.epoch_end()
+        self._at_epoch_end(epoch, logs if logs is not None else {})
+        session.write_logs(self, logs, max(session.iteration - 1, session.epoch_start))
+
+    def _at_epoch_end(self, epoch, logs):
+        """Called at every epoch's end, after the session counted its steps."""
+
+    def on_train_end(self, logs=None):
+        if self._session is not None:
+            self._session.leave(self)

@@ -1,0 +1,73 @@
+"""The learning rate keras_lr puts inside the optimizer for one fit."""
+
+import keras
+from keras import ops
+
+from keras_lr.schedules._base import as_float_step, call_rate_and_momentum
+
+
+@keras.saving.register_keras_serializable(package="keras_lr")
+class FitSchedule:
+    """The optimizer's learning rate during one fit: `source(step - offset) * multiplier`.
+
+    The source is a schedule callback's schedule (`Scheduler`, `OneCycle`,
+    `CyclicLR`, the range test), seen at the optimizer's step minus the
+    fit's offset, or else whatever the optimizer held: its own rate variable,
+    or a schedule it was compiled with. The multiplier is what the adaptive
+    callbacks scale. Both offset and multiplier are variables, so a traced
+    train step serves every fit with the same source.
+
+    Keras calls a learning rate that is a callable, not a
+    `LearningRateSchedule`, with no argument once per step, and assigns to it
+    when a callback sets `optimizer.learning_rate`: Keras's own
+    `LearningRateScheduler` and `ReduceLROnPlateau` then change the multiplier
+    (through ``on_assign``), so they compose with a keras_lr schedule.
+
+    When the source prescribes a momentum, the step's momentum goes to the
+    fit's `MomentumBinding` in the same evaluation: the learning rate is the
+    one value Keras computes once per step.
+
+    Serializing it gives back what the optimizer held (its float rate, or its
+    schedule): a model saved during a fit loads as the model compiled.
+    """
+
+    def __init__(self, original, iterations):
+        self.original = original  # the optimizer's rate Variable, or its schedule
+        self.iterations = iterations
+        self.schedule = None
+        self.momentum = None
+        self.on_assign = None
+        self.offset = keras.Variable(0, dtype=iterations.dtype, trainable=False, name="keras_lr_offset")
+        self.multiplier = keras.Variable(1.0, dtype="float32", trainable=False, name="keras_lr_multiplier")
+
+    def source(self, step):
+        """The rate before the multiplier at the optimizer's ``step`` (a tensor)."""
+        if self.schedule is not None:
+            rate, momentum = call_rate_and_momentum(self.schedule, as_float_step(step - self.offset))
+            if self.momentum is not None:
+                self.momentum.update(momentum)
+            return rate
+        if isinstance(self.original, keras.Variable):
+            return ops.cast(self.original, "float32")
+        return ops.cast(self.original(step), "float32")
+
+    def __call__(self):
+        return self.source(self.iterations) * self.multiplier
+
+    def assign(self, value):
+        """`optimizer.learning_rate = value`, from a callback: the rate from the next step on."""
+        if self.on_assign is None:
+            raise TypeError("keras_lr: the learning rate cannot be set outside the fit that put it in.")
+        self.on_assign(float(value))
+
+    def get_config(self):
+        if isinstance(self.original, keras.Variable):
+            return {"base_learning_rate": float(self.original.numpy())}
+        return {"original": keras.saving.serialize_keras_object(self.original)}
+
+    @classmethod
+    def from_config(cls, config):
+        # What the optimizer held: the schedule belongs to the callbacks.
+        if "original" in config:
+            return keras.saving.deserialize_keras_object(config["original"])
+        return float(config["base_learning_rate"])

@@ -1,0 +1,130 @@
+"""The one way keras_lr changes a momentum inside the train step.
+
+Optimizers read their momentum (`SGD.momentum`, `Adam.beta_1`, ...) as a
+plain Python attribute in every update. A `StepValue` stands in for it: to
+Python and to serialization it is the optimizer's own float, and in tensor
+maths it reads a variable the fit's schedule assigns at every step, so the
+momentum follows the step also with `steps_per_execution > 1`.
+"""
+
+import keras
+
+# Optimizer attributes that hold the momentum a cycle drives, in the order looked for.
+MOMENTUM_ATTRIBUTES = ("beta_1", "momentum")
+
+
+class StepValue(float):
+    """A hyperparameter whose numeric value is computed inside each train step.
+
+    To Python and to serialization it is a float (the optimizer's own value,
+    so `get_config` and `momentum != 0` behave as before); in tensor maths it
+    reads a variable that the schedule assigns at every step.
+    """
+
+    # Keras infers result dtypes from `.dtype` (else from the Python type's name).
+    dtype = "float32"
+
+    def __new__(cls, nominal, variable):
+        obj = super().__new__(cls, nominal)
+        obj.variable = variable
+        return obj
+
+    def _tensor(self):
+        return self.variable.value
+
+    def __tf_tensor__(self, dtype=None, name=None):
+        import tensorflow as tf  # only reached under the TensorFlow backend
+
+        return tf.convert_to_tensor(self._tensor(), dtype=dtype, name=name)
+
+    def __jax_array__(self):
+        return self._tensor()
+
+    def __add__(self, other):
+        return self._tensor() + other
+
+    def __radd__(self, other):
+        return other + self._tensor()
+
+    def __sub__(self, other):
+        return self._tensor() - other
+
+    def __rsub__(self, other):
+        return other - self._tensor()
+
+    def __mul__(self, other):
+        return self._tensor() * other
+
+    def __rmul__(self, other):
+        return other * self._tensor()
+
+    def __truediv__(self, other):
+        return self._tensor() / other
+
+    def __rtruediv__(self, other):
+        return other / self._tensor()
+
+    def __pow__(self, other):
+        return self._tensor() ** other
+
+    def __rpow__(self, other):
+        return other ** self._tensor()
+
+    def __neg__(self):
+        return -self._tensor()
+
+    def __reduce__(self):  # pickles and deep-copies as the plain float
+        return (float, (float(self),))
+
+
+def plain(value):
+    """A StepValue's nominal float; anything else unchanged."""
+    return float(value) if isinstance(value, StepValue) else value
+
+
+def momentum_attribute(optimizer):
+    """The attribute through which ``optimizer`` takes a momentum, or None.
+
+    Adam, AdamW, Adamax, Nadam and Lion take `beta_1`; SGD and RMSprop take
+    `momentum`, but only when created with a non-zero one (with 0 they have no
+    momentum slots to drive).
+    """
+    for attribute in MOMENTUM_ATTRIBUTES:
+        value = getattr(optimizer, attribute, None)
+        if value is None or isinstance(value, bool):
+            continue
+        try:
+            value = float(plain(value))
+        except (TypeError, ValueError):
+            continue
+        if attribute == "momentum" and value == 0.0:
+            return None
+        return attribute
+    return None
+
+
+class MomentumBinding:
+    """Drives one optimizer attribute (`beta_1` or `momentum`) from a schedule's momentum."""
+
+    def __init__(self, optimizer, attribute):
+        self.optimizer = optimizer
+        self.attribute = attribute
+        self.original = plain(getattr(optimizer, attribute))
+        self.variable = keras.Variable(
+            float(self.original), dtype="float32", trainable=False, name=f"keras_lr_{attribute}"
+        )
+        self.eager = keras.backend.backend() == "torch"
+
+    def install(self):
+        setattr(self.optimizer, self.attribute, StepValue(self.original, self.variable))
+
+    def update(self, momentum):
+        """Called inside the train step with the step's momentum."""
+        self.variable.assign(momentum)
+        if self.eager:
+            # The torch backend runs the step eagerly and some of its fused
+            # optimizers read the attribute as a Python float.
+            setattr(self.optimizer, self.attribute, StepValue(float(momentum), self.variable))
+
+    def restore(self):
+        setattr(self.optimizer, self.attribute, self.original)

@@ -1,0 +1,34 @@
+"""The optimizer that holds the learning rate, and the errors about it."""
+
+import keras
+
+
+def inner_optimizer(optimizer):
+    """The optimizer that holds the learning rate (unwraps `LossScaleOptimizer`)."""
+    while hasattr(optimizer, "inner_optimizer"):
+        optimizer = optimizer.inner_optimizer
+    return optimizer
+
+
+def no_optimizer(owner):
+    return ValueError(f"{owner}: the model has no optimizer; call model.compile(optimizer=...) first.")
+
+
+def no_learning_rate(owner, optimizer):
+    return ValueError(
+        f"{owner}: the optimizer {type(optimizer).__name__} has no learning rate to drive; compile the "
+        f"model with a Keras optimizer created with a learning_rate."
+    )
+
+
+def optimizer_of(model, owner):
+    """The model's optimizer that holds the rate; raises when there is none."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        raise no_optimizer(owner)
+    return inner_optimizer(optimizer)
+
+
+def has_rate(value):
+    """Whether ``value`` is a learning rate an optimizer can hold: a variable or a schedule."""
+    return isinstance(value, keras.Variable) or callable(value)

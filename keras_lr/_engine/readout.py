@@ -1,0 +1,63 @@
+"""The rates of a fit, computed in Python from the same schedule: for logs, records and plots."""
+
+import bisect
+
+import numpy as np
+
+from keras_lr.schedules import evaluate_momentum, evaluate_schedule
+
+
+class Chunked:
+    """A function of the step, evaluated for a chunk of steps at a time and read one step at a time."""
+
+    def __init__(self, evaluate, chunk=4096):
+        self.evaluate = evaluate
+        self.chunk = chunk
+        self.start = 0
+        self.values = np.zeros((0,), dtype=np.float64)
+
+    def __call__(self, step):
+        index = step - self.start
+        if not 0 <= index < len(self.values):
+            self.start = step
+            self.values = self.evaluate(np.arange(step, step + self.chunk))
+            index = 0
+        return float(self.values[index])
+
+
+def rate_reader(schedule):
+    return Chunked(lambda steps: evaluate_schedule(schedule, steps))
+
+
+def momentum_reader(schedule):
+    """Reads the schedule's momentum; None when it has none."""
+    if evaluate_momentum(schedule, [0]) is None:
+        return None
+    return Chunked(lambda steps: evaluate_momentum(schedule, steps))
+
+
+class Multipliers:
+    """Every value the multiplier took in a fit, from the iteration it applied to."""
+
+    def __init__(self):
+        self.starts = [0]
+        self.values = [1.0]
+
+    @property
+    def current(self):
+        return self.values[-1]
+
+    def set(self, value, iteration):
+        """Sets the multiplier from absolute optimizer ``iteration`` on (later entries are replaced)."""
+        while self.starts and self.starts[-1] >= iteration:
+            self.starts.pop()
+            self.values.pop()
+        self.starts.append(int(iteration))
+        self.values.append(float(value))
+
+    def at(self, iteration):
+        return self.values[max(bisect.bisect_right(self.starts, iteration) - 1, 0)]
+
+    def at_many(self, iterations):
+        index = np.searchsorted(self.starts, np.asarray(iterations), side="right") - 1
+        return np.asarray(self.values, dtype=np.float64)[np.maximum(index, 0)]

@@ -1,0 +1,56 @@
+"""What a range test's result offers the schedule callbacks in place of rates."""
+
+import abc
+import math
+
+
+class Recommendation(abc.ABC):
+    """Rates read off a range test: `keras_lr.LRFinderResult` is one.
+
+    `OneCycle(max_lr=result)` and `CyclicLR(result)` take one in place of
+    numbers; the finder implements it and the callbacks consume it, neither
+    importing the other.
+    """
+
+    reasons = ()
+
+    @property
+    @abc.abstractmethod
+    def one_cycle_max_lr(self):
+        """A peak rate for one cycle (NaN when the curve gives none)."""
+
+    @abc.abstractmethod
+    def cyclic_bounds(self):
+        """(base_lr, max_lr) for a cyclical schedule (NaN when the curve gives none)."""
+
+
+def _unusable(owner, what, result):
+    reasons = "; ".join(result.reasons) or "the curve gives no such rate"
+    return ValueError(f"{owner}: the range test result has no usable {what} ({reasons}); pass the rate as a number.")
+
+
+def peak_from(owner, value):
+    """``value``, or the one-cycle peak of a `Recommendation`."""
+    if not isinstance(value, Recommendation):
+        return value
+    rate = value.one_cycle_max_lr
+    if rate is None or not math.isfinite(rate):
+        raise _unusable(owner, "max_lr", value)
+    return float(rate)
+
+
+def bounds_from(owner, base_lr, max_lr):
+    """(base_lr, max_lr), from a `Recommendation` passed as ``base_lr``."""
+    if not isinstance(base_lr, Recommendation):
+        if max_lr is None:
+            raise ValueError(f"{owner}: max_lr is required unless base_lr is a range test result; received max_lr=None")
+        return base_lr, max_lr
+    if max_lr is not None:
+        raise ValueError(
+            f"{owner}: pass either a range test result as base_lr (it gives both bounds) or two rates; "
+            f"received a result and max_lr={max_lr!r}"
+        )
+    low, high = base_lr.cyclic_bounds()
+    if not (math.isfinite(low) and math.isfinite(high)) or not high > low:
+        raise _unusable(owner, "cyclic bounds", base_lr)
+    return float(low), float(high)

@@ -1,0 +1,297 @@
+"""One fit's set-up and tear-down, shared by every keras_lr callback in it.
+
+The first keras_lr callback to begin training opens the fit's `FitSession`;
+the others join it. At the first epoch it puts one `FitSchedule` in the
+optimizer (and the momentum binding, when the schedule cycles a momentum)
+and re-makes the train function, once; at the end of training the last one
+to leave puts back what the optimizer held. A later fit whose schedule is
+the same (the loop `fit(epochs=e + 1, initial_epoch=e)`) reuses the traced
+train function instead of tracing it again.
+
+The session also counts the optimizer's steps from the batch hooks (reading
+the device's counter from a hook is slow, stale under JAX and racy with the
+torch backend's asynchronous hooks) and is the one writer of
+`logs["learning_rate"]` (and of the cycled momentum) for the fit.
+"""
+
+import json
+import warnings
+import weakref
+
+import keras
+
+from keras_lr._engine import optimizers
+from keras_lr._engine.fit_schedule import FitSchedule
+from keras_lr._engine.momentum import MomentumBinding, momentum_attribute
+from keras_lr._engine.readout import Multipliers, momentum_reader, rate_reader
+
+# The open session of each optimizer: {id(optimizer): session}, while its members hold it.
+_OPEN = weakref.WeakValueDictionary()
+
+
+def _describe(value):
+    """A JSON description of a schedule or rate for comparing fits, or None when it has none."""
+    if isinstance(value, keras.Variable):
+        return "variable"
+    if isinstance(value, float):
+        return repr(value)
+    try:
+        return json.dumps(keras.saving.serialize_keras_object(value), sort_keys=True)
+    except Exception:  # noqa: BLE001 - a lambda or other callable: never the same as another
+        return None
+
+
+class _Trace:
+    """A traced train function kept for the next fit with the same schedule."""
+
+    def __init__(self, key, plain, function, fit_schedule, binding):
+        self.key, self.plain, self.function = key, plain, function
+        self.fit_schedule, self.binding = fit_schedule, binding
+
+
+class FitSession:
+    """Everything keras_lr changes for one fit, shared by its callbacks."""
+
+    def __init__(self, model, optimizer, token, original):
+        self.model = model
+        self.optimizer = optimizer
+        self.token = token
+        self.original = original  # the optimizer's own rate: its Variable or its schedule
+        self.members = []
+        self.schedule = None
+        self.schedule_owner = None
+        self.offset = None  # absolute iteration - the schedule's step; set at the first epoch
+        self.fit_schedule = None
+        self.binding = None
+        self.multipliers = Multipliers()
+        self._rate = None
+        self._momentum = None
+        self._original_rate = None if isinstance(original, keras.Variable) else rate_reader(original)
+        self._original_value = float(original.numpy()) if isinstance(original, keras.Variable) else None
+        self._plain = None
+        self._key_used = None
+        # Steps: the optimizer's counter at each epoch's start, and the steps the hooks
+        # counted since (read at the first epoch, not now: BackupAndRestore puts back a
+        # checkpoint in its on_train_begin).
+        self.start_iteration = None
+        self.epoch = None
+        self.epoch_start = None
+        self.done = 0
+        self.steps = None
+
+    # Joining and leaving.
+
+    @classmethod
+    def join(cls, member, model, params, owner, schedule=None, replace=False):
+        """The fit's session, opened by its first member; raises before changing anything.
+
+        With a ``schedule`` the member sets the fit's rate: the optimizer must
+        hold a plain rate (unless ``replace``: a schedule it holds is replaced
+        for the fit) and no other member may set one.
+        """
+        optimizer = optimizers.optimizer_of(model, owner)
+        session = _OPEN.get(id(optimizer))
+        if session is None or session.token is not params or session.optimizer is not optimizer:
+            current = getattr(optimizer, "_learning_rate", None)
+            if isinstance(current, FitSchedule):  # left behind by a fit that was interrupted
+                _take_out(optimizer, current)
+                current = current.original
+            if not optimizers.has_rate(current):
+                raise optimizers.no_learning_rate(owner, optimizer)
+            session = cls(model, optimizer, params, current)
+        if schedule is not None:
+            if not replace and not isinstance(session.original, keras.Variable):
+                raise ValueError(
+                    f"{owner}: the optimizer already has a learning-rate schedule "
+                    f"({type(session.original).__name__}) that this callback would overwrite. "
+                    f"Compile with a float learning rate and pass the schedule to the callback "
+                    f"instead, e.g. keras_lr.Scheduler(schedule)."
+                )
+            if session.schedule_owner is not None:
+                raise ValueError(
+                    f"{owner}: another keras_lr callback ({type(session.schedule_owner).__name__}) already "
+                    f"sets the learning rate in this fit; use one schedule callback (join schedules with "
+                    f"keras_lr.schedules.Sequential)."
+                )
+            session.schedule, session.schedule_owner = schedule, member
+        _OPEN[id(optimizer)] = session
+        session.members.append(member)
+        steps = (params or {}).get("steps")
+        session.steps = int(steps) if steps else None
+        return session
+
+    def leave(self, member):
+        """The last member out puts back what the optimizer held. Returns True then."""
+        if member in self.members:
+            self.members.remove(member)
+        if self.members:
+            return False
+        if _OPEN.get(id(self.optimizer)) is self:
+            del _OPEN[id(self.optimizer)]
+        if self.fit_schedule is not None:
+            _take_out(self.optimizer, self.fit_schedule)
+            multiplier = self.multipliers.current
+            if isinstance(self.original, keras.Variable) and self.schedule is None and multiplier != 1.0:
+                # As Keras's ReduceLROnPlateau leaves its reduced rate in the optimizer.
+                self.original.assign(self._original_value * multiplier)
+            self._keep_trace()
+        return True
+
+    # The first epoch: the schedule goes in.
+
+    def epoch_begin(self, epoch):
+        if self.epoch == epoch:
+            return
+        # The device's counter is exact between epochs on every backend (JAX syncs its state
+        # at each epoch's end); within an epoch the hooks count.
+        self.epoch_start = int(self.optimizer.iterations.numpy())
+        self.epoch, self.done = epoch, 0
+        if self.start_iteration is None:
+            self._put_in(epoch)
+
+    def epoch_end(self):
+        """At an epoch's end: the steps it ran, from the device's counter.
+
+        (An epoch of unknown length can run a last step with no batch hook.)
+        """
+        self.done = max(self.done, int(self.optimizer.iterations.numpy()) - self.epoch_start)
+
+    def _put_in(self, epoch):
+        self.start_iteration = self.epoch_start
+        if epoch and self.steps is None and self.schedule is not None:
+            raise ValueError(
+                f"{type(self.schedule_owner).__name__}: cannot place the schedule at initial_epoch={epoch} "
+                f"because the steps per epoch are unknown; pass steps_per_epoch to fit."
+            )
+        self.offset = self.start_iteration - epoch * (self.steps or 0)
+        attribute = None
+        if self.schedule is not None:
+            self._rate = rate_reader(self.schedule)
+            self._momentum = momentum_reader(self.schedule)
+            if self._momentum is not None:
+                attribute = momentum_attribute(self.optimizer)
+                if attribute is None:
+                    self._momentum = None
+                    warnings.warn(
+                        f"{type(self.schedule_owner).__name__}: {type(self.optimizer).__name__} has no momentum "
+                        f"to cycle (SGD and RMSprop need a non-zero `momentum`; Adam-family optimizers take "
+                        f"`beta_1`); only the learning rate is scheduled. Pass base_momentum=None to silence "
+                        f"this.",
+                        stacklevel=4,
+                    )
+        key = self._key(attribute)
+        trace = self._reusable_trace(key)
+        if trace is not None:
+            self.fit_schedule, self.binding = trace.fit_schedule, trace.binding
+        else:
+            self.fit_schedule = FitSchedule(self.original, self.optimizer.iterations)
+            self.binding = MomentumBinding(self.optimizer, attribute) if attribute else None
+        self.fit_schedule.original = self.original
+        self.fit_schedule.schedule = self.schedule
+        self.fit_schedule.momentum = self.binding
+        self.fit_schedule.on_assign = self.set_rate
+        self.fit_schedule.offset.assign(self.offset)
+        self.fit_schedule.multiplier.assign(1.0)
+        self.optimizer._learning_rate = self.fit_schedule
+        if self.binding is not None:
+            self.binding.install()
+        self._plain = self.model.train_function
+        if trace is not None:
+            self.model.train_function = trace.function
+        else:
+            # fit made its train function before the callbacks began: make it again, once.
+            self.model.make_train_function(force=True)
+        self._key_used = key
+
+    def _key(self, attribute):
+        """What a traced train function depends on besides variables; None: never reused."""
+        if keras.backend.backend() == "jax":
+            return None  # a jitted step reads the offset and multiplier once, when traced
+        source = _describe(self.schedule if self.schedule is not None else self.original)
+        if source is None:
+            return None
+        model = self.model
+        return (source, attribute, id(self.optimizer), model.steps_per_execution, str(model.jit_compile))
+
+    def _reusable_trace(self, key):
+        trace = getattr(self.model, "_keras_lr_trace", None)
+        if key is None or trace is None or trace.key != key or trace.plain is not self.model.train_function:
+            return None
+        return trace
+
+    def _keep_trace(self):
+        function = self.model.train_function
+        self.model.train_function = self._plain
+        if self._key_used is not None and self._plain is not None:
+            # Not a tracked attribute: it holds keras_lr's own variables, not the model's.
+            object.__setattr__(
+                self.model, "_keras_lr_trace", _Trace(self._key_used, self._plain, function, self.fit_schedule,
+                                                      self.binding)
+            )
+
+    # Counting steps from the hooks.
+
+    def batch_end(self, batch):
+        """The optimizer's step count after the batch hook of ``batch``."""
+        # Keras may report an index past the epoch's end for its last, shorter execution.
+        done = batch + 1 if self.steps is None else min(batch + 1, self.steps)
+        self.done = max(self.done, done)
+        return self.iteration
+
+    @property
+    def iteration(self):
+        """The optimizer's step counter, as counted from the hooks: the next step to run."""
+        return self.epoch_start + self.done
+
+    # The rates.
+
+    def source_rate_at(self, iteration):
+        """The rate before the multiplier at absolute optimizer ``iteration``."""
+        if self.schedule is not None:
+            return self._rate(iteration - self.offset)
+        if self._original_rate is None:
+            return self._original_value
+        return self._original_rate(iteration)
+
+    def rate_at(self, iteration):
+        """The effective rate at absolute optimizer ``iteration``."""
+        iteration = max(int(iteration), 0)
+        return self.source_rate_at(iteration) * self.multipliers.at(iteration)
+
+    def momentum_at(self, iteration):
+        """The cycled momentum at absolute ``iteration``; None when none is cycled."""
+        if self._momentum is None:
+            return None
+        return self._momentum(max(int(iteration), 0) - self.offset)
+
+    def set_multiplier(self, value, iteration):
+        """Sets the multiplier from absolute optimizer ``iteration`` on."""
+        self.multipliers.set(value, iteration)
+        self.fit_schedule.multiplier.assign(float(value))
+        if keras.backend.backend() == "jax":
+            # A jitted step reads variables outside the model's state once, when traced.
+            self.model.make_train_function(force=True)
+
+    def set_rate(self, rate):
+        """A rate set from outside (`optimizer.learning_rate = rate`): from the next step on."""
+        iteration = self.iteration
+        source = self.source_rate_at(iteration)
+        self.set_multiplier(rate / source if source > 0 else 1.0, iteration)
+
+    def write_logs(self, member, logs, iteration):
+        """The rate (and momentum) applied at ``iteration``, in ``logs``: one member writes them."""
+        if logs is None or not self.members or member is not self.members[0] or self.fit_schedule is None:
+            return
+        logs["learning_rate"] = self.rate_at(iteration)
+        momentum = self.momentum_at(iteration)
+        if momentum is not None:
+            logs[self.binding.attribute] = momentum
+
+
+def _take_out(optimizer, fit_schedule):
+    """Puts back the optimizer's own rate and momentum."""
+    if fit_schedule.momentum is not None:
+        fit_schedule.momentum.restore()
+    if optimizer._learning_rate is fit_schedule:
+        optimizer._learning_rate = fit_schedule.original
+    fit_schedule.on_assign = None

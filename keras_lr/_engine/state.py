@@ -1,0 +1,94 @@
+"""Snapshots of a model's weights and its optimizer's variables, restored bitwise."""
+
+import numpy as np
+
+from keras_lr._engine.momentum import MOMENTUM_ATTRIBUTES
+from keras_lr._engine.optimizers import inner_optimizer
+
+
+def _copy(variable):
+    return np.array(variable.numpy(), copy=True)
+
+
+def weights_are_finite(model):
+    for weight in model.weights:
+        value = weight.numpy()
+        if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
+            return False
+    return True
+
+
+class Snapshot:
+    """Every model variable and every optimizer variable, copied to host memory.
+
+    Assigning the copies back is exact: after `restore()` each variable holds
+    the same bits as when captured.
+
+    Args:
+        model: A compiled model.
+        iteration: The optimizer step the snapshot was taken at (a label).
+        step_counter: Whether the optimizer's step counter is part of it. A
+            rollback in the middle of a fit leaves it out, so schedules and
+            logs keep following the steps `fit` has run; the range test,
+            which must leave the model as it found it, keeps it.
+        every_variable: Whether to take every model variable (metrics' and
+            random generators' too), not only its weights.
+    """
+
+    def __init__(self, model, iteration=0, step_counter=False, every_variable=False):
+        self.model = model
+        self.iteration = iteration
+        optimizer = model.optimizer
+        skip = set()
+        if not step_counter:
+            skip = {id(inner_optimizer(optimizer).iterations), id(optimizer.iterations)}
+        seen, self.variables = set(skip), []
+        model_variables = model.variables if every_variable else model.weights
+        for variable in list(model_variables) + list(optimizer.variables):
+            if id(variable) not in seen:
+                seen.add(id(variable))
+                self.variables.append((variable, _copy(variable)))
+        self._weights = {id(w) for w in model.weights}
+
+    def is_finite(self):
+        """Whether every floating-point weight of the model was finite."""
+        return all(
+            np.all(np.isfinite(value))
+            for variable, value in self.variables
+            if id(variable) in self._weights and np.issubdtype(value.dtype, np.floating)
+        )
+
+    def restore(self):
+        for variable, value in self.variables:
+            variable.assign(value)
+
+
+class ModelState(Snapshot):
+    """A `Snapshot` with the step counter, plus what a fit changes beside variables.
+
+    The optimizer's learning rate (a variable or a schedule), its momentum
+    attributes, `steps_per_execution`, `stop_training` and `history`: all
+    put back by `restore()`, which also drops the train function traced
+    meanwhile.
+    """
+
+    def __init__(self, model):
+        super().__init__(model, step_counter=True, every_variable=True)
+        self.inner = inner_optimizer(model.optimizer)
+        self.learning_rate = self.inner._learning_rate
+        self.attributes = {name: getattr(self.inner, name) for name in MOMENTUM_ATTRIBUTES if hasattr(self.inner, name)}
+        self.steps_per_execution = model.steps_per_execution
+        self.stop_training = getattr(model, "stop_training", False)
+        self.history = getattr(model, "history", None)
+        self.train_function = model.train_function
+
+    def restore(self):
+        model = self.model
+        self.inner._learning_rate = self.learning_rate
+        for name, value in self.attributes.items():
+            setattr(self.inner, name, value)
+        super().restore()
+        model.steps_per_execution = self.steps_per_execution
+        model.stop_training = self.stop_training
+        model.history = self.history
+        model.train_function = self.train_function
