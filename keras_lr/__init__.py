@@ -21,6 +21,7 @@ from keras_lr.finder import LRFinder as LRFinder
 from keras_lr.finder import LRFinderResult as LRFinderResult
 from keras_lr.finder import lr_find as lr_find
 from keras_lr.plotting import plot_range_test as plot_range_test
+from keras_lr.plotting import plot_results as plot_results
 from keras_lr.plotting import plot_schedule as plot_schedule
 
 __version__ = "0.1.0"
@@ -40,6 +41,7 @@ __all__ = [
     "finder",
     "lr_find",
     "plot_range_test",
+    "plot_results",
     "plot_schedule",
     "schedules",
     "tuning",

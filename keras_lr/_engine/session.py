@@ -190,8 +190,15 @@ class FitSession:
         self.fit_schedule.schedule = self.schedule
         self.fit_schedule.momentum = self.binding
         self.fit_schedule.on_assign = self.set_rate
+        if self.schedule is not None and isinstance(self.original, keras.Variable):
+            now = float(self.original.numpy())
+            if now != self._original_value and self._original_value > 0:
+                # A callback before ours (Keras's LearningRateScheduler) set the rate this epoch:
+                # a change of the multiplier, as its later changes are.
+                self.multipliers.set(now / self._original_value, self.start_iteration)
+                self.original.assign(self._original_value)
         self.fit_schedule.offset.assign(self.offset)
-        self.fit_schedule.multiplier.assign(1.0)
+        self.fit_schedule.multiplier.assign(self.multipliers.current)
         self.optimizer._learning_rate = self.fit_schedule
         if self.binding is not None:
             self.binding.install()

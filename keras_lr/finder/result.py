@@ -97,7 +97,7 @@ class LRFinderResult(Recommendation):
         Returns:
             The matplotlib Axes.
         """
-        from keras_lr.plotting import plot_range_test
+        from keras_lr.finder.plot import plot_range_test
 
         return plot_range_test(self, ax=ax, suggestions=suggestions)
 

@@ -37,7 +37,13 @@ def as_float_step(step):
 
 
 def check_schedule(owner, name, schedule):
-    """Accepts a LearningRateSchedule, a callable of the step, or a number (a constant)."""
+    """Accepts a LearningRateSchedule, a callable of the step, or a number (a constant).
+
+    A schedule's serialized config (what `get_config` of a callback holds) is
+    deserialized.
+    """
+    if isinstance(schedule, dict) and "class_name" in schedule:
+        schedule = deserialize_schedule(schedule)
     if isinstance(schedule, bool):
         raise ValueError(
             f"{owner}: {name} must be a LearningRateSchedule, a callable of the "

@@ -1,0 +1,169 @@
+"""What every keras_lr fit shares: Keras's own rate callbacks, logs, configs, one re-trace."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_lr
+from keras_lr._engine.session import FitSession
+from keras_lr.schedules import CyclicLR as CyclicSchedule
+from keras_lr.schedules import OneCycle as OneCycleSchedule
+from keras_lr.schedules import evaluate_momentum, evaluate_schedule
+from tests.callbacks.helpers import Recorder, bias_data, bias_model, sgd_bias_trajectory
+
+STEPS = 10  # 40 samples in batches of 4
+
+
+def fit(model, callbacks, epochs=3, **kwargs):
+    x, y = bias_data()
+    recorder = Recorder()
+    history = model.fit(x, y, batch_size=4, epochs=epochs, verbose=0, shuffle=False,
+                        callbacks=[*callbacks, recorder], **kwargs)
+    return history, recorder
+
+
+def applied_rates(recorder):
+    """The rate of every step, read back from the bias (SGD, gradient 1, no momentum)."""
+    return -np.diff([0.0, *recorder.bias])
+
+
+@pytest.mark.parametrize("keras_first", [False, True], ids=["after", "before"])
+def test_kerass_learning_rate_scheduler_composes_as_a_multiplier(keras_first):
+    model = bias_model(keras.optimizers.SGD(0.5))
+    halve = keras.callbacks.LearningRateScheduler(lambda epoch, rate: rate * 0.5)
+    ours = keras_lr.OneCycle(0.1, base_momentum=None)
+    _, recorder = fit(model, [halve, ours] if keras_first else [ours, halve])
+    one_cycle = evaluate_schedule(OneCycleSchedule(0.1, 3 * STEPS, base_momentum=None), range(3 * STEPS))
+    expected = one_cycle * np.repeat(0.5 ** np.arange(1, 4), STEPS)
+    np.testing.assert_allclose(applied_rates(recorder), expected, rtol=1e-4, atol=1e-7)
+    assert float(model.optimizer.learning_rate) == 0.5  # a schedule's fit leaves the rate as compiled
+
+
+def test_kerass_reduce_lr_on_plateau_composes_as_a_multiplier():
+    model = bias_model(keras.optimizers.SGD(0.5))
+    reduce = keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=1e9)
+    _, recorder = fit(model, [keras_lr.Scheduler(0.1), reduce])
+    expected = 0.1 * np.repeat([1.0, 1.0, 0.5], STEPS)  # Keras's first check sets its best
+    np.testing.assert_allclose(applied_rates(recorder), expected, rtol=1e-4)
+
+
+def test_kerass_reduce_lr_on_plateau_with_an_adaptive_callback_on_a_float_rate():
+    model = bias_model(keras.optimizers.SGD(0.1))
+    reduce = keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=1e9)
+    ours = keras_lr.ReduceLROnPlateau(monitor="loss", factor=0.1, patience=0, min_delta=1e9)
+    _, recorder = fit(model, [ours, reduce])
+    np.testing.assert_allclose(applied_rates(recorder), 0.1 * np.repeat([1.0, 1.0, 0.05], STEPS), rtol=1e-4)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.1 * 0.05 * 0.05)  # kept, as Keras does
+
+
+@pytest.mark.parametrize(
+    "schedule, callback",
+    [
+        (OneCycleSchedule(0.1, 100), "keras_lr.OneCycle\\(max_lr=...\\)"),
+        (CyclicSchedule(0.01, 0.1), "keras_lr.CyclicLR\\(base_lr, max_lr, ...\\)"),
+        (keras_lr.schedules.Warmup(0.1, 10), "keras_lr.Scheduler\\(schedule\\)"),
+    ],
+)
+def test_a_schedule_passed_as_a_callback_says_what_to_pass(schedule, callback):
+    model = bias_model(keras.optimizers.SGD(0.1))
+    with pytest.raises(TypeError, match=f"is a schedule, not a callback. In fit\\(callbacks=...\\) pass {callback}"):
+        fit(model, [schedule], epochs=1)
+
+
+@pytest.mark.parametrize(
+    "make_optimizer, attribute",
+    [(lambda: keras.optimizers.SGD(0.1, momentum=0.9), "momentum"), (lambda: keras.optimizers.Adam(0.1), "beta_1")],
+)
+def test_a_cycled_momentum_is_logged_under_the_optimizers_name(make_optimizer, attribute):
+    model = bias_model(make_optimizer())
+    history, recorder = fit(model, [keras_lr.OneCycle(0.1)])
+    reference = OneCycleSchedule(0.1, 3 * STEPS)
+    ends = np.arange(1, 4) * STEPS - 1
+    np.testing.assert_allclose(history.history[attribute], evaluate_momentum(reference, ends), rtol=1e-6)
+    np.testing.assert_allclose(history.history["learning_rate"], evaluate_schedule(reference, ends), rtol=1e-6)
+
+
+CALLBACKS = [
+    keras_lr.Scheduler(keras.optimizers.schedules.CosineDecay(0.1, 100, warmup_steps=5, warmup_target=0.2)),
+    keras_lr.Scheduler(keras_lr.schedules.Sequential([0.1, OneCycleSchedule(0.1, 50)], boundaries=[10]), verbose=1),
+    keras_lr.Scheduler(0.05),
+    keras_lr.OneCycle(0.1, total_steps=40, pct_start=0.2, base_momentum=None),
+    keras_lr.CyclicLR(0.01, 0.1, step_size_up=2, unit="epochs", mode="exp_range", gamma=0.99),
+    keras_lr.ReduceLROnPlateau(monitor="loss", factor=0.3, frequency=5),
+    keras_lr.DivergenceGuard(threshold=3.0, patience=2),
+    keras_lr.BoldDriver(increase=1.2, rollback=True, max_lr=1.0),
+    keras_lr.LRFinder(start_lr=1e-5, end_lr=1.0, num_steps=30, seed=3),
+]
+
+
+@pytest.mark.parametrize("callback", CALLBACKS, ids=lambda c: type(c).__name__)
+def test_every_callback_round_trips_through_its_config(callback):
+    config = callback.get_config()
+    clone = type(callback).from_config(config)
+    assert type(clone) is type(callback) and clone.get_config() == config
+    assert type(callback)(**config).get_config() == config  # the config is the constructor's arguments
+
+
+def test_scheduler_round_trips_a_nested_schedule_that_still_runs():
+    schedule = keras_lr.schedules.Warmup(keras.optimizers.schedules.ExponentialDecay(0.1, 5, 0.5), warmup_steps=4)
+    clone = keras_lr.Scheduler.from_config(keras_lr.Scheduler(schedule).get_config())
+    np.testing.assert_allclose(evaluate_schedule(clone.schedule, range(12)), evaluate_schedule(schedule, range(12)))
+
+
+def test_one_writer_of_the_rate_and_one_train_function_per_fit(monkeypatch):
+    calls = {"rate_at": 0, "remade": 0}
+    rate_at = FitSession.rate_at
+
+    def counting_rate_at(self, iteration):
+        calls["rate_at"] += 1
+        return rate_at(self, iteration)
+
+    monkeypatch.setattr(FitSession, "rate_at", counting_rate_at)
+    model = bias_model(keras.optimizers.SGD(0.1, momentum=0.9))
+    make = model.make_train_function
+
+    def counting_make(force=False):
+        calls["remade"] += bool(force)
+        return make(force=force)
+
+    model.make_train_function = counting_make
+    callbacks = [keras_lr.OneCycle(0.1), keras_lr.ReduceLROnPlateau(monitor="loss", patience=0, min_delta=1e9),
+                 keras_lr.DivergenceGuard()]
+    history, _ = fit(model, callbacks)
+    # One rate per batch and per epoch logged (and one per plateau check), not one per callback.
+    assert calls["rate_at"] <= 3 * STEPS + 3 + 3 * 2
+    assert calls["remade"] == 1
+    assert len(history.history["learning_rate"]) == 3
+
+
+def test_a_fit_in_a_loop_reuses_its_traced_train_function():
+    model = bias_model(keras.optimizers.SGD(0.5))
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=3, decay_rate=0.7)
+    functions, biases = [], []
+
+    class Seen(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            functions.append(self.model.train_function)
+
+    x, y = bias_data()
+    for epoch in range(3):  # a common notebook pattern: one epoch per call
+        model.fit(x, y, batch_size=4, epochs=epoch + 1, initial_epoch=epoch, verbose=0, shuffle=False,
+                  callbacks=[keras_lr.Scheduler(schedule), Seen()])
+        biases.append(float(model.layers[-1].bias.numpy()[0]))
+    assert functions[0] is functions[STEPS] is functions[2 * STEPS]  # traced once
+    expected = sgd_bias_trajectory(0.1 * 0.7 ** (np.arange(30) / 3))[[9, 19, 29]]
+    np.testing.assert_allclose(biases, expected, rtol=1e-5)
+    # A plain fit afterwards uses the optimizer's own rate, not the reused schedule.
+    before = biases[-1]
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False)
+    assert float(model.layers[-1].bias.numpy()[0]) == pytest.approx(before - STEPS * 0.5, rel=1e-5)
+
+
+def test_a_different_schedule_is_traced_again():
+    model = bias_model(keras.optimizers.SGD(0.5))
+    fit(model, [keras_lr.Scheduler(0.1)], epochs=1)
+    first = model._keras_lr_trace.function
+    start = float(model.layers[-1].bias.numpy()[0])
+    _, recorder = fit(model, [keras_lr.Scheduler(0.2)], epochs=1)
+    assert model._keras_lr_trace.function is not first
+    np.testing.assert_allclose(np.diff([start, *recorder.bias]), -0.2, rtol=1e-5)
