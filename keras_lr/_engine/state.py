@@ -10,12 +10,13 @@ def _copy(variable):
     return np.array(variable.numpy(), copy=True)
 
 
+def all_finite(values):
+    """Whether every floating-point value in the arrays is finite."""
+    return all(np.all(np.isfinite(value)) for value in values if np.issubdtype(value.dtype, np.floating))
+
+
 def weights_are_finite(model):
-    for weight in model.weights:
-        value = weight.numpy()
-        if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
-            return False
-    return True
+    return all_finite(weight.numpy() for weight in model.weights)
 
 
 class Snapshot:
@@ -52,11 +53,7 @@ class Snapshot:
 
     def is_finite(self):
         """Whether every floating-point weight of the model was finite."""
-        return all(
-            np.all(np.isfinite(value))
-            for variable, value in self.variables
-            if id(variable) in self._weights and np.issubdtype(value.dtype, np.floating)
-        )
+        return all_finite(value for variable, value in self.variables if id(variable) in self._weights)
 
     def restore(self):
         for variable, value in self.variables:

@@ -9,17 +9,9 @@ from keras_lr._engine.session import FitSession
 from keras_lr.schedules import CyclicLR as CyclicSchedule
 from keras_lr.schedules import OneCycle as OneCycleSchedule
 from keras_lr.schedules import evaluate_momentum, evaluate_schedule
-from tests.callbacks.helpers import Recorder, bias_data, bias_model, sgd_bias_trajectory
+from tests.callbacks.helpers import bias_data, bias_model, fit, sgd_bias_trajectory
 
 STEPS = 10  # 40 samples in batches of 4
-
-
-def fit(model, callbacks, epochs=3, **kwargs):
-    x, y = bias_data()
-    recorder = Recorder()
-    history = model.fit(x, y, batch_size=4, epochs=epochs, verbose=0, shuffle=False,
-                        callbacks=[*callbacks, recorder], **kwargs)
-    return history, recorder
 
 
 def applied_rates(recorder):

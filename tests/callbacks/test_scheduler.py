@@ -9,22 +9,14 @@ from keras_lr.schedules import CyclicLR as CyclicSchedule
 from keras_lr.schedules import OneCycle as OneCycleSchedule
 from keras_lr.schedules import evaluate_momentum, evaluate_schedule
 from tests.callbacks.helpers import (
-    Recorder,
     adam_bias_trajectory,
     bias_data,
     bias_model,
+    fit,
     sgd_bias_trajectory,
 )
 
 STEPS_PER_EPOCH = 10  # 40 samples, batch 4
-
-
-def fit(model, callbacks, epochs=3, **kwargs):
-    x, y = bias_data()
-    recorder = Recorder()
-    history = model.fit(x, y, batch_size=4, epochs=epochs, verbose=0, shuffle=False,
-                        callbacks=[*callbacks, recorder], **kwargs)
-    return history, recorder
 
 
 @pytest.mark.parametrize("steps_per_execution", [1, 4])
