@@ -103,6 +103,20 @@ def momentum_attribute(optimizer):
     return None
 
 
+def why_not_cycled(optimizer, attribute):
+    """Why this backend cannot cycle the optimizer's momentum, or None when it can.
+
+    RMSprop passes its momentum to `keras.ops` functions, which JAX converts
+    as the Python float it is, never asking the `StepValue` for its tensor.
+    """
+    if keras.backend.backend() == "jax" and isinstance(optimizer, keras.optimizers.RMSprop):
+        return (
+            "under the JAX backend RMSprop's momentum cannot be cycled (RMSprop passes it to "
+            "keras.ops, which JAX reads as a plain float)"
+        )
+    return None
+
+
 class MomentumBinding:
     """Drives one optimizer attribute (`beta_1` or `momentum`) from a schedule's momentum."""
 

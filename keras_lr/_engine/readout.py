@@ -1,6 +1,7 @@
 """The rates of a fit, computed in Python from the same schedule: for logs, records and plots."""
 
 import bisect
+import threading
 
 import numpy as np
 
@@ -8,21 +9,27 @@ from keras_lr.schedules import evaluate_momentum, evaluate_schedule
 
 
 class Chunked:
-    """A function of the step, evaluated for a chunk of steps at a time and read one step at a time."""
+    """A function of the step, evaluated for a chunk of steps at a time and read one step at a time.
+
+    Thread-safe: Keras may run the batch hooks of async-safe callbacks on
+    several threads at once, and out of order.
+    """
 
     def __init__(self, evaluate, chunk=4096):
         self.evaluate = evaluate
         self.chunk = chunk
-        self.start = 0
-        self.values = np.zeros((0,), dtype=np.float64)
+        self._chunk = (0, np.zeros((0,), dtype=np.float64))  # (first step, values), replaced whole
+        self._lock = threading.Lock()
 
     def __call__(self, step):
-        index = step - self.start
-        if not 0 <= index < len(self.values):
-            self.start = step
-            self.values = self.evaluate(np.arange(step, step + self.chunk))
-            index = 0
-        return float(self.values[index])
+        start, values = self._chunk
+        if not 0 <= step - start < len(values):
+            with self._lock:
+                start, values = self._chunk
+                if not 0 <= step - start < len(values):
+                    start, values = step, self.evaluate(np.arange(step, step + self.chunk))
+                    self._chunk = (start, values)
+        return float(values[step - start])
 
 
 def rate_reader(schedule):

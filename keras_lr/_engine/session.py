@@ -22,7 +22,7 @@ import keras
 
 from keras_lr._engine import optimizers
 from keras_lr._engine.fit_schedule import FitSchedule
-from keras_lr._engine.momentum import MomentumBinding, momentum_attribute
+from keras_lr._engine.momentum import MomentumBinding, momentum_attribute, why_not_cycled
 from keras_lr._engine.readout import Multipliers, momentum_reader, rate_reader
 
 # The open session of each optimizer: {id(optimizer): session}, while its members hold it.
@@ -170,13 +170,18 @@ class FitSession:
             self._momentum = momentum_reader(self.schedule)
             if self._momentum is not None:
                 attribute = momentum_attribute(self.optimizer)
-                if attribute is None:
-                    self._momentum = None
+                owner, name = type(self.schedule_owner).__name__, type(self.optimizer).__name__
+                why = (
+                    f"{name} has no momentum to cycle (SGD and RMSprop need a non-zero `momentum`; "
+                    f"Adam-family optimizers take `beta_1`)"
+                    if attribute is None
+                    else why_not_cycled(self.optimizer, attribute)
+                )
+                if why is not None:
+                    attribute, self._momentum = None, None
                     warnings.warn(
-                        f"{type(self.schedule_owner).__name__}: {type(self.optimizer).__name__} has no momentum "
-                        f"to cycle (SGD and RMSprop need a non-zero `momentum`; Adam-family optimizers take "
-                        f"`beta_1`); only the learning rate is scheduled. Pass base_momentum=None to silence "
-                        f"this.",
+                        f"{owner}: {why}; only the learning rate is scheduled. Pass base_momentum=None to "
+                        f"silence this.",
                         stacklevel=4,
                     )
         key = self._key(attribute)
@@ -207,8 +212,26 @@ class FitSession:
             self.model.train_function = trace.function
         else:
             # fit made its train function before the callbacks began: make it again, once.
-            self.model.make_train_function(force=True)
+            self._remake()
         self._key_used = key
+
+    def _remake(self):
+        """Makes the model's train function again, tracing the schedule as it is now.
+
+        JAX caches a trace by the function it jits, and Keras jits the bound
+        method `model.train_step`: equal to the one of a train function traced
+        before (with another rate, or none), whose trace JAX would reuse while
+        that function lives. A step function of the fit's own keeps them apart.
+        """
+        if keras.backend.backend() == "jax":
+            model = self.model
+            train_step = type(model).train_step
+
+            def fit_train_step(state, data):
+                return train_step(model, state, data)
+
+            object.__setattr__(model, "train_step", fit_train_step)
+        self.model.make_train_function(force=True)
 
     def _key(self, attribute):
         """What a traced train function depends on besides variables; None: never reused."""
@@ -229,6 +252,7 @@ class FitSession:
     def _keep_trace(self):
         function = self.model.train_function
         self.model.train_function = self._plain
+        self.model.__dict__.pop("train_step", None)  # the class's own again (see _remake)
         if self._key_used is not None and self._plain is not None:
             # Not a tracked attribute: it holds keras_lr's own variables, not the model's.
             object.__setattr__(
@@ -239,11 +263,11 @@ class FitSession:
     # Counting steps from the hooks.
 
     def batch_end(self, batch):
-        """The optimizer's step count after the batch hook of ``batch``."""
+        """The optimizer's step count after ``batch`` (not the latest: hooks may run out of order)."""
         # Keras may report an index past the epoch's end for its last, shorter execution.
         done = batch + 1 if self.steps is None else min(batch + 1, self.steps)
         self.done = max(self.done, done)
-        return self.iteration
+        return self.epoch_start + done
 
     @property
     def iteration(self):
@@ -277,7 +301,7 @@ class FitSession:
         self.fit_schedule.multiplier.assign(float(value))
         if keras.backend.backend() == "jax":
             # A jitted step reads variables outside the model's state once, when traced.
-            self.model.make_train_function(force=True)
+            self._remake()
 
     def set_rate(self, rate):
         """A rate set from outside (`optimizer.learning_rate = rate`): from the next step on."""

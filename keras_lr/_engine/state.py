@@ -10,12 +10,33 @@ def _copy(variable):
     return np.array(variable.numpy(), copy=True)
 
 
+def sync(model):
+    """Makes the model's variables current, from inside a fit.
+
+    Under JAX, `fit` keeps the values in its own state while it trains and
+    writes them back only at each epoch's end: a hook that reads a variable
+    before this reads a stale one (or none), and one that assigns a variable
+    needs this first so the next step starts from what it assigned. A no-op
+    on the other backends.
+    """
+    synchronize = getattr(model, "jax_state_sync", None)
+    if synchronize is not None:
+        synchronize()
+
+
+def read(model, variable):
+    """A variable's current value (numpy), also from a hook inside a JAX fit."""
+    sync(model)
+    return variable.numpy()
+
+
 def all_finite(values):
     """Whether every floating-point value in the arrays is finite."""
     return all(np.all(np.isfinite(value)) for value in values if np.issubdtype(value.dtype, np.floating))
 
 
 def weights_are_finite(model):
+    sync(model)
     return all_finite(weight.numpy() for weight in model.weights)
 
 
@@ -39,6 +60,7 @@ class Snapshot:
     def __init__(self, model, iteration=0, step_counter=False, every_variable=False):
         self.model = model
         self.iteration = iteration
+        sync(model)
         optimizer = model.optimizer
         skip = set()
         if not step_counter:
@@ -56,6 +78,7 @@ class Snapshot:
         return all_finite(value for variable, value in self.variables if id(variable) in self._weights)
 
     def restore(self):
+        sync(self.model)  # under JAX, the next step then starts from what is assigned here
         for variable, value in self.variables:
             variable.assign(value)
 

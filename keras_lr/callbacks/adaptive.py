@@ -3,7 +3,7 @@
 from keras_lr import _validation as v
 from keras_lr._engine.callback import EngineCallback
 from keras_lr._engine.losses import RunningMean
-from keras_lr._engine.state import Snapshot
+from keras_lr._engine.state import Snapshot, read
 
 EVENT_COLUMNS = ["step", "epoch", "old_learning_rate", "new_learning_rate", "multiplier", "reason"]
 
@@ -106,7 +106,7 @@ class AdaptiveCallback(EngineCallback):
         metric = self._loss_metric
         kept_now = self._losses.count
         kept, mean = back_to
-        weight = float(metric.count.numpy()) / kept_now if kept_now else 0.0  # samples per step
+        weight = float(read(self.model, metric.count)) / kept_now if kept_now else 0.0  # samples per step
         metric.total.assign(mean * kept * weight if kept else 0.0)
         metric.count.assign(kept * weight)
         self._losses.rewind(kept, mean)

@@ -9,7 +9,7 @@ from keras_lr import _validation as v
 from keras_lr._engine import readout
 from keras_lr._engine.callback import EngineCallback
 from keras_lr._engine.losses import MovingAverage, RunningMean
-from keras_lr._engine.state import ModelState
+from keras_lr._engine.state import ModelState, read
 from keras_lr.finder.result import LRFinderResult
 from keras_lr.schedules import RangeTest
 
@@ -171,7 +171,7 @@ class LRFinder(EngineCallback):
         assignments a step, a quarter of a small model's step time.)
         """
         mean = float(logs.get("loss", math.nan))
-        return self._batch_losses.update(float(self._loss_metric.count.numpy()), mean)
+        return self._batch_losses.update(float(read(self.model, self._loss_metric.count)), mean)
 
     def _after_batch(self, logs):
         step = len(self._losses)

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 import keras_lr
+from tests.backends import needs_steps_per_execution
 
 
 def regression_data(samples=256):
@@ -210,6 +211,7 @@ def test_progress_bar_at_verbose_1():
     assert out.getvalue() == ""
 
 
+@needs_steps_per_execution
 def test_steps_per_execution_is_set_aside_for_the_test():
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     model.compile(keras.optimizers.SGD(), "mse", steps_per_execution=4)
@@ -268,6 +270,7 @@ def test_callback_inside_fit_stops_restores_and_keeps_the_result():
     assert state(model) != before
 
 
+@needs_steps_per_execution
 def test_callback_needs_every_steps_loss():
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     model.compile(keras.optimizers.SGD(), "mse", steps_per_execution=2)
