@@ -26,8 +26,12 @@ install-test: $(VENV)/.installed-test
 demo: $(VENV)/.installed
 	$(VENV)/bin/keras-lr demo
 
+# Every test, doctest and notebook under TensorFlow; the tests again under JAX and under
+# PyTorch, each backend in its own process (the notebooks and the command run on TensorFlow).
 test: $(VENV)/.installed-test
-	$(PY) -m pytest
+	KERAS_BACKEND=tensorflow $(PY) -m pytest
+	KERAS_BACKEND=jax $(PY) -m pytest tests --ignore=tests/test_notebooks.py --ignore=tests/test_cli.py
+	KERAS_BACKEND=torch $(PY) -m pytest tests --ignore=tests/test_notebooks.py --ignore=tests/test_cli.py
 
 bench-smoke: $(VENV)/.installed-test
 	$(PY) benchmarks/overhead.py --smoke

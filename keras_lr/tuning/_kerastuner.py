@@ -147,6 +147,7 @@ class Oracle:
             "pruned": {},  # trial_id -> why
             "diverged": {},  # trial_id -> why
             "finder_bounds": None,
+            "recommendation": None,  # the range test's point, queued after the user's
         }
         self._handed = None
 
@@ -319,6 +320,9 @@ class Oracle:
     def set_state(self, state):
         super().set_state(state)
         self.keras_lr.update(copy.deepcopy(state.get("keras_lr", {})))
+        recommendation = self.keras_lr.get("recommendation")
+        if recommendation is not None and recommendation not in self.initial_points:
+            self.initial_points.append(recommendation)
 
 
 _EXTENDED = {}
@@ -365,6 +369,28 @@ def record_bounds(oracle, name, low, high, source):
     if isinstance(oracle, Oracle) and oracle.keras_lr["finder_bounds"] is None and name is not None:
         oracle.keras_lr["finder_bounds"] = {"name": name, "min_value": low, "max_value": high, "source": source}
         oracle.save()
+
+
+def add_recommendation(oracle, point):
+    """Queues a range test's recommendation as the next initial point, once per search.
+
+    The rate is brought within the hyperparameter's bounds (and onto its steps).
+    """
+    if not isinstance(oracle, Oracle) or oracle.keras_lr.get("recommendation") is not None:
+        return
+    point = dict(point)
+    for name, value in point.items():
+        hp = find_hp(oracle.hyperparameters, name)
+        low = getattr(hp, "min_value", None)
+        if low is None:
+            continue
+        value = min(max(float(value), hp.min_value), hp.max_value)
+        if getattr(hp, "step", None) is not None and hp.sampling == "log":
+            value = float(hp.min_value * hp.step ** round(math.log(value / hp.min_value) / math.log(hp.step)))
+        point[name] = value
+    oracle.keras_lr["recommendation"] = point
+    oracle.initial_points.append(point)
+    oracle.save()
 
 
 def recorded_bounds(oracle):

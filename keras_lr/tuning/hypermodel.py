@@ -73,6 +73,10 @@ class LRHyperModel(keras_tuner.HyperModel):
             data before it trains, and narrows the bounds for the trials after
             it. The bounds are printed and recorded (`results_frame(tuner).attrs`).
             The defaults trial keeps Keras's 0.001, inside the bounds or not.
+            With keras_lr's tuners, the trial after the defaults (and after
+            any `initial_points`) runs the test's own recommendation: one cycle
+            at `result.one_cycle_max_lr` (or, without "one_cycle" among the
+            schedules, a constant rate at `result.suggestion`).
         name: String or None, the hypermodel's name.
         tunable: Bool. Whether its hyperparameters are tuned (KerasTuner's meaning).
 
@@ -98,6 +102,7 @@ class LRHyperModel(keras_tuner.HyperModel):
             self.bounds = space.bounds_from_range_test(finder)
             self._announce_bounds("the range test result given")
         self.rate_name = None
+        self._result = finder if isinstance(finder, LRFinderResult) else None
         self._finder_done = False
         self._warned = False
 
@@ -143,6 +148,8 @@ class LRHyperModel(keras_tuner.HyperModel):
             self._run_range_test(search, model, args, kwargs)
         elif self.bounds is not None and tuner is not None and _kerastuner.local_oracle(tuner) is not None:
             _kerastuner.record_bounds(tuner.oracle, self.rate_name, *self.bounds, source="the range test result given")
+        if self._result is not None and tuner is not None:
+            self._seed(tuner)
         ours = [_kerastuner.StopOnNonFiniteLoss()]
         if tuner is not None:
             ours.append(_kerastuner.ObjectiveCheck(tuner.oracle.objective))
@@ -208,12 +215,30 @@ class LRHyperModel(keras_tuner.HyperModel):
             result = lr_find(model, x, verbose=0)
         else:
             result = lr_find(model, x, y, batch_size=kwargs.get("batch_size"), verbose=0)
-        self._finder_done = True
+        self._finder_done, self._result = True, result
         self.bounds = space.bounds_from_range_test(result)
         where = "the range test" + (f" on trial {trial.trial_id}'s model" if trial is not None else "")
         if self.bounds is not None and oracle is not None:
             self.bounds = _kerastuner.narrow(oracle, self.rate_name, *self.bounds, source=where)
         self._announce_bounds(where)
+
+    def _seed(self, tuner):
+        """Runs the range test's own recommendation next, once per search (with keras_lr's tuners).
+
+        One cycle at the test's peak (`result.one_cycle_max_lr`), or, without
+        one_cycle among the schedules, a constant rate at its suggestion.
+        """
+        oracle = _kerastuner.local_oracle(tuner)
+        if oracle is None or self.rate_name is None or self.bounds is None:
+            return
+        result = self._result
+        if "one_cycle" in self.schedules:
+            point = {SCHEDULE: "one_cycle", self.rate_name: result.one_cycle_max_lr}
+        elif "constant" in self.schedules:
+            point = {SCHEDULE: "constant", self.rate_name: result.suggestion}
+        else:
+            return
+        _kerastuner.add_recommendation(oracle, point)
 
     def _announce_bounds(self, source):
         if self.bounds is None:

@@ -239,6 +239,12 @@ def test_range_test_narrows_the_rate_for_the_trials_after_the_first(tmp_path, ca
     assert (hp.min_value, hp.max_value, hp.default) == (low, high, 0.001)
     rates = [tuner.oracle.trials[t].hyperparameters["learning_rate"] for t in tuner.oracle.start_order]
     assert rates[0] == 0.001 and all(low <= r <= high for r in rates[1:])
+    # The trial after the defaults runs the test's own recommendation: one cycle at its peak.
+    second = tuner.oracle.trials[tuner.oracle.start_order[1]].hyperparameters.values
+    peak = tuner.oracle.keras_lr["recommendation"]["learning_rate"]
+    assert second == {"lr_schedule": "one_cycle", "learning_rate": peak, "one_cycle_pct_start": 0.3,
+                      "one_cycle_div_factor": 25.0}
+    assert low <= peak <= high
 
 
 def test_a_range_test_result_sets_the_bounds_from_the_start(tmp_path):
