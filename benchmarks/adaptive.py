@@ -27,12 +27,12 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
+
+from _timing import EpochTimer  # noqa: E402  (benchmarks/ is on the path when run as a script)
 from sklearn.datasets import load_diabetes, load_digits  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
 import keras_lr  # noqa: E402
-from _timing import EpochTimer  # noqa: E402  (benchmarks/ is on the path when run as a script)
 
 BATCH = 32
 

@@ -13,24 +13,27 @@ initial_epoch=e)` with a new callback each call: the time per call after the
 first, relative to the same loop with no callback. Target: 1.05x (the call
 must reuse its traced train step, as a plain fit does).
 
-    python benchmarks/overhead.py            # full run
+    python benchmarks/overhead.py            # full run, under KERAS_BACKEND (TensorFlow by default)
+    python benchmarks/overhead.py --backends tensorflow jax torch   # each in its own process
     python benchmarks/overhead.py --smoke    # CI: one short repetition
 """
 
 import argparse
 import os
 import statistics
+import subprocess
+import sys
 import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
+
+from _timing import EpochTimer  # noqa: E402  (benchmarks/ is on the path when run as a script)
 from sklearn.datasets import load_digits  # noqa: E402
 
 import keras_lr  # noqa: E402
-from _timing import EpochTimer  # noqa: E402  (benchmarks/ is on the path when run as a script)
 
 BATCH = 32
 
@@ -116,7 +119,17 @@ def main():
     parser.add_argument("--only", nargs="*", default=None,
                         help="configurations to run besides 'no callback' (e.g. OneCycle CyclicLR)")
     parser.add_argument("--spe", type=int, nargs="*", default=[1, 32], help="steps_per_execution values")
+    parser.add_argument("--backends", nargs="*", default=None,
+                        help="run the benchmark once per backend, each in its own process")
     args = parser.parse_args()
+    if args.backends:
+        rest = [a for a in sys.argv[1:] if a not in args.backends and a != "--backends"]
+        for backend in args.backends:
+            print(f"\n===== {backend} =====", flush=True)
+            subprocess.run([sys.executable, __file__, *rest], env={**os.environ, "KERAS_BACKEND": backend}, check=True)
+        return
+    if keras.backend.backend() == "torch":
+        args.spe = [spe for spe in args.spe if spe == 1]  # Keras's torch backend refuses more
     repeats, epochs = (1, 2) if args.smoke else (args.repeats, args.epochs)
 
     digits = load_digits()

@@ -15,11 +15,11 @@ torch backend's asynchronous hooks) and is the one writer of
 """
 
 import json
-import warnings
 import weakref
 
 import keras
 
+from keras_lr import _warnings
 from keras_lr._engine import optimizers
 from keras_lr._engine.fit_schedule import FitSchedule
 from keras_lr._engine.momentum import MomentumBinding, momentum_attribute, why_not_cycled
@@ -179,10 +179,9 @@ class FitSession:
                 )
                 if why is not None:
                     attribute, self._momentum = None, None
-                    warnings.warn(
+                    _warnings.warn(
                         f"{owner}: {why}; only the learning rate is scheduled. Pass base_momentum=None to "
-                        f"silence this.",
-                        stacklevel=4,
+                        f"silence this."
                     )
         key = self._key(attribute)
         trace = self._reusable_trace(key)

@@ -3,10 +3,9 @@
 import collections
 import math
 import statistics
-import warnings
-
 
 from keras_lr import _validation as v
+from keras_lr import _warnings
 from keras_lr._engine.state import weights_are_finite
 from keras_lr.callbacks.adaptive import AdaptiveCallback
 
@@ -127,12 +126,11 @@ class DivergenceGuard(AdaptiveCallback):
             self.model.stop_training = True
             rate = self.current_rate()
             self._record(self._iteration(), rate, rate, f"{reason}; stopped after {self.max_recoveries} failed recoveries")
-            warnings.warn(
+            _warnings.warn(
                 f"DivergenceGuard: training diverged again ({reason}) after "
                 f"{self.max_recoveries} failed recoveries in a row; training stops at "
                 f"the last good weights (from step {self._good.iteration}). Start "
-                f"from a lower learning rate, or raise max_recoveries.",
-                stacklevel=3,
+                f"from a lower learning rate, or raise max_recoveries."
             )
             return
         self._scale(self.factor, f"{reason}; rolled back to step {self._good.iteration}")

@@ -84,7 +84,7 @@ class OneCycle(ScheduleCallback):
             steps = self._steps_per_epoch()
             if steps is None:
                 self._missing_steps("total_steps")
-            total_steps = int(self.params["epochs"]) * steps
+            total_steps = max(1, int(self.params["epochs"]) * steps)  # fit(epochs=0) trains nothing
         return OneCycleSchedule(total_steps=total_steps, **self.schedule_kwargs)
 
     def get_config(self):

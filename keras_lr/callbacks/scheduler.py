@@ -1,6 +1,6 @@
 """`Scheduler`: applies any schedule at every optimizer step of `model.fit`."""
 
-import keras
+import keras  # noqa: F401  (the doctests use it)
 import numpy as np
 
 from keras_lr._engine import readout

@@ -2,7 +2,6 @@
 
 import numpy as np
 
-
 _MARKERS = {"valley": "o", "steep": "v", "minimum": "s", "slide": "D"}
 
 

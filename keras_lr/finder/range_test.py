@@ -12,6 +12,21 @@ def _is_tf_dataset(x):
     return type(x).__module__.startswith("tensorflow") and hasattr(x, "cardinality")
 
 
+def _check_batched(owner, dataset, model):
+    """Raises when a dataset yields single examples where the model takes batches."""
+    spec = dataset.element_spec
+    spec = spec[0] if isinstance(spec, tuple) else spec
+    inputs = getattr(model, "inputs", None)
+    if not hasattr(spec, "shape") or not inputs or len(inputs) != 1:
+        return
+    expected = tuple(inputs[0].shape)
+    if len(spec.shape) == len(expected) - 1:
+        raise ValueError(
+            f"{owner}: the dataset yields single examples of shape {tuple(spec.shape)} where the model takes "
+            f"batches of shape {expected}; batch it first, e.g. dataset.batch(32)."
+        )
+
+
 def _is_generator(x):
     """A Python iterator that fit cannot restart (a generator, an iterator)."""
     return hasattr(x, "__next__") and not isinstance(x, keras.utils.PyDataset)
@@ -141,9 +156,16 @@ def lr_find(
     if not optimizers.has_rate(getattr(inner, "_learning_rate", None)):
         raise optimizers.no_learning_rate(owner, inner)
     if not (_is_generator(x) or _is_tf_dataset(x) or isinstance(x, keras.utils.PyDataset)):
+        if y is None:
+            raise ValueError(
+                f"{owner}: y is required with array inputs (x is a {type(x).__name__}); pass the targets, or a "
+                f"dataset or generator of (x, y) batches."
+            )
         batch_size = batch_size or 32
     elif y is not None or batch_size is not None:
         raise ValueError(f"{owner}: y and batch_size go with array inputs; a dataset or generator yields (x, y) batches.")
+    if _is_tf_dataset(x):
+        _check_batched(owner, x, model)
 
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)

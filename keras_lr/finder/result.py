@@ -1,12 +1,11 @@
 """`LRFinderResult`: the curve of a range test and what it suggests."""
 
-import warnings
 
 import numpy as np
 
+from keras_lr import _warnings
 from keras_lr._engine.recommendation import Recommendation
 from keras_lr.finder import suggestions as s
-
 
 # Below this many finite points no suggestion is trusted.
 MIN_POINTS = 10
@@ -17,7 +16,6 @@ def assess(learning_rates, losses):
 
     A pure function of the raw rates and (unsmoothed) losses of a range test.
     """
-    rates = np.asarray(learning_rates, dtype=np.float64).reshape(-1)
     values = np.asarray(losses, dtype=np.float64).reshape(-1)
     reasons = []
     finite = np.isfinite(values)
@@ -72,11 +70,10 @@ class LRFinderResult(Recommendation):
         }
         self._bounds = s.cyclic_bounds(rates, curve)
         if warn and not self.reliable:
-            warnings.warn(
+            _warnings.warn(
                 f"lr_find: the range test's curve cannot support a suggestion: "
                 f"{'; '.join(self.reasons)}. Check the data and model, or widen "
-                f"start_lr/end_lr or raise num_steps.",
-                stacklevel=3,
+                f"start_lr/end_lr or raise num_steps."
             )
 
     @property

@@ -1,10 +1,10 @@
 """`LRHyperModel`: a KerasTuner hypermodel that tunes the learning rate and its schedule."""
 
-import warnings
 
 import keras
 import keras_tuner
 
+from keras_lr import _warnings
 from keras_lr import callbacks as lr_callbacks
 from keras_lr._engine.momentum import momentum_attribute
 from keras_lr._engine.optimizers import inner_optimizer
@@ -183,11 +183,10 @@ class LRHyperModel(keras_tuner.HyperModel):
             return
         self._warned = True
         name = type(tuner).__name__
-        warnings.warn(
+        _warnings.warn(
             f"LRHyperModel: keras_tuner.{name} does not run the defaults trial first, score "
             f"trials whose loss diverges, or keep learning curves; keras_lr.tuning.{name} "
-            f"takes the same arguments and does.",
-            stacklevel=3,
+            f"takes the same arguments and does."
         )
 
     def _run_range_test(self, search, model, args, kwargs):

@@ -18,10 +18,10 @@ Each takes exactly the arguments of its KerasTuner class, and two more:
   that fall behind.
 """
 
-import warnings
 
 import keras_tuner
 
+from keras_lr import _warnings
 from keras_lr.tuning import _kerastuner
 from keras_lr.tuning.pruning import get_pruner
 
@@ -54,11 +54,10 @@ class _Search(keras_tuner.Tuner):
         super().on_search_end()
         oracle = _kerastuner.local_oracle(self)
         if oracle is not None and oracle.trials and not oracle.get_best_trials(1):
-            warnings.warn(
+            _warnings.warn(
                 f"{type(self).__name__}: no trial finished with a finite score (every one diverged or "
                 f"failed; see keras_lr.tuning.results_frame), so get_best_hyperparameters() returns []. "
-                f"Lower the learning rate's bounds (keras_lr.tuning.learning_rate(hp, max_value=...)).",
-                stacklevel=2,
+                f"Lower the learning rate's bounds (keras_lr.tuning.learning_rate(hp, max_value=...))."
             )
 
 

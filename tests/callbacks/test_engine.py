@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 import keras_lr
-from tests.backends import BACKEND, traces_each_fit
 from keras_lr._engine.session import FitSession
 from keras_lr.schedules import CyclicLR as CyclicSchedule
 from keras_lr.schedules import OneCycle as OneCycleSchedule
 from keras_lr.schedules import evaluate_momentum, evaluate_schedule
+from tests.backends import BACKEND, traces_each_fit
 from tests.callbacks.helpers import bias_data, bias_model, fit, sgd_bias_trajectory
 
 STEPS = 10  # 40 samples in batches of 4

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 import keras_lr
-from tests.backends import BACKEND
 from keras_lr.schedules import CyclicLR as CyclicSchedule
 from keras_lr.schedules import OneCycle as OneCycleSchedule
 from keras_lr.schedules import evaluate_momentum, evaluate_schedule
+from tests.backends import BACKEND
 from tests.callbacks.helpers import (
     adam_bias_trajectory,
     bias_data,

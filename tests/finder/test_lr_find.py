@@ -1,7 +1,8 @@
 """lr_find and the LRFinder callback on tiny models: restore, inputs, arguments."""
 
-import io
 import contextlib
+import io
+import warnings
 
 import keras
 import numpy as np
@@ -300,3 +301,32 @@ def test_any_optimizer_with_a_learning_rate(name):
     result = keras_lr.lr_find(model, *regression_data(), start_lr=1e-5, end_lr=1e-2, num_steps=15, verbose=0)
     np.testing.assert_allclose(result.frame.learning_rate, np.logspace(-5, -2, 15), rtol=1e-6)
     assert state(model) == before
+
+
+def test_each_unreliable_curve_warns_at_the_callers_line():
+    model = model_with(keras.optimizers.SGD(0.01))
+    x, y = regression_data()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")  # Python's own: once per place
+        keras_lr.lr_find(model, x, y, end_lr=1e-6, num_steps=5, verbose=0)
+        keras_lr.lr_find(model, x, y, end_lr=1e-6, num_steps=5, verbose=0)
+    unreliable = [w for w in caught if "cannot support a suggestion" in str(w.message)]
+    assert len(unreliable) == 2
+    assert {w.filename for w in unreliable} == {__file__} and unreliable[0].lineno != unreliable[1].lineno
+
+
+def test_the_mistakes_a_newcomer_makes_are_named():
+    model = model_with(keras.optimizers.SGD(0.01))
+    x, y = regression_data()
+    with pytest.raises(ValueError, match="lr_find: y is required with array inputs"):
+        keras_lr.lr_find(model, x)
+    unbatched = tf.data.Dataset.from_tensor_slices((x, y))
+    with pytest.raises(ValueError, match=r"single examples of shape \(4,\).*batches of shape \(None, 4\).*\.batch\(32\)"):
+        keras_lr.lr_find(model, unbatched)
+    assert model.optimizer.iterations.numpy() == 0
+
+
+def test_fit_with_zero_epochs_returns_quietly_as_keras_does():
+    model = model_with(keras.optimizers.SGD(0.01, momentum=0.9))
+    history = model.fit(*regression_data(), epochs=0, verbose=0, callbacks=[keras_lr.OneCycle(0.1)])
+    assert history.history == {} and isinstance(model.optimizer._learning_rate, keras.Variable)
