@@ -1,174 +1,333 @@
-"""The `keras-lr` command.
+"""What `keras-lr demo` does (its options and errors are in the top-level `keras_lr_cli`).
 
-    keras-lr demo [--epochs N] [--max-lr LR] [--plot PATH] [--schedule-plot PATH] [--trials N]
-
-The demo works on scikit-learn's digits (shipped inside the package, never
-downloaded): it runs the learning-rate range test on a small MLP, prints the
-suggestions and saves the plot, trains with Adam and the one-cycle policy at
-the recommended peak, printing rate, beta_1 and accuracy every epoch, and
-then trains the same model with Keras's default, Adam(0.001), for the same
-epochs, and prints both accuracies. Last, a short KerasTuner search of the
-rate and its schedule (`keras_lr.tuning`), whose first trial is Keras's
-default, and its best trial next to that default.
+On scikit-learn's digits, or on a CSV table of the user's: the range test,
+OneCycle at its recommendation next to Keras's default Adam(0.001), and a
+short KerasTuner search whose first trial is that default; a summary on the
+terminal and a report folder with the figures, the tables and `summary.md`.
 """
 
-import argparse
 import os
-import sys
+import time
 
 
-def _load_digits(seed):
+class DataError(ValueError):
+    """What is wrong with the user's table, in one line."""
+
+
+# Up to this many distinct whole numbers, a numeric target is a class label.
+MAX_CLASSES = 20
+
+
+def load_digits(seed):
+    """scikit-learn's digits, features in [0, 1], split 75% / 25%."""
+    from sklearn.datasets import load_digits as load
+
+    digits = load()
+    x = (digits.data / 16.0).astype("float32")
+    return _with_info(x, digits.target.astype("int32"), "classification", seed, name="scikit-learn's digits",
+                      classes=[str(c) for c in range(10)], columns=64, dropped=0)
+
+
+def _with_info(x, y, task, seed, **info):
+    (x_train, y_train), (x_val, y_val) = _split(x, y, task, seed)
+    info.update(task=task, features=x.shape[1], train=len(x_train), validation=len(x_val))
+    return (x_train, y_train), (x_val, y_val), info
+
+
+def _split(x, y, task, seed):
+    from sklearn.model_selection import train_test_split
+
+    stratify = y if task == "classification" else None
+    x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=0.25, random_state=seed, stratify=stratify)
+    return (x_train, y_train), (x_val, y_val)
+
+
+def infer_task(target):
+    """"classification" for text, true/false or few distinct whole numbers; else "regression"."""
+    import pandas as pd
+
+    if not pd.api.types.is_numeric_dtype(target) or pd.api.types.is_bool_dtype(target):
+        return "classification"
+    values = target.dropna()
+    if (values == values.round()).all() and values.nunique() <= MAX_CLASSES:
+        return "classification"
+    return "regression"
+
+
+def load_table(path, target, task, seed):
+    """A CSV table as standardised numeric features and a target, split 75% / 25%.
+
+    Numeric columns: missing values take the median, then standardised (on
+    the training rows). Other columns: missing values take the most frequent
+    value, then one-hot encoded. Rows without a target are dropped.
+
+    Raises:
+        DataError: for a table that cannot be read, is empty, has no such
+            target, a target with one class (or one value), or no usable feature.
+    """
     import numpy as np
+    import pandas as pd
 
     try:
-        from sklearn.datasets import load_digits
-    except ImportError as error:
-        raise SystemExit("keras-lr demo needs scikit-learn for its digits data: pip install 'keras-lr[demo]'") from error
+        table = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"--csv {path!r}: the table is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise DataError(f"--csv {path!r}: not a readable CSV table ({str(error).splitlines()[0]})") from None
+    if table.empty:
+        raise DataError(f"--csv {path!r}: the table has no rows")
+    if target not in table.columns:
+        raise DataError(
+            f"--target {target!r} is not a column of {path!r} (its columns: {', '.join(map(str, table.columns))})"
+        )
+    dropped = int(table[target].isna().sum())
+    table = table[table[target].notna()]
+    if table.empty:
+        raise DataError(f"--target {target!r}: every value is missing")
+    labels = table[target]
+    task = infer_task(labels) if task == "auto" else task
+    if labels.nunique() < 2:
+        kind = "one class" if task == "classification" else "one value"
+        raise DataError(f"--target {target!r} has {kind} ({labels.iloc[0]!r}): nothing to learn")
+    if task == "regression" and not pd.api.types.is_numeric_dtype(labels):
+        raise DataError(f"--task regression needs a numeric --target; {target!r} holds text")
+    features = table.drop(columns=[target])
+    features = features.loc[:, features.notna().any() & (features.nunique(dropna=True) > 1)]
+    if features.shape[1] == 0:
+        raise DataError(f"--csv {path!r}: no usable feature besides {target!r} (every other column is empty or constant)")
+    numeric = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c])
+               and not pd.api.types.is_bool_dtype(features[c])]
+    categorical = [c for c in features.columns if c not in numeric]
+    for column in categorical:
+        features[column] = features[column].fillna(features[column].mode().iloc[0]).astype(str)
+    encoded = pd.get_dummies(features, columns=categorical, dtype="float32")
+    if task == "classification":
+        classes = sorted(labels.astype(str).unique())
+        y = labels.astype(str).map({c: i for i, c in enumerate(classes)}).to_numpy("int32")
+    else:
+        classes = None
+        y = ((labels - labels.mean()) / labels.std()).to_numpy("float32")  # the loss in the target's sd units
+    (x_train, y_train), (x_val, y_val) = _split(encoded, y, task, seed)
+    medians = x_train[numeric].median()
+    x_train, x_val = x_train.fillna(medians), x_val.fillna(medians)
+    mean, std = x_train[numeric].mean(), x_train[numeric].std().replace(0.0, 1.0)
+    x_train.loc[:, numeric] = (x_train[numeric] - mean) / std
+    x_val.loc[:, numeric] = (x_val[numeric] - mean) / std
+    info = dict(name=os.path.basename(path), task=task, classes=classes, columns=features.shape[1],
+                scaled_target=task == "regression",
+                features=encoded.shape[1], dropped=dropped, train=len(x_train), validation=len(x_val),
+                target=target)
+    return (x_train.to_numpy("float32"), y_train), (x_val.to_numpy("float32"), y_val), info
 
-    digits = load_digits()
-    x = (digits.data / 16.0).astype("float32")
-    y = digits.target.astype("int32")
-    order = np.random.default_rng(seed).permutation(len(x))
-    x, y = x[order], y[order]
-    split = int(0.8 * len(x))
-    return (x[:split], y[:split]), (x[split:], y[split:])
 
-
-def _model(keras):
-    return keras.Sequential([
-        keras.Input((64,)),
+def _model(keras, inputs, info):
+    outputs = len(info["classes"]) if info["task"] == "classification" else 1
+    model = keras.Sequential([
+        keras.Input((inputs,)),
         keras.layers.Dense(64, activation="relu"),
-        keras.layers.Dense(10, activation="softmax"),
+        keras.layers.Dense(outputs, activation="softmax" if info["task"] == "classification" else None),
     ])
+    return model
 
 
-def demo(epochs=3, max_lr=None, plot=None, schedule_plot=None, seed=0, trials=6):
-    """Range test, then OneCycle at its suggestion next to Keras's default, then a short search, on digits.
+def _compile(keras, model, optimizer, info):
+    if info["task"] == "classification":
+        model.compile(optimizer, "sparse_categorical_crossentropy", metrics=["accuracy"])
+    else:
+        model.compile(optimizer, "mse", metrics=["mae"])
+    return model
+
+
+class _Printer:
+    def __init__(self, quiet):
+        self.quiet = quiet
+
+    def __call__(self, text=""):
+        if not self.quiet:
+            print(text, flush=True)
+
+
+def run_demo(args):
+    """`keras-lr demo` with parsed arguments (see `keras_lr_cli`)."""
+    say = _Printer(args.quiet)
+    started = time.perf_counter()
+    if args.csv is not None:
+        train, validation, info = load_table(args.csv, args.target, args.task, args.seed)
+    else:
+        train, validation, info = load_digits(args.seed)
+    report = demo(train, validation, info, epochs=args.epochs, trials=args.trials, max_lr=args.max_lr,
+                  seed=args.seed, out=args.out, say=say)
+    say(f"\nreport: {os.path.join(args.out, 'summary.md')} ({time.perf_counter() - started:.0f} s)")
+    return report
+
+
+def demo(train, validation, info, epochs=3, trials=6, max_lr=None, seed=0, out="keras_lr_report", say=print):
+    """The range test, OneCycle against Adam(0.001), a short search; writes the report to ``out``.
 
     Returns:
-        (OneCycle's final validation accuracy, Adam(0.001)'s), same model, data and epochs.
+        A dict of what the summary reports (the scores, the rates, the files).
     """
     import keras
+    import pandas as pd
 
     import keras_lr
+    from keras_lr import tuning
 
-    (x_train, y_train), (x_val, y_val) = _load_digits(seed)
-    print(f"keras_lr demo: MLP on scikit-learn digits ({len(x_train)} train, {len(x_val)} validation), "
-          f"Adam, {epochs} epochs, backend {keras.backend.backend()}")
+    os.makedirs(out, exist_ok=True)
+    classification = info["task"] == "classification"
+    metric = "val_accuracy" if classification else "val_loss"
+    better = max if classification else min
+    verbose = 0 if getattr(say, "quiet", False) else 2
+    (x_train, y_train), (x_val, y_val) = train, validation
+    say(f"keras_lr demo: {info['name']}, {info['task']}, {info['train']} training and {info['validation']} "
+        f"held-out examples, {info['features']} features; Adam, {epochs} epochs; backend {keras.backend.backend()}")
 
     def compiled(optimizer):
         keras.utils.set_random_seed(seed)
-        model = _model(keras)
-        model.compile(optimizer, "sparse_categorical_crossentropy", metrics=["accuracy"])
-        return model
+        return _compile(keras, _model(keras, x_train.shape[1], info), optimizer, info)
 
-    # 1. The range test on the model we are about to train.
+    files = {}
+
+    # 1. The range test on the model about to be trained.
     model = compiled(keras.optimizers.Adam())
-    result = keras_lr.lr_find(model, x_train, y_train, batch_size=32, num_steps=100, seed=seed, verbose=0)
-    print(f"\n1. range test: {len(result.frame)} steps from {result.frame.learning_rate.iloc[0]:.1e} "
-          f"to {result.frame.learning_rate.iloc[-1]:.2g}" + (f" (stopped: {result.stopped_early})" if result.stopped_early else ""))
+    result = keras_lr.lr_find(model, x_train, y_train, batch_size=32, seed=seed, verbose=0)
+    result.frame.to_csv(os.path.join(out, "range_test.csv"), index=False)
+    result.plot().figure.savefig(os.path.join(out, "range_test.png"), dpi=100)
+    files.update(range_test_csv="range_test.csv", range_test_png="range_test.png")
+    peak = max_lr if max_lr is not None else result.one_cycle_max_lr
+    say(f"\n1. range test: {len(result.frame)} steps from {result.frame.learning_rate.iloc[0]:.1e} to "
+        f"{result.frame.learning_rate.iloc[-1]:.2g}" + ("" if result.reliable else f" (unreliable: {'; '.join(result.reasons)})"))
     for name, rate in result.suggestions.items():
-        print(f"   {name:8s} {rate:.3g}" + ("   <- default suggestion" if name == "valley" else ""))
-    low, high = result.cyclic_bounds()
-    print(f"   CyclicLR bounds {low:.3g} .. {high:.3g}; OneCycle peak {result.one_cycle_max_lr:.3g}")
-    if plot:
-        result.plot().figure.savefig(plot)
-        print(f"   range test plot saved to {plot}")
+        say(f"   {name:8s} {rate:.3g}")
+    say(f"   OneCycle peak {result.one_cycle_max_lr:.3g}" + (f"; using --max-lr {max_lr:g}" if max_lr else ""))
+    if not (peak and peak == peak):  # NaN: the curve gives no peak
+        peak = 0.01
+        say("   the curve gives no peak: OneCycle uses 0.01")
 
     # 2. OneCycle at the recommended peak (the model is as it was before the test).
-    peak = max_lr if max_lr is not None else result.one_cycle_max_lr
+    say(f"\n2. OneCycle(max_lr={peak:.3g}) with Adam:")
     one_cycle = keras_lr.OneCycle(max_lr=peak)
-
-    class Report(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            momentum = one_cycle.history_frame().momentum.iloc[-1]
-            print(f"   epoch {epoch + 1:2d}  learning_rate {logs['learning_rate']:.5f}  beta_1 {momentum:.3f}  "
-                  f"loss {logs['loss']:.4f}  accuracy {logs['accuracy']:.4f}  val_accuracy {logs['val_accuracy']:.4f}")
-
-    print(f"\n2. OneCycle(max_lr={peak:.3g}) with Adam:")
-    history = model.fit(x_train, y_train, validation_data=(x_val, y_val), batch_size=32, epochs=epochs,
-                        verbose=0, callbacks=[one_cycle, Report()])
-    frame = one_cycle.history_frame()
-    print(f"   {len(frame)} optimizer steps; learning rate from {frame.learning_rate.iloc[0]:.5f} up to "
-          f"{frame.learning_rate.max():.5f} and down to {frame.learning_rate.iloc[-1]:.2e}")
-    if schedule_plot:
-        from keras_lr.plotting import plot_schedule
-
-        plot_schedule(one_cycle.schedule_for_last_fit(), len(frame)).savefig(schedule_plot)
-        print(f"   schedule plot saved to {schedule_plot}")
+    ours = model.fit(x_train, y_train, validation_data=(x_val, y_val), batch_size=32, epochs=epochs,
+                     verbose=verbose, callbacks=[one_cycle])
+    schedule = one_cycle.history_frame()
+    schedule.to_csv(os.path.join(out, "schedule.csv"), index=False)
+    keras_lr.plot_schedule(one_cycle.schedule_for_last_fit(), len(schedule)).savefig(
+        os.path.join(out, "schedule.png"), dpi=100)
+    files.update(schedule_csv="schedule.csv", schedule_png="schedule.png")
 
     # 3. Keras's default: Adam(0.001), constant.
-    baseline = compiled(keras.optimizers.Adam())
-    default = baseline.fit(x_train, y_train, validation_data=(x_val, y_val), batch_size=32, epochs=epochs, verbose=0)
-    ours = history.history["val_accuracy"][-1]
-    theirs = default.history["val_accuracy"][-1]
-    print(f"\n3. validation accuracy after {epochs} epochs:")
-    print(f"   Keras default Adam(0.001):      {theirs:.4f}")
-    print(f"   OneCycle at the range test's peak: {ours:.4f}")
+    say("\n3. Keras's default, Adam(0.001):")
+    default = compiled(keras.optimizers.Adam()).fit(x_train, y_train, validation_data=(x_val, y_val), batch_size=32,
+                                                   epochs=epochs, verbose=verbose)
+    _plot_curves(ours.history, default.history, metric, peak, os.path.join(out, "learning_curves.png"))
+    files["learning_curves_png"] = "learning_curves.png"
+    scores = {"OneCycle": ours.history[metric][-1], "Adam(0.001)": default.history[metric][-1]}
+
+    # 4. A short search of the rate and its schedule.
+    best = None
     if trials:
-        _search(keras, (x_train, y_train), (x_val, y_val), epochs, trials, seed)
-    return ours, theirs
+        say(f"\n4. KerasTuner search of the rate and its schedule, {trials} trials of {epochs} epochs:")
+
+        def build_model(hp):
+            return _compile(keras, _model(keras, x_train.shape[1], info),
+                            keras.optimizers.Adam(tuning.learning_rate(hp)), info)
+
+        import tempfile
+
+        keras.utils.set_random_seed(seed)
+        with tempfile.TemporaryDirectory() as directory:
+            tuner = tuning.RandomSearch(tuning.LRHyperModel(build_model), objective=metric, max_trials=trials,
+                                        seed=seed, directory=directory, project_name="demo")
+            tuner.search(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=32, verbose=0)
+            frame = tuning.results_frame(tuner)
+            tuning.plot_results(tuner).savefig(os.path.join(out, "search.png"), dpi=100)
+        frame.to_csv(os.path.join(out, "trials.csv"), index=False)
+        files.update(trials_csv="trials.csv", search_png="search.png")
+        for _, row in frame.iterrows():
+            mark = "   <- Keras's default" if row.defaults else ""
+            say(f"   trial {row.trial_id}  {row.lr_schedule:9s} learning_rate {row.learning_rate:<9.3g} "
+                f"{metric} {row.score:.4f}  ({row.status}){mark}")
+        best = frame.iloc[0]
+        scores[f"best trial ({best.lr_schedule} at {best.learning_rate:.3g})"] = best.score
+        default_trial = frame[frame.defaults].iloc[0]
+        scores["defaults trial (Adam 0.001, constant)"] = default_trial.score
+
+    table = pd.DataFrame({"run": list(scores), metric: list(scores.values())})
+    say(f"\nheld-out {metric} after {epochs} epochs:")
+    for run, score in scores.items():
+        say(f"   {run:45s} {score:.4f}")
+    _write_summary(out, info, epochs, trials, result, peak, table, metric, files, better)
+    return dict(scores=scores, peak=peak, files=files, result=result)
 
 
-def _search(keras, train, validation, epochs, trials, seed):
-    """A short search of the rate and its schedule; prints the best trial next to the defaults trial."""
-    import tempfile
+def _plot_curves(ours, default, metric, peak, path):
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    from keras_lr import tuning
-
-    def build_model(hp):
-        model = _model(keras)
-        model.compile(keras.optimizers.Adam(tuning.learning_rate(hp)), "sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
-        return model
-
-    print(f"\n4. KerasTuner search of the rate and its schedule: {trials} trials of {epochs} epochs "
-          f"(keras_lr.tuning.RandomSearch, LRHyperModel):")
-    keras.utils.set_random_seed(seed)
-    with tempfile.TemporaryDirectory() as directory:
-        tuner = tuning.RandomSearch(tuning.LRHyperModel(build_model), objective="val_accuracy", max_trials=trials,
-                                    seed=seed, directory=directory, project_name="demo")
-        tuner.search(*train, validation_data=validation, epochs=epochs, batch_size=32, verbose=0)
-        frame = tuning.results_frame(tuner)
-    for _, row in frame.iterrows():
-        mark = "   <- Keras's default" if row.defaults else ""
-        print(f"   trial {row.trial_id}  {row.lr_schedule:9s} learning_rate {row.learning_rate:<9.3g} "
-              f"val_accuracy {row.score:.4f}  ({row.status}){mark}")
-    best, default = frame.iloc[0], frame[frame.defaults].iloc[0]
-    print(f"   best: {best.lr_schedule} at {best.learning_rate:.3g}, {best.score:.4f} against the default's "
-          f"{default.score:.4f} ({best.score - default.score:+.4f})")
+    figure, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    for history, label in ((ours, f"OneCycle (peak {peak:.3g})"), (default, "Adam(0.001)")):
+        epochs = range(1, len(history[metric]) + 1)
+        axes[0].plot(epochs, history[metric], marker="o", label=label)
+        axes[1].plot(epochs, history["loss"], marker="o", label=label)
+    for ax, name in zip(axes, (metric, "training loss")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="keras-lr", description="keras_lr command line")
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo_parser = commands.add_parser(
-        "demo", help="range test on scikit-learn's digits, then OneCycle at its suggestion next to Adam(0.001)"
-    )
-    demo_parser.add_argument("--epochs", type=int, default=3)
-    demo_parser.add_argument("--max-lr", type=float, default=None,
-                             help="OneCycle peak (default: the range test's recommendation)")
-    demo_parser.add_argument("--plot", default="keras_lr_range_test.png",
-                             help="where to save the range test plot ('' to skip)")
-    demo_parser.add_argument("--schedule-plot", default="keras_lr_demo_schedule.png",
-                             help="where to save the schedule plot ('' to skip)")
-    demo_parser.add_argument("--seed", type=int, default=0)
-    demo_parser.add_argument("--trials", type=int, default=6,
-                             help="trials of the closing KerasTuner search (0 to skip it)")
-    args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    if args.command == "demo":
-        if args.epochs < 1:
-            parser.error(f"--epochs must be >= 1; received {args.epochs}")
-        if args.max_lr is not None and not args.max_lr > 0:
-            parser.error(f"--max-lr must be > 0; received {args.max_lr}")
-        if args.trials < 0:
-            parser.error(f"--trials must be >= 0; received {args.trials}")
-        demo(epochs=args.epochs, max_lr=args.max_lr, plot=args.plot or None,
-             schedule_plot=args.schedule_plot or None, seed=args.seed, trials=args.trials)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def _write_summary(out, info, epochs, trials, result, peak, table, metric, files, better):
+    lines = [
+        "# keras_lr demo report",
+        "",
+        f"Data: {info['name']} ({info['task']}; {info['train']} training and {info['validation']} held-out "
+        f"examples; {info['columns']} columns, {info['features']} features after encoding"
+        + (f"; {info['dropped']} rows without a target dropped" if info.get("dropped") else "") + ").",
+        f"Model: an MLP (64 ReLU units), Adam, batch 32, {epochs} epochs."
+        + (" The target is standardised (mean 0, sd 1): losses are in its sd units, squared." if info.get("scaled_target")
+           else ""),
+        "",
+        "## 1. The learning-rate range test",
+        "",
+        f"![range test]({files['range_test_png']})",
+        "",
+        "| suggestion | rate |",
+        "|---|---|",
+        *[f"| {name} | {rate:.3g} |" for name, rate in result.suggestions.items()],
+        f"| OneCycle peak (`one_cycle_max_lr`) | {result.one_cycle_max_lr:.3g} |",
+        "",
+        ("The curve is reliable." if result.reliable else f"The curve is unreliable: {'; '.join(result.reasons)}.")
+        + f" Every step: [{files['range_test_csv']}]({files['range_test_csv']}).",
+        "",
+        f"## 2. OneCycle at {peak:.3g} against Keras's default, Adam(0.001)",
+        "",
+        f"![schedule]({files['schedule_png']})",
+        "",
+        f"![learning curves]({files['learning_curves_png']})",
+        "",
+        f"The rate and momentum of every step: [{files['schedule_csv']}]({files['schedule_csv']}).",
+        "",
+    ]
+    if "trials_csv" in files:
+        lines += [
+            f"## 3. A KerasTuner search of the rate and its schedule ({trials} trials)",
+            "",
+            f"![search]({files['search_png']})",
+            "",
+            f"Every trial: [{files['trials_csv']}]({files['trials_csv']}). The first trial is Keras's default.",
+            "",
+        ]
+    best_score = better(table[metric])
+    lines += [
+        f"## Held-out {metric}",
+        "",
+        f"| run | {metric} |",
+        "|---|---|",
+        *[f"| {row.run} | {getattr(row, metric):.4f}{' (best)' if getattr(row, metric) == best_score else ''} |"
+          for row in table.itertuples()],
+        "",
+    ]
+    with open(os.path.join(out, "summary.md"), "w") as handle:
+        handle.write("\n".join(lines))

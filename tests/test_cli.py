@@ -1,31 +1,144 @@
+"""The keras-lr command: the demo on digits and on a CSV table, its report, and one line per mistake."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
 import pytest
+from sklearn.datasets import load_diabetes, load_wine
 
-from keras_lr import cli
+import keras_lr_cli
+
+REPORT = ["learning_curves.png", "range_test.csv", "range_test.png", "schedule.csv", "schedule.png", "search.png",
+          "summary.md", "trials.csv"]
 
 
-def test_demo_runs_the_range_test_then_one_cycle_next_to_keras_default_then_a_search(tmp_path, capsys):
-    plot, schedule = tmp_path / "range.png", tmp_path / "schedule.png"
-    argv = ["demo", "--epochs", "2", "--plot", str(plot), "--schedule-plot", str(schedule), "--trials", "3"]
-    assert cli.main(argv) == 0
-    out = capsys.readouterr().out
-    for name in ("valley", "steep", "minimum", "slide", "OneCycle peak"):
-        assert name in out
-    assert plot.stat().st_size > 1000 and schedule.stat().st_size > 1000
-    lines = out.strip().splitlines()
-    default = float(next(line for line in lines if "Keras default Adam(0.001):" in line).split()[-1])
-    ours = float(next(line for line in lines if "OneCycle at the range test's peak:" in line).split()[-1])
-    assert ours > 0.85  # 10 classes: chance is 0.1
-    assert ours > default  # two epochs: the range test's peak beats Adam(0.001)
+def run(argv, capsys):
+    status = keras_lr_cli.main(argv)
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_demo_on_digits_writes_the_report_and_beats_kerass_default(tmp_path, capsys):
+    status, out, _ = run(["demo", "--epochs", "2", "--trials", "3", "--out", str(tmp_path)], capsys)
+    assert status == 0
+    assert sorted(os.listdir(tmp_path)) == REPORT
+    summary = (tmp_path / "summary.md").read_text()
+    for name in set(REPORT) - {"summary.md"}:
+        assert f"({name})" in summary  # every figure and table is linked
+    assert all(os.path.getsize(tmp_path / name) > 500 for name in REPORT if name.endswith(".png"))
+    lines = out.splitlines()
+    ours = float(next(line for line in reversed(lines) if line.strip().startswith("OneCycle ")).split()[-1])
+    default = float(next(line for line in lines if line.strip().startswith("Adam(0.001)")).split()[-1])
+    assert ours > 0.85 and ours > default  # two epochs: the range test's peak beats Adam(0.001)
     trials = [line for line in lines if line.strip().startswith("trial ")]
     assert len(trials) == 3 and sum("<- Keras's default" in line for line in trials) == 1
-    assert "constant  learning_rate 0.001" in next(line for line in trials if "<- Keras's default" in line)
-    assert lines[-1].strip().startswith("best: ") and "against the default's" in lines[-1]
+    frame = pd.read_csv(tmp_path / "trials.csv")
+    assert len(frame) == 3 and frame.defaults.sum() == 1
+    schedule = pd.read_csv(tmp_path / "schedule.csv")
+    assert list(schedule.columns) == ["epoch", "step", "learning_rate", "momentum"] and len(schedule) == 2 * 43
 
 
-@pytest.mark.parametrize(
-    "argv", [["demo", "--epochs", "0"], ["demo", "--max-lr", "-1"], ["demo", "--trials", "-1"], []]
-)
-def test_bad_arguments_exit_with_usage(argv):
+def table(tmp_path):
+    """Wine with a text target, a text column with gaps and a numeric column with gaps."""
+    frame = load_wine(as_frame=True).frame
+    rng = np.random.default_rng(0)
+    frame["colour"] = rng.choice(["red", "white", None], size=len(frame))
+    frame.loc[rng.choice(len(frame), 10, replace=False), "alcohol"] = np.nan
+    frame["target"] = frame["target"].map({0: "a", 1: "b", 2: "c"})
+    frame.loc[[3, 7], "target"] = np.nan
+    path = tmp_path / "wine.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_demo_on_a_csv_table_infers_the_task_and_encodes_the_columns(tmp_path, capsys):
+    path = table(tmp_path)
+    out_dir = tmp_path / "report"
+    status, out, _ = run(["demo", "--csv", str(path), "--target", "target", "--epochs", "2", "--trials", "0",
+                          "--out", str(out_dir), "--quiet"], capsys)
+    assert status == 0 and out == ""  # --quiet
+    summary = (out_dir / "summary.md").read_text()
+    assert "wine.csv (classification; 132 training and 44 held-out examples; 14 columns, 15 features" in summary
+    assert "2 rows without a target dropped" in summary
+    assert "trials.csv" not in os.listdir(out_dir)  # --trials 0
+
+
+def test_demo_infers_regression_and_takes_task_from_the_command_line(tmp_path, capsys):
+    frame = load_diabetes(as_frame=True).frame
+    path = tmp_path / "diabetes.csv"
+    frame.to_csv(path, index=False)
+    status, _, _ = run(["demo", "--csv", str(path), "--target", "target", "--epochs", "1", "--trials", "0",
+                        "--out", str(tmp_path / "r"), "--quiet"], capsys)
+    assert status == 0 and "(regression;" in (tmp_path / "r" / "summary.md").read_text()
+    frame["sex_class"] = (frame["sex"] > 0).astype(int)
+    frame.to_csv(path, index=False)
+    status, _, _ = run(["demo", "--csv", str(path), "--target", "sex_class", "--task", "regression", "--epochs", "1",
+                        "--trials", "0", "--out", str(tmp_path / "s"), "--quiet"], capsys)
+    assert status == 0 and "(regression;" in (tmp_path / "s" / "summary.md").read_text()
+
+
+def mistakes(tmp_path):
+    good = table(tmp_path)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("a,b,target\n")
+    one_class = tmp_path / "one.csv"
+    pd.DataFrame({"a": [1.0, 2.0, 3.0], "target": ["x", "x", "x"]}).to_csv(one_class, index=False)
+    no_feature = tmp_path / "nofeature.csv"
+    pd.DataFrame({"a": [1.0, 1.0, 1.0], "b": [None, None, None], "target": [0, 1, 0]}).to_csv(no_feature, index=False)
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"\xff\xfe\x00\x81" * 100)
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    return [
+        (["--csv", str(tmp_path / "missing.csv"), "--target", "t"], "no such file"),
+        (["--csv", str(binary), "--target", "t"], "not a readable CSV table"),
+        (["--csv", str(good), "--target", "colour_"], "--target 'colour_' is not a column"),
+        (["--csv", str(one_class), "--target", "target"], "has one class ('x'): nothing to learn"),
+        (["--csv", str(empty), "--target", "target"], "the table is empty"),
+        (["--csv", str(header_only), "--target", "target"], "the table has no rows"),
+        (["--csv", str(no_feature), "--target", "target"], "no usable feature besides 'target'"),
+        (["--csv", str(good)], "--csv needs --target COLUMN"),
+        (["--target", "target"], "--target goes with --csv FILE"),
+        (["--out", str(a_file / "report")], "cannot write there"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(10))
+def test_each_mistake_is_one_line_and_exit_status_2(case, tmp_path, capsys):
+    argv, message = mistakes(tmp_path)[case]
+    out_dir = [] if "--out" in argv else ["--out", str(tmp_path / "out")]
+    status, _, err = run(["demo", *argv, *out_dir, "--epochs", "1", "--trials", "0", "--quiet"], capsys)
+    assert status == 2
+    assert err.count("\n") == 1 and err.startswith("keras-lr: error: ") and message in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [["demo", "--epochs", "0"], ["demo", "--max-lr", "-1"], ["demo", "--trials", "-1"],
+                                  ["demo", "--task", "ranking"], []])
+def test_bad_options_exit_with_usage(argv, capsys):
     with pytest.raises(SystemExit) as raised:
-        cli.main(argv)
-    assert raised.value.code == 2
+        keras_lr_cli.main(argv)
+    assert raised.value.code == 2 and "usage: keras-lr" in capsys.readouterr().err
+
+
+def test_help_and_version_answer_without_loading_keras():
+    code = (
+        "import sys, contextlib, io, keras_lr_cli\n"
+        "for argv in (['--help'], ['demo', '--help'], ['--version']):\n"
+        "    with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.suppress(SystemExit):\n"
+        "        keras_lr_cli.main(argv)\n"
+        "    assert out.getvalue(), argv\n"
+        "print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch', 'keras_lr') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]" and done.stderr == ""
+    help_text = subprocess.run([sys.executable, "-c", "import keras_lr_cli; keras_lr_cli.main(['demo', '--help'])"],
+                               capture_output=True, text=True, timeout=60).stdout
+    for option in ("--csv", "--target", "--task", "--epochs", "--trials", "--max-lr", "--seed", "--out", "--quiet"):
+        assert option in help_text

@@ -1,0 +1,156 @@
+"""The `keras-lr` command: its options, and one clear line for every mistake.
+
+Kept apart from the `keras_lr` package, which imports Keras and its backend:
+`keras-lr --help` and `--version` answer at once, and a bad option or file is
+reported before any of that loads. The work is in `keras_lr.cli`.
+"""
+
+import argparse
+import contextlib
+import os
+import sys
+
+DESCRIPTION = "keras_lr: learning-rate schedules, the range test and tuning for Keras 3."
+
+DEMO = """\
+On scikit-learn's digits (shipped inside scikit-learn, never downloaded), or on
+your own table with --csv: the learning-rate range test; OneCycle at the rate it
+recommends, next to Keras's default Adam(0.001); a short KerasTuner search of the
+rate and its schedule whose first trial is that default. Prints a summary and
+writes a report folder (--out): the plots (PNG), the range-test curve, the
+per-step schedule and the trials (CSV), and summary.md linking them."""
+
+
+class UsageError(Exception):
+    """A mistake in the command line or the input: one line, exit status 2."""
+
+
+def _positive_int(name, low):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer; received {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{name} must be >= {low}; received {value}")
+        return value
+
+    return parse
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--max-lr must be a number; received {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"--max-lr must be > 0; received {value}")
+    return value
+
+
+def _version():
+    try:
+        from importlib.metadata import version
+
+        return version("keras-lr")
+    except Exception:  # noqa: BLE001 - not installed: a source checkout
+        return "unknown (not installed)"
+
+
+def parser():
+    main = argparse.ArgumentParser(prog="keras-lr", description=DESCRIPTION)
+    main.add_argument("--version", action="version", version=f"keras-lr {_version()}")
+    commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo = commands.add_parser(
+        "demo", help="the range test, OneCycle against Adam(0.001) and a short search, with a report",
+        description=DEMO, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    data = demo.add_argument_group("data (default: scikit-learn's digits)")
+    data.add_argument("--csv", metavar="FILE", help="a table of your own, one row per example")
+    data.add_argument("--target", metavar="COLUMN", help="the column to predict (required with --csv)")
+    data.add_argument("--task", choices=("auto", "classification", "regression"), default="auto",
+                      help="what the target is; auto: classification for text, true/false or up to 20 "
+                           "distinct whole numbers, else regression (default: auto)")
+    run = demo.add_argument_group("run")
+    run.add_argument("--epochs", type=_positive_int("--epochs", 1), default=3,
+                     help="epochs of each training run and trial (default: 3)")
+    run.add_argument("--trials", type=_positive_int("--trials", 0), default=6,
+                     help="trials of the KerasTuner search, 0 to skip it (default: 6)")
+    run.add_argument("--max-lr", type=_positive_float, default=None,
+                     help="OneCycle's peak instead of the range test's recommendation")
+    run.add_argument("--seed", type=_positive_int("--seed", 0), default=0, help="random seed (default: 0)")
+    output = demo.add_argument_group("output")
+    output.add_argument("--out", metavar="DIR", default="keras_lr_report",
+                        help="the report folder, created if missing (default: ./keras_lr_report)")
+    output.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    return main
+
+
+def _check_files(args):
+    """The mistakes that need no data loaded: an unreadable file, a missing target, an unwritable --out."""
+    if args.csv is not None:
+        if args.target is None:
+            raise UsageError("--csv needs --target COLUMN, the column to predict")
+        if not os.path.isfile(args.csv):
+            raise UsageError(f"--csv {args.csv!r}: no such file")
+        try:
+            with open(args.csv, "rb") as handle:
+                handle.read(1)
+        except OSError as error:
+            raise UsageError(f"--csv {args.csv!r}: cannot be read ({error.strerror or error})") from None
+    elif args.target is not None:
+        raise UsageError("--target goes with --csv FILE")
+    try:
+        os.makedirs(args.out, exist_ok=True)
+        probe = os.path.join(args.out, ".keras_lr_write_test")
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as error:
+        raise UsageError(f"--out {args.out!r}: cannot write there ({error.strerror or error})") from None
+
+
+def main(argv=None):
+    """Runs the command; returns its exit status (2 for a usage or input mistake)."""
+    args = parser().parse_args(argv)
+    try:
+        _check_files(args)
+    except UsageError as error:
+        return _fail(error)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    with _silent_stderr():  # TensorFlow's C++ start-up lines ignore TF_CPP_MIN_LOG_LEVEL
+        from keras_lr import cli  # Keras and its backend load here
+
+    try:
+        cli.run_demo(args)
+    except cli.DataError as error:
+        return _fail(error)
+    return 0
+
+
+@contextlib.contextmanager
+def _silent_stderr():
+    """Sends what native code writes to the standard error (file descriptor 2) to nowhere, for a while."""
+    try:
+        sys.stderr.flush()
+        saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    except OSError:  # no file descriptor 2 to redirect (an embedded interpreter)
+        yield
+        return
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _fail(error):
+    print(f"keras-lr: error: {error}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
