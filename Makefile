@@ -6,7 +6,7 @@ export KERAS_BACKEND ?= tensorflow
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export MPLBACKEND ?= Agg
 
-.PHONY: demo test install install-test bench-smoke clean
+.PHONY: demo test notebooks install install-test bench-smoke clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ test: $(VENV)/.installed-test
 	KERAS_BACKEND=tensorflow $(PY) -m pytest
 	KERAS_BACKEND=jax $(PY) -m pytest tests --ignore=tests/test_notebooks.py --ignore=tests/test_cli.py
 	KERAS_BACKEND=torch $(PY) -m pytest tests --ignore=tests/test_notebooks.py --ignore=tests/test_cli.py
+
+# Stamps each notebook's Colab badge and install cell (from setup.cfg's url), runs it in place so
+# it is committed with its outputs, and saves the README's figures under docs/.
+notebooks: $(VENV)/.installed-test
+	$(PY) notebooks/build.py --execute
 
 bench-smoke: $(VENV)/.installed-test
 	$(PY) benchmarks/overhead.py --smoke

@@ -30,14 +30,19 @@ _OPEN = weakref.WeakValueDictionary()
 
 
 def _describe(value):
-    """A JSON description of a schedule or rate for comparing fits, or None when it has none."""
+    """A JSON description of a schedule or rate for comparing fits; None for one that has none.
+
+    A plain callable has none: two lambdas with the same code can hold different values.
+    """
     if isinstance(value, keras.Variable):
         return "variable"
     if isinstance(value, float):
         return repr(value)
+    if not isinstance(value, keras.optimizers.schedules.LearningRateSchedule):
+        return None
     try:
         return json.dumps(keras.saving.serialize_keras_object(value), sort_keys=True)
-    except Exception:  # noqa: BLE001 - a lambda or other callable: never the same as another
+    except Exception:  # noqa: BLE001 - a schedule whose config does not serialize
         return None
 
 
