@@ -57,6 +57,10 @@ class EngineCallback(keras.callbacks.Callback):
         """The schedule this callback sets for the fit, or None (it only watches or scales)."""
         return None
 
+    def _rate_reader(self):
+        """This callback's reader of its schedule's rates, shared with the session (None: the session makes one)."""
+        return None
+
     def _steps_per_epoch(self):
         steps = (self.params or {}).get("steps")
         return int(steps) if steps else None
@@ -66,7 +70,8 @@ class EngineCallback(keras.callbacks.Callback):
         owner = type(self).__name__
         schedule = self._schedule()
         self._session = FitSession.join(
-            self, self.model, self.params, owner, schedule=schedule, replace=self.replaces_optimizer_schedule
+            self, self.model, self.params, owner, schedule=schedule, replace=self.replaces_optimizer_schedule,
+            reader=self._rate_reader(),
         )
 
     def on_epoch_begin(self, epoch, logs=None):

@@ -27,6 +27,11 @@ class FitSchedule:
     fit's `MomentumBinding` in the same evaluation: the learning rate is the
     one value Keras computes once per step.
 
+    Where the step runs eagerly (the torch backend) nothing is traced, and
+    ``eager_rate`` gives the same values from the session's Python-side
+    readers (the schedule evaluated for many steps at once): a dozen small
+    tensor operations a step cost more than the step of a small model.
+
     Serializing it gives back what the optimizer held (its float rate, or its
     schedule): a model saved during a fit loads as the model compiled.
     """
@@ -37,6 +42,7 @@ class FitSchedule:
         self.schedule = None
         self.momentum = None
         self.on_assign = None
+        self.eager_rate = None
         self.offset = keras.Variable(0, dtype=iterations.dtype, trainable=False, name="keras_lr_offset")
         self.multiplier = keras.Variable(1.0, dtype="float32", trainable=False, name="keras_lr_multiplier")
 
@@ -52,6 +58,8 @@ class FitSchedule:
         return ops.cast(self.original(step), "float32")
 
     def __call__(self):
+        if self.eager_rate is not None:
+            return self.eager_rate()
         return self.source(self.iterations) * self.multiplier
 
     def assign(self, value):

@@ -4,8 +4,10 @@ import bisect
 import threading
 
 import numpy as np
+from keras import ops
 
 from keras_lr.schedules import evaluate_momentum, evaluate_schedule
+from keras_lr.schedules._base import call_momentum
 
 
 class Chunked:
@@ -38,7 +40,7 @@ def rate_reader(schedule):
 
 def momentum_reader(schedule):
     """Reads the schedule's momentum; None when it has none."""
-    if evaluate_momentum(schedule, [0]) is None:
+    if call_momentum(schedule, ops.convert_to_tensor(0.0)) is None:
         return None
     return Chunked(lambda steps: evaluate_momentum(schedule, steps))
 

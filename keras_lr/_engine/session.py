@@ -74,6 +74,7 @@ class FitSession:
         self._original_rate = None if isinstance(original, keras.Variable) else rate_reader(original)
         self._original_value = float(original.numpy()) if isinstance(original, keras.Variable) else None
         self._plain = None
+        self._traced = None
         self._key_used = None
         # Steps: the optimizer's counter at each epoch's start, and the steps the hooks
         # counted since (read at the first epoch, not now: BackupAndRestore puts back a
@@ -87,12 +88,13 @@ class FitSession:
     # Joining and leaving.
 
     @classmethod
-    def join(cls, member, model, params, owner, schedule=None, replace=False):
+    def join(cls, member, model, params, owner, schedule=None, replace=False, reader=None):
         """The fit's session, opened by its first member; raises before changing anything.
 
         With a ``schedule`` the member sets the fit's rate: the optimizer must
         hold a plain rate (unless ``replace``: a schedule it holds is replaced
-        for the fit) and no other member may set one.
+        for the fit) and no other member may set one. ``reader``: the member's
+        own `readout.rate_reader` of it, shared.
         """
         optimizer = optimizers.optimizer_of(model, owner)
         session = _OPEN.get(id(optimizer))
@@ -119,6 +121,7 @@ class FitSession:
                     f"keras_lr.schedules.Sequential)."
                 )
             session.schedule, session.schedule_owner = schedule, member
+            session._rate = reader
         _OPEN[id(optimizer)] = session
         session.members.append(member)
         steps = (params or {}).get("steps")
@@ -171,7 +174,7 @@ class FitSession:
         self.offset = self.start_iteration - epoch * (self.steps or 0)
         attribute = None
         if self.schedule is not None:
-            self._rate = rate_reader(self.schedule)
+            self._rate = self._rate or rate_reader(self.schedule)
             self._momentum = momentum_reader(self.schedule)
             if self._momentum is not None:
                 attribute = momentum_attribute(self.optimizer)
@@ -199,6 +202,7 @@ class FitSession:
         self.fit_schedule.schedule = self.schedule
         self.fit_schedule.momentum = self.binding
         self.fit_schedule.on_assign = self.set_rate
+        self.fit_schedule.eager_rate = self._eager_rate if keras.backend.backend() == "torch" else None
         if self.schedule is not None and isinstance(self.original, keras.Variable):
             now = float(self.original.numpy())
             if now != self._original_value and self._original_value > 0:
@@ -217,6 +221,7 @@ class FitSession:
         else:
             # fit made its train function before the callbacks began: make it again, once.
             self._remake()
+        self._traced = self.model.train_function
         self._key_used = key
 
     def _remake(self):
@@ -238,14 +243,20 @@ class FitSession:
         self.model.make_train_function(force=True)
 
     def _key(self, attribute):
-        """What a traced train function depends on besides variables; None: never reused."""
-        if keras.backend.backend() == "jax":
-            return None  # a jitted step reads the offset and multiplier once, when traced
+        """What a traced train function depends on besides variables; None: never reused.
+
+        Under JAX a jitted step reads the offset and the multiplier once, when
+        traced: they are part of what it depends on (in a loop of
+        `fit(epochs=e + 1, initial_epoch=e)` the offset is the same every call).
+        """
         source = _describe(self.schedule if self.schedule is not None else self.original)
         if source is None:
             return None
         model = self.model
-        return (source, attribute, id(self.optimizer), model.steps_per_execution, str(model.jit_compile))
+        key = (source, attribute, id(self.optimizer), model.steps_per_execution, str(model.jit_compile))
+        if keras.backend.backend() == "jax":
+            key += (self.offset, self.multipliers.current)
+        return key
 
     def _reusable_trace(self, key):
         trace = getattr(self.model, "_keras_lr_trace", None)
@@ -254,7 +265,7 @@ class FitSession:
         return trace
 
     def _keep_trace(self):
-        function = self.model.train_function
+        function = self._traced  # under JAX a change of the multiplier traced another one since
         self.model.train_function = self._plain
         self.model.__dict__.pop("train_step", None)  # the class's own again (see _remake)
         if self._key_used is not None and self._plain is not None:
@@ -298,6 +309,13 @@ class FitSession:
         if self._momentum is None:
             return None
         return self._momentum(max(int(iteration), 0) - self.offset)
+
+    def _eager_rate(self):
+        """The rate of the step about to run, in Python (for an eagerly run step)."""
+        iteration = int(self.optimizer.iterations.numpy())
+        if self.binding is not None:
+            self.binding.update(self.momentum_at(iteration))
+        return self.rate_at(iteration)
 
     def set_multiplier(self, value, iteration):
         """Sets the multiplier from absolute optimizer ``iteration`` on."""

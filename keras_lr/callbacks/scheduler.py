@@ -40,6 +40,9 @@ class ScheduleCallback(EngineCallback):
         self._cache = readout.rate_reader(self._active_schedule)
         return self._active_schedule
 
+    def _rate_reader(self):
+        return self._cache
+
     def on_epoch_begin(self, epoch, logs=None):
         super().on_epoch_begin(epoch, logs)
         if self.verbose:

@@ -137,6 +137,9 @@ class LRFinder(EngineCallback):
         self._rate = readout.rate_reader(schedule)
         return schedule
 
+    def _rate_reader(self):
+        return self._rate
+
     def rate_at(self, step):
         """The range test's rate at its ``step``."""
         return self._rate(step)

@@ -9,7 +9,7 @@ from keras_lr._engine.session import FitSession
 from keras_lr.schedules import CyclicLR as CyclicSchedule
 from keras_lr.schedules import OneCycle as OneCycleSchedule
 from keras_lr.schedules import evaluate_momentum, evaluate_schedule
-from tests.backends import BACKEND, traces_each_fit
+from tests.backends import BACKEND
 from tests.callbacks.helpers import bias_data, bias_model, fit, sgd_bias_trajectory
 
 STEPS = 10  # 40 samples in batches of 4
@@ -124,13 +124,13 @@ def test_one_writer_of_the_rate_and_one_train_function_per_fit(monkeypatch):
                  keras_lr.DivergenceGuard()]
     history, _ = fit(model, callbacks)
     # One rate per batch and per epoch logged (and one per plateau check), not one per callback.
-    assert calls["rate_at"] <= 3 * STEPS + 3 + 3 * 2
+    in_steps = 3 * STEPS if BACKEND == "torch" else 0  # torch's eager step reads its rate in Python too
+    assert calls["rate_at"] <= 3 * STEPS + 3 + 3 * 2 + in_steps
     reductions = len(callbacks[1].events_frame())
     assert reductions == 2 and calls["remade"] == (1 + reductions if BACKEND == "jax" else 1)
     assert len(history.history["learning_rate"]) == 3
 
 
-@traces_each_fit
 def test_a_fit_in_a_loop_reuses_its_traced_train_function():
     model = bias_model(keras.optimizers.SGD(0.5))
     schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=3, decay_rate=0.7)
@@ -154,7 +154,6 @@ def test_a_fit_in_a_loop_reuses_its_traced_train_function():
     assert float(model.layers[-1].bias.numpy()[0]) == pytest.approx(before - STEPS * 0.5, rel=1e-5)
 
 
-@traces_each_fit
 def test_a_different_schedule_is_traced_again():
     model = bias_model(keras.optimizers.SGD(0.5))
     fit(model, [keras_lr.Scheduler(0.1)], epochs=1)
