@@ -65,7 +65,6 @@ def load_table(path, target, task, seed):
         DataError: for a table that cannot be read, is empty, has no such
             target, a target with one class (or one value), or no usable feature.
     """
-    import numpy as np
     import pandas as pd
 
     try:

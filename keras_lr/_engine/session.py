@@ -47,11 +47,17 @@ def _describe(value):
 
 
 class _Trace:
-    """A traced train function kept for the next fit with the same schedule."""
+    """A traced train function kept for the next fit with the same schedule, and what goes with it.
 
-    def __init__(self, key, plain, function, fit_schedule, binding):
-        self.key, self.plain, self.function = key, plain, function
-        self.fit_schedule, self.binding = fit_schedule, binding
+    The readers come along too: the schedule is the same, so its rates and
+    momenta evaluated for the last fit serve the next.
+    """
+
+    def __init__(self, key, plain, session):
+        # The function traced at the first epoch (under JAX a change of the multiplier traced another since).
+        self.key, self.plain, self.function = key, plain, session._traced
+        self.fit_schedule, self.binding, self.attribute = session.fit_schedule, session.binding, session._attribute
+        self.rate, self.momentum = session._rate, session._momentum
 
 
 class FitSession:
@@ -75,6 +81,7 @@ class FitSession:
         self._original_value = float(original.numpy()) if isinstance(original, keras.Variable) else None
         self._plain = None
         self._traced = None
+        self._attribute = None
         self._key_used = None
         # Steps: the optimizer's counter at each epoch's start, and the steps the hooks
         # counted since (read at the first epoch, not now: BackupAndRestore puts back a
@@ -172,37 +179,6 @@ class FitSession:
                 f"because the steps per epoch are unknown; pass steps_per_epoch to fit."
             )
         self.offset = self.start_iteration - epoch * (self.steps or 0)
-        attribute = None
-        if self.schedule is not None:
-            self._rate = self._rate or rate_reader(self.schedule)
-            self._momentum = momentum_reader(self.schedule)
-            if self._momentum is not None:
-                attribute = momentum_attribute(self.optimizer)
-                owner, name = type(self.schedule_owner).__name__, type(self.optimizer).__name__
-                why = (
-                    f"{name} has no momentum to cycle (SGD and RMSprop need a non-zero `momentum`; "
-                    f"Adam-family optimizers take `beta_1`)"
-                    if attribute is None
-                    else why_not_cycled(self.optimizer, attribute)
-                )
-                if why is not None:
-                    attribute, self._momentum = None, None
-                    _warnings.warn(
-                        f"{owner}: {why}; only the learning rate is scheduled. Pass base_momentum=None to "
-                        f"silence this."
-                    )
-        key = self._key(attribute)
-        trace = self._reusable_trace(key)
-        if trace is not None:
-            self.fit_schedule, self.binding = trace.fit_schedule, trace.binding
-        else:
-            self.fit_schedule = FitSchedule(self.original, self.optimizer.iterations)
-            self.binding = MomentumBinding(self.optimizer, attribute) if attribute else None
-        self.fit_schedule.original = self.original
-        self.fit_schedule.schedule = self.schedule
-        self.fit_schedule.momentum = self.binding
-        self.fit_schedule.on_assign = self.set_rate
-        self.fit_schedule.eager_rate = self._eager_rate if keras.backend.backend() == "torch" else None
         if self.schedule is not None and isinstance(self.original, keras.Variable):
             now = float(self.original.numpy())
             if now != self._original_value and self._original_value > 0:
@@ -210,6 +186,20 @@ class FitSession:
                 # a change of the multiplier, as its later changes are.
                 self.multipliers.set(now / self._original_value, self.start_iteration)
                 self.original.assign(self._original_value)
+        key = self._key()
+        trace = self._reusable_trace(key)
+        if trace is not None:
+            self.fit_schedule, self.binding, self._attribute = trace.fit_schedule, trace.binding, trace.attribute
+            self._rate, self._momentum = trace.rate, trace.momentum
+        else:
+            self._attribute = self._read_schedule()
+            self.fit_schedule = FitSchedule(self.original, self.optimizer.iterations)
+            self.binding = MomentumBinding(self.optimizer, self._attribute) if self._attribute else None
+        self.fit_schedule.original = self.original
+        self.fit_schedule.schedule = self.schedule
+        self.fit_schedule.momentum = self.binding
+        self.fit_schedule.on_assign = self.set_rate
+        self.fit_schedule.eager_rate = self._eager_rate if keras.backend.backend() == "torch" else None
         self.fit_schedule.offset.assign(self.offset)
         self.fit_schedule.multiplier.assign(self.multipliers.current)
         self.optimizer._learning_rate = self.fit_schedule
@@ -223,6 +213,28 @@ class FitSession:
             self._remake()
         self._traced = self.model.train_function
         self._key_used = key
+
+    def _read_schedule(self):
+        """Readers of the schedule's rates and momenta; returns the optimizer attribute the momentum drives."""
+        if self.schedule is None:
+            return None
+        self._rate = self._rate or rate_reader(self.schedule)
+        self._momentum = momentum_reader(self.schedule)
+        if self._momentum is None:
+            return None
+        attribute = momentum_attribute(self.optimizer)
+        owner, name = type(self.schedule_owner).__name__, type(self.optimizer).__name__
+        why = (
+            f"{name} has no momentum to cycle (SGD and RMSprop need a non-zero `momentum`; "
+            f"Adam-family optimizers take `beta_1`)"
+            if attribute is None
+            else why_not_cycled(self.optimizer, attribute)
+        )
+        if why is not None:
+            self._momentum = None
+            _warnings.warn(f"{owner}: {why}; only the learning rate is scheduled. Pass base_momentum=None to silence this.")
+            return None
+        return attribute
 
     def _remake(self):
         """Makes the model's train function again, tracing the schedule as it is now.
@@ -242,7 +254,7 @@ class FitSession:
             object.__setattr__(model, "train_step", fit_train_step)
         self.model.make_train_function(force=True)
 
-    def _key(self, attribute):
+    def _key(self):
         """What a traced train function depends on besides variables; None: never reused.
 
         Under JAX a jitted step reads the offset and the multiplier once, when
@@ -253,7 +265,7 @@ class FitSession:
         if source is None:
             return None
         model = self.model
-        key = (source, attribute, id(self.optimizer), model.steps_per_execution, str(model.jit_compile))
+        key = (source, id(self.optimizer), model.steps_per_execution, str(model.jit_compile))
         if keras.backend.backend() == "jax":
             key += (self.offset, self.multipliers.current)
         return key
@@ -265,15 +277,11 @@ class FitSession:
         return trace
 
     def _keep_trace(self):
-        function = self._traced  # under JAX a change of the multiplier traced another one since
         self.model.train_function = self._plain
         self.model.__dict__.pop("train_step", None)  # the class's own again (see _remake)
         if self._key_used is not None and self._plain is not None:
             # Not a tracked attribute: it holds keras_lr's own variables, not the model's.
-            object.__setattr__(
-                self.model, "_keras_lr_trace", _Trace(self._key_used, self._plain, function, self.fit_schedule,
-                                                      self.binding)
-            )
+            object.__setattr__(self.model, "_keras_lr_trace", _Trace(self._key_used, self._plain, self))
 
     # Counting steps from the hooks.
 
