@@ -111,18 +111,11 @@ class BayesianOptimization(keras_tuner.BayesianOptimization, _Search):
     random one. What else it adds is in `keras_lr.tuning.tuners`.
 
     Args:
-        initial_points: List of dicts of hyperparameter values, run in order
-            after the defaults trial; names left out take their defaults.
-            E.g. `[{"learning_rate": 3e-3, "lr_schedule": "one_cycle"}]`.
-        pruning: None, `"median"`, `"halving"`, or a pruner such as
-            `keras_lr.tuning.MedianPruner(...)`: stops a trial that falls
-            behind, after any epoch. Never the initial points.
+        initial_points, pruning: as in `keras_lr.tuning.RandomSearch`.
         *args, **kwargs: those of `keras_tuner.BayesianOptimization`.
 
     Raises:
-        ValueError: for a bad `initial_points` (not a list of dicts, a name
-            not in the search space, a value out of its range, or a parameter
-            inactive for the other values given) or `pruning`.
+        ValueError: as `keras_lr.tuning.RandomSearch`.
     """
 
     def __init__(self, *args, initial_points=None, pruning=None, **kwargs):
