@@ -24,6 +24,7 @@ from keras_lr._engine import optimizers
 from keras_lr._engine.fit_schedule import FitSchedule
 from keras_lr._engine.momentum import MomentumBinding, momentum_attribute, why_not_cycled
 from keras_lr._engine.readout import Multipliers, momentum_reader, rate_reader
+from keras_lr._engine.state import sync
 
 # The open session of each optimizer: {id(optimizer): session}, while its members hold it.
 _OPEN = weakref.WeakValueDictionary()
@@ -243,9 +244,15 @@ class FitSession:
         method `model.train_step`: equal to the one of a train function traced
         before (with another rate, or none), whose trace JAX would reuse while
         that function lives. A step function of the fit's own keeps them apart.
+
+        Under a JAX distribution (`keras.distribution.DataParallel`, ...)
+        Keras reads every variable's sharding to make the function, and in
+        the middle of an epoch `fit` has emptied the variables into its own
+        state: they are synced back first.
         """
         if keras.backend.backend() == "jax":
             model = self.model
+            sync(model)
             train_step = type(model).train_step
 
             def fit_train_step(state, data):
