@@ -21,6 +21,7 @@ import keras
 
 from keras_lr import _warnings
 from keras_lr._engine import optimizers
+from keras_lr._engine.distribution import variable_scope
 from keras_lr._engine.fit_schedule import FitSchedule
 from keras_lr._engine.momentum import MomentumBinding, momentum_attribute, why_not_cycled
 from keras_lr._engine.readout import Multipliers, momentum_reader, rate_reader
@@ -194,8 +195,9 @@ class FitSession:
             self._rate, self._momentum = trace.rate, trace.momentum
         else:
             self._attribute = self._read_schedule()
-            self.fit_schedule = FitSchedule(self.original, self.optimizer.iterations)
-            self.binding = MomentumBinding(self.optimizer, self._attribute) if self._attribute else None
+            with variable_scope(self.model):  # mirrored like the optimizer's under tf.distribute
+                self.fit_schedule = FitSchedule(self.original, self.optimizer.iterations)
+                self.binding = MomentumBinding(self.optimizer, self._attribute) if self._attribute else None
         self.fit_schedule.original = self.original
         self.fit_schedule.schedule = self.schedule
         self.fit_schedule.momentum = self.binding

@@ -4,6 +4,7 @@ import keras
 
 from keras_lr import _validation as v
 from keras_lr._engine import optimizers
+from keras_lr._engine.distribution import variable_scope
 from keras_lr._engine.state import ModelState
 from keras_lr.finder.callback import LRFinder, check_range
 
@@ -168,7 +169,8 @@ def lr_find(
         _check_batched(owner, x, model)
 
     if not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
+        with variable_scope(model):  # as fit builds it: in the model's tf.distribute strategy, if any
+            model.optimizer.build(model.trainable_variables)
     state = ModelState(model)
     finder = LRFinder(
         start_lr=start_lr,
