@@ -9,7 +9,7 @@ Private: the public callbacks (`keras_lr.callbacks`) and the range test
 - `readout`: the same rates in Python, for logs and records;
 - `session`: one fit's set-up and tear-down, shared by every keras_lr callback;
 - `callback`: the lifecycle every keras_lr callback shares;
-- `distribution`: the scope keras_lr creates variables in under `tf.distribute`;
+- `distribution`: under `tf.distribute`, the scope of keras_lr's variables and the logs every worker must share;
 - `state`: snapshots of every weight and optimizer variable, restored bitwise;
 - `losses`: per-step losses from Keras's running means, and the moving average;
 - `recommendation`: what a range test's result offers in place of rates.

@@ -1,4 +1,4 @@
-"""The scope in which keras_lr creates variables for a model trained under `tf.distribute`."""
+"""Training under `tf.distribute`: the scope of keras_lr's variables, and logs every worker agrees on."""
 
 import contextlib
 
@@ -18,3 +18,25 @@ def variable_scope(model):
     strategy = getattr(model, "distribute_strategy", None)
     return contextlib.nullcontext() if strategy is None else strategy.scope()
 
+
+def check_logs_agree(model, owner):
+    """Raises when the workers of a multi-worker `tf.distribute` strategy would each see other logs.
+
+    A callback that decides from the logs (to roll back, to change the rate,
+    to end the range test) runs on every worker and must decide the same on
+    each, or the replicas stop being copies of one model. Keras gives every
+    worker the same logs, reduced over all the replicas, unless
+    `model.distribute_reduction_method` is "first": then each worker logs
+    its own first replica's values.
+    """
+    strategy = getattr(model, "distribute_strategy", None)
+    if strategy is None or getattr(model, "distribute_reduction_method", "auto") != "first":
+        return
+    replicas = strategy.num_replicas_in_sync
+    if replicas > 1 and replicas > len(strategy.extended.worker_devices):
+        raise ValueError(
+            f"{owner}: the model's distribute_reduction_method is 'first', so under "
+            f"{type(strategy).__name__} each worker logs the values of its own first replica and "
+            f"would decide on its own (a rollback or a new rate on some workers only). Set "
+            f"model.distribute_reduction_method = 'auto' (the mean over all {replicas} replicas)."
+        )

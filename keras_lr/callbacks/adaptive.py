@@ -2,6 +2,7 @@
 
 from keras_lr import _validation as v
 from keras_lr._engine.callback import EngineCallback
+from keras_lr._engine.distribution import check_logs_agree
 from keras_lr._engine.losses import RunningMean
 from keras_lr._engine.state import Snapshot, read
 
@@ -50,6 +51,7 @@ class AdaptiveCallback(EngineCallback):
     # Fit lifecycle.
 
     def on_train_begin(self, logs=None):
+        check_logs_agree(self.model, type(self).__name__)
         super().on_train_begin(logs)
         self._loss_metric = next((m for m in self.model.metrics if m.name == "loss"), None)
 

@@ -74,7 +74,9 @@ class DivergenceGuard(AdaptiveCallback):
 
     Raises:
         ValueError: for a bad argument; in `on_train_begin` when the model
-            has no optimizer with a learning rate.
+            has no optimizer with a learning rate, or under a multi-worker
+            `tf.distribute` strategy whose workers would log different values
+            (`model.distribute_reduction_method="first"`).
     """
 
     def __init__(

@@ -66,7 +66,9 @@ class ReduceLROnPlateau(MonitorCallback):
     Raises:
         ValueError: for a bad argument; at the first check when `monitor`
             is not logged (e.g. `"val_loss"` without validation data); in
-            `on_train_begin` when the model has no optimizer with a learning rate.
+            `on_train_begin` when the model has no optimizer with a learning rate,
+            or under a multi-worker `tf.distribute` strategy whose workers would
+            log different values (`model.distribute_reduction_method="first"`).
     """
 
     def __init__(

@@ -8,6 +8,7 @@ import numpy as np
 from keras_lr import _validation as v
 from keras_lr._engine import readout
 from keras_lr._engine.callback import EngineCallback
+from keras_lr._engine.distribution import check_logs_agree
 from keras_lr._engine.losses import MovingAverage, RunningMean
 from keras_lr._engine.state import ModelState, read
 from keras_lr.finder.result import LRFinderResult
@@ -79,7 +80,9 @@ class LRFinder(EngineCallback):
     Raises:
         ValueError: for a bad argument; in `on_train_begin` when the model
             was compiled with `steps_per_execution` > 1 (the test needs the
-            loss of every step) or its optimizer has no learning rate.
+            loss of every step), its optimizer has no learning rate, or under a
+            multi-worker `tf.distribute` strategy whose workers would log
+            different values (`model.distribute_reduction_method="first"`).
 
     References:
         Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017.
@@ -152,6 +155,7 @@ class LRFinder(EngineCallback):
                 f"was compiled with steps_per_execution={self.model.steps_per_execution}; "
                 f"compile with steps_per_execution=1 for the test (keras_lr.lr_find does this for you)."
             )
+        check_logs_agree(self.model, "LRFinder")
         # Taken before the rate is put in; kept past the reset in super().on_train_begin.
         state = ModelState(self.model) if self.restore else None
         self.result = None
