@@ -12,6 +12,7 @@ device; and every range test must leave every device's copy of every
 variable as it found it.
 """
 
+import functools
 import json
 import os
 import pathlib
@@ -44,9 +45,9 @@ not_on_torch = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def reference():
-    """Every scenario on one device, in this process."""
+@functools.cache
+def one_device():
+    """Every scenario on one device, in this process (once, while the first workers run)."""
     arrays, not_restored, devices = scenarios.run_all()
     assert not_restored == [] and devices == 1
     return arrays
@@ -63,48 +64,58 @@ def free_ports(count):
             sock.close()
 
 
-def run_workers(tmp_path, mode, environments, timeout):
-    """Runs one worker per environment at once; returns each one's (arrays, summary).
+class Workers:
+    """One worker process per environment, started on entering; on leaving, any still running is killed."""
 
-    Fails with the worker's log if one fails or they take more than
-    ``timeout`` seconds in all; kills whatever is still running on the way out.
-    """
-    python_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    workers = []
-    try:
-        for index, extra in enumerate(environments):
-            out, log = tmp_path / f"{mode}{index}.npz", open(tmp_path / f"{mode}{index}.log", "w")  # noqa: SIM115
-            env = {key: value for key, value in os.environ.items() if key != "TF_CONFIG"}
-            env.update(PYTHONPATH=python_path, TF_CPP_MIN_LOG_LEVEL="2", **extra)
-            process = subprocess.Popen(
-                [sys.executable, "-m", "tests.distributed.worker", mode, str(out)],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-            )
-            workers.append((process, log, out))
-        deadline = time.monotonic() + timeout
-        for index, (process, log, _) in enumerate(workers):
+    def __init__(self, tmp_path, mode, environments, timeout):
+        self.tmp_path, self.mode, self.environments, self.timeout = tmp_path, mode, environments, timeout
+        self.started = []  # (process, log, out)
+
+    def __enter__(self):
+        python_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        self.deadline = time.monotonic() + self.timeout
+        try:
+            for index, extra in enumerate(self.environments):
+                env = {key: value for key, value in os.environ.items() if key != "TF_CONFIG"}
+                env.update(PYTHONPATH=python_path, TF_CPP_MIN_LOG_LEVEL="2", **extra)
+                out = self.tmp_path / f"{self.mode}{index}.npz"
+                with open(self.tmp_path / f"{self.mode}{index}.log", "w") as log:
+                    process = subprocess.Popen(
+                        [sys.executable, "-m", "tests.distributed.worker", self.mode, str(out)],
+                        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                    )
+                self.started.append((process, pathlib.Path(log.name), out))
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def results(self):
+        """Each worker's (arrays, summary); fails with its log if one fails or the time is up."""
+        for index, (process, log, _) in enumerate(self.started):
             try:
-                code = process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+                code = process.wait(timeout=max(self.deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
-                pytest.fail(f"{mode} worker {index} still running after {timeout} s:\n{tail(log)}")
+                pytest.fail(f"{self.mode} worker {index} still running after {self.timeout} s:\n{tail(log)}")
             if code != 0:
-                pytest.fail(f"{mode} worker {index} exited with {code}:\n{tail(log)}")
-    finally:
-        for process, log, _ in workers:
+                pytest.fail(f"{self.mode} worker {index} exited with {code}:\n{tail(log)}")
+        results = []
+        for _, _, out in self.started:
+            with np.load(out) as data:
+                summary = json.loads(str(data["summary"]))
+                results.append(({key: data[key] for key in data.files if key != "summary"}, summary))
+        return results
+
+    def __exit__(self, *exc_info):
+        for process, _, _ in self.started:
             if process.poll() is None:
                 process.kill()
                 process.wait()
-            log.close()
-    results = []
-    for _, _, out in workers:
-        with np.load(out) as data:
-            results.append(({key: data[key] for key in data.files if key != "summary"}, json.loads(str(data["summary"]))))
-    return results
 
 
 def tail(log, characters=4000):
-    log.flush()
-    lines = pathlib.Path(log.name).read_text().splitlines()
+    """The end of a worker's log, without TensorFlow's and XLA's start-up lines."""
+    lines = log.read_text().splitlines()
     return "\n".join(line for line in lines if not line.startswith(("I0000", "W0000", "E0000")))[-characters:]
 
 
@@ -118,9 +129,47 @@ def assert_as_on_one_device(arrays, reference, label, names=None):
         np.testing.assert_allclose(arrays[key], expected, rtol=1e-5, atol=1e-7, err_msg=key)
 
 
+@needs_tensorflow
+def test_mirrored_strategy_on_two_devices(tmp_path):
+    with Workers(tmp_path, "mirrored", [{"KERAS_BACKEND": "tensorflow"}], timeout=300) as workers:
+        reference = one_device()
+        [(arrays, summary)] = workers.results()
+    assert_as_on_one_device(arrays, reference, "fit_outside", names=[*scenarios.SCENARIOS, "range_test"])
+    assert_as_on_one_device(arrays, reference, "fit_inside", names=["adaptive"])
+    assert summary["range_tests"]["fit_outside"] == {"not_restored": [], "devices": 2}
+
+
+@needs_tensorflow
+def test_multi_worker_mirrored_strategy_with_two_workers(tmp_path):
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+    environments = [
+        {"KERAS_BACKEND": "tensorflow", "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        for index in range(2)
+    ]
+    with Workers(tmp_path, "multiworker", environments, timeout=300) as workers:
+        reference = one_device()
+        results = workers.results()
+    for arrays, summary in results:
+        assert_as_on_one_device(arrays, reference, "fit_outside", names=["adaptive", "range_test"])
+        assert summary["range_tests"]["fit_outside"] == {"not_restored": [], "devices": 1}  # one replica a worker
+        # Workers that would each log their own replica's loss (and decide on their own) are refused.
+        assert "distribute_reduction_method" in summary["refused"]
+
+
+@needs_jax
+def test_jax_data_parallel_on_two_devices(tmp_path):
+    environment = {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    with Workers(tmp_path, "jax", [environment], timeout=240) as workers:
+        reference = one_device()
+        [(arrays, summary)] = workers.results()
+    assert_as_on_one_device(arrays, reference, "data_parallel", names=[*scenarios.SCENARIOS, "range_test"])
+    assert summary["range_tests"]["data_parallel"] == {"not_restored": [], "devices": 2}
+
+
 @not_on_torch
-def test_the_reference_shows_each_steps_rate_and_momentum(reference):
+def test_the_reference_shows_each_steps_rate_and_momentum():
     """What the workers are compared with: OneCycle's every rate and momentum, a rollback, a range test."""
+    reference = one_device()
     steps = np.arange(scenarios.EPOCHS * 10)
     schedule = OneCycleSchedule(0.1, len(steps))
     rates, momenta = evaluate_schedule(schedule, steps), evaluate_momentum(schedule, steps)
@@ -134,37 +183,6 @@ def test_the_reference_shows_each_steps_rate_and_momentum(reference):
     range_test = evaluate_schedule(RangeTest(1e-4, 1.0, 25), np.arange(25))
     np.testing.assert_allclose(reference["range_test/rates"], range_test, rtol=1e-6)
     assert list(reference["range_test/iterations"]) == [20]  # the warm-up fit and OneCycle's, not the tests'
-
-
-@needs_tensorflow
-def test_mirrored_strategy_on_two_devices(tmp_path, reference):
-    [(arrays, summary)] = run_workers(tmp_path, "mirrored", [{"KERAS_BACKEND": "tensorflow"}], timeout=300)
-    assert_as_on_one_device(arrays, reference, "fit_outside", names=[*scenarios.SCENARIOS, "range_test"])
-    assert_as_on_one_device(arrays, reference, "fit_inside", names=["adaptive"])
-    assert summary["range_tests"]["fit_outside"] == {"not_restored": [], "devices": 2}
-
-
-@needs_tensorflow
-def test_multi_worker_mirrored_strategy_with_two_workers(tmp_path, reference):
-    ports = free_ports(2)
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
-    environments = [
-        {"KERAS_BACKEND": "tensorflow", "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
-        for index in range(2)
-    ]
-    for arrays, summary in run_workers(tmp_path, "multiworker", environments, timeout=300):
-        assert_as_on_one_device(arrays, reference, "fit_outside", names=["adaptive", "range_test"])
-        assert summary["range_tests"]["fit_outside"] == {"not_restored": [], "devices": 1}  # one replica a worker
-        # Workers that would each log their own replica's loss (and decide on their own) are refused.
-        assert "distribute_reduction_method" in summary["refused"]
-
-
-@needs_jax
-def test_jax_data_parallel_on_two_devices(tmp_path, reference):
-    environment = {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    [(arrays, summary)] = run_workers(tmp_path, "jax", [environment], timeout=240)
-    assert_as_on_one_device(arrays, reference, "data_parallel", names=[*scenarios.SCENARIOS, "range_test"])
-    assert summary["range_tests"]["data_parallel"] == {"not_restored": [], "devices": 2}
 
 
 def fake_model(replicas, local_replicas, reduction):
