@@ -261,6 +261,11 @@ class Oracle:
         now = self._clock()
         self._tuner_seen[tuner_id] = now
         held = self.ongoing_trials.get(tuner_id)
+        if held is not None and held.status != RUNNING:
+            # Ended: KerasTuner's end_trial saves the oracle before it lets the trial go, so a
+            # reloaded oracle can hold a finished trial for a tuner, which would run it again.
+            del self.ongoing_trials[tuner_id]
+            held = None
         if held is not None:
             # The tuner asks again while its trial runs: a worker restarted with the same
             # KERASTUNER_TUNER_ID. KerasTuner gives it the same trial; it runs from its start.

@@ -423,3 +423,13 @@ def _alive(pid):
     except OSError:
         return True
     return bool(status.strip()) and not status.strip().startswith("Z")
+
+
+def test_a_tuner_is_not_handed_a_trial_that_ended(tmp_path):
+    """KerasTuner's end_trial saves the oracle before it lets the trial go: a reloaded one may still hold it."""
+    oracle, _ = make_oracle(tmp_path, max_trials=3)
+    trial = oracle.create_trial("tuner0")
+    finish(oracle, trial)
+    oracle.ongoing_trials["tuner0"] = trial  # as oracle.json says after the chief stopped at the wrong moment
+    again = oracle.create_trial("tuner0")
+    assert again is not trial and again.status == "RUNNING" and oracle.end_order == [trial.trial_id]
