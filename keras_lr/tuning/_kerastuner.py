@@ -386,8 +386,8 @@ class Oracle:
 
     def _range_test_done(self, trial, report):
         test = self.keras_lr["range_test"]
-        if test is None or test["status"] == "done":
-            return
+        if test is None or test["status"] != "assigned" or test["trial_id"] != trial.trial_id:
+            return  # not the trial it was assigned to, or reported already
         self._range_test_over(trial)
         name, source = test["rate"], f"the range test on trial {trial.trial_id}'s model"
         low, high = report.get("low", math.nan), report.get("high", math.nan)

@@ -76,7 +76,10 @@ class LRHyperModel(keras_tuner.HyperModel):
             With keras_lr's tuners, the trial after the defaults (and after
             any `initial_points`) runs the test's own recommendation: one cycle
             at `result.one_cycle_max_lr` (or, without "one_cycle" among the
-            schedules, a constant rate at `result.suggestion`).
+            schedules, a constant rate at `result.suggestion`). In
+            KerasTuner's chief/worker mode (with keras_lr's tuners), the test
+            runs once, on the worker that gets the first trial; the chief
+            holds the other workers until its result is in.
         name: String or None, the hypermodel's name.
         tunable: Bool. Whether its hyperparameters are tuned (KerasTuner's meaning).
 
