@@ -7,13 +7,14 @@ a user would on several machines. Each process writes its output to a log
 file in the search's folder (`<directory>/<project_name>/logs/`, which the
 chief's keras_lr tuner announces), or in `logs=`.
 
-Every wait is bounded, and every process is stopped when the helper stops:
-the search is over when the chief exits, or when every worker has exited
-normally (each was told the search is over; KerasTuner's chief itself may
-take another 20 s to notice). A worker that fails is started again with the
-same `KERASTUNER_TUNER_ID` while `restarts` remain (it runs its unfinished
-trial again from the start); after that, the search has failed and every
-process is stopped.
+The workers start once the chief serves (within `start_timeout`). The search
+has finished when the chief exits normally after every worker did (the chief
+exits once every trial has ended and every worker was told so). A worker that
+fails is started again with the same `KERASTUNER_TUNER_ID` while `restarts`
+remain (it runs its unfinished trial again from the start); after that, or
+when the chief fails or `timeout` passes, the search has failed. Every
+process (its whole process group) is stopped when `run_local` returns,
+however it ends, Ctrl-C included.
 
 POSIX only: each process runs in its own process group, stopped as a whole.
 """
