@@ -121,6 +121,35 @@ def test_a_silent_workers_trial_goes_to_the_next_worker_once_then_fails(tmp_path
     assert oracle.keras_lr["taken_back"] == {lost.trial_id: 2}
 
 
+def test_a_heartbeat_keeps_a_trial_longer_than_trial_timeout_and_hears_when_it_was_taken(tmp_path):
+    oracle, clock = make_oracle(tmp_path, max_trials=3, trial_timeout=10.0)
+    trial = oracle.create_trial("tuner0")
+    heartbeat = _kerastuner.Heartbeat(oracle, trial, period=0.02)
+    try:
+        clock.now = 100.0  # a long epoch: nothing but heartbeats from tuner0
+        deadline = time.monotonic() + 10
+        while oracle._trial_seen[trial.trial_id] < 100.0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert oracle.create_trial("tuner1").trial_id != trial.trial_id and oracle.ongoing_trials["tuner0"] is trial
+        oracle._trial_seen[trial.trial_id] = 0.0  # as if tuner0 had been cut off since the start
+        heartbeat.stop()
+        finish(oracle, oracle.ongoing_trials["tuner1"])
+        assert oracle.create_trial("tuner1") is trial  # taken back
+        heartbeat = _kerastuner.Heartbeat(oracle, trial_for("tuner0", trial), period=0.02)  # tuner0 comes back
+        while not heartbeat.superseded and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert heartbeat.superseded
+    finally:
+        heartbeat.stop()
+
+
+def trial_for(tuner_id, trial, run=1):
+    """The trial as the worker ``tuner_id`` holds it: its own copy, with the run number it was handed."""
+    copy = keras_tuner.engine.trial.Trial(trial.hyperparameters.copy(), trial_id=trial.trial_id)
+    _kerastuner.mark(copy, _kerastuner.RUN, run)
+    return copy
+
+
 def test_with_trial_timeout_a_worker_out_of_trials_waits_while_others_run(tmp_path):
     oracle, clock = make_oracle(tmp_path, max_trials=2, trial_timeout=10.0)
     first, second = oracle.create_trial("tuner0"), oracle.create_trial("tuner1")
