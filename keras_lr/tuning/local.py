@@ -128,6 +128,19 @@ def run_local(script, workers=2, *, script_args=(), logs=None, port=None, restar
     if timeout is not None:
         timeout = v.check_number(owner, "timeout", timeout, low=0.0, low_open=True)
     verbose = v.check_int(owner, "verbose", verbose, low=0)
+    if logs is not None:
+        if not isinstance(logs, (str, os.PathLike)):
+            raise ValueError(f"{owner}: logs must be None or a folder's path; received logs={logs!r}")
+        logs = os.path.abspath(logs)
+        try:
+            os.makedirs(logs, exist_ok=True)
+            probe = os.path.join(logs, ".keras_lr_write_test")
+            with open(probe, "w"):
+                pass
+            os.remove(probe)
+        except OSError as error:
+            raise ValueError(f"{owner}: logs must be a folder it can write in; received logs={logs!r} "
+                             f"({error.strerror or error})") from None
     return _LocalSearch(script, workers, list(script_args), logs, port, restarts, start_timeout, timeout,
                         verbose).run()
 

@@ -406,7 +406,9 @@ def test_run_local_checks_its_arguments(tmp_path):
              (dict(port=70000), r"port must be in \[1, 65535\]"),
              (dict(restarts=-1), "restarts must be an integer >= 0"),
              (dict(timeout=0), "timeout must be > 0"),
-             (dict(script_args="--epochs 3"), "script_args must be a sequence of strings")]
+             (dict(script_args="--epochs 3"), "script_args must be a sequence of strings"),
+             (dict(logs=3), "logs must be None or a folder's path"),
+             (dict(logs=script / "logs"), "logs must be a folder it can write in")]
     for kwargs, message in cases:
         kwargs = {"script": script, **kwargs}
         with pytest.raises(ValueError, match=f"run_local: {message}"):
