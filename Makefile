@@ -43,6 +43,7 @@ bench-smoke: $(VENV)/.installed-test
 	$(PY) benchmarks/adaptive.py --smoke
 	$(PY) benchmarks/finder_quality.py --smoke
 	$(PY) benchmarks/tuning.py --smoke
+	$(PY) benchmarks/distributed.py --smoke
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -21,6 +21,20 @@ writes a report folder (--out): the plots (PNG), the range-test curve, the
 per-step schedule and the trials (CSV), and summary.md linking them."""
 
 
+TUNE_LOCAL = """\
+Runs SCRIPT, a KerasTuner search script, as one chief and --workers workers on
+this machine, in KerasTuner's chief/worker mode over 127.0.0.1: the same file in
+every process, each told its part by KERASTUNER_TUNER_ID (chief, tuner0, tuner1,
+...), KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT, as it would be on several
+machines. Each process's output goes to a log file (chief.log, tuner0.log, ...)
+in the search's folder, <directory>/<project_name>/logs/ with keras_lr's tuners,
+or in --logs. Arguments after -- go to the script. The chief is waited for
+until it serves; when it exits, the workers must have finished; a worker that
+fails is started again with its KERASTUNER_TUNER_ID while --restarts remain, and
+then every process is stopped. Exit status: 0 when the search finished, 1 when it
+failed, 2 for a mistake in the command line."""
+
+
 class UsageError(Exception):
     """A mistake in the command line or the input: one line, exit status 2."""
 
@@ -45,6 +59,26 @@ def _positive_float(text):
         raise argparse.ArgumentTypeError(f"--max-lr must be a number; received {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"--max-lr must be > 0; received {value}")
+    return value
+
+
+def _seconds(name):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number of seconds; received {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{name} must be > 0; received {value:g}")
+        return value
+
+    return parse
+
+
+def _port(text):
+    value = _positive_int("--port", 1)(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"--port must be <= 65535; received {value}")
     return value
 
 
@@ -83,6 +117,28 @@ def parser():
     output.add_argument("--out", metavar="DIR", default="keras_lr_report",
                         help="the report folder, created if missing (default: ./keras_lr_report)")
     output.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    local = commands.add_parser(
+        "tune-local", help="run a search script as a chief and N workers on this machine (KerasTuner's chief/worker mode)",
+        description=TUNE_LOCAL, formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="keras-lr tune-local SCRIPT [--workers N] [options] [-- SCRIPT_ARGS ...]",
+    )
+    local.add_argument("script", metavar="SCRIPT",
+                       help="the search script (a Python file that calls tuner.search); arguments for it go "
+                            "after -- (e.g. -- --epochs 3)")
+    local.add_argument("--workers", type=_positive_int("--workers", 1), default=2,
+                       help="worker processes, tuner0, tuner1, ... (default: 2)")
+    local.add_argument("--logs", metavar="DIR", default=None,
+                       help="folder for the logs (default: the search's folder's logs/ with keras_lr's tuners, "
+                            "else ./keras_lr_logs)")
+    local.add_argument("--port", type=_port, default=None, help="the chief's port on 127.0.0.1 (default: a free one)")
+    local.add_argument("--restarts", type=_positive_int("--restarts", 0), default=0,
+                       help="times a failed worker is started again with its KERASTUNER_TUNER_ID; it runs its "
+                            "unfinished trial again (default: 0)")
+    local.add_argument("--start-timeout", type=_seconds("--start-timeout"), default=300.0, metavar="SECONDS",
+                       help="how long the chief may take to start serving (default: 300)")
+    local.add_argument("--timeout", type=_seconds("--timeout"), default=None, metavar="SECONDS",
+                       help="how long the whole search may take; then every process is stopped (default: no limit)")
+    local.add_argument("--quiet", action="store_true", help="print nothing but errors")
     return main
 
 
@@ -112,7 +168,17 @@ def _check_files(args):
 
 def main(argv=None):
     """Runs the command; returns its exit status (2 for a usage or input mistake)."""
-    args = parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    rest = []
+    if "--" in argv:  # tune-local: what follows goes to the script
+        argv, rest = argv[:argv.index("--")], argv[argv.index("--") + 1:]
+    main_parser = parser()
+    args = main_parser.parse_args(argv)
+    if args.command == "tune-local":
+        args.script_args = rest
+        return _tune_local(args)
+    if rest:
+        main_parser.error(f"unrecognized arguments: -- {' '.join(rest)}")
     try:
         _check_files(args)
     except UsageError as error:
@@ -127,6 +193,26 @@ def main(argv=None):
     except cli.DataError as error:
         return _fail(error)
     return 0
+
+
+def _tune_local(args):
+    """keras-lr tune-local: 0 when the search finished, 1 when it failed, 2 for a mistake in the command line."""
+    if not os.path.isfile(args.script):
+        return _fail(f"SCRIPT {args.script!r}: no such file")
+    if args.logs is not None:
+        try:
+            os.makedirs(args.logs, exist_ok=True)
+            probe = os.path.join(args.logs, ".keras_lr_write_test")
+            with open(probe, "w"):
+                pass
+            os.remove(probe)
+        except OSError as error:
+            return _fail(f"--logs {args.logs!r}: cannot write there ({error.strerror or error})")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with _silent_stderr():
+        from keras_lr import cli  # Keras and its backend load here
+
+    return cli.run_tune_local(args)
 
 
 @contextlib.contextmanager

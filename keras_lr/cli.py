@@ -1,4 +1,4 @@
-"""What `keras-lr demo` does (its options and errors are in the top-level `keras_lr_cli`).
+"""What `keras-lr demo` and `keras-lr tune-local` do (their options and errors are in the top-level `keras_lr_cli`).
 
 On scikit-learn's digits, or on a CSV table of the user's: the range test,
 OneCycle at its recommendation next to Keras's default Adam(0.001), and a
@@ -144,6 +144,17 @@ class _Printer:
     def __call__(self, text=""):
         if not self.quiet:
             print(text, flush=True)
+
+
+def run_tune_local(args):
+    """`keras-lr tune-local`: runs the script's search as a chief and workers here; returns 0 or 1."""
+    from keras_lr import tuning
+
+    result = tuning.run_local(
+        args.script, workers=args.workers, script_args=args.script_args, logs=args.logs, port=args.port,
+        restarts=args.restarts, start_timeout=args.start_timeout, timeout=args.timeout, verbose=0 if args.quiet else 1,
+    )
+    return result.status
 
 
 def run_demo(args):

@@ -129,7 +129,7 @@ def test_bad_options_exit_with_usage(argv, capsys):
 def test_help_and_version_answer_without_loading_keras():
     code = (
         "import sys, contextlib, io, keras_lr_cli\n"
-        "for argv in (['--help'], ['demo', '--help'], ['--version']):\n"
+        "for argv in (['--help'], ['demo', '--help'], ['tune-local', '--help'], ['--version']):\n"
         "    with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.suppress(SystemExit):\n"
         "        keras_lr_cli.main(argv)\n"
         "    assert out.getvalue(), argv\n"
@@ -142,3 +142,60 @@ def test_help_and_version_answer_without_loading_keras():
                                capture_output=True, text=True, timeout=60).stdout
     for option in ("--csv", "--target", "--task", "--epochs", "--trials", "--max-lr", "--seed", "--out", "--quiet"):
         assert option in help_text
+    help_text = subprocess.run([sys.executable, "-c", "import keras_lr_cli; keras_lr_cli.main(['tune-local', '--help'])"],
+                               capture_output=True, text=True, timeout=60).stdout
+    for option in ("SCRIPT", "--workers", "--logs", "--port", "--restarts", "--start-timeout", "--timeout", "--quiet",
+                   "KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT", "Exit status"):
+        assert option in help_text
+
+
+# tune-local, on scripts that stand in for a search: the chief listens on its port, the workers exit.
+STAND_IN = """
+import os, socket, sys, time
+role = os.environ["KERASTUNER_TUNER_ID"]
+print(role, "got", sys.argv[1:], flush=True)
+if role == "chief":
+    server = socket.socket()
+    server.bind((os.environ["KERASTUNER_ORACLE_IP"], int(os.environ["KERASTUNER_ORACLE_PORT"])))
+    server.listen()
+    time.sleep(1.5)
+elif sys.argv[1:] == ["--fail"] and role == "tuner1":
+    sys.exit(4)
+"""
+
+
+@pytest.mark.parametrize("script_args, status", [(["--epochs", "3"], 0), (["--fail"], 1)])
+def test_tune_local_exit_status_says_if_the_search_failed(script_args, status, tmp_path, capsys):
+    script = tmp_path / "search.py"
+    script.write_text(STAND_IN)
+    logs = tmp_path / "logs"
+    code, out, err = run(["tune-local", str(script), "--workers", "2", "--logs", str(logs), "--timeout", "60",
+                          "--", *script_args], capsys)
+    assert code == status
+    assert sorted(os.listdir(logs)) == ["chief.log", "tuner0.log", "tuner1.log"]
+    assert f"tuner0 got {script_args}" in (logs / "tuner0.log").read_text()
+    if status == 0:
+        assert "the search finished" in out and err == ""
+    else:
+        assert "the search failed: tuner1 exited with status 4" in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["tune-local", "missing.py"], "SCRIPT 'missing.py': no such file"),
+    (["tune-local", "{script}", "--logs", "{file}/logs"], "cannot write there"),
+])
+def test_tune_local_mistakes_are_one_line_and_exit_status_2(argv, message, tmp_path, capsys):
+    script, a_file = tmp_path / "s.py", tmp_path / "file"
+    script.write_text("")
+    a_file.write_text("")
+    argv = [part.format(script=script, file=a_file) for part in argv]
+    code, _, err = run(argv, capsys)
+    assert code == 2 and err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [["tune-local", "s.py", "--workers", "0"], ["tune-local", "s.py", "--port", "70000"],
+                                  ["tune-local", "s.py", "--timeout", "0"], ["tune-local"], ["demo", "--", "x"]])
+def test_tune_local_bad_options_exit_with_usage(argv, capsys):
+    with pytest.raises(SystemExit) as raised:
+        keras_lr_cli.main(argv)
+    assert raised.value.code == 2 and "usage: keras-lr" in capsys.readouterr().err

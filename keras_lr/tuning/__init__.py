@@ -1,6 +1,8 @@
 """Tuning the learning rate and its schedule with KerasTuner, from Keras's 0.001 default."""
 
 from keras_lr.tuning.hypermodel import LRHyperModel as LRHyperModel
+from keras_lr.tuning.local import LocalRun as LocalRun
+from keras_lr.tuning.local import run_local as run_local
 from keras_lr.tuning.pruning import MedianPruner as MedianPruner
 from keras_lr.tuning.pruning import SuccessiveHalvingPruner as SuccessiveHalvingPruner
 from keras_lr.tuning.results import history_frame as history_frame
@@ -19,6 +21,7 @@ __all__ = [
     "GridSearch",
     "Hyperband",
     "LRHyperModel",
+    "LocalRun",
     "MedianPruner",
     "RandomSearch",
     "SCHEDULES",
@@ -28,4 +31,5 @@ __all__ = [
     "learning_rate",
     "plot_results",
     "results_frame",
+    "run_local",
 ]

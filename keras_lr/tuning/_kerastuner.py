@@ -22,25 +22,82 @@ keras_lr needs beyond them, and where it reaches in:
 - the trial and tuner a `HyperModel.fit` runs for: the `TunerCallback` that
   `Tuner.run_trial` adds to the callbacks.
 
+In KerasTuner's chief/worker mode (`KERASTUNER_TUNER_ID`,
+`KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`) the oracle runs on the
+chief, and a worker's tuner holds an `OracleClient` that forwards
+`create_trial`, `update_trial`, `end_trial`, `get_trial`, `get_space`,
+`update_space` and `get_best_trials` over gRPC: a trial travels as its id,
+hyperparameters, status, score and metrics (not its message), and
+`update_trial` carries a dict of floats. What keras_lr adds rides on these:
+
+- a worker that asks again while the chief holds a trial for it
+  (`Oracle.ongoing_trials[tuner_id]`) was restarted with the same
+  `KERASTUNER_TUNER_ID`, and KerasTuner hands it the same trial: it starts
+  with no curve;
+- each time a trial is handed to a worker it carries, among its metrics, a
+  run number (`keras_lr/run`), which that worker sends back with its reports;
+  a report or `end_trial` with an older number comes from a worker whose
+  trial was given to another one, and is not recorded;
+- workers send a heartbeat (`keras_lr/alive`) every few seconds; with
+  `trial_timeout`, a trial whose worker fell silent goes back to
+  `Oracle._retry_queue` for the next worker, its tuner is dropped from
+  `Oracle.tuner_ids` (KerasTuner's chief exits when `ongoing_trials` and
+  `tuner_ids` are empty), and a worker that runs out of trials is answered
+  IDLE (wait and ask again) instead of STOPPED while other trials run;
+- the range test of `LRHyperModel(finder=True)` is assigned to the first
+  trial (`keras_lr/range_test` among its metrics); its worker reports the
+  result through `update_trial` (`keras_lr/range_test/<field>`), and the
+  chief answers IDLE to the other workers meanwhile;
+- `BaseTuner.search` asks again at once on IDLE; keras_lr's tuners wait a
+  little first (`Tuner.pre_create_trial`);
+- a worker's requests wait for the chief at most `chief_timeout` seconds
+  (KerasTuner's `oracle_client.TIMEOUT` is an hour), through a wrapper of
+  `OracleClient.stub`.
+
 tests/tuning/test_kerastuner.py fails when any of these changes underneath.
 """
 
+import contextvars
 import copy
 import math
+import os
+import threading
+import time
 import warnings
 
 import keras
 import keras_tuner
 import numpy as np
-from keras_tuner.src.engine import tuner_utils
+from keras_tuner.src.distribute import utils as dist_utils
+from keras_tuner.src.engine import tuner_utils  # TunerCallback has no public name
 
-from keras_lr._engine.optimizers import inner_optimizer  # TunerCallback has no public name
+from keras_lr._engine.optimizers import inner_optimizer
 
 CURVE = "curve/"
 OBJECTIVE_CURVE = CURVE + "objective"
-RUNNING, COMPLETED, STOPPED = "RUNNING", "COMPLETED", "STOPPED"
+RUNNING, COMPLETED, STOPPED, IDLE, INVALID, FAILED = "RUNNING", "COMPLETED", "STOPPED", "IDLE", "INVALID", "FAILED"
 # The score of a diverged trial while no trial has a finite one.
 NOTHING_FINITE = 1e30
+
+# What keras_lr sends among a trial's metrics besides results; never recorded as results.
+CONTROL = "keras_lr/"
+RUN = CONTROL + "run"  # on a trial: which hand-out of it this is; in a report: which one it comes from
+ALIVE = CONTROL + "alive"  # a worker's heartbeat
+RANGE_TEST = CONTROL + "range_test"  # on a trial: its fit runs the range test
+RANGE_TEST_RESULT = CONTROL + "range_test/"  # a report: low, high, one_cycle_max_lr, suggestion
+SUPERSEDED = CONTROL + "superseded"  # in an answer: this trial now runs on another worker
+
+# Seconds: the chief holds the trials after the first while the range test runs, unless its
+# worker has been silent this long (or trial_timeout, when set).
+RANGE_TEST_SILENCE = 60.0
+# Seconds between a worker's heartbeats (at most; trial_timeout / 4 when that is shorter).
+HEARTBEAT = 10.0
+# Seconds a worker waits before asking again when the chief answers IDLE.
+POLL = 0.5
+
+# The oracle of the keras_lr tuner being built (while KerasTuner builds the hypermodel
+# to learn the search space): LRHyperModel.build tells it about its range test there.
+constructing = contextvars.ContextVar("keras_lr_tuning_oracle", default=None)
 
 
 def search_of(callbacks):
@@ -133,14 +190,17 @@ class Oracle:
 
     State kept with the oracle's (`oracle.json`), so a resumed search goes on:
     `initial_points` handed out, the trial of each, pruned and diverged trials,
-    and the bounds a range test set.
+    the range test (wanted, assigned to a trial, done) and the bounds it set, and
+    how often each trial was handed out and taken back from a silent worker.
     """
 
     propose_again_randomly = False
+    _clock = staticmethod(time.monotonic)
 
-    def _init_keras_lr(self, initial_points, pruner):
+    def _init_keras_lr(self, initial_points, pruner, trial_timeout=None):
         self.initial_points = [{}] + list(initial_points)  # the defaults first
         self.pruner = pruner
+        self.trial_timeout = trial_timeout
         self.keras_lr = {
             "next_initial": 0,
             "initial_trials": {},  # trial_id -> index in initial_points (0: the defaults)
@@ -148,8 +208,18 @@ class Oracle:
             "diverged": {},  # trial_id -> why
             "finder_bounds": None,
             "recommendation": None,  # the range test's point, queued after the user's
+            "range_test": None,  # {"status": "wanted" | "assigned" | "done", "trial_id", "rate", "recommend"}
+            "runs": {},  # trial_id -> times handed out
+            "taken_back": {},  # trial_id -> times taken back from a silent worker
         }
         self._handed = None
+        self._reset_clocks()
+
+    def _reset_clocks(self):
+        # When each trial's worker and each tuner were last heard from (not saved: a
+        # reloaded chief starts counting afresh).
+        self._started = self._clock()
+        self._trial_seen, self._tuner_seen = {}, {}
 
     # Which trial comes first.
 
@@ -184,12 +254,54 @@ class Oracle:
         values = {k: v for k, v in values.items() if not k.startswith("tuner/")}
         return values == defaults_of(self.hyperparameters)
 
+    # Handing trials to tuners (one process, or the chief's workers).
+
     @keras_tuner.synchronized
     def create_trial(self, tuner_id):
-        if tuner_id not in self.ongoing_trials and self._retry_queue:
-            # A trial run again (after a crash or an interrupted search) starts with no curve.
+        now = self._clock()
+        self._tuner_seen[tuner_id] = now
+        held = self.ongoing_trials.get(tuner_id)
+        if held is not None and held.status != RUNNING:
+            # Ended: KerasTuner's end_trial saves the oracle before it lets the trial go, so a
+            # reloaded oracle can hold a finished trial for a tuner, which would run it again.
+            del self.ongoing_trials[tuner_id]
+            held = None
+        if held is not None:
+            # The tuner asks again while its trial runs: a worker restarted with the same
+            # KERASTUNER_TUNER_ID. KerasTuner gives it the same trial; it runs from its start.
+            self._forget_run(held)
+            self._trial_seen[held.trial_id] = now
+            self._save_trial(held)
+            return super().create_trial(tuner_id)
+        self._take_back_silent(now, tuner_id)
+        if self._holding_for_range_test(now):
+            self.tuner_ids.add(tuner_id)
+            return keras_tuner.engine.trial.Trial(self.hyperparameters.copy(), status=IDLE)
+        if self._retry_queue:
+            # A trial run again (after a crash, a silent worker, or an interrupted search)
+            # starts with no curve.
             self._forget_run(self.trials[self._retry_queue[-1]])
-        return super().create_trial(tuner_id)
+        trial = super().create_trial(tuner_id)
+        if trial.status == RUNNING:
+            self._hand_out(trial, now)
+        elif trial.status == STOPPED and self.trial_timeout is not None and self.ongoing_trials:
+            # Others still run trials: wait, to take over one whose worker falls silent.
+            self.tuner_ids.add(tuner_id)
+            trial.status = IDLE
+        return trial
+
+    def _hand_out(self, trial, now):
+        runs = self.keras_lr["runs"]
+        runs[trial.trial_id] = runs.get(trial.trial_id, 0) + 1
+        mark(trial, RUN, runs[trial.trial_id])
+        self._trial_seen[trial.trial_id] = now
+        test = self.keras_lr["range_test"]
+        if test is not None and test["status"] == "wanted":
+            test.update(status="assigned", trial_id=trial.trial_id)
+        if test is not None and test["status"] == "assigned" and test["trial_id"] == trial.trial_id:
+            mark(trial, RANGE_TEST, 1)
+        self._save_trial(trial)
+        self.save()
 
     def _forget_run(self, trial):
         for name in [name for name in trial.metrics.metrics if name.startswith(CURVE)]:
@@ -197,13 +309,122 @@ class Oracle:
         self.keras_lr["pruned"].pop(trial.trial_id, None)
         self.keras_lr["diverged"].pop(trial.trial_id, None)
 
-    # Per-epoch results.
+    def _silence(self):
+        return self.trial_timeout if self.trial_timeout is not None else RANGE_TEST_SILENCE
+
+    def _holding_for_range_test(self, now):
+        """Whether new trials wait for the range test, which runs on another worker."""
+        test = self.keras_lr["range_test"]
+        if test is None or test["status"] != "assigned":
+            return False
+        trial = self.trials.get(test["trial_id"])
+        if trial is None or trial not in self.ongoing_trials.values():
+            return False  # waiting to be handed out again: the next tuner runs it
+        return now - self._trial_seen.get(trial.trial_id, self._started) <= self._silence()
+
+    @keras_tuner.synchronized
+    def look_after_workers(self):
+        """On the chief, between requests: `_take_back_silent` (with `trial_timeout`)."""
+        self._take_back_silent(self._clock(), None)
+
+    @keras_tuner.synchronized
+    def search_over(self):
+        """Whether every trial has ended and every worker was told the search is over (KerasTuner's `exit_chief`)."""
+        return not self.ongoing_trials and not self.tuner_ids
+
+    def _take_back_silent(self, now, asking):
+        """With `trial_timeout`: takes back the trials of workers that fell silent, and forgets those workers."""
+        if self.trial_timeout is None:
+            return
+        for tuner_id, trial in list(self.ongoing_trials.items()):
+            silent = now - self._trial_seen.get(trial.trial_id, self._started)
+            if tuner_id != asking and silent > self.trial_timeout:
+                self._take_back(tuner_id, trial)
+        for tuner_id in list(self.tuner_ids):
+            silent = now - self._tuner_seen.get(tuner_id, self._started)
+            if tuner_id != asking and tuner_id not in self.ongoing_trials and silent > self.trial_timeout:
+                self.tuner_ids.discard(tuner_id)  # gone between trials: the chief need not wait for it
+
+    def _take_back(self, tuner_id, trial):
+        """The trial of a silent worker: queued for the next worker, or failed if it happened before."""
+        del self.ongoing_trials[tuner_id]
+        self.tuner_ids.discard(tuner_id)
+        taken = self.keras_lr["taken_back"]
+        taken[trial.trial_id] = taken.get(trial.trial_id, 0) + 1
+        silent = f"its worker {tuner_id} sent nothing for {self.trial_timeout:g} s (trial_timeout)"
+        if taken[trial.trial_id] == 1:
+            trial.status = INVALID
+            trial.message = f"{silent}; handed to the next worker that asks"
+            self._retry_queue.append(trial.trial_id)
+        else:
+            trial.status = FAILED
+            trial.message = f"{silent}, the second time it ran; marked failed"
+            self.end_order.append(trial.trial_id)
+            self._range_test_over(trial)
+        print(f"keras_lr: trial {trial.trial_id}: {trial.message}")
+        self._save_trial(trial)
+        self.save()
+
+    def _is_current(self, trial, run):
+        """Whether a report with run number ``run`` comes from the worker that runs the trial now."""
+        return (
+            trial is not None
+            and self.keras_lr["runs"].get(trial.trial_id) == int(run)
+            and trial in self.ongoing_trials.values()
+        )
+
+    # The range test (LRHyperModel(finder=True)): run once, by the first trial's worker.
+
+    def expect_range_test(self, rate, recommend):
+        """The first trial handed out runs the range test; its result narrows ``rate``.
+
+        ``recommend``: {"values": the point's other values, "rate_from": the result's
+        field that gives its rate}, or None for no recommendation.
+        """
+        if self.keras_lr["range_test"] is None and self.keras_lr["finder_bounds"] is None:
+            self.keras_lr["range_test"] = {"status": "wanted", "trial_id": None, "rate": rate, "recommend": recommend}
+
+    def _range_test_done(self, trial, report):
+        test = self.keras_lr["range_test"]
+        if test is None or test["status"] != "assigned" or test["trial_id"] != trial.trial_id:
+            return  # not the trial it was assigned to, or reported already
+        self._range_test_over(trial)
+        name, source = test["rate"], f"the range test on trial {trial.trial_id}'s model"
+        low, high = report.get("low", math.nan), report.get("high", math.nan)
+        if not (math.isfinite(low) and math.isfinite(high)):
+            return  # an unreliable curve: the bounds stay
+        narrow(self, name, low, high, source)
+        recommend = test["recommend"]
+        rate = report.get(recommend["rate_from"], math.nan) if recommend is not None else math.nan
+        if math.isfinite(rate):
+            add_recommendation(self, {**recommend["values"], name: rate})
+
+    def _range_test_over(self, trial):
+        test = self.keras_lr["range_test"]
+        if test is not None and test["status"] == "assigned" and test["trial_id"] == trial.trial_id:
+            test["status"] = "done"
+        trial.metrics.metrics.pop(RANGE_TEST, None)
+
+    # Per-epoch results, heartbeats and the range test's result.
 
     @keras_tuner.synchronized
     def update_trial(self, trial_id, metrics, step=0):
-        if not metrics or not all(name.startswith(CURVE) for name in metrics):
-            return super().update_trial(trial_id, metrics, step)
+        metrics = dict(metrics)
+        control = {name: metrics.pop(name) for name in list(metrics) if name.startswith(CONTROL)}
         trial = self.trials[trial_id]
+        if RUN in control and not self._is_current(trial, control[RUN]):
+            return superseded(trial)
+        self._trial_seen[trial_id] = self._clock()
+        report = {name[len(RANGE_TEST_RESULT):]: value for name, value in control.items()
+                  if name.startswith(RANGE_TEST_RESULT)}
+        if report:
+            self._range_test_done(trial, report)
+            self._save_trial(trial)
+            self.save()
+        if not metrics:
+            return trial
+        if not all(name.startswith(CURVE) for name in metrics):
+            return super().update_trial(trial_id, metrics, step)
         for name, value in metrics.items():
             if not trial.metrics.exists(name):
                 direction = self.objective.direction if name == OBJECTIVE_CURVE else "min"
@@ -286,6 +507,17 @@ class Oracle:
 
     @keras_tuner.synchronized
     def end_trial(self, trial):
+        current = self.trials.get(trial.trial_id)
+        run = marked(trial, RUN)
+        if run is not None and not self._is_current(current, run):
+            # From a worker whose trial was given to another one (it fell silent, then came back).
+            print(f"keras_lr: trial {trial.trial_id}: the end of an earlier run of it is ignored")
+            return
+        for tuner_id, ongoing in self.ongoing_trials.items():
+            if ongoing is current:
+                self._tuner_seen[tuner_id] = self._clock()
+        if current is not None:
+            self._range_test_over(current)  # ended without reporting one: it does not run again
         super().end_trial(trial)
         reason = self.keras_lr["pruned"].get(trial.trial_id)
         if reason is not None and self.trials[trial.trial_id].status == COMPLETED:
@@ -339,14 +571,20 @@ for _base in (
     )
 
 
-def extend(oracle, initial_points, pruner):
+def extend(oracle, initial_points, pruner, trial_timeout=None):
     """Turns the oracle KerasTuner's search class built into keras_lr's, in place.
 
     In place, not a copy: KerasTuner's display and locks hold this object.
     """
     oracle.__class__ = _EXTENDED[type(oracle)]
-    oracle._init_keras_lr(initial_points, pruner)
+    oracle._init_keras_lr(initial_points, pruner, trial_timeout)
     return oracle
+
+
+def expect_range_test(oracle, rate, recommend):
+    """Tells keras_lr's oracle that the first trial runs a range test (see `Oracle.expect_range_test`)."""
+    if isinstance(oracle, Oracle):
+        oracle.expect_range_test(rate, recommend)
 
 
 def narrow(oracle, name, low, high, source):
@@ -355,13 +593,20 @@ def narrow(oracle, name, low, high, source):
     Records the bounds with keras_lr's oracles. Returns the bounds set.
     """
     hp = find_hp(oracle.hyperparameters, name)
-    low, high = max(hp.min_value, float(low)), min(hp.max_value, float(high))
-    if not low < high:
+    clipped = clip_bounds(hp, low, high)
+    if clipped is None:
         return hp.min_value, hp.max_value
+    low, high = clipped
     hp.min_value, hp.max_value = low, high
     record_bounds(oracle, name, low, high, source)
     oracle.save()
     return low, high
+
+
+def clip_bounds(hp, low, high):
+    """(low, high) within the bounds of the Float ``hp``; None where they do not overlap."""
+    low, high = max(hp.min_value, float(low)), min(hp.max_value, float(high))
+    return (low, high) if low < high else None
 
 
 def record_bounds(oracle, name, low, high, source):
@@ -371,16 +616,17 @@ def record_bounds(oracle, name, low, high, source):
         oracle.save()
 
 
-def add_recommendation(oracle, point):
+def add_recommendation(oracle, point, hyperparameters=None):
     """Queues a range test's recommendation as the next initial point, once per search.
 
-    The rate is brought within the hyperparameter's bounds (and onto its steps).
+    The rate is brought within the hyperparameter's bounds (and onto its
+    steps), as in ``hyperparameters`` (default: the oracle's space).
     """
     if not isinstance(oracle, Oracle) or oracle.keras_lr.get("recommendation") is not None:
         return
     point = dict(point)
     for name, value in point.items():
-        hp = find_hp(oracle.hyperparameters, name)
+        hp = find_hp(hyperparameters or oracle.hyperparameters, name)
         low = getattr(hp, "min_value", None)
         if low is None:
             continue
@@ -391,12 +637,6 @@ def add_recommendation(oracle, point):
     oracle.keras_lr["recommendation"] = point
     oracle.initial_points.append(point)
     oracle.save()
-
-
-def recorded_bounds(oracle):
-    """The bounds a range test set in an earlier run of this search, or None."""
-    record = oracle.keras_lr.get("finder_bounds") if isinstance(oracle, Oracle) else None
-    return None if record is None else (record["min_value"], record["max_value"])
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
@@ -441,7 +681,7 @@ def report_epoch(tuner, trial, model, epoch, logs):
         rate = _current_rate(model)
         if rate is not None:
             metrics[CURVE + "learning_rate"] = rate
-    answer = tuner.oracle.update_trial(trial.trial_id, metrics, step=epoch)
+    answer = send(tuner.oracle, trial, metrics, step=epoch)
     if getattr(answer, "status", None) == STOPPED:
         model.stop_training = True
 
@@ -460,3 +700,171 @@ def _current_rate(model):
         return float(optimizer.learning_rate)
     except (TypeError, ValueError, AttributeError):
         return None
+
+
+# A trial's marks, and what a worker sends.
+
+
+def mark(trial, name, value):
+    """Sets ``name`` among the trial's metrics to ``value`` (one observation), which travels with it."""
+    trial.metrics.metrics.pop(name, None)
+    trial.metrics.register(name, direction="max")
+    trial.metrics.update(name, float(value), step=0)
+
+
+def marked(trial, name):
+    """The value of the mark ``name`` on a trial, or None."""
+    if trial is None or not trial.metrics.exists(name):
+        return None
+    return trial.metrics.get_last_value(name)
+
+
+def superseded(trial):
+    """The answer to a report from a worker whose trial now runs on another one."""
+    answer = keras_tuner.engine.trial.Trial(trial.hyperparameters.copy(), trial_id=trial.trial_id, status=STOPPED)
+    mark(answer, SUPERSEDED, 1)
+    return answer
+
+
+class Superseded(keras_tuner.errors.FailedTrialError):
+    """This worker's trial was given to another worker; its run is dropped."""
+
+
+def send(oracle, trial, metrics, step=0):
+    """`oracle.update_trial` with the trial's run number; raises `Superseded` when the chief answers so."""
+    metrics = dict(metrics)
+    run = marked(trial, RUN)
+    if run is not None:
+        metrics[RUN] = run
+    answer = oracle.update_trial(trial.trial_id, metrics, step=step)
+    if marked(answer, SUPERSEDED) is not None:
+        raise Superseded(
+            f"trial {trial.trial_id} was given to another worker (this one was silent for longer than "
+            f"trial_timeout); this run of it is dropped"
+        )
+    return answer
+
+
+def report_range_test(oracle, trial, result, bounds):
+    """Sends the range test's result to the oracle, which narrows the rate for the trials to come."""
+    low, high = bounds if bounds is not None else (None, None)
+    fields = dict(low=low, high=high, one_cycle_max_lr=result.one_cycle_max_lr, suggestion=result.suggestion)
+    metrics = {RANGE_TEST_RESULT + name: math.nan if value is None else float(value) for name, value in fields.items()}
+    send(oracle, trial, metrics)
+
+
+# KerasTuner's chief/worker mode, on a worker.
+
+
+def is_worker():
+    """Whether this process is a worker of KerasTuner's chief/worker mode (its env variables say so)."""
+    return dist_utils.has_chief_oracle() and not dist_utils.is_chief_oracle()
+
+
+def is_chief():
+    """Whether this process is the chief of KerasTuner's chief/worker mode."""
+    return dist_utils.is_chief_oracle()
+
+
+def bound_client(tuner, chief_timeout):
+    """Makes the requests of a worker's `OracleClient` wait for the chief at most ``chief_timeout`` seconds.
+
+    KerasTuner waits an hour (`oracle_client.TIMEOUT`) for each, so a worker
+    whose chief has gone hangs for an hour; after this, it stops with an
+    error that says so.
+    """
+    from keras_tuner.src.distribute import oracle_client
+
+    client = tuner.oracle
+    if isinstance(client, oracle_client.OracleClient) and not isinstance(client.stub, _BoundedStub):
+        address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
+        client.stub = _BoundedStub(client.stub, chief_timeout, address)
+
+
+class _BoundedStub:
+    """A gRPC stub whose calls wait for the chief at most ``timeout`` seconds, then raise FatalError."""
+
+    def __init__(self, stub, timeout, address):
+        self._stub, self._timeout, self._address = stub, timeout, address
+
+    def __getattr__(self, name):
+        method = getattr(self._stub, name)
+
+        def call(request, **kwargs):
+            import grpc
+
+            kwargs["timeout"] = min(kwargs.get("timeout") or self._timeout, self._timeout)
+            kwargs.setdefault("wait_for_ready", True)
+            try:
+                return method(request, **kwargs)
+            except grpc.RpcError as error:
+                code = error.code() if callable(getattr(error, "code", None)) else None
+                if code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE):
+                    raise keras_tuner.errors.FatalError(
+                        f"keras_lr: the chief at {self._address} did not answer {name} within "
+                        f"chief_timeout={self._timeout:g} s ({code.name}): it has not started, or it has exited; "
+                        f"start the chief (KERASTUNER_TUNER_ID=chief) or raise chief_timeout"
+                    ) from None
+                raise
+
+        return call
+
+
+class Heartbeat:
+    """Tells the chief every ``period`` seconds, from a thread, that this worker still runs ``trial``.
+
+    After the chief answers that the trial runs elsewhere now, `superseded` is True.
+    """
+
+    def __init__(self, oracle, trial, period):
+        self.oracle, self.trial, self.period = oracle, trial, period
+        self.superseded = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"keras_lr heartbeat {trial.trial_id}", daemon=True)
+        self._thread.start()
+
+    def _beat(self):
+        while not self._stop.wait(self.period):
+            try:
+                send(self.oracle, self.trial, {ALIVE: 1.0})
+            except Superseded:
+                self.superseded = True
+                return
+            except Exception:  # noqa: BLE001 - the training thread meets the chief's absence itself
+                return
+
+    def stop(self):
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=self.period + 1.0)
+
+
+# KerasTuner's chief/worker mode, on the chief.
+
+
+def serve(oracle, poll=0.2):
+    """Serves the oracle to the workers until the search is over: KerasTuner's `oracle_chief.start_server`, prompter.
+
+    KerasTuner's chief, once it has told a worker the search is over, looks
+    again every 20 s whether every worker was told so; this one looks every
+    ``poll`` seconds, and stops its server before it returns. With
+    `trial_timeout`, it also takes back the trials of silent workers (and
+    forgets those workers) while no worker asks.
+    """
+    from concurrent import futures
+
+    import grpc
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute import oracle_chief
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    servicer = oracle_chief.OracleServicer(oracle)
+    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    server.add_insecure_port(f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}")
+    server.start()
+    try:
+        while not (servicer.stop_triggered and oracle.search_over()):
+            time.sleep(poll)
+            oracle.look_after_workers()
+    finally:
+        server.stop(grace=1.0).wait(5.0)

@@ -76,7 +76,10 @@ class LRHyperModel(keras_tuner.HyperModel):
             With keras_lr's tuners, the trial after the defaults (and after
             any `initial_points`) runs the test's own recommendation: one cycle
             at `result.one_cycle_max_lr` (or, without "one_cycle" among the
-            schedules, a constant rate at `result.suggestion`).
+            schedules, a constant rate at `result.suggestion`). In
+            KerasTuner's chief/worker mode (with keras_lr's tuners), the test
+            runs once, on the worker that gets the first trial; the chief
+            holds the other workers until its result is in.
         name: String or None, the hypermodel's name.
         tunable: Bool. Whether its hyperparameters are tuned (KerasTuner's meaning).
 
@@ -130,7 +133,34 @@ class LRHyperModel(keras_tuner.HyperModel):
                 f"{type(rate).__name__}. LRHyperModel puts each trial's schedule in itself: list the "
                 f"ones to choose from in LRHyperModel(schedules=...)."
             )
+        oracle = _kerastuner.constructing.get()
+        if oracle is not None and self.rate_name is not None:
+            self._register(oracle, hp)
         return model
+
+    def _register(self, oracle, hp):
+        """Tells the oracle of a keras_lr tuner being built about the range test (on the chief, in a distributed search)."""
+        recommend = self._recommend()
+        if self.finder is True:
+            _kerastuner.expect_range_test(oracle, self.rate_name, recommend)
+        elif self._result is not None and self.bounds is not None:
+            _kerastuner.record_bounds(oracle, self.rate_name, *self.bounds, source="the range test result given")
+            if recommend is not None:
+                rate = getattr(self._result, recommend["rate_from"])
+                _kerastuner.add_recommendation(oracle, {**recommend["values"], self.rate_name: rate}, hp)
+
+    def _recommend(self):
+        """The range test's own point, run after the initial points: one cycle at its peak, or a constant rate.
+
+        As {"values": the point's schedule, "rate_from": the result's field
+        that gives its rate}, or None without one_cycle or constant among the
+        schedules.
+        """
+        if "one_cycle" in self.schedules:
+            return {"values": {SCHEDULE: "one_cycle"}, "rate_from": "one_cycle_max_lr"}
+        if "constant" in self.schedules:
+            return {"values": {SCHEDULE: "constant"}, "rate_from": "suggestion"}
+        return None
 
     def fit(self, hp, model, *args, callbacks=None, **kwargs):
         """Fits ``model`` with the trial's schedule (and your callbacks); returns the History."""
@@ -141,15 +171,14 @@ class LRHyperModel(keras_tuner.HyperModel):
                     f"LRHyperModel chooses each trial's schedule: remove {type(callback).__name__} "
                     f"from the callbacks passed to search()."
                 )
-        search = _kerastuner.search_of(callbacks)
-        tuner = search[0]
+        tuner, trial = _kerastuner.search_of(callbacks)
         self._check_tuner(tuner)
-        if self.finder is True and not self._finder_done:
-            self._run_range_test(search, model, args, kwargs)
-        elif self.bounds is not None and tuner is not None and _kerastuner.local_oracle(tuner) is not None:
-            _kerastuner.record_bounds(tuner.oracle, self.rate_name, *self.bounds, source="the range test result given")
-        if self._result is not None and tuner is not None:
-            self._seed(tuner)
+        if self.finder is True and isinstance(tuner, _Search):
+            # keras_lr's oracle assigns the range test to one trial, on whichever worker runs it.
+            if _kerastuner.marked(trial, _kerastuner.RANGE_TEST) is not None:
+                self._run_range_test(tuner, trial, model, args, kwargs)
+        elif self.finder is True and not self._finder_done:
+            self._run_range_test_here(tuner, trial, model, args, kwargs)
         ours = [_kerastuner.StopOnNonFiniteLoss()]
         if tuner is not None:
             ours.append(_kerastuner.ObjectiveCheck(tuner.oracle.objective))
@@ -189,31 +218,32 @@ class LRHyperModel(keras_tuner.HyperModel):
             f"takes the same arguments and does."
         )
 
-    def _run_range_test(self, search, model, args, kwargs):
-        """Runs the range test once per search and narrows the rate's bounds in the oracle."""
-        tuner, trial = search
+    def _run_range_test(self, tuner, trial, model, args, kwargs):
+        """Runs the range test on this trial's model and sends its result to keras_lr's oracle.
+
+        The oracle (on the chief, in a distributed search) narrows the rate's
+        bounds and queues the test's recommendation for the trials to come.
+        """
+        self._need_rate_name()
+        result = self._range_test(model, args, kwargs)
+        bounds = space.bounds_from_range_test(result)
+        _kerastuner.report_range_test(tuner.oracle, trial, result, bounds)
+        hp = _kerastuner.find_hp(trial.hyperparameters, self.rate_name)
+        if bounds is not None and hp is not None:
+            bounds = _kerastuner.clip_bounds(hp, *bounds) or (hp.min_value, hp.max_value)
+        self._finder_done, self._result, self.bounds = True, result, bounds
+        self._announce_bounds(f"the range test on trial {trial.trial_id}'s model")
+
+    def _run_range_test_here(self, tuner, trial, model, args, kwargs):
+        """With KerasTuner's own tuners (or none): runs the range test once per hypermodel, narrows the local oracle."""
         oracle = _kerastuner.local_oracle(tuner) if tuner is not None else None
-        recorded = _kerastuner.recorded_bounds(oracle)
-        if recorded is not None:  # a resumed search: the test already ran
-            self.bounds, self._finder_done = recorded, True
-            return
         if tuner is not None and oracle is None:
             raise keras_tuner.errors.FatalValueError(
-                "LRHyperModel(finder=True) runs the range test in one process; in a distributed "
-                "search run keras_lr.lr_find first and pass its result as finder."
+                f"LRHyperModel(finder=True) with keras_tuner.{type(tuner).__name__} would run the range test on "
+                f"every worker of a distributed search; keras_lr.tuning.{type(tuner).__name__} runs it once."
             )
-        if self.rate_name is None:
-            raise keras_tuner.errors.FatalValueError(
-                "LRHyperModel(finder=True) narrows the rate made by keras_lr.tuning.learning_rate(hp), "
-                "but build_model did not call it."
-            )
-        x = args[0] if args else kwargs.get("x")
-        y = args[1] if len(args) > 1 else kwargs.get("y")
-        batched = hasattr(x, "__next__") or hasattr(x, "element_spec") or isinstance(x, keras.utils.PyDataset)
-        if batched:
-            result = lr_find(model, x, verbose=0)
-        else:
-            result = lr_find(model, x, y, batch_size=kwargs.get("batch_size"), verbose=0)
+        self._need_rate_name()
+        result = self._range_test(model, args, kwargs)
         self._finder_done, self._result = True, result
         self.bounds = space.bounds_from_range_test(result)
         where = "the range test" + (f" on trial {trial.trial_id}'s model" if trial is not None else "")
@@ -221,23 +251,21 @@ class LRHyperModel(keras_tuner.HyperModel):
             self.bounds = _kerastuner.narrow(oracle, self.rate_name, *self.bounds, source=where)
         self._announce_bounds(where)
 
-    def _seed(self, tuner):
-        """Runs the range test's own recommendation next, once per search (with keras_lr's tuners).
+    def _need_rate_name(self):
+        if self.rate_name is None:
+            raise keras_tuner.errors.FatalValueError(
+                "LRHyperModel(finder=True) narrows the rate made by keras_lr.tuning.learning_rate(hp), "
+                "but build_model did not call it."
+            )
 
-        One cycle at the test's peak (`result.one_cycle_max_lr`), or, without
-        one_cycle among the schedules, a constant rate at its suggestion.
-        """
-        oracle = _kerastuner.local_oracle(tuner)
-        if oracle is None or self.rate_name is None or self.bounds is None:
-            return
-        result = self._result
-        if "one_cycle" in self.schedules:
-            point = {SCHEDULE: "one_cycle", self.rate_name: result.one_cycle_max_lr}
-        elif "constant" in self.schedules:
-            point = {SCHEDULE: "constant", self.rate_name: result.suggestion}
-        else:
-            return
-        _kerastuner.add_recommendation(oracle, point)
+    @staticmethod
+    def _range_test(model, args, kwargs):
+        x = args[0] if args else kwargs.get("x")
+        y = args[1] if len(args) > 1 else kwargs.get("y")
+        batched = hasattr(x, "__next__") or hasattr(x, "element_spec") or isinstance(x, keras.utils.PyDataset)
+        if batched:
+            return lr_find(model, x, verbose=0)
+        return lr_find(model, x, y, batch_size=kwargs.get("batch_size"), verbose=0)
 
     def _announce_bounds(self, source):
         if self.bounds is None:

@@ -1,7 +1,8 @@
 """KerasTuner's four search classes, with the defaults first, diverging trials handled and curves kept.
 
-Each takes exactly the arguments of its KerasTuner class, and two more:
-`initial_points` and `pruning`. What each adds:
+Each takes exactly the arguments of its KerasTuner class, and these:
+`initial_points`, `pruning`, `trial_timeout` and `chief_timeout`. What each
+adds:
 
 - The first trial runs the search space's defaults (with
   `keras_lr.tuning.learning_rate`, Keras's 0.001, and the constant schedule
@@ -16,14 +17,28 @@ Each takes exactly the arguments of its KerasTuner class, and two more:
   and it is never the best (`get_best_trials`, `get_best_hyperparameters`).
 - Every epoch's logs are kept (`history_frame`); `pruning` stops trials
   that fall behind.
+- In KerasTuner's chief/worker mode (`KERASTUNER_TUNER_ID`,
+  `KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`; see the README) all of
+  the above holds across workers: the defaults trial and the range test run
+  once, on one worker. A worker waits at most `chief_timeout` seconds for
+  the chief (to start, and to answer each request) and never clears the
+  search's folder (only the chief's `overwrite=True` does). A worker
+  restarted with the same `KERASTUNER_TUNER_ID` runs its unfinished trial
+  again from the start. With `trial_timeout`, the trial of a worker that
+  has sent nothing for that long goes to the next worker that asks.
 """
 
+import time
 
 import keras_tuner
 
+from keras_lr import _validation as v
 from keras_lr import _warnings
-from keras_lr.tuning import _kerastuner
+from keras_lr.tuning import _kerastuner, local
 from keras_lr.tuning.pruning import get_pruner
+
+# Seconds a worker waits for the chief: to start, and to answer each request.
+CHIEF_TIMEOUT = 600.0
 
 
 class _Search(keras_tuner.Tuner):
@@ -35,10 +50,33 @@ class _Search(keras_tuner.Tuner):
 
     def __init__(self, oracle, hypermodel=None, **kwargs):
         owner = type(self).__name__
-        _kerastuner.extend(oracle, self._initial_points, self._pruner)
-        super().__init__(oracle, hypermodel, **kwargs)
+        _kerastuner.extend(oracle, self._initial_points, self._pruner, self._trial_timeout)
+        if _kerastuner.is_worker():
+            # A worker started (or restarted) while the search runs would delete its trials.
+            kwargs["overwrite"] = False
+        token = _kerastuner.constructing.set(oracle)  # LRHyperModel.build registers its range test
+        try:
+            super().__init__(oracle, hypermodel, **kwargs)
+        finally:
+            _kerastuner.constructing.reset(token)
         for index, point in enumerate(self._initial_points):
             _kerastuner.check_point(owner, self.oracle.hyperparameters, point, index)
+        _kerastuner.bound_client(self, self._chief_timeout)
+        self._heartbeat = None
+        self._waiting = False
+        if _kerastuner.is_chief():
+            local.announce_project_dir(self.project_dir)
+
+    def search(self, *fit_args, **fit_kwargs):
+        if not _kerastuner.is_chief():
+            return super().search(*fit_args, **fit_kwargs)
+        # KerasTuner's chief: serve the oracle until the search is over, as BaseTuner.search
+        # does, but exit as soon as it is (see _kerastuner.serve).
+        if "verbose" in fit_kwargs:
+            self.oracle.verbose = fit_kwargs["verbose"]
+        self.save()
+        _kerastuner.serve(self.oracle)
+        self.on_search_end()
 
     def run_trial(self, trial, *args, **kwargs):
         callbacks = list(kwargs.pop("callbacks", None) or [])
@@ -46,11 +84,45 @@ class _Search(keras_tuner.Tuner):
             callbacks.append(_kerastuner.StopOnNonFiniteLoss())
         return super().run_trial(trial, *args, callbacks=callbacks, **kwargs)
 
+    def pre_create_trial(self):
+        super().pre_create_trial()
+        if self._waiting:  # the chief answered IDLE: KerasTuner would ask again at once
+            time.sleep(_kerastuner.POLL)
+        self._waiting = True
+
+    def on_trial_begin(self, trial):
+        super().on_trial_begin(trial)
+        self._waiting = False
+        self._stop_heartbeat()
+        if _kerastuner.local_oracle(self) is None:  # a worker: tell the chief it is alive
+            period = _kerastuner.HEARTBEAT
+            if self._trial_timeout is not None:
+                period = max(0.2, min(period, self._trial_timeout / 4))
+            self._heartbeat = _kerastuner.Heartbeat(self.oracle, trial, period)
+
+    def on_batch_end(self, trial, model, batch, logs=None):
+        super().on_batch_end(trial, model, batch, logs)
+        if self._heartbeat is not None and self._heartbeat.superseded:
+            raise _kerastuner.Superseded(
+                f"trial {trial.trial_id} was given to another worker (this one was silent for longer than "
+                f"trial_timeout); this run of it is dropped"
+            )
+
     def on_epoch_end(self, trial, model, epoch, logs=None):
         super().on_epoch_end(trial, model, epoch, logs=logs)
         _kerastuner.report_epoch(self, trial, model, epoch, logs)
 
+    def on_trial_end(self, trial):
+        self._stop_heartbeat()
+        super().on_trial_end(trial)
+
+    def _stop_heartbeat(self):
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
+
     def on_search_end(self):
+        self._stop_heartbeat()
         super().on_search_end()
         oracle = _kerastuner.local_oracle(self)
         if oracle is not None and oracle.trials and not oracle.get_best_trials(1):
@@ -59,6 +131,13 @@ class _Search(keras_tuner.Tuner):
                 f"failed; see keras_lr.tuning.results_frame), so get_best_hyperparameters() returns []. "
                 f"Lower the learning rate's bounds (keras_lr.tuning.learning_rate(hp, max_value=...))."
             )
+
+
+def _timeouts(owner, trial_timeout, chief_timeout):
+    if trial_timeout is not None:
+        trial_timeout = v.check_number(owner, "trial_timeout", trial_timeout, low=0.0, low_open=True)
+    chief_timeout = v.check_number(owner, "chief_timeout", chief_timeout, low=0.0, low_open=True)
+    return trial_timeout, chief_timeout
 
 
 def _options(owner, initial_points, pruning):
@@ -88,16 +167,33 @@ class RandomSearch(keras_tuner.RandomSearch, _Search):
         pruning: None, `"median"`, `"halving"`, or a pruner such as
             `keras_lr.tuning.MedianPruner(...)`: stops a trial that falls
             behind, after any epoch. Never the initial points.
+        trial_timeout: Float > 0 (seconds) or None. In KerasTuner's
+            chief/worker mode: the chief hands a running trial whose worker
+            has sent nothing for this long (workers send a heartbeat every
+            `min(10, trial_timeout / 4)` seconds, also during long epochs)
+            to the next worker that asks, to run from its start; a trial
+            whose worker falls silent a second time is marked failed. Workers
+            without a trial wait until every trial has ended, to take over.
+            None (the default) is KerasTuner's behaviour: the trial of a lost
+            worker stays running, and the chief does not exit, until a worker
+            with the same `KERASTUNER_TUNER_ID` comes back.
+        chief_timeout: Float > 0 (seconds; default 600). How long a worker
+            waits for the chief, to start and to answer each request, before
+            it stops with an error (KerasTuner waits an hour).
         *args, **kwargs: those of `keras_tuner.RandomSearch`.
 
     Raises:
         ValueError: for a bad `initial_points` (not a list of dicts, a name
             not in the search space, a value out of its range, or a parameter
-            inactive for the other values given) or `pruning`.
+            inactive for the other values given), `pruning`, `trial_timeout`
+            or `chief_timeout`.
     """
 
-    def __init__(self, *args, initial_points=None, pruning=None, **kwargs):
-        self._initial_points, self._pruner = _options(type(self).__name__, initial_points, pruning)
+    def __init__(self, *args, initial_points=None, pruning=None, trial_timeout=None, chief_timeout=CHIEF_TIMEOUT,
+                 **kwargs):
+        owner = type(self).__name__
+        self._initial_points, self._pruner = _options(owner, initial_points, pruning)
+        self._trial_timeout, self._chief_timeout = _timeouts(owner, trial_timeout, chief_timeout)
         super().__init__(*args, **kwargs)
 
 
@@ -111,22 +207,27 @@ class BayesianOptimization(keras_tuner.BayesianOptimization, _Search):
     random one. What else it adds is in `keras_lr.tuning.tuners`.
 
     Args:
-        initial_points, pruning: as in `keras_lr.tuning.RandomSearch`.
+        initial_points, pruning, trial_timeout, chief_timeout: as in
+            `keras_lr.tuning.RandomSearch`.
         *args, **kwargs: those of `keras_tuner.BayesianOptimization`.
 
     Raises:
         ValueError: as `keras_lr.tuning.RandomSearch`.
     """
 
-    def __init__(self, *args, initial_points=None, pruning=None, **kwargs):
-        self._initial_points, self._pruner = _options(type(self).__name__, initial_points, pruning)
+    def __init__(self, *args, initial_points=None, pruning=None, trial_timeout=None, chief_timeout=CHIEF_TIMEOUT,
+                 **kwargs):
+        owner = type(self).__name__
+        self._initial_points, self._pruner = _options(owner, initial_points, pruning)
+        self._trial_timeout, self._chief_timeout = _timeouts(owner, trial_timeout, chief_timeout)
         super().__init__(*args, **kwargs)
 
 
 class GridSearch(keras_tuner.GridSearch, _Search):
     """KerasTuner's `GridSearch` (which runs the defaults first), with diverging trials handled.
 
-    Takes `keras_tuner.GridSearch`'s arguments, and `pruning`. Give the rate
+    Takes `keras_tuner.GridSearch`'s arguments, and `pruning`, `trial_timeout`
+    and `chief_timeout` (as in `keras_lr.tuning.RandomSearch`). Give the rate
     a `step` (`keras_lr.tuning.learning_rate(hp, step=10)`) so the grid has a
     rate per step. What it adds is in `keras_lr.tuning.tuners`.
 
@@ -135,9 +236,11 @@ class GridSearch(keras_tuner.GridSearch, _Search):
             order), or a bad `pruning`.
     """
 
-    def __init__(self, *args, initial_points=None, pruning=None, **kwargs):
+    def __init__(self, *args, initial_points=None, pruning=None, trial_timeout=None, chief_timeout=CHIEF_TIMEOUT,
+                 **kwargs):
         owner = type(self).__name__
         self._initial_points, self._pruner = _options(owner, initial_points, pruning)
+        self._trial_timeout, self._chief_timeout = _timeouts(owner, trial_timeout, chief_timeout)
         if self._initial_points:
             raise ValueError(
                 f"{owner}: initial_points are not supported: a grid runs every combination in "
@@ -149,7 +252,8 @@ class GridSearch(keras_tuner.GridSearch, _Search):
 class Hyperband(keras_tuner.Hyperband, _Search):
     """KerasTuner's `Hyperband`, with the defaults trial first and diverging trials handled.
 
-    Takes `keras_tuner.Hyperband`'s arguments, and `initial_points`. Under
+    Takes `keras_tuner.Hyperband`'s arguments, and `initial_points`,
+    `trial_timeout` and `chief_timeout` (as in `keras_lr.tuning.RandomSearch`). Under
     Hyperband, `LRHyperModel`'s schedules span `max_epochs`, so a trial
     continued in a later round goes on with its schedule. What else it adds
     is in `keras_lr.tuning.tuners`.
@@ -159,9 +263,11 @@ class Hyperband(keras_tuner.Hyperband, _Search):
             stops the trials that fall behind on its own).
     """
 
-    def __init__(self, *args, initial_points=None, pruning=None, **kwargs):
+    def __init__(self, *args, initial_points=None, pruning=None, trial_timeout=None, chief_timeout=CHIEF_TIMEOUT,
+                 **kwargs):
         owner = type(self).__name__
         self._initial_points, self._pruner = _options(owner, initial_points, pruning)
+        self._trial_timeout, self._chief_timeout = _timeouts(owner, trial_timeout, chief_timeout)
         if self._pruner is not None:
             raise ValueError(
                 f"{owner}: pruning is not supported: Hyperband already stops the trials that "

@@ -89,3 +89,99 @@ def test_curves_are_kept_per_epoch_and_averaged_over_executions(tmp_path):
     history = trial.metrics.get_history("curve/val_accuracy")
     assert [obs.step for obs in history] == [0, 1] and all(len(obs.value) == 2 for obs in history)
     assert _kerastuner.curve(trial, "val_accuracy")[1] == np.mean(history[1].value)
+
+
+# KerasTuner's chief/worker mode (what _kerastuner.py's distributed part relies on).
+
+
+def test_a_trial_crosses_grpc_with_its_metrics_but_not_its_message():
+    space = keras_tuner.HyperParameters()
+    tuning.learning_rate(space)
+    trial = keras_tuner.engine.trial.Trial(space, trial_id="3", status="RUNNING", message="lost")
+    _kerastuner.mark(trial, _kerastuner.RUN, 2)
+    back = keras_tuner.engine.trial.Trial.from_proto(trial.to_proto())
+    assert _kerastuner.marked(back, _kerastuner.RUN) == 2 and back.message is None and back.status == "RUNNING"
+
+
+def test_the_workers_client_sends_every_request_through_its_stub_with_a_timeout(monkeypatch):
+    from keras_tuner.src.distribute import oracle_client
+
+    for name, value in {"KERASTUNER_TUNER_ID": "tuner0", "KERASTUNER_ORACLE_IP": "127.0.0.1",
+                        "KERASTUNER_ORACLE_PORT": "1"}.items():
+        monkeypatch.setenv(name, value)
+    seen = []
+
+    class Stub:
+        def __getattr__(self, name):
+            def call(request, **kwargs):
+                seen.append((name, kwargs))
+                raise RuntimeError("recorded")
+            return call
+
+    client = oracle_client.OracleClient(None)
+    client.stub = Stub()
+    space = keras_tuner.HyperParameters()
+    calls = [lambda: client.get_space(), lambda: client.update_space(space), lambda: client.create_trial("tuner0"),
+             lambda: client.update_trial("0", {"x": 1.0}), lambda: client.get_trial("0"),
+             lambda: client.get_best_trials(1),
+             lambda: client.end_trial(keras_tuner.engine.trial.Trial(space, trial_id="0"))]
+    for call in calls:
+        try:
+            call()
+        except RuntimeError:
+            pass
+    assert [name for name, _ in seen] == ["GetSpace", "UpdateSpace", "CreateTrial", "UpdateTrial", "GetTrial",
+                                          "GetBestTrials", "EndTrial"]
+    assert all(kwargs == {"wait_for_ready": True, "timeout": oracle_client.TIMEOUT} for _, kwargs in seen)
+
+
+def test_kerastuners_oracle_hands_a_tuner_that_asks_again_its_ongoing_trial(tmp_path):
+    space = keras_tuner.HyperParameters()
+    space.Float("x", 0.0, 1.0)
+    oracle = keras_tuner.oracles.RandomSearchOracle(objective="loss", max_trials=3, hyperparameters=space)
+    oracle._set_project_dir(str(tmp_path), "p")
+    trial = oracle.create_trial("tuner0")
+    assert oracle.create_trial("tuner0") is trial and oracle.ongoing_trials == {"tuner0": trial}
+    assert oracle.tuner_ids == {"tuner0"}
+
+
+def test_kerastuners_chief_stops_when_no_trial_runs_and_every_tuner_was_told(tmp_path):
+    from keras_tuner.src.distribute import oracle_chief
+
+    space = keras_tuner.HyperParameters()
+    space.Float("x", 0.0, 1.0)
+    oracle = keras_tuner.oracles.RandomSearchOracle(objective="loss", max_trials=1, hyperparameters=space)
+    oracle._set_project_dir(str(tmp_path), "p")
+    servicer = oracle_chief.OracleServicer(oracle)
+    request = type("Request", (), {"tuner_id": "tuner0"})()
+    servicer.CreateTrial(request, None)
+    assert not servicer.stop_triggered and not oracle_chief.exit_chief(oracle)
+    trial = oracle.ongoing_trials["tuner0"]
+    oracle.update_trial(trial.trial_id, {"loss": 1.0})
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+    servicer.CreateTrial(request, None)
+    assert servicer.stop_triggered and oracle_chief.exit_chief(oracle)
+
+
+def test_kerastuners_search_asks_again_after_an_idle_answer(tmp_path):
+    answers = ["IDLE", "IDLE", "STOPPED"]
+
+    class Answering(keras_tuner.oracles.RandomSearchOracle):
+        def create_trial(self, tuner_id):
+            return keras_tuner.engine.trial.Trial(self.get_space(), status=answers.pop(0))
+
+    class Counting(keras_tuner.Tuner):
+        asked = 0
+
+        def pre_create_trial(self):
+            Counting.asked += 1
+
+        def run_trial(self, trial, *args, **kwargs):
+            raise AssertionError("no trial was handed out")
+
+    space = keras_tuner.HyperParameters()
+    space.Float("x", 0.0, 1.0)
+    tuner = Counting(Answering(objective="loss", max_trials=3, hyperparameters=space), directory=str(tmp_path))
+    tuner.search()
+    assert Counting.asked == 3 and answers == []
