@@ -202,7 +202,7 @@ def demo(train, validation, info, epochs=3, trials=6, max_lr=None, seed=0, out="
     model = compiled(keras.optimizers.Adam())
     result = keras_lr.lr_find(model, x_train, y_train, batch_size=32, seed=seed, verbose=0)
     result.frame.to_csv(os.path.join(out, "range_test.csv"), index=False)
-    result.plot().figure.savefig(os.path.join(out, "range_test.png"), dpi=100)
+    result.plot(save=os.path.join(out, "range_test.png"))
     files.update(range_test_csv="range_test.csv", range_test_png="range_test.png")
     peak = max_lr if max_lr is not None else result.one_cycle_max_lr
     say(f"\n1. range test: {len(result.frame)} steps from {result.frame.learning_rate.iloc[0]:.1e} to "
@@ -210,9 +210,9 @@ def demo(train, validation, info, epochs=3, trials=6, max_lr=None, seed=0, out="
     for name, rate in result.suggestions.items():
         say(f"   {name:8s} {rate:.3g}")
     say(f"   OneCycle peak {result.one_cycle_max_lr:.3g}" + (f"; using --max-lr {max_lr:g}" if max_lr else ""))
-    if not (peak and peak == peak):  # NaN: the curve gives no peak
+    if max_lr is None and not (result.reliable and peak == peak):  # unreliable, or NaN: no peak to train at
         peak = 0.01
-        say("   the curve gives no peak: OneCycle uses 0.01")
+        say("   the curve gives no peak to train at: OneCycle uses 0.01 (choose one with --max-lr)")
 
     # 2. OneCycle at the recommended peak (the model is as it was before the test).
     say(f"\n2. OneCycle(max_lr={peak:.3g}) with Adam:")

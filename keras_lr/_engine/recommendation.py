@@ -13,34 +13,50 @@ class Recommendation(abc.ABC):
     """
 
     reasons = ()
+    reliable = True
 
     @property
     @abc.abstractmethod
     def one_cycle_max_lr(self):
         """A peak rate for one cycle (NaN when the curve gives none)."""
 
+    def one_cycle_max_lr_for(self, total_steps):
+        """The peak for one cycle over ``total_steps`` optimizer steps (None when unknown).
+
+        `OneCycle(max_lr=result)` calls this when its fit begins; the
+        default ignores the budget.
+        """
+        return self.one_cycle_max_lr
+
     @abc.abstractmethod
     def cyclic_bounds(self):
         """(base_lr, max_lr) for a cyclical schedule (NaN when the curve gives none)."""
 
+    def cyclic_bounds_for(self, total_steps):
+        """(base_lr, max_lr) for cycles over a fit of ``total_steps`` steps (None when unknown)."""
+        return self.cyclic_bounds()
+
 
 def _unusable(owner, what, result):
     reasons = "; ".join(result.reasons) or "the curve gives no such rate"
-    return ValueError(f"{owner}: the range test result has no usable {what} ({reasons}); pass the rate as a number.")
+    return ValueError(
+        f"{owner}: the range test result has no {what} to train at ({reasons}); follow its advice and run the "
+        f"test again, or pass the rate as a number."
+    )
 
 
-def peak_from(owner, value):
-    """``value``, or the one-cycle peak of a `Recommendation`."""
+def peak_from(owner, value, total_steps=None):
+    """``value``, or the one-cycle peak of a `Recommendation` for a fit of ``total_steps``."""
     if not isinstance(value, Recommendation):
         return value
-    rate = value.one_cycle_max_lr
-    if rate is None or not math.isfinite(rate):
+    rate = value.one_cycle_max_lr_for(total_steps)
+    if not value.reliable or rate is None or not math.isfinite(rate):
         raise _unusable(owner, "max_lr", value)
     return float(rate)
 
 
-def bounds_from(owner, base_lr, max_lr):
-    """(base_lr, max_lr), from a `Recommendation` passed as ``base_lr``."""
+def bounds_from(owner, base_lr, max_lr, total_steps=None):
+    """(base_lr, max_lr), from a `Recommendation` passed as ``base_lr`` (for a fit of ``total_steps``)."""
     if not isinstance(base_lr, Recommendation):
         if max_lr is None:
             raise ValueError(f"{owner}: max_lr is required unless base_lr is a range test result; received max_lr=None")
@@ -50,7 +66,7 @@ def bounds_from(owner, base_lr, max_lr):
             f"{owner}: pass either a range test result as base_lr (it gives both bounds) or two rates; "
             f"received a result and max_lr={max_lr!r}"
         )
-    low, high = base_lr.cyclic_bounds()
-    if not (math.isfinite(low) and math.isfinite(high)) or not high > low:
+    low, high = base_lr.cyclic_bounds_for(total_steps)
+    if not base_lr.reliable or not (math.isfinite(low) and math.isfinite(high)) or not high > low:
         raise _unusable(owner, "cyclic bounds", base_lr)
     return float(low), float(high)

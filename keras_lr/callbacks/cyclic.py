@@ -1,7 +1,7 @@
 """The `CyclicLR` callback: cyclical learning rates with step sizes in steps or epochs."""
 
 from keras_lr import _validation as v
-from keras_lr._engine.recommendation import bounds_from
+from keras_lr._engine.recommendation import Recommendation, bounds_from
 from keras_lr.callbacks.scheduler import ScheduleCallback
 from keras_lr.schedules.cyclic import CyclicLR as CyclicLRSchedule
 
@@ -63,6 +63,8 @@ class CyclicLR(ScheduleCallback):
         verbose=0,
     ):
         super().__init__(verbose=verbose)
+        # A range test's result is resolved again when the fit begins, knowing its total steps.
+        self.recommendation = base_lr if isinstance(base_lr, Recommendation) else None
         base_lr, max_lr = bounds_from("CyclicLR", base_lr, max_lr)
         self.unit = v.check_choice("CyclicLR", "unit", unit, ("steps", "epochs"))
         self.schedule_kwargs = dict(
@@ -78,6 +80,11 @@ class CyclicLR(ScheduleCallback):
         CyclicLRSchedule(**self.schedule_kwargs)  # validates every argument now
 
     def _build_schedule(self):
+        if self.recommendation is not None:
+            steps, epochs = self._steps_per_epoch(), self.params.get("epochs")
+            total_steps = steps * int(epochs) if steps is not None and epochs is not None else None
+            bounds = bounds_from("CyclicLR", self.recommendation, None, total_steps)
+            self.schedule_kwargs["base_lr"], self.schedule_kwargs["max_lr"] = bounds
         kwargs = dict(self.schedule_kwargs)
         if self.unit == "epochs":
             steps = self._steps_per_epoch()

@@ -1,7 +1,7 @@
 """The `OneCycle` callback: the one-cycle policy sized to the fit."""
 
 from keras_lr import _validation as v
-from keras_lr._engine.recommendation import peak_from
+from keras_lr._engine.recommendation import Recommendation, peak_from
 from keras_lr.callbacks.scheduler import ScheduleCallback
 from keras_lr.schedules.one_cycle import OneCycle as OneCycleSchedule
 
@@ -60,6 +60,8 @@ class OneCycle(ScheduleCallback):
         verbose=0,
     ):
         super().__init__(verbose=verbose)
+        # A range test's result is resolved again when the fit begins, knowing its total steps.
+        self.recommendation = max_lr if isinstance(max_lr, Recommendation) else None
         max_lr = peak_from("OneCycle", max_lr)
         if total_steps is not None:
             total_steps = v.check_int("OneCycle", "total_steps", total_steps, low=1)
@@ -85,6 +87,8 @@ class OneCycle(ScheduleCallback):
             if steps is None:
                 self._missing_steps("total_steps")
             total_steps = max(1, int(self.params["epochs"]) * steps)  # fit(epochs=0) trains nothing
+        if self.recommendation is not None:
+            self.schedule_kwargs["max_lr"] = peak_from("OneCycle", self.recommendation, total_steps)
         return OneCycleSchedule(total_steps=total_steps, **self.schedule_kwargs)
 
     def get_config(self):

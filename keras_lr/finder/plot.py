@@ -2,55 +2,97 @@
 
 import numpy as np
 
-_MARKERS = {"valley": "o", "steep": "v", "minimum": "s", "slide": "D"}
+_MARKERS = {"valley": "o", "steep": "v", "minimum": "s", "slide": "D", "one_cycle_max_lr": "*"}
 
 
-def plot_range_test(result, ax=None, suggestions=True):
+def _limits(curve, usable):
+    """y-limits that show the usable curve whole, and the rise only as far as twice its fall."""
+    shown = curve[usable & np.isfinite(curve)]
+    if not shown.size:
+        shown = curve[np.isfinite(curve)]
+    if not shown.size:
+        return None
+    low, high = float(shown.min()), float(shown.max())
+    span = high - low or max(abs(high), 1.0) * 0.1
+    return low - 0.08 * span, high + 0.25 * span
+
+
+def plot_range_test(result, ax=None, suggestions=True, save=None):
     """Plots a range test's loss against the learning rate (log scale).
 
     The raw loss is drawn faint, the smoothed loss (or the validation loss)
     solid, and each suggestion is marked on the curve, with the bounds of
-    `result.cyclic_bounds()` as a shaded band.
+    `result.cyclic_bounds()` as a shaded band and the rate where the loss
+    rose for good as a dotted line. The y-limits show the whole part of the
+    curve the suggestions are read from (the divergent tail runs off the
+    top), and a marker is drawn only at a rate the test tried.
+
+    Example:
+
+    >>> import numpy as np, pandas as pd
+    >>> from keras_lr.finder import LRFinderResult
+    >>> rates = np.logspace(-5, 0, 60)
+    >>> losses = 2 - 1.5 / (1 + np.exp(-(np.log10(rates) + 2.5) / 0.3)) + np.maximum(np.log10(rates) + 0.8, 0) * 20
+    >>> result = LRFinderResult(pd.DataFrame({"learning_rate": rates, "loss": losses}))
+    >>> figure = plot_range_test(result)
+    >>> figure.axes[0].get_xscale()
+    'log'
 
     Args:
         result: An `LRFinderResult`.
         ax: A matplotlib Axes to draw on, or None for a new figure.
         suggestions: Bool. Whether to mark the suggestions.
+        save: None, or a path to save the figure to (any format matplotlib
+            writes; the layout is made tight first).
 
     Returns:
-        The matplotlib Axes.
+        The matplotlib Figure (as `plot_schedule` and `plot_results`).
     """
     import matplotlib.pyplot as plt
 
     frame = result.frame
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4))
-    rates = frame["learning_rate"].to_numpy()
-    curve = frame["smoothed_loss"].to_numpy()
+        figure, ax = plt.subplots(figsize=(7, 4))
+    else:
+        figure = ax.figure
+    rates = frame["learning_rate"].to_numpy(dtype=np.float64)
+    curve = frame["smoothed_loss"].to_numpy(dtype=np.float64)
     ax.plot(rates, frame["loss"].to_numpy(), color="tab:blue", alpha=0.3, label="loss")
     ax.plot(rates, curve, color="tab:blue", label="smoothed loss")
     if "val_loss" in frame:
-        curve = frame["val_loss"].to_numpy()
+        curve = frame["val_loss"].to_numpy(dtype=np.float64)
         ax.plot(rates, curve, color="tab:green", label="validation loss")
-    if suggestions and len(rates):
+    usable = getattr(result, "_usable", np.isfinite(curve))
+    tested = rates[np.isfinite(rates) & (rates > 0)]
+    if suggestions and tested.size:
         order = np.argsort(rates)
-        for name, rate in result.suggestions.items():
-            if np.isfinite(rate):
+        marks = dict(result.suggestions)
+        marks["one_cycle_max_lr"] = result.one_cycle_max_lr
+        for name, rate in marks.items():
+            # Only at rates the test tried: a suggestion outside them has no point on the curve.
+            if np.isfinite(rate) and tested.min() <= rate <= tested.max():
                 at = np.interp(np.log(rate), np.log(rates[order]), curve[order])
-                ax.plot([rate], [at], _MARKERS[name], markersize=8, label=f"{name}: {rate:.2g}")
+                label = "OneCycle peak" if name == "one_cycle_max_lr" else name
+                ax.plot([rate], [at], _MARKERS[name], markersize=10 if name == "one_cycle_max_lr" else 8,
+                        label=f"{label}: {rate:.2g}")
         low, high = result.cyclic_bounds()
         if np.isfinite(low) and np.isfinite(high):
             ax.axvspan(low, high, color="tab:orange", alpha=0.1, label=f"cyclic bounds {low:.2g}-{high:.2g}")
+        rise = getattr(result, "rise_lr", float("nan"))
+        if np.isfinite(rise):
+            ax.axvline(rise, color="tab:red", linestyle=":", label=f"loss rose for good: {rise:.2g}")
     ax.set_xscale("log")
     ax.set_xlabel("learning rate")
     ax.set_ylabel(result.monitor)
-    finite = curve[np.isfinite(curve)]
-    if finite.size:
-        low, high = finite.min(), finite.max()
-        ax.set_ylim(low - 0.05 * (high - low), min(high, finite[0] + 2 * (finite[0] - low)) + 0.05 * (high - low))
+    limits = _limits(curve, np.asarray(usable, dtype=bool))
+    if limits is not None:
+        ax.set_ylim(*limits)
     title = "learning-rate range test"
     if not result.reliable:
         title += " (unreliable: " + "; ".join(result.reasons) + ")"
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title, fontsize=10, wrap=True)
     ax.legend(fontsize=8)
-    return ax
+    figure.tight_layout()
+    if save is not None:
+        figure.savefig(save, dpi=100, bbox_inches="tight")
+    return figure

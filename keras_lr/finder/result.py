@@ -3,19 +3,26 @@
 
 import numpy as np
 
+from keras_lr import _validation as v
 from keras_lr import _warnings
 from keras_lr._engine.recommendation import Recommendation
 from keras_lr.finder import suggestions as s
 
 # Below this many finite points no suggestion is trusted.
 MIN_POINTS = 10
+# The spread: percentiles over this many resampled curves; wider than this ratio is not steady.
+SPREAD_DRAWS = 40
+STEADY_RATIO = 10.0
 
 
-def assess(learning_rates, losses):
+def assess(learning_rates, losses, keep=None):
     """Why the curve cannot support a suggestion: a list of reasons (empty if it can).
 
-    A pure function of the raw rates and (unsmoothed) losses of a range test.
+    A pure function of the raw rates and (unsmoothed) losses of a range test,
+    and of which points are usable (`suggestions.usable`; all finite points
+    when None).
     """
+    rates = np.asarray(learning_rates, dtype=np.float64).reshape(-1)
     values = np.asarray(losses, dtype=np.float64).reshape(-1)
     reasons = []
     finite = np.isfinite(values)
@@ -29,8 +36,22 @@ def assess(learning_rates, losses):
     fall = smoothed[0] - smoothed[lowest]
     if lowest <= max(2, 0.1 * len(smoothed)) and smoothed[-1] > 2.0 * smoothed[0]:
         reasons.append("diverged at once: the loss rose from the first steps")
-    elif lowest <= max(2, 0.1 * len(smoothed)) or fall <= 0.01 * abs(smoothed[0]):
-        reasons.append("the loss never fell")
+        return reasons
+    if keep is not None:
+        kept = np.asarray(keep, dtype=bool) & finite
+        if kept.sum() < MIN_POINTS:
+            reasons.append(f"too few usable points before the loss rose for good ({int(kept.sum())}; at least {MIN_POINTS} needed)")
+            return reasons
+        smoothed = s.smooth(values[kept])
+        lowest = int(np.argmin(smoothed))
+        fall = float(np.median(smoothed[: max(3, len(smoothed) // 10)])) - smoothed[lowest]
+    if lowest <= max(2, 0.1 * len(smoothed)) or fall <= 0.01 * abs(smoothed[0]):
+        falling = rates[finite]
+        reasons.append(
+            f"the loss never fell over the {len(values)} steps from {falling[0]:.3g} to {falling[-1]:.3g}; "
+            f"if training needs more steps to start, raise num_steps (e.g. to {max(300, 3 * len(values))}) "
+            f"or start_lr, so more steps fall where the loss moves"
+        )
     return reasons
 
 
@@ -58,9 +79,18 @@ class LRFinderResult(Recommendation):
         self.stopped_early = stopped_early
         column = "val_loss" if "val_loss" in frame else "loss"
         self.monitor = column
-        rates = frame["learning_rate"].to_numpy()
-        curve = s.smooth(frame[column].to_numpy(), smoothing) if column == "val_loss" else frame["smoothed_loss"].to_numpy()
-        self.reasons = assess(rates, frame[column].to_numpy())
+        rates = frame["learning_rate"].to_numpy(dtype=np.float64)
+        values = frame[column].to_numpy(dtype=np.float64)
+        usable = s.usable(rates, values, smoothing)
+        self.notes = list(usable.notes)
+        # Smoothed over every point but the artefacts (the plot shows the rise too); read up to the rise.
+        smoothed = s.smooth(np.where(usable.artefacts, np.nan, values), smoothing)
+        if column == "loss":
+            frame["smoothed_loss"] = smoothed
+        curve = np.where(usable.keep, smoothed, np.nan)
+        self._usable = usable.keep
+        self.rise_lr = float(rates[usable.rise]) if usable.rise is not None else float("nan")
+        self.reasons = assess(rates, values, usable.keep)
         self.reliable = not self.reasons
         self.suggestions = {
             "valley": s.valley(rates, curve),
@@ -69,6 +99,14 @@ class LRFinderResult(Recommendation):
             "slide": s.slide(rates, curve),
         }
         self._bounds = s.cyclic_bounds(rates, curve)
+        self._peak = s.one_cycle_max_lr(rates, values, smoothing)
+        self.spread = self._spread(rates, values, usable)
+        if self.reliable and self.spread[1] > STEADY_RATIO * self.spread[0]:
+            self.reasons.append(
+                f"not steady: the batches' noise moves the OneCycle peak between {self.spread[0]:.3g} and "
+                f"{self.spread[1]:.3g} (more than {STEADY_RATIO:g}x); raise num_steps or batch_size"
+            )
+            self.reliable = False
         if warn and not self.reliable:
             _warnings.warn(
                 f"lr_find: the range test's curve cannot support a suggestion: "
@@ -80,23 +118,55 @@ class LRFinderResult(Recommendation):
     def suggestion(self):
         return self.suggestions["valley"]
 
+    def _spread(self, rates, values, usable):
+        """(10th, 90th) percentile of the OneCycle peak over curves resampled from this one's noise."""
+        if not np.isfinite(self._peak):
+            return (float("nan"), float("nan"))
+        draws = s.resample(np.where(usable.artefacts, np.nan, values), self.smoothing, draws=SPREAD_DRAWS)
+        peaks = np.array([s.one_cycle_max_lr(rates, draw, self.smoothing) for draw in draws])
+        peaks = peaks[np.isfinite(peaks)]
+        if not peaks.size:
+            return (float("nan"), float("nan"))
+        low, high = np.percentile(peaks, [10, 90])
+        return (float(low), float(high))
+
     @property
     def one_cycle_max_lr(self):
-        return self._bounds[1]
+        """The peak `OneCycle(max_lr=result)` trains at (`suggestions.one_cycle_max_lr`).
+
+        Not `suggestion` (the valley, for a constant or decaying rate): one
+        cycle spends few steps at its peak, so it takes a rate several times
+        higher. The rule is read from the curve alone; `one_cycle_max_lr_for`
+        is what `OneCycle` asks when its fit begins, with the fit's steps.
+        """
+        return self._peak
+
+    def one_cycle_max_lr_for(self, total_steps):
+        """The peak for one cycle over ``total_steps`` optimizer steps: `one_cycle_max_lr`, whatever the budget.
+
+        `OneCycle(max_lr=result)` resolves its peak here when its fit
+        begins. benchmarks/finder_quality.py found no dependence on the
+        budget worth a term (from 2-3 to 20-30 epochs, the best peak moved
+        up on some tasks and down on others), so the answer is the same for
+        any ``total_steps``.
+        """
+        if total_steps is not None:
+            v.check_int("LRFinderResult.one_cycle_max_lr_for", "total_steps", total_steps, low=1)
+        return self._peak
 
     def cyclic_bounds(self):
         """(base_lr, max_lr) for `CyclicLR`: where the loss starts falling, and where it stops."""
         return self._bounds
 
-    def plot(self, ax=None, suggestions=True):
-        """Loss against learning rate (log scale), with every suggestion marked.
+    def plot(self, ax=None, suggestions=True, save=None):
+        """Loss against learning rate (log scale), every suggestion marked; see `keras_lr.plot_range_test`.
 
         Returns:
-            The matplotlib Axes.
+            The matplotlib Figure.
         """
         from keras_lr.finder.plot import plot_range_test
 
-        return plot_range_test(self, ax=ax, suggestions=suggestions)
+        return plot_range_test(self, ax=ax, suggestions=suggestions, save=save)
 
     def __repr__(self):
         rates = ", ".join(f"{name}={value:.3g}" for name, value in self.suggestions.items())

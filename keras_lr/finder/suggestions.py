@@ -19,13 +19,16 @@ import numpy as np
 from keras_lr._engine.losses import MovingAverage
 
 __all__ = [
+    "Usable",
     "cyclic_bounds",
     "minimum",
     "one_cycle_max_lr",
+    "resample",
     "running_average",
     "smooth",
     "slide",
     "steep",
+    "usable",
     "valley",
 ]
 
@@ -70,9 +73,47 @@ def smooth(losses, beta=0.9):
     finite = np.nonzero(np.isfinite(values))[0]
     half = int(round((1.0 + beta) / (1.0 - beta))) // 2
     points = values[finite]
-    for position, index in enumerate(finite):
-        reach = min(half, position, len(points) - 1 - position)
-        out[index] = np.median(points[position - reach : position + reach + 1])
+    n = len(points)
+    medians = np.empty(n)
+    if n > 2 * half:  # the full windows at once; the shrinking ones at the ends one by one
+        medians[half : n - half] = np.median(np.lib.stride_tricks.sliding_window_view(points, 2 * half + 1), axis=1)
+        ends = list(range(half)) + list(range(n - half, n))
+    else:
+        ends = range(n)
+    for position in ends:
+        reach = min(half, position, n - 1 - position)
+        medians[position] = np.median(points[position - reach : position + reach + 1])
+    out[finite] = medians
+    return out
+
+
+def resample(losses, beta=0.9, draws=40, seed=0):
+    """Raw curves the test could as well have recorded: for the spread of a suggestion.
+
+    Each draw is the smoothed curve plus each point's residual (raw minus
+    smoothed) with a random sign (a wild bootstrap): the noise stays as
+    large as it was where it was, small on the flat start and large near
+    the divergence. The batches' noise is what moves a suggestion from seed
+    to seed; a suggestion read from every draw shows how far it can move.
+
+    Args:
+        losses: Sequence of floats (non-finite ones stay as they are).
+        beta: Float in [0, 1). The smoothing, as in `smooth`.
+        draws: Integer >= 1. How many curves.
+        seed: Integer. The resampling's seed (the draws repeat run to run).
+
+    Returns:
+        A float64 numpy array of shape (draws, len(losses)).
+    """
+    values = np.asarray(losses, dtype=np.float64).reshape(-1)
+    finite = np.isfinite(values)
+    out = np.tile(values, (draws, 1))
+    if finite.sum() < 3:
+        return out
+    smoothed = smooth(values, beta)
+    residuals = np.where(finite, values - smoothed, 0.0)
+    signs = np.random.default_rng(seed).choice([-1.0, 1.0], size=out.shape)
+    out[:, finite] = (smoothed + signs * residuals)[:, finite]
     return out
 
 
@@ -80,6 +121,99 @@ def running_average(losses, beta):
     """The one-way, bias-corrected exponential moving average (what the test's stop rule reads)."""
     average = MovingAverage(beta)
     return np.array([average.update(float(value)) for value in np.asarray(losses, dtype=np.float64).reshape(-1)])
+
+
+class Usable:
+    """Which points of a range test the suggestions read (see `usable`).
+
+    Attributes:
+        keep: Boolean numpy array, one entry per point: the points to read.
+        artefacts: Boolean numpy array: the finite losses set aside as
+            impossible (0 or below on a curve that starts above 0).
+        rise: Integer or None. The index of the first point of the loss's
+            lasting rise (None when it never rose for good).
+        notes: List of strings: what was set aside or found, and why.
+    """
+
+    def __init__(self, keep, artefacts, rise, notes):
+        self.keep, self.artefacts, self.rise, self.notes = keep, artefacts, rise, notes
+
+
+def usable(learning_rates, losses, beta=0.9, rise=0.5):
+    """The part of a range test's curve that suggestions may be read from.
+
+    Three kinds of points are set aside:
+
+    - non-finite losses and non-positive rates;
+    - losses of exactly 0 or below on a curve that starts above 0: a loss
+      such as cross-entropy or MSE cannot go below 0, and a loss of exactly 0
+      in a range test is a collapsed network (a saturated output, dead
+      units) meeting a batch it happens to fit, not training progress;
+    - the lasting rise: everything from the point where the running
+      (one-way, bias-corrected) average of the loss, having passed its
+      minimum, climbs back more than ``rise`` of the way from that minimum
+      to the starting level, or to twice its minimum, whichever comes
+      first (a loss that fell close to 0 doubles long before it climbs
+      halfway back). The running average lags the raw loss, which
+      here is what is wanted: one lucky low batch in the divergent tail
+      cannot pull it down, so the tail is cut however its raw losses jump.
+
+    When the loss never turned up and its minimum is among the last points,
+    the test ended while the loss was still falling; a note says so (the
+    suggestions are then cautious, not wrong).
+
+    Args:
+        learning_rates: Sequence of the test's rates (increasing).
+        losses: Sequence of the raw losses at them.
+        beta: Float in [0, 1). The running average's weight of the past.
+        rise: Float in (0, 1]. How far back up, as a fraction of the fall,
+            the running average must climb for the rise to count.
+
+    Returns:
+        A `Usable`.
+    """
+    rates = np.asarray(learning_rates, dtype=np.float64).reshape(-1)
+    values = np.asarray(losses, dtype=np.float64).reshape(-1)
+    keep = np.isfinite(values) & np.isfinite(rates) & (rates > 0)
+    artefacts = np.zeros_like(keep)
+    notes = []
+    index = np.nonzero(keep)[0]
+    if len(index) < 3:
+        return Usable(keep, artefacts, None, notes)
+    start = float(np.median(values[index[: max(3, len(index) // 10)]]))
+    if start > 0:
+        artefacts = keep & (values <= 0)
+        below = artefacts
+        if below.any():
+            keep &= ~below
+            first = int(np.nonzero(below)[0][0])
+            notes.append(
+                f"{int(below.sum())} batch losses of 0 or below (the first at learning rate {rates[first]:.3g}) "
+                f"were set aside: a loss that starts at {start:.3g} cannot reach them by training; they come "
+                f"from a collapsed network meeting a batch it fits exactly"
+            )
+            index = np.nonzero(keep)[0]
+            if len(index) < 3:
+                return Usable(keep, artefacts, None, notes)
+    average = running_average(values[index], beta)
+    lowest = int(np.argmin(average))
+    fall = start - float(average[lowest])
+    first_rise = None
+    if fall > 1e-6 * abs(start):  # a fall within rounding is none
+        level = average[lowest] + min(rise * fall, max(float(average[lowest]), 0.0) or rise * fall)
+        above = np.nonzero(average[lowest:] > level)[0]
+        if len(above):
+            first_rise = int(index[lowest + above[0]])
+            keep[first_rise:] = False
+    if first_rise is None and fall > 1e-6 * abs(start):
+        smoothed = smooth(values[index], beta)
+        if int(np.argmin(smoothed)) >= len(index) - max(2, len(index) // 20):
+            notes.append(
+                f"the loss was still falling at the last rate tested ({rates[index[-1]]:.3g}): the test ended "
+                f"before the loss turned up, so the suggestions are cautious; raise end_lr (or num_steps) to see "
+                f"where training diverges"
+            )
+    return Usable(keep, artefacts, first_rise, notes)
 
 
 def _fall(values):
@@ -216,15 +350,58 @@ def cyclic_bounds(learning_rates, losses, fraction=0.1):
     return float(rates[base]), float(rates[top])
 
 
-def one_cycle_max_lr(learning_rates, losses):
-    """The peak rate to give `OneCycle`: the upper bound of `cyclic_bounds`.
+# The one-cycle peak's rule, fitted by benchmarks/finder_quality.py (see `one_cycle_max_lr`).
+PEAK_BELOW_RISE = 10.0**0.9  # about 8
 
-    One cycle warms up to its peak and spends most steps below it, so it
-    tolerates a peak near the top of the falling part of the curve, where
-    the loss stops improving (Smith & Topin 2018 use the range test's upper
-    bound as the peak).
+
+def one_cycle_max_lr(learning_rates, losses, beta=0.9):
+    """The peak rate to give `OneCycle`, read from the raw losses of a range test.
+
+    The rate where the loss rose for good (`usable`'s rise; the last rate
+    tested when it never did) divided by 10**0.9 (about 8), and no higher
+    than the rate at the smoothed loss's minimum.
+
+    Why this rule (benchmarks/finder_quality.py: 300-step tests on 10
+    seeds, six tasks, Adam and SGD with momentum, budgets of 2-3 and 20-30
+    epochs, OneCycle at seven peaks over three decades): each candidate
+    anchor (this rise, the minimum's rate, Smith's upper bound from
+    `cyclic_bounds`, the valley, their geometric means) was fitted as
+    ``anchor x 10**(a + b log10(fit steps / test steps))`` by the gap
+    between the grid's best mean and the grid's score at the rule's peak.
+    The rise with a = -0.9 left the smallest mean gap (1.9 points; the
+    minimum's rate 2.0, Smith's upper bound 2.7, the valley 3.0). The
+    budget's slope b came out at 0 (the best peak moved up with the budget
+    on some tasks and down on others), so the rule does not use it. The
+    rise is also where the curve is steady from seed to seed: divergence is
+    a sharp event, where the bottom of the curve is flat. Trained at its
+    peaks, the rule's mean over 10 seeds was 0.66 points below the grid's
+    best mean over 24 task-optimizer-budget rows (README, "Is the
+    recommendation a peak you can train with unattended?").
+
+    Args:
+        learning_rates: Sequence of the test's rates (increasing).
+        losses: Sequence of the raw (unsmoothed) losses.
+        beta: Float in [0, 1). The smoothing (`smooth`, `usable`).
 
     Returns:
-        A float, or NaN when the loss never falls.
+        A float, or NaN when fewer than three points are usable or the
+        loss never falls.
     """
-    return cyclic_bounds(learning_rates, losses)[1]
+    rates = np.asarray(learning_rates, dtype=np.float64).reshape(-1)
+    values = np.asarray(losses, dtype=np.float64).reshape(-1)
+    if rates.shape != values.shape:
+        raise ValueError(
+            f"learning_rates and losses must have the same length; received "
+            f"{rates.shape[0]} rates and {values.shape[0]} losses"
+        )
+    kept = usable(rates, values, beta)
+    index = np.nonzero(kept.keep)[0]
+    if len(index) < 3:
+        return math.nan
+    curve = smooth(np.where(kept.keep, values, np.nan), beta)
+    lowest = index[int(np.argmin(curve[index]))]
+    start = float(np.median(curve[index[: max(3, len(index) // 10)]]))
+    if lowest == index[0] or start - curve[lowest] <= 0:
+        return math.nan
+    rise = rates[kept.rise] if kept.rise is not None else rates[index[-1]]
+    return float(min(rise / PEAK_BELOW_RISE, rates[lowest]))

@@ -265,9 +265,11 @@ def bounds_from_range_test(result, widen=3.0):
     """The rates a range test's curve supports, as (low, high) bounds for a search.
 
     From where the loss starts falling for good (`cyclic_bounds()[0]`) to
-    `widen` times where it stops falling (`one_cycle_max_lr`): the peak of a
-    schedule may sit above the rate at which a constant rate still trains.
-    At least a decade wide.
+    `widen` times the higher of where it stops falling (`cyclic_bounds()[1]`)
+    and the OneCycle peak it recommends (`one_cycle_max_lr`): the peak of a
+    schedule may sit above the rate at which a constant rate still trains,
+    and the recommendation itself is inside with room above it. At least a
+    decade wide.
 
     Args:
         result: An `LRFinderResult`.
@@ -282,7 +284,8 @@ def bounds_from_range_test(result, widen=3.0):
     low, high = result.cyclic_bounds()
     if not (math.isfinite(low) and math.isfinite(high) and 0 < low < high):
         return None
-    high = high * widen
+    peak = result.one_cycle_max_lr
+    high = max(high, peak if math.isfinite(peak) else high) * widen
     if high / low < 10.0:
         middle = math.sqrt(low * high)
         low, high = middle / math.sqrt(10.0), middle * math.sqrt(10.0)

@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 import keras_lr
+from keras_lr._engine.recommendation import Recommendation
 from tests.backends import needs_steps_per_execution
 
 
@@ -281,7 +282,7 @@ def test_callback_needs_every_steps_loss():
 
 def test_schedule_callbacks_take_a_result():
     model = model_with(keras.optimizers.SGD())
-    result = keras_lr.lr_find(model, *regression_data(), num_steps=60, seed=0, verbose=0)
+    result = keras_lr.lr_find(model, *regression_data(), num_steps=200, seed=0, verbose=0)
     assert result.reliable
     one_cycle = keras_lr.OneCycle(max_lr=result)
     assert one_cycle.get_config()["max_lr"] == pytest.approx(result.one_cycle_max_lr)
@@ -290,6 +291,13 @@ def test_schedule_callbacks_take_a_result():
     assert (cyclic.get_config()["base_lr"], cyclic.get_config()["max_lr"]) == (pytest.approx(base), pytest.approx(top))
     with pytest.raises(ValueError, match="CyclicLR: pass either a range test result as base_lr"):
         keras_lr.CyclicLR(result, 0.1)
+    # "Do not train at this": an unreliable result is refused, with its reasons.
+    flat = keras_lr.LRFinderResult(result.frame.assign(loss=2.0), warn=False)
+    assert not flat.reliable
+    with pytest.raises(ValueError, match="OneCycle: the range test result has no max_lr to train at .the loss never fell"):
+        keras_lr.OneCycle(max_lr=flat)
+    with pytest.raises(ValueError, match="CyclicLR: the range test result has no cyclic bounds to train at"):
+        keras_lr.CyclicLR(flat)
     with pytest.raises(ValueError, match="CyclicLR: max_lr is required"):
         keras_lr.CyclicLR(0.01)
 
@@ -330,3 +338,39 @@ def test_fit_with_zero_epochs_returns_quietly_as_keras_does():
     model = model_with(keras.optimizers.SGD(0.01, momentum=0.9))
     history = model.fit(*regression_data(), epochs=0, verbose=0, callbacks=[keras_lr.OneCycle(0.1)])
     assert history.history == {} and isinstance(model.optimizer._learning_rate, keras.Variable)
+
+
+class BudgetedPeak(Recommendation):
+    """A recommendation whose peak depends on the fit's steps, to see what OneCycle asks."""
+
+    def __init__(self):
+        self.asked = []
+
+    @property
+    def one_cycle_max_lr(self):
+        return 0.01
+
+    def one_cycle_max_lr_for(self, total_steps):
+        self.asked.append(total_steps)
+        return 0.01 if total_steps is None else 0.001 * total_steps
+
+    def cyclic_bounds(self):
+        return (0.001, 0.01)
+
+    def cyclic_bounds_for(self, total_steps):
+        self.asked.append(total_steps)
+        return (0.001, 0.01 if total_steps is None else 0.0001 * total_steps)
+
+
+def test_a_result_is_resolved_when_the_fit_begins_knowing_its_steps():
+    x, y = regression_data()  # 256 examples: 8 steps an epoch at 32
+    recommendation = BudgetedPeak()
+    one_cycle = keras_lr.OneCycle(max_lr=recommendation)
+    model = model_with(keras.optimizers.SGD())
+    model.fit(x, y, batch_size=32, epochs=3, verbose=0, callbacks=[one_cycle])
+    assert recommendation.asked == [None, 24]
+    assert one_cycle.schedule_for_last_fit().max_lr == pytest.approx(0.024)
+    cyclic = keras_lr.CyclicLR(recommendation, step_size_up=4)
+    model.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[cyclic])
+    assert recommendation.asked[-1] == 16
+    assert cyclic.schedule_for_last_fit().max_lr == pytest.approx(0.0016)

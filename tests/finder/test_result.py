@@ -16,12 +16,15 @@ def frame(losses, rates=RATES):
     return pd.DataFrame({"learning_rate": rates, "loss": losses, "smoothed_loss": s.smooth(losses)})
 
 
-def test_suggestions_come_from_the_smoothed_curve():
+def test_suggestions_come_from_the_smoothed_curve_before_its_rise():
     rng = np.random.default_rng(0)
     losses = valley_curve() + rng.normal(0.0, 0.05, size=len(RATES))
     result = LRFinderResult(frame(losses))
+    rise = s.usable(RATES, losses).rise
+    assert rise is not None and result.rise_lr == RATES[rise]
     smoothed = s.smooth(losses)
-    assert result.reliable and result.reasons == []
+    smoothed[rise:] = np.nan
+    assert result.reliable and result.reasons == [] and result.notes == []
     assert result.suggestions == {
         "valley": s.valley(RATES, smoothed),
         "steep": s.steep(RATES, smoothed),
@@ -30,7 +33,7 @@ def test_suggestions_come_from_the_smoothed_curve():
     }
     assert result.suggestion == result.suggestions["valley"]
     assert result.cyclic_bounds() == s.cyclic_bounds(RATES, smoothed)
-    assert result.one_cycle_max_lr == result.cyclic_bounds()[1]
+    assert result.one_cycle_max_lr == result.one_cycle_max_lr_for(None) == result.one_cycle_max_lr_for(len(RATES))
     assert "valley=" in repr(result)
 
 
@@ -47,16 +50,47 @@ def test_an_unreliable_curve_warns_and_says_why():
     flat = 2.0 + np.random.default_rng(1).normal(0.0, 0.002, size=len(RATES))
     with pytest.warns(UserWarning, match="cannot support a suggestion: the loss never fell"):
         result = LRFinderResult(frame(flat))
-    assert not result.reliable and result.reasons == ["the loss never fell"]
+    assert not result.reliable and len(result.reasons) == 1
+    assert "raise num_steps" in result.reasons[0]
     assert "unreliable: the loss never fell" in repr(result)
 
 
-def test_plot_marks_every_suggestion():
+def test_plot_marks_every_suggestion_and_returns_the_figure(tmp_path):
     result = LRFinderResult(frame(valley_curve()))
-    ax = result.plot()
+    figure = result.plot(save=tmp_path / "range.png")
+    assert (tmp_path / "range.png").stat().st_size > 0
+    (ax,) = figure.axes
     labels = [text.get_text() for text in ax.get_legend().get_texts()]
-    for name in ("valley", "steep", "minimum", "slide", "cyclic bounds"):
+    for name in ("valley", "steep", "minimum", "slide", "OneCycle peak", "cyclic bounds", "loss rose for good"):
         assert any(label.startswith(name) for label in labels), name
     assert ax.get_xscale() == "log"
-    bare = result.plot(suggestions=False)
+    bare = result.plot(suggestions=False).axes[0]
     assert [t.get_text() for t in bare.get_legend().get_texts()] == ["loss", "smoothed loss"]
+    # On a given Axes it draws there and returns that Axes' figure.
+    import matplotlib.pyplot as plt
+
+    figure, ax = plt.subplots()
+    assert result.plot(ax=ax) is figure
+
+
+def test_plot_shows_the_whole_usable_curve_and_marks_only_tested_rates():
+    # A curve whose loss barely moves before a huge rise (the issue's digits CNN with SGD).
+    rates = np.logspace(-8, 1, 100)
+    losses = 2.39 - 0.11 / (1 + np.exp(-(np.log10(rates) + 2) / 0.4)) + np.where(rates > 0.5, 50 * (rates - 0.5), 0)
+    result = LRFinderResult(frame(losses, rates), warn=False)
+    ax = result.plot().axes[0]
+    low, high = ax.get_ylim()
+    usable = result.frame["smoothed_loss"][: s.usable(rates, losses).rise]
+    assert low <= usable.min() and usable.max() <= high
+    assert high < 3.0  # the rise runs off the top instead of flattening the curve
+    # A suggestion below the lowest rate tested (minimum / 10 at the first point) has no marker.
+    early = LRFinderResult(frame(np.r_[np.linspace(1.0, 0.5, 15), np.linspace(0.6, 40.0, 30)], np.logspace(-3, 0, 45)), warn=False)
+    marked = [line.get_xdata()[0] for line in early.plot().axes[0].lines if len(line.get_xdata()) == 1]
+    assert marked and all(1e-3 <= rate <= 1.0 for rate in marked)
+
+
+def test_the_x_label_is_inside_the_saved_figure(tmp_path):
+    figure = LRFinderResult(frame(valley_curve())).plot()
+    figure.canvas.draw()
+    label = figure.axes[0].xaxis.label.get_window_extent()
+    assert label.y0 >= 0 and label.x0 >= 0

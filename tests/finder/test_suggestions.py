@@ -35,7 +35,10 @@ def test_clean_valley():
     base, top = s.cyclic_bounds(RATES, losses)
     assert decades(base, 10 ** (-2 + 0.3 * math.log(1 / 9))) <= 0.05
     assert decades(top, 10 ** (-2 + 0.3 * math.log(9))) <= 0.05
-    assert s.one_cycle_max_lr(RATES, losses) == top
+    # The peak: where the loss rose for good over about 8, no higher than the minimum's rate.
+    rise = RATES[s.usable(RATES, losses).rise]
+    assert -0.5 < math.log10(rise) < 0.0  # the running average has doubled its minimum a few points into the rise
+    assert s.one_cycle_max_lr(RATES, losses) == pytest.approx(rise / 10**0.9)
     # slide's window (15 points, 0.7 decades) first falls alike at both ends when
     # it straddles the sigmoid's centre symmetrically: its left end is 0.35 decades below.
     assert decades(s.slide(RATES, losses), 10 ** (-2.0 - 0.35)) <= 0.1
@@ -72,13 +75,16 @@ def test_nan_tail_is_ignored():
     losses[X > 0.0] = np.nan
     for function in (s.valley, s.steep, s.minimum, s.one_cycle_max_lr):
         assert function(RATES, losses) == pytest.approx(function(RATES[X <= 0.0], losses[X <= 0.0]))
+    assert 0.0 < s.one_cycle_max_lr(RATES, losses) < 1.0
     assert assess(RATES, losses) == []
 
 
 def test_a_curve_that_never_falls():
     rng = np.random.default_rng(1)
     flat = 2.0 + rng.normal(0.0, 0.002, size=len(RATES))
-    assert assess(RATES, flat) == ["the loss never fell"]
+    (reason,) = assess(RATES, flat)
+    assert reason.startswith("the loss never fell over the 141 steps from 1e-06 to 10; ")
+    assert "raise num_steps (e.g. to 423) or start_lr" in reason
     rising = 2.0 + 10.0 ** (X + 1.0)
     assert math.isnan(s.valley(RATES, rising))
     assert math.isnan(s.steep(RATES, rising))
@@ -106,3 +112,64 @@ def test_mismatched_lengths_are_an_error():
         s.valley([1e-3, 1e-2, 1e-1], [1.0, 0.5])
     with pytest.raises(ValueError, match=r"smooth: beta must be in \[0, 1\); received beta=1.0"):
         s.smooth([1.0, 2.0], 1.0)
+
+
+def collapse_curve():
+    """The valley, then the divergent tail of a collapsed network: huge losses and batches it fits exactly."""
+    losses = valley_curve()[:120]
+    losses[110:] = [3.0, 4.5, 2.9, 0.0, -6e-8, 9.9, 0.0, 12.0, 0.0, 15.0]
+    return RATES[:120], losses
+
+
+def test_the_tail_of_a_collapse_is_never_read():
+    rates, losses = collapse_curve()
+    usable = s.usable(rates, losses)
+    # The exact zeros are set aside and said so; the tail is cut where the running average rose for good.
+    assert usable.artefacts.sum() == 4 and not usable.keep[usable.artefacts].any()
+    assert any("losses of 0 or below" in note for note in usable.notes)
+    assert usable.rise is not None and 110 <= usable.rise <= 116
+    assert not usable.keep[usable.rise:].any()
+    # Read over the raw curve, the zeros are the minimum; over the usable part, the valley's bottom is.
+    assert s.minimum(rates, s.smooth(losses)) > 2 * s.minimum(rates[:110], valley_curve()[:110])
+    kept = np.where(usable.keep, s.smooth(np.where(usable.artefacts, np.nan, losses)), np.nan)
+    assert decades(s.minimum(rates, kept) * 10, rates[np.argmin(valley_curve()[:110])]) <= 0.15
+
+
+def test_a_loss_near_zero_rises_for_good_when_it_doubles():
+    rates = np.logspace(-5, 0, 100)
+    losses = np.r_[np.full(40, 0.6), np.linspace(0.6, 0.01, 40), np.full(10, 0.01), np.linspace(0.02, 0.3, 10)]
+    usable = s.usable(rates, losses)
+    # The running average lags the raw rise (from point 90) by a few points.
+    assert usable.rise is not None and 90 <= usable.rise <= 98
+    assert usable.notes == []
+
+
+def test_a_curve_still_falling_at_the_end_is_noted():
+    rates = np.logspace(-5, -1, 100)
+    losses = 2.0 - 1.5 / (1.0 + np.exp(-(np.log10(rates) + 1.5) / 0.3))
+    usable = s.usable(rates, losses)
+    assert usable.rise is None and usable.keep.all()
+    assert len(usable.notes) == 1 and "still falling at the last rate tested (0.1)" in usable.notes[0]
+    assert "raise end_lr" in usable.notes[0]
+
+
+def test_negative_losses_are_kept_when_the_curve_starts_below_zero():
+    # A loss that can be negative (a log-likelihood, say) is read as it is.
+    losses = valley_curve() - 3.0
+    usable = s.usable(RATES, losses)
+    assert not usable.artefacts.any() and usable.notes == []
+
+
+def test_the_peak_is_capped_at_the_minimum_and_reads_raw_losses():
+    # A loss that bottoms out long before it rises: the peak is the minimum's rate, not rise / 8.
+    rates = np.logspace(-6, 1, 141)
+    x = np.log10(rates)
+    losses = 2.0 - 1.5 / (1.0 + np.exp(-(x + 4.0) / 0.2)) + 0.3 * (x > -3.5) * (x + 3.5) ** 2 * (x < 0) + np.where(x >= 0, 10.0 ** (2 * x + 1), 0.0)
+    peak = s.one_cycle_max_lr(rates, losses)
+    assert decades(peak, rates[np.argmin(s.smooth(losses))]) <= 0.05
+    # Collapse artefacts in the tail do not move it.
+    tail = losses.copy()
+    tail[-8:] = [0.0, 30.0, 0.0, 50.0, -1e-7, 80.0, 0.0, 90.0]
+    assert s.one_cycle_max_lr(rates, tail) == pytest.approx(peak, rel=0.2)
+    with pytest.raises(ValueError, match="same length"):
+        s.one_cycle_max_lr(rates, losses[:-1])

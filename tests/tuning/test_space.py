@@ -121,8 +121,10 @@ def test_bounds_reach_from_the_start_of_the_fall_past_its_end():
     result = result_with(losses, rates)
     low, high = tuning.bounds_from_range_test(result)
     base, top = result.cyclic_bounds()
-    assert low == pytest.approx(base) and high == pytest.approx(3 * top)
+    assert low == pytest.approx(base) and high == pytest.approx(3 * max(top, result.one_cycle_max_lr))
     assert high / low >= 10 and 1e-5 < low < 1e-3 < high < 1.0
+    # The recommended OneCycle peak is inside, with room above it.
+    assert low < result.one_cycle_max_lr <= high / 3
 
 
 def test_bounds_are_at_least_a_decade_wide_and_none_for_an_unreliable_curve():
@@ -134,6 +136,7 @@ def test_bounds_are_at_least_a_decade_wide_and_none_for_an_unreliable_curve():
     low, high = tuning.bounds_from_range_test(result)
     assert high / low == pytest.approx(10.0)
     base, top = result.cyclic_bounds()
+    top = max(top, result.one_cycle_max_lr)
     assert low < base < 3 * top < high and math.sqrt(low * high) == pytest.approx(math.sqrt(base * 3 * top))
     flat = result_with(np.full(60, 2.0))
     assert not flat.reliable and tuning.bounds_from_range_test(flat) is None
