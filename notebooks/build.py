@@ -12,6 +12,7 @@ The badge and the install cell are the notebook's first two cells, tagged
 import argparse
 import base64
 import configparser
+import os
 import pathlib
 import re
 
@@ -98,6 +99,9 @@ def main():
     for path in NOTEBOOKS:
         notebook = stamp(nbformat.read(path, as_version=4), url, path.name)
         if args.execute:
+            # The kernels draw inline (their figures become outputs); `make` exports MPLBACKEND=Agg
+            # for the tests, which a kernel would inherit and draw nothing.
+            os.environ.pop("MPLBACKEND", None)
             print(f"running {path.name}", flush=True)
             execute(notebook, path)
             clean(notebook)

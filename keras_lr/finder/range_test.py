@@ -114,10 +114,11 @@ def lr_find(
             no usable curve for a CNN trained with SGD in 9 of 10 seeds, and
             their OneCycle peak moved more between seeds on 9 of 12 tasks.
         mode: `"exp"` (rates evenly spaced in log) or `"linear"`.
-        smoothing: Float in [0, 1). Weight of the past in the moving
-            averages of the loss: the running one that decides divergence,
-            and the lag-free one (run forward, then back) that `smoothed_loss`
-            holds and the suggestions read.
+        smoothing: Float in [0, 1). Weight of the past in the running
+            average of the loss that decides divergence and where the loss
+            rose for good; `smoothed_loss`, which the suggestions read, is a
+            centered moving median over as many points as that average
+            weighs ((1 + smoothing) / (1 - smoothing): 19 for 0.9).
         divergence_threshold: Float > 1. The test stops when the smoothed
             loss exceeds this times its best.
         validation_data: None, or `(x, y)` / a dataset: evaluate the loss on

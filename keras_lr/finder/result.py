@@ -101,17 +101,30 @@ class LRFinderResult(Recommendation):
         self._bounds = s.cyclic_bounds(rates, curve)
         self._peak = s.one_cycle_max_lr(rates, values, smoothing)
         self.spread = self._spread(rates, values, usable)
-        if self.reliable and self.spread[1] > STEADY_RATIO * self.spread[0]:
+        tested = rates[np.isfinite(values) & (rates > 0)]
+        still_falling = usable.rise is None and any("still falling" in note for note in usable.notes)
+        if self.reliable and np.isfinite(self._peak) and self._peak < tested[0]:
+            self.reasons.append(
+                f"the loss rose for good within a decade of the first rate tested ({tested[0]:.3g}), so the "
+                f"OneCycle peak ({self._peak:.3g}) lies below the rates tested; lower start_lr"
+            )
+        elif self.reliable and self.spread[1] > STEADY_RATIO * self.spread[0]:
             self.reasons.append(
                 f"not steady: the batches' noise moves the OneCycle peak between {self.spread[0]:.3g} and "
-                f"{self.spread[1]:.3g} (more than {STEADY_RATIO:g}x); raise num_steps or batch_size"
+                f"{self.spread[1]:.3g} (more than {STEADY_RATIO:g}x) over this test's {len(values)} steps; "
+                f"raise num_steps (300 by default) or batch_size"
             )
-            self.reliable = False
+        self.reliable = not self.reasons
+        if warn and self.reliable and still_falling:
+            # Where training diverges was not reached: the peak is read from the last rate tested.
+            _warnings.warn(
+                f"lr_find: {usable.notes[-1]}. The OneCycle peak ({self._peak:.3g}) is then the last rate "
+                f"tested over 10**0.9, a cautious guess."
+            )
         if warn and not self.reliable:
             _warnings.warn(
-                f"lr_find: the range test's curve cannot support a suggestion: "
-                f"{'; '.join(self.reasons)}. Check the data and model, or widen "
-                f"start_lr/end_lr or raise num_steps."
+                f"lr_find: the range test's curve cannot support a suggestion: {'; '.join(self.reasons)}. "
+                f"Do not train at its rates; if the advice does not help, check the data and the model."
             )
 
     @property
@@ -171,5 +184,6 @@ class LRFinderResult(Recommendation):
     def __repr__(self):
         rates = ", ".join(f"{name}={value:.3g}" for name, value in self.suggestions.items())
         state = "" if self.reliable else f", unreliable: {'; '.join(self.reasons)}"
-        return f"LRFinderResult({len(self.frame)} steps, {rates}{state})"
+        notes = f", notes: {'; '.join(self.notes)}" if self.notes else ""
+        return f"LRFinderResult({len(self.frame)} steps, {rates}, one_cycle_max_lr={self._peak:.3g}{state}{notes})"
 

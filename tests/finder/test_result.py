@@ -94,3 +94,19 @@ def test_the_x_label_is_inside_the_saved_figure(tmp_path):
     figure.canvas.draw()
     label = figure.axes[0].xaxis.label.get_window_extent()
     assert label.y0 >= 0 and label.x0 >= 0
+
+
+def test_a_test_that_never_reached_divergence_warns_and_one_that_started_too_high_is_unreliable():
+    rates = np.logspace(-5, -3, 100)  # end_lr too low: the loss is still falling at the end
+    falling = 2.0 - 1.5 / (1.0 + np.exp(-(np.log10(rates) + 3.5) / 0.3))
+    with pytest.warns(UserWarning, match="still falling at the last rate tested .0.001.*raise end_lr.*a cautious guess"):
+        result = LRFinderResult(frame(falling, rates))
+    # Safe, if cautious: the last rate tested over about 8.
+    assert result.reliable and result.one_cycle_max_lr == pytest.approx(1e-3 / 10**0.9)
+    assert "notes: the loss was still falling" in repr(result)
+    # start_lr too high: the loss rises for good within a decade of the first rate.
+    rates = np.logspace(-2, 1, 100)
+    early = np.r_[np.linspace(1.0, 0.6, 20), np.linspace(0.6, 30.0, 80)]
+    with pytest.warns(UserWarning, match="lies below the rates tested; lower start_lr"):
+        result = LRFinderResult(frame(early, rates))
+    assert result.one_cycle_max_lr < rates[0] and not result.reliable
