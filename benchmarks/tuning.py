@@ -25,6 +25,7 @@ at most a quarter with keras_lr's handling.
 """
 
 import argparse
+import inspect
 import json
 import math
 import os
@@ -40,6 +41,7 @@ import numpy as np  # noqa: E402
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
+import keras_lr  # noqa: E402
 from keras_lr import tuning  # noqa: E402
 
 BATCH = 32
@@ -112,6 +114,10 @@ def _best_so_far(oracle, direction):
     return out
 
 
+# The range test's steps (lr_find's default num_steps, which LRHyperModel(finder=True) runs).
+RANGE_TEST_STEPS = inspect.signature(keras_lr.lr_find).parameters["num_steps"].default
+
+
 def _steps(oracle, task):
     """Optimizer steps the search trained for (from each trial's logged epochs)."""
     x_train = task["data"][0]
@@ -139,7 +145,7 @@ def search(kind, task, seed, trials, directory):
                                          finder=True if kind == "c" else None)
         tuner = tuning.RandomSearch(hypermodel, **common)
     tuner.search(x_train, y_train, validation_data=(x_test, y_test), epochs=task["epochs"], batch_size=BATCH, verbose=0)
-    steps = _steps(tuner.oracle, task) + (100 if kind == "c" else 0)  # the range test's steps
+    steps = _steps(tuner.oracle, task) + (RANGE_TEST_STEPS if kind == "c" else 0)  # at most; it may stop early
     return _best_so_far(tuner.oracle, "max"), steps
 
 
