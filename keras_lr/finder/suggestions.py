@@ -33,8 +33,8 @@ __all__ = [
 ]
 
 
-def _finite(learning_rates, losses):
-    """The points with a positive rate and a finite loss, as float64 arrays."""
+def _arrays(learning_rates, losses):
+    """The rates and losses as float64 arrays of one length."""
     rates = np.asarray(learning_rates, dtype=np.float64).reshape(-1)
     values = np.asarray(losses, dtype=np.float64).reshape(-1)
     if rates.shape != values.shape:
@@ -42,6 +42,12 @@ def _finite(learning_rates, losses):
             f"learning_rates and losses must have the same length; received "
             f"{rates.shape[0]} rates and {values.shape[0]} losses"
         )
+    return rates, values
+
+
+def _finite(learning_rates, losses):
+    """The points with a positive rate and a finite loss, as float64 arrays."""
+    rates, values = _arrays(learning_rates, losses)
     keep = np.isfinite(values) & np.isfinite(rates) & (rates > 0)
     return rates[keep], values[keep]
 
@@ -172,8 +178,7 @@ def usable(learning_rates, losses, beta=0.9, rise=0.5):
     Returns:
         A `Usable`.
     """
-    rates = np.asarray(learning_rates, dtype=np.float64).reshape(-1)
-    values = np.asarray(losses, dtype=np.float64).reshape(-1)
+    rates, values = _arrays(learning_rates, losses)
     keep = np.isfinite(values) & np.isfinite(rates) & (rates > 0)
     artefacts = np.zeros_like(keep)
     notes = []
@@ -387,13 +392,7 @@ def one_cycle_max_lr(learning_rates, losses, beta=0.9):
         A float, or NaN when fewer than three points are usable or the
         loss never falls.
     """
-    rates = np.asarray(learning_rates, dtype=np.float64).reshape(-1)
-    values = np.asarray(losses, dtype=np.float64).reshape(-1)
-    if rates.shape != values.shape:
-        raise ValueError(
-            f"learning_rates and losses must have the same length; received "
-            f"{rates.shape[0]} rates and {values.shape[0]} losses"
-        )
+    rates, values = _arrays(learning_rates, losses)
     kept = usable(rates, values, beta)
     index = np.nonzero(kept.keep)[0]
     if len(index) < 3:
