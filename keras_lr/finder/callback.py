@@ -235,10 +235,7 @@ class LRFinder(EngineCallback):
         """The `LRFinderResult` of the steps recorded so far."""
         import pandas as pd
 
-        from keras_lr.finder.suggestions import smooth
-
         frame = pd.DataFrame({"learning_rate": np.array(self._rates, dtype=np.float64), "loss": np.array(self._losses, dtype=np.float64)})
-        frame["smoothed_loss"] = smooth(frame["loss"].to_numpy(), self.smoothing)
         if self.validation_data is not None:
             frame["val_loss"] = np.array(self._val_losses, dtype=np.float64)
         return LRFinderResult(frame, smoothing=self.smoothing, stopped_early=self._stopped_early, warn=warn)

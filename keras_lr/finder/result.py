@@ -74,7 +74,7 @@ class LRFinderResult(Recommendation):
     """
 
     def __init__(self, frame, smoothing=0.9, stopped_early=None, warn=True):
-        self.frame = frame
+        self.frame = frame = frame.copy()  # its smoothed_loss column is (re)computed here
         self.smoothing = smoothing
         self.stopped_early = stopped_early
         column = "val_loss" if "val_loss" in frame else "loss"
@@ -85,8 +85,11 @@ class LRFinderResult(Recommendation):
         self.notes = list(usable.notes)
         # Smoothed over every point but the artefacts (the plot shows the rise too); read up to the rise.
         smoothed = s.smooth(np.where(usable.artefacts, np.nan, values), smoothing)
-        if column == "loss":
-            frame["smoothed_loss"] = smoothed
+        shown = smoothed if column == "loss" else s.smooth(frame["loss"].to_numpy(np.float64), smoothing)
+        if "smoothed_loss" in frame:
+            frame["smoothed_loss"] = shown
+        else:  # beside the loss it smooths
+            frame.insert(frame.columns.get_loc("loss") + 1, "smoothed_loss", shown)
         curve = np.where(usable.keep, smoothed, np.nan)
         self._usable = usable.keep
         self.rise_lr = float(rates[usable.rise]) if usable.rise is not None else float("nan")
@@ -102,7 +105,6 @@ class LRFinderResult(Recommendation):
         self._peak = s.one_cycle_max_lr(rates, values, smoothing)
         self.spread = self._spread(rates, values, usable)
         tested = rates[np.isfinite(values) & (rates > 0)]
-        still_falling = usable.rise is None and any("still falling" in note for note in usable.notes)
         if self.reliable and np.isfinite(self._peak) and self._peak < tested[0]:
             self.reasons.append(
                 f"the loss rose for good within a decade of the first rate tested ({tested[0]:.3g}), so the "
@@ -115,7 +117,7 @@ class LRFinderResult(Recommendation):
                 f"raise num_steps (300 by default) or batch_size"
             )
         self.reliable = not self.reasons
-        if warn and self.reliable and still_falling:
+        if warn and self.reliable and usable.still_falling:
             # Where training diverges was not reached: the peak is read from the last rate tested.
             _warnings.warn(
                 f"lr_find: {usable.notes[-1]}. The OneCycle peak ({self._peak:.3g}) is then the last rate "

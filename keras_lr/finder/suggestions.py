@@ -138,11 +138,14 @@ class Usable:
             impossible (0 or below on a curve that starts above 0).
         rise: Integer or None. The index of the first point of the loss's
             lasting rise (None when it never rose for good).
+        still_falling: Bool. Whether the loss never rose for good and its
+            minimum is among the last points (the test ended too soon).
         notes: List of strings: what was set aside or found, and why.
     """
 
-    def __init__(self, keep, artefacts, rise, notes):
+    def __init__(self, keep, artefacts, rise, notes, still_falling=False):
         self.keep, self.artefacts, self.rise, self.notes = keep, artefacts, rise, notes
+        self.still_falling = still_falling
 
 
 def usable(learning_rates, losses, beta=0.9, rise=0.5):
@@ -210,15 +213,17 @@ def usable(learning_rates, losses, beta=0.9, rise=0.5):
         if len(above):
             first_rise = int(index[lowest + above[0]])
             keep[first_rise:] = False
+    still_falling = False
     if first_rise is None and fall > 1e-6 * abs(start):
         smoothed = smooth(values[index], beta)
-        if int(np.argmin(smoothed)) >= len(index) - max(2, len(index) // 20):
+        still_falling = int(np.argmin(smoothed)) >= len(index) - max(2, len(index) // 20)
+        if still_falling:
             notes.append(
                 f"the loss was still falling at the last rate tested ({rates[index[-1]]:.3g}): the test ended "
                 f"before the loss turned up, so the suggestions are cautious; raise end_lr (or num_steps) to see "
                 f"where training diverges"
             )
-    return Usable(keep, artefacts, first_rise, notes)
+    return Usable(keep, artefacts, first_rise, notes, still_falling)
 
 
 def _fall(values):

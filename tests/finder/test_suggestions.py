@@ -148,7 +148,8 @@ def test_a_curve_still_falling_at_the_end_is_noted():
     rates = np.logspace(-5, -1, 100)
     losses = 2.0 - 1.5 / (1.0 + np.exp(-(np.log10(rates) + 1.5) / 0.3))
     usable = s.usable(rates, losses)
-    assert usable.rise is None and usable.keep.all()
+    assert usable.rise is None and usable.keep.all() and usable.still_falling
+    assert not s.usable(RATES, valley_curve()).still_falling
     assert len(usable.notes) == 1 and "still falling at the last rate tested (0.1)" in usable.notes[0]
     assert "raise end_lr" in usable.notes[0]
 
