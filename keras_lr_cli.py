@@ -52,22 +52,12 @@ def _positive_int(name, low):
     return parse
 
 
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--max-lr must be a number; received {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"--max-lr must be > 0; received {value}")
-    return value
-
-
-def _seconds(name):
+def _positive_number(name, what="a number"):
     def parse(text):
         try:
             value = float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number of seconds; received {text!r}") from None
+            raise argparse.ArgumentTypeError(f"{name} must be {what}; received {text!r}") from None
         if not value > 0:
             raise argparse.ArgumentTypeError(f"{name} must be > 0; received {value:g}")
         return value
@@ -110,7 +100,7 @@ def parser():
                      help="epochs of each training run and trial (default: 3)")
     run.add_argument("--trials", type=_positive_int("--trials", 0), default=6,
                      help="trials of the KerasTuner search, 0 to skip it (default: 6)")
-    run.add_argument("--max-lr", type=_positive_float, default=None,
+    run.add_argument("--max-lr", type=_positive_number("--max-lr"), default=None,
                      help="OneCycle's peak instead of the range test's recommendation")
     run.add_argument("--seed", type=_positive_int("--seed", 0), default=0, help="random seed (default: 0)")
     output = demo.add_argument_group("output")
@@ -134,9 +124,9 @@ def parser():
     local.add_argument("--restarts", type=_positive_int("--restarts", 0), default=0,
                        help="times a failed worker is started again with its KERASTUNER_TUNER_ID; it runs its "
                             "unfinished trial again (default: 0)")
-    local.add_argument("--start-timeout", type=_seconds("--start-timeout"), default=300.0, metavar="SECONDS",
+    local.add_argument("--start-timeout", type=_positive_number("--start-timeout", "a number of seconds"), default=300.0, metavar="SECONDS",
                        help="how long the chief may take to start serving (default: 300)")
-    local.add_argument("--timeout", type=_seconds("--timeout"), default=None, metavar="SECONDS",
+    local.add_argument("--timeout", type=_positive_number("--timeout", "a number of seconds"), default=None, metavar="SECONDS",
                        help="how long the whole search may take; then every process is stopped (default: no limit)")
     local.add_argument("--quiet", action="store_true", help="print nothing but errors")
     return main
