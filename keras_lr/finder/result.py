@@ -10,8 +10,9 @@ from keras_lr.finder import suggestions as s
 
 # Below this many finite points no suggestion is trusted.
 MIN_POINTS = 10
-# The spread: percentiles over this many resampled curves; wider than this ratio is not steady.
-SPREAD_DRAWS = 40
+# The peak is the geometric mean over this many resampled curves, its spread their 10th-90th
+# percentiles; wider than this ratio is not steady.
+SPREAD_DRAWS = s.PEAK_DRAWS
 STEADY_RATIO = 10.0
 
 
@@ -66,10 +67,23 @@ class LRFinderResult(Recommendation):
             "steep", "minimum" and "slide"; see `keras_lr.finder.suggestions`.
         suggestion: Float. The default suggestion ("valley"), a rate to train
             a constant-rate or decaying schedule at.
-        one_cycle_max_lr: Float. A peak rate for `OneCycle`.
+        one_cycle_max_lr: Float. A peak rate for `OneCycle`: the rule of
+            `suggestions.one_cycle_max_lr`, averaged over 40 curves resampled
+            from the batches' noise.
+        spread: (low, high), the 10th and 90th percentiles of the OneCycle
+            peak over those 40 curves.
+        rise_lr: Float. Where the loss rose for good (NaN if it never did);
+            suggestions are read only below it.
         reliable: Bool. False when the curve cannot support a suggestion
-            (too few points, the loss never fell, it diverged at once, or
-            mostly NaN); `reasons` says why, and a warning was issued.
+            (too few points, the loss never fell, it diverged at once,
+            mostly NaN, a spread wider than 10x, or a peak below the rates
+            tested); `reasons` says why, and a warning was issued.
+        reasons: List of strings. Why the result is unreliable (empty when
+            it is reliable).
+        notes: List of strings. What was set aside or found on the way
+            (losses of 0 or below, a loss still falling at the end).
+        monitor: String. The column the suggestions read: "val_loss" when
+            the test ran on validation data, else "loss".
         stopped_early: String or None. Why the test ended before `num_steps`.
     """
 
@@ -102,8 +116,10 @@ class LRFinderResult(Recommendation):
             "slide": s.slide(rates, curve),
         }
         self._bounds = s.cyclic_bounds(rates, curve)
-        self._peak = s.one_cycle_max_lr(rates, values, smoothing)
-        self.spread = self._spread(rates, values, usable)
+        # The peak and its spread, from one set of resampled curves (suggestions.one_cycle_max_lr).
+        peaks = s.one_cycle_peaks(rates, values, smoothing, draws=SPREAD_DRAWS)
+        self._peak = float(np.exp(np.mean(np.log(peaks)))) if peaks.size else float("nan")
+        self.spread = tuple(float(p) for p in np.percentile(peaks, [10, 90])) if peaks.size else (float("nan"),) * 2
         tested = rates[np.isfinite(values) & (rates > 0)]
         if self.reliable and np.isfinite(self._peak) and self._peak < tested[0]:
             self.reasons.append(
@@ -132,18 +148,6 @@ class LRFinderResult(Recommendation):
     @property
     def suggestion(self):
         return self.suggestions["valley"]
-
-    def _spread(self, rates, values, usable):
-        """(10th, 90th) percentile of the OneCycle peak over curves resampled from this one's noise."""
-        if not np.isfinite(self._peak):
-            return (float("nan"), float("nan"))
-        draws = s.resample(np.where(usable.artefacts, np.nan, values), self.smoothing, draws=SPREAD_DRAWS)
-        peaks = np.array([s.one_cycle_max_lr(rates, draw, self.smoothing) for draw in draws])
-        peaks = peaks[np.isfinite(peaks)]
-        if not peaks.size:
-            return (float("nan"), float("nan"))
-        low, high = np.percentile(peaks, [10, 90])
-        return (float(low), float(high))
 
     @property
     def one_cycle_max_lr(self):
