@@ -571,13 +571,21 @@ for _base in (
     )
 
 
-def extend(oracle, initial_points, pruner, trial_timeout=None):
+def extend(oracle, initial_points, pruner, trial_timeout=None, seed=None):
     """Turns the oracle KerasTuner's search class built into keras_lr's, in place.
 
     In place, not a copy: KerasTuner's display and locks hold this object.
+    ``seed`` is the user's: KerasTuner takes ``seed=0`` for no seed (``seed or
+    random.randint(1, 10000)``), so two searches with ``seed=0`` differ; the
+    oracle is seeded again with it.
     """
     oracle.__class__ = _EXTENDED[type(oracle)]
     oracle._init_keras_lr(initial_points, pruner, trial_timeout)
+    if seed is not None and oracle.seed != seed:
+        oracle.seed = oracle._seed_state = seed
+        if hasattr(oracle, "_random_state"):  # BayesianOptimization's, and its Gaussian process's
+            oracle._random_state = np.random.RandomState(seed)
+            oracle.gpr = oracle._make_gpr()
     return oracle
 
 

@@ -17,6 +17,8 @@ adds:
   and it is never the best (`get_best_trials`, `get_best_hyperparameters`).
 - Every epoch's logs are kept (`history_frame`); `pruning` stops trials
   that fall behind.
+- `seed=0` is a seed: two searches with it propose the same trials
+  (KerasTuner's own classes take 0 for "no seed" and draw one at random).
 - In KerasTuner's chief/worker mode (`KERASTUNER_TUNER_ID`,
   `KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`; see the README) all of
   the above holds across workers: the defaults trial and the range test run
@@ -28,6 +30,7 @@ adds:
   has sent nothing for that long goes to the next worker that asks.
 """
 
+import inspect
 import time
 
 import keras_tuner
@@ -50,7 +53,7 @@ class _Search(keras_tuner.Tuner):
 
     def __init__(self, oracle, hypermodel=None, **kwargs):
         owner = type(self).__name__
-        _kerastuner.extend(oracle, self._initial_points, self._pruner, self._trial_timeout)
+        _kerastuner.extend(oracle, self._initial_points, self._pruner, self._trial_timeout, self._seed)
         if _kerastuner.is_worker():
             # A worker started (or restarted) while the search runs would delete its trials.
             kwargs["overwrite"] = False
@@ -133,6 +136,12 @@ class _Search(keras_tuner.Tuner):
             )
 
 
+def _seed(search_class, args, kwargs):
+    """The ``seed`` given to KerasTuner's ``search_class`` (by name or by position), or None."""
+    bound = inspect.signature(search_class.__init__).bind_partial(None, *args, **kwargs)
+    return bound.arguments.get("seed")
+
+
 def _timeouts(owner, trial_timeout, chief_timeout):
     if trial_timeout is not None:
         trial_timeout = v.check_number(owner, "trial_timeout", trial_timeout, low=0.0, low_open=True)
@@ -194,6 +203,7 @@ class RandomSearch(keras_tuner.RandomSearch, _Search):
         owner = type(self).__name__
         self._initial_points, self._pruner = _options(owner, initial_points, pruning)
         self._trial_timeout, self._chief_timeout = _timeouts(owner, trial_timeout, chief_timeout)
+        self._seed = _seed(keras_tuner.RandomSearch, args, kwargs)
         super().__init__(*args, **kwargs)
 
 
@@ -220,6 +230,7 @@ class BayesianOptimization(keras_tuner.BayesianOptimization, _Search):
         owner = type(self).__name__
         self._initial_points, self._pruner = _options(owner, initial_points, pruning)
         self._trial_timeout, self._chief_timeout = _timeouts(owner, trial_timeout, chief_timeout)
+        self._seed = _seed(keras_tuner.BayesianOptimization, args, kwargs)
         super().__init__(*args, **kwargs)
 
 
@@ -241,6 +252,7 @@ class GridSearch(keras_tuner.GridSearch, _Search):
         owner = type(self).__name__
         self._initial_points, self._pruner = _options(owner, initial_points, pruning)
         self._trial_timeout, self._chief_timeout = _timeouts(owner, trial_timeout, chief_timeout)
+        self._seed = _seed(keras_tuner.GridSearch, args, kwargs)
         if self._initial_points:
             raise ValueError(
                 f"{owner}: initial_points are not supported: a grid runs every combination in "
@@ -268,6 +280,7 @@ class Hyperband(keras_tuner.Hyperband, _Search):
         owner = type(self).__name__
         self._initial_points, self._pruner = _options(owner, initial_points, pruning)
         self._trial_timeout, self._chief_timeout = _timeouts(owner, trial_timeout, chief_timeout)
+        self._seed = _seed(keras_tuner.Hyperband, args, kwargs)
         if self._pruner is not None:
             raise ValueError(
                 f"{owner}: pruning is not supported: Hyperband already stops the trials that "

@@ -320,3 +320,26 @@ def test_results_frame_has_every_trial_and_empty_inactive_parameters(tmp_path):
     assert frame.attrs["objective"] == "val_accuracy" and frame.attrs["direction"] == "max"
     figure = tuning.plot_results(tuner)
     assert len(figure.axes) == 2 and figure.axes[0].get_xscale() == "log"
+
+
+@pytest.mark.parametrize("name", TUNERS)
+def test_seed_0_is_a_seed(name, tmp_path):
+    # KerasTuner reads seed=0 as no seed (`seed or random.randint(1, 10000)`): two searches differed.
+    tuner_class, kwargs = TUNERS[name]
+    oracles = [make(tuner_class, tuning.LRHyperModel(build_digits), tmp_path / str(run), seed=0, **kwargs).oracle
+               for run in range(2)]
+    assert [oracle.seed for oracle in oracles] == [0, 0]
+    if name == "bayesian":
+        assert oracles[0].gpr.random_state == 0
+        assert oracles[0]._random_state.uniform() == np.random.RandomState(0).uniform()
+    if name == "random":
+        proposals = [[oracle.populate_space(str(trial))["values"] for trial in range(6)] for oracle in oracles]
+        assert proposals[0] == proposals[1]
+        assert len({str(values) for values in proposals[0]}) == 6
+
+
+def test_seed_given_by_position_is_kept(tmp_path):
+    tuner = tuning.RandomSearch(tuning.LRHyperModel(build_digits), "val_accuracy", 4, 0,
+                                directory=str(tmp_path), project_name="search")
+    assert tuner.oracle.seed == 0
+    assert make(tuning.RandomSearch, tuning.LRHyperModel(build_digits), tmp_path, seed=7).oracle.seed == 7
