@@ -10,9 +10,7 @@ from keras_lr.finder import suggestions as s
 
 # Below this many finite points no suggestion is trusted.
 MIN_POINTS = 10
-# The peak is the geometric mean over this many resampled curves, its spread their 10th-90th
-# percentiles; wider than this ratio is not steady.
-SPREAD_DRAWS = s.PEAK_DRAWS
+# The peak's spread over resampled curves (10th-90th percentiles): wider than this ratio is not steady.
 STEADY_RATIO = 10.0
 
 
@@ -71,12 +69,13 @@ class LRFinderResult(Recommendation):
             `suggestions.one_cycle_max_lr`, averaged over 40 curves resampled
             from the batches' noise.
         spread: (low, high), the 10th and 90th percentiles of the OneCycle
-            peak over those 40 curves.
+            peak over those 40 curves (NaN when none supports a peak).
         rise_lr: Float. Where the loss rose for good (NaN if it never did);
             suggestions are read only below it.
         reliable: Bool. False when the curve cannot support a suggestion
             (too few points, the loss never fell, it diverged at once,
-            mostly NaN, a spread wider than 10x, or a peak below the rates
+            mostly NaN, a spread wider than 10x or fewer than half of the
+            resampled curves supporting a peak, or a peak below the rates
             tested); `reasons` says why, and a warning was issued.
         reasons: List of strings. Why the result is unreliable (empty when
             it is reliable).
@@ -117,14 +116,20 @@ class LRFinderResult(Recommendation):
         }
         self._bounds = s.cyclic_bounds(rates, curve)
         # The peak and its spread, from one set of resampled curves (suggestions.one_cycle_max_lr).
-        peaks = s.one_cycle_peaks(rates, values, smoothing, draws=SPREAD_DRAWS)
-        self._peak = float(np.exp(np.mean(np.log(peaks)))) if peaks.size else float("nan")
+        peaks = s.one_cycle_peaks(rates, values, smoothing, draws=s.PEAK_DRAWS)
+        self._peak = s._geometric_mean(peaks)
         self.spread = tuple(float(p) for p in np.percentile(peaks, [10, 90])) if peaks.size else (float("nan"),) * 2
         tested = rates[np.isfinite(values) & (rates > 0)]
         if self.reliable and np.isfinite(self._peak) and self._peak < tested[0]:
             self.reasons.append(
                 f"the loss rose for good within a decade of the first rate tested ({tested[0]:.3g}), so the "
                 f"OneCycle peak ({self._peak:.3g}) lies below the rates tested; lower start_lr"
+            )
+        elif self.reliable and len(peaks) < s.PEAK_DRAWS / 2:
+            self.reasons.append(
+                f"not steady: only {len(peaks)} of {s.PEAK_DRAWS} curves resampled from the batches' noise "
+                f"support a OneCycle peak over this test's {len(values)} steps; raise num_steps (300 by "
+                f"default) or batch_size"
             )
         elif self.reliable and self.spread[1] > STEADY_RATIO * self.spread[0]:
             self.reasons.append(

@@ -400,8 +400,9 @@ def one_cycle_peaks(learning_rates, losses, beta=0.9, draws=PEAK_DRAWS, seed=0):
         seed: Integer. The resampling's seed (the answer repeats run to run).
 
     Returns:
-        A float64 numpy array of the finite peaks (empty when the curve
-        itself supports none).
+        A float64 numpy array of the finite peaks: at most ``draws`` (a draw
+        whose curve supports no peak is left out), none when the recorded
+        curve itself supports none.
     """
     draws = v.check_int("one_cycle_peaks", "draws", draws, low=1)
     rates, values = _arrays(learning_rates, losses)
@@ -446,18 +447,21 @@ def one_cycle_max_lr(learning_rates, losses, beta=0.9, draws=PEAK_DRAWS):
         learning_rates: Sequence of the test's rates (increasing).
         losses: Sequence of the raw (unsmoothed) losses.
         beta: Float in [0, 1). The smoothing (`smooth`, `usable`).
-        draws: Integer >= 0. Resampled curves averaged; 0 reads the rule
-            from the recorded curve alone.
+        draws: Integer >= 0. Resampled curves averaged (with the
+            resampling's seed fixed at 0, so the answer is a function of the
+            curve); 0 reads the rule from the recorded curve alone.
 
     Returns:
-        A float, or NaN when fewer than three points are usable or the
-        loss never falls.
+        A float, or NaN when fewer than three points are usable, the loss
+        never falls, or no resampled curve supports a peak.
     """
     draws = v.check_int("one_cycle_max_lr", "draws", draws, low=0)
     rates, values = _arrays(learning_rates, losses)
     if draws == 0:
         return _one_cycle_peak(rates, values, beta)
-    peaks = one_cycle_peaks(rates, values, beta, draws)
-    if not peaks.size:
-        return math.nan
-    return float(np.exp(np.mean(np.log(peaks))))
+    return _geometric_mean(one_cycle_peaks(rates, values, beta, draws))
+
+
+def _geometric_mean(peaks):
+    """The geometric mean of positive peaks; NaN for none."""
+    return float(np.exp(np.mean(np.log(peaks)))) if len(peaks) else math.nan

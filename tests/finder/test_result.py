@@ -110,3 +110,16 @@ def test_a_test_that_never_reached_divergence_warns_and_one_that_started_too_hig
     with pytest.warns(UserWarning, match="lies below the rates tested; lower start_lr"):
         result = LRFinderResult(frame(early, rates))
     assert result.one_cycle_max_lr < rates[0] and not result.reliable
+
+
+def test_a_peak_that_few_resampled_curves_support_is_not_steady(monkeypatch):
+    # Most redrawn curves support no peak: a mean of the few that do is not a rate to train at.
+    from keras_lr.finder import result as result_module
+
+    real = result_module.s.one_cycle_peaks
+    monkeypatch.setattr(result_module.s, "one_cycle_peaks", lambda *args, **kwargs: real(*args, **kwargs)[:19])
+    result = LRFinderResult(frame(valley_curve()), warn=False)
+    assert not result.reliable
+    assert any("only 19 of 40" in reason for reason in result.reasons)
+    monkeypatch.setattr(result_module.s, "one_cycle_peaks", lambda *args, **kwargs: real(*args, **kwargs)[:20])
+    assert LRFinderResult(frame(valley_curve()), warn=False).reliable
