@@ -549,8 +549,15 @@ class Oracle:
         state["keras_lr"] = copy.deepcopy(self.keras_lr)
         return state
 
+    def _seed_derived(self):
+        """Re-makes what KerasTuner's oracle derived from ``self.seed`` when it was built."""
+        if isinstance(self, keras_tuner.oracles.BayesianOptimizationOracle):
+            self._random_state = np.random.RandomState(self.seed)  # and its Gaussian process's
+            self.gpr = self._make_gpr()
+
     def set_state(self, state):
         super().set_state(state)
+        self._seed_derived()  # a resumed search keeps the seed it was saved with, throughout
         self.keras_lr.update(copy.deepcopy(state.get("keras_lr", {})))
         recommendation = self.keras_lr.get("recommendation")
         if recommendation is not None and recommendation not in self.initial_points:
@@ -583,9 +590,7 @@ def extend(oracle, initial_points, pruner, trial_timeout=None, seed=None):
     oracle._init_keras_lr(initial_points, pruner, trial_timeout)
     if seed is not None and oracle.seed != seed:
         oracle.seed = oracle._seed_state = seed
-        if hasattr(oracle, "_random_state"):  # BayesianOptimization's, and its Gaussian process's
-            oracle._random_state = np.random.RandomState(seed)
-            oracle.gpr = oracle._make_gpr()
+        oracle._seed_derived()
     return oracle
 
 

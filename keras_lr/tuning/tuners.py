@@ -139,7 +139,10 @@ class _Search(keras_tuner.Tuner):
 def _seed(search_class, args, kwargs):
     """The ``seed`` given to KerasTuner's ``search_class`` (by name or by position), or None."""
     bound = inspect.signature(search_class.__init__).bind_partial(None, *args, **kwargs)
-    return bound.arguments.get("seed")
+    seed = bound.arguments.get("seed")
+    if seed is not None:
+        v.check_int(search_class.__name__, "seed", seed, low=0)
+    return seed
 
 
 def _timeouts(owner, trial_timeout, chief_timeout):

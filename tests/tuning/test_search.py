@@ -342,4 +342,16 @@ def test_seed_given_by_position_is_kept(tmp_path):
     tuner = tuning.RandomSearch(tuning.LRHyperModel(build_digits), "val_accuracy", 4, 0,
                                 directory=str(tmp_path), project_name="search")
     assert tuner.oracle.seed == 0
-    assert make(tuning.RandomSearch, tuning.LRHyperModel(build_digits), tmp_path, seed=7).oracle.seed == 7
+    for seed in (0.0, -1, "0"):
+        with pytest.raises(ValueError, match="RandomSearch: seed must be an integer"):
+            make(tuning.RandomSearch, tuning.LRHyperModel(build_digits), tmp_path, seed=seed)
+
+
+def test_a_resumed_search_keeps_its_saved_seed(tmp_path):
+    kwargs = dict(max_trials=3, num_initial_points=2)
+    make(tuning.BayesianOptimization, tuning.LRHyperModel(build_digits), tmp_path, seed=0, **kwargs).save()
+    resumed = tuning.BayesianOptimization(tuning.LRHyperModel(build_digits), objective="val_accuracy",
+                                          directory=str(tmp_path), project_name="search", overwrite=False,
+                                          seed=5, **kwargs).oracle
+    assert resumed.seed == 0 and resumed.gpr.random_state == 0
+    assert resumed._random_state.uniform() == np.random.RandomState(0).uniform()
