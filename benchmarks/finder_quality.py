@@ -360,7 +360,8 @@ def _curve_code():
 
     root = os.path.dirname(keras_lr.__file__)
     digest = hashlib.sha1()
-    for path in ["finder/range_test.py", "finder/callback.py"]:
+    for path in ["finder/range_test.py", "finder/callback.py", "schedules/range_test.py", "_engine/losses.py",
+                 "_engine/state.py", "_engine/optimizers.py", "_engine/session.py", "_engine/fit_schedule.py"]:
         with open(os.path.join(root, path), "rb") as file:
             digest.update(file.read())
     return digest.hexdigest()[:12]
@@ -486,6 +487,22 @@ def quality(tasks, opts, budgets, seeds, grid_seeds, num_steps, cache, workers, 
             for opt in opts:
                 lines.append(f"- {task}, {budget}, {opt}: " + ", ".join(
                     f"{p:g}: {mean_score(task, opt, budget, p):.1f}" for p in GRIDS[opt]))
+    lines += ["", "Spread of the peak over the range-test seeds (standard deviation of log10, in decades; every "
+              "curve with a peak, reliable or not): the rule averaged over 40 resampled curves, as "
+              "`one_cycle_max_lr` is, against the rule read from the recorded curve alone (`draws=0`):", ""]
+    from keras_lr.finder import suggestions
+
+    for task in tasks:
+        for opt in opts:
+            bagged, single = [], []
+            for s in seeds:
+                curve = found[task, opt, num_steps, s]
+                bagged.append(suggestions.one_cycle_max_lr(curve["rates"], curve["losses"]))
+                single.append(suggestions.one_cycle_max_lr(curve["rates"], curve["losses"], draws=0))
+            both = np.isfinite(bagged) & np.isfinite(single)  # the same curves for both
+            sd = [float(np.std(np.log10(np.array(values)[both]))) if both.sum() > 1 else math.nan
+                  for values in (bagged, single)]
+            lines.append(f"- {task}, {opt}: {sd[0]:.2f} averaged, {sd[1]:.2f} from the one curve")
     lines += ["", f"Targets missed: {len(misses)}"] + [f"- {m}" for m in misses]
     text = "\n".join(lines)
     print(text)
@@ -525,7 +542,8 @@ def resolves_as_fit(task, opt, budget, num_steps, seed=0):
     model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0, callbacks=[one_cycle])
     trained = float(max(one_cycle.history_frame()["learning_rate"]))
     expected = result.one_cycle_max_lr_for(total_steps(task, budget))
-    assert math.isclose(trained, expected, rel_tol=1e-5), (trained, expected)
+    # The cycle's peak falls between two steps, so the highest rate trained is a hair below max_lr.
+    assert expected * 0.999 <= trained <= expected * (1 + 1e-6), (trained, expected)
     print(f"OneCycle(max_lr=result) trained at {trained:.4g}, as scored ({expected:.4g})")
 
 
