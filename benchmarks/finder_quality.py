@@ -488,7 +488,7 @@ def quality(tasks, opts, budgets, seeds, grid_seeds, num_steps, cache, workers, 
                 lines.append(f"- {task}, {budget}, {opt}: " + ", ".join(
                     f"{p:g}: {mean_score(task, opt, budget, p):.1f}" for p in GRIDS[opt]))
     lines += ["", "Spread of the peak over the range-test seeds (standard deviation of log10, in decades; every "
-              "curve with a peak, reliable or not): the rule averaged over 40 resampled curves, as "
+              "curve with a peak, reliable or not): the rule's median over 40 resampled curves, as "
               "`one_cycle_max_lr` is, against the rule read from the recorded curve alone (`draws=0`):", ""]
     from keras_lr.finder import suggestions
 
@@ -502,7 +502,7 @@ def quality(tasks, opts, budgets, seeds, grid_seeds, num_steps, cache, workers, 
             both = np.isfinite(bagged) & np.isfinite(single)  # the same curves for both
             sd = [float(np.std(np.log10(np.array(values)[both]))) if both.sum() > 1 else math.nan
                   for values in (bagged, single)]
-            lines.append(f"- {task}, {opt}: {sd[0]:.2f} averaged, {sd[1]:.2f} from the one curve")
+            lines.append(f"- {task}, {opt}: {sd[0]:.2f} median over draws, {sd[1]:.2f} from the one curve")
     lines += ["", f"Targets missed: {len(misses)}"] + [f"- {m}" for m in misses]
     text = "\n".join(lines)
     print(text)

@@ -66,8 +66,8 @@ class LRFinderResult(Recommendation):
         suggestion: Float. The default suggestion ("valley"), a rate to train
             a constant-rate or decaying schedule at.
         one_cycle_max_lr: Float. A peak rate for `OneCycle`: the rule of
-            `suggestions.one_cycle_max_lr`, averaged over 40 curves resampled
-            from the batches' noise.
+            `suggestions.one_cycle_max_lr`, its median over 40 curves
+            resampled from the batches' noise.
         spread: (low, high), the 10th and 90th percentiles of the OneCycle
             peak over those 40 curves (NaN when none supports a peak).
         rise_lr: Float. Where the loss rose for good (NaN if it never did);
@@ -117,7 +117,7 @@ class LRFinderResult(Recommendation):
         self._bounds = s.cyclic_bounds(rates, curve)
         # The peak and its spread, from one set of resampled curves (suggestions.one_cycle_max_lr).
         peaks = s.one_cycle_peaks(rates, values, smoothing, draws=s.PEAK_DRAWS)
-        self._peak = s._geometric_mean(peaks)
+        self._peak = s._median_peak(peaks)
         self.spread = tuple(float(p) for p in np.percentile(peaks, [10, 90])) if peaks.size else (float("nan"),) * 2
         tested = rates[np.isfinite(values) & (rates > 0)]
         if self.reliable and np.isfinite(self._peak) and self._peak < tested[0]:

@@ -367,7 +367,7 @@ def cyclic_bounds(learning_rates, losses, fraction=0.1):
 PEAK_BELOW_RISE = 10.0**0.9  # about 8
 
 
-PEAK_DRAWS = 40  # resampled curves averaged into the peak (and giving its spread)
+PEAK_DRAWS = 40  # resampled curves whose median is the peak (and whose percentiles its spread)
 
 
 def _one_cycle_peak(rates, values, beta):
@@ -389,7 +389,7 @@ def one_cycle_peaks(learning_rates, losses, beta=0.9, draws=PEAK_DRAWS, seed=0):
     """The one-cycle rule read from each of ``draws`` curves resampled from this one (`resample`).
 
     Batch losses set aside as artefacts (`usable`) stay out of every draw.
-    `one_cycle_max_lr` is their geometric mean; their percentiles are the
+    `one_cycle_max_lr` is their median; their percentiles are the
     result's `spread`.
 
     Args:
@@ -420,10 +420,12 @@ def one_cycle_max_lr(learning_rates, losses, beta=0.9, draws=PEAK_DRAWS):
     On one curve the rule is: the rate where the loss rose for good
     (`usable`'s rise; the last rate tested when it never did) divided by
     10**0.9 (about 8), and no higher than the rate at the smoothed loss's
-    minimum. The answer is that rule's geometric mean over ``draws`` curves
-    resampled from the batches' own noise (`one_cycle_peaks`): an average
+    minimum. The answer is that rule's median over ``draws`` curves
+    resampled from the batches' own noise (`one_cycle_peaks`): a summary
     over curves the test could as well have recorded (bagging), which moves
     less from seed to seed than the rule read from the one curve recorded.
+    The median, not the mean: a few draws whose rise comes early or late
+    would pull a mean of so few draws.
 
     Why this rule (benchmarks/finder_quality.py: 300-step tests on 10
     seeds, six tasks, Adam and SGD with momentum, budgets of 2-3 and 20-30
@@ -437,7 +439,7 @@ def one_cycle_max_lr(learning_rates, losses, beta=0.9, draws=PEAK_DRAWS):
     budget's slope b came out at 0 (the best peak moved up with the budget
     on some tasks and down on others), so the rule does not use it. The
     rise is also where the curve is steady from seed to seed: divergence is
-    a sharp event, where the bottom of the curve is flat. Averaging over
+    a sharp event, where the bottom of the curve is flat. The median over
     resampled curves cut the peak's seed-to-seed standard deviation from
     0.16 to 0.11 decades on average over the twelve task-optimizer pairs
     (at most from 0.36 to 0.21). Its figures are in the README ("Is the
@@ -447,7 +449,7 @@ def one_cycle_max_lr(learning_rates, losses, beta=0.9, draws=PEAK_DRAWS):
         learning_rates: Sequence of the test's rates (increasing).
         losses: Sequence of the raw (unsmoothed) losses.
         beta: Float in [0, 1). The smoothing (`smooth`, `usable`).
-        draws: Integer >= 0. Resampled curves averaged (with the
+        draws: Integer >= 0. Resampled curves summarised (with the
             resampling's seed fixed at 0, so the answer is a function of the
             curve); 0 reads the rule from the recorded curve alone.
 
@@ -459,9 +461,10 @@ def one_cycle_max_lr(learning_rates, losses, beta=0.9, draws=PEAK_DRAWS):
     rates, values = _arrays(learning_rates, losses)
     if draws == 0:
         return _one_cycle_peak(rates, values, beta)
-    return _geometric_mean(one_cycle_peaks(rates, values, beta, draws))
+    return _median_peak(one_cycle_peaks(rates, values, beta, draws))
 
 
-def _geometric_mean(peaks):
-    """The geometric mean of positive peaks; NaN for none."""
-    return float(np.exp(np.mean(np.log(peaks)))) if len(peaks) else math.nan
+def _median_peak(peaks):
+    """The median of positive peaks (taken on log rates: an even count gives the two middle ones'
+    geometric mean); NaN for none."""
+    return float(np.exp(np.median(np.log(peaks)))) if len(peaks) else math.nan
