@@ -16,9 +16,11 @@ DEMO = """\
 On scikit-learn's digits (shipped inside scikit-learn, never downloaded), or on
 your own table with --csv: the learning-rate range test; OneCycle at the rate it
 recommends, next to Keras's default Adam(0.001); a short KerasTuner search of the
-rate and its schedule whose first trial is that default. Prints a summary and
-writes a report folder (--out): the plots (PNG), the range-test curve, the
-per-step schedule and the trials (CSV), and summary.md linking them."""
+rate and its schedule whose first trial is that default and whose second is the
+range test's recommendation (a reliable test also narrows the rate's bounds).
+Prints a summary and writes a report folder (--out): the plots (PNG), the
+range-test curve, the per-step schedule and the trials (CSV), and summary.md
+linking them."""
 
 
 TUNE_LOCAL = """\

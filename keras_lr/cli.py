@@ -2,8 +2,9 @@
 
 On scikit-learn's digits, or on a CSV table of the user's: the range test,
 OneCycle at its recommendation next to Keras's default Adam(0.001), and a
-short KerasTuner search whose first trial is that default; a summary on the
-terminal and a report folder with the figures, the tables and `summary.md`.
+short KerasTuner search seeded by the range test, whose first trial is that
+default; a summary on the terminal and a report folder with the figures, the
+tables and `summary.md`.
 """
 
 import os
@@ -234,7 +235,7 @@ def demo(train, validation, info, epochs=3, trials=6, max_lr=None, seed=0, out="
     scores = {"OneCycle": ours.history[metric][-1], "Adam(0.001)": default.history[metric][-1]}
 
     # 4. A short search of the rate and its schedule.
-    best = None
+    best, bounds = None, None
     if trials:
         say(f"\n4. KerasTuner search of the rate and its schedule, {trials} trials of {epochs} epochs:")
 
@@ -242,11 +243,22 @@ def demo(train, validation, info, epochs=3, trials=6, max_lr=None, seed=0, out="
             return _compile(keras, _model(keras, x_train.shape[1], info),
                             keras.optimizers.Adam(tuning.learning_rate(hp)), info)
 
+        import contextlib
+        import io
         import tempfile
 
+        # Seeded by the range test above (when it is reliable): the rate is searched within the bounds its
+        # curve supports, and the trial after Keras's default runs its recommendation.
+        finder = result if result.reliable else None
+        with contextlib.redirect_stdout(io.StringIO()):  # LRHyperModel prints the bounds; said below
+            hypermodel = tuning.LRHyperModel(build_model, finder=finder)
+        bounds = hypermodel.bounds
+        if bounds is not None:
+            say(f"   learning rate searched in [{bounds[0]:.3g}, {bounds[1]:.3g}] (from the "
+                f"range test); the trial after Keras's default runs the test's recommendation")
         keras.utils.set_random_seed(seed)
         with tempfile.TemporaryDirectory() as directory:
-            tuner = tuning.RandomSearch(tuning.LRHyperModel(build_model), objective=metric, max_trials=trials,
+            tuner = tuning.RandomSearch(hypermodel, objective=metric, max_trials=trials,
                                         seed=seed, directory=directory, project_name="demo")
             tuner.search(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=32, verbose=0)
             frame = tuning.results_frame(tuner)
@@ -266,7 +278,7 @@ def demo(train, validation, info, epochs=3, trials=6, max_lr=None, seed=0, out="
     say(f"\nheld-out {metric} after {epochs} epochs:")
     for run, score in scores.items():
         say(f"   {run:45s} {score:.4f}")
-    _write_summary(out, info, epochs, trials, result, peak, table, metric, files, better)
+    _write_summary(out, info, epochs, trials, result, peak, table, metric, files, better, bounds)
     return dict(scores=scores, peak=peak, files=files, result=result)
 
 
@@ -288,7 +300,7 @@ def _plot_curves(ours, default, metric, peak, path):
     figure.savefig(path, dpi=100)
 
 
-def _write_summary(out, info, epochs, trials, result, peak, table, metric, files, better):
+def _write_summary(out, info, epochs, trials, result, peak, table, metric, files, better, bounds=None):
     lines = [
         "# keras_lr demo report",
         "",
@@ -326,7 +338,9 @@ def _write_summary(out, info, epochs, trials, result, peak, table, metric, files
             "",
             f"![search]({files['search_png']})",
             "",
-            f"Every trial: [{files['trials_csv']}]({files['trials_csv']}). The first trial is Keras's default.",
+            f"Every trial: [{files['trials_csv']}]({files['trials_csv']}). The first trial is Keras's default"
+            + (f"; the rate is searched in [{bounds[0]:.3g}, {bounds[1]:.3g}], the bounds the range "
+               f"test's curve supports, and the second trial runs its recommendation." if bounds else "."),
             "",
         ]
     best_score = better(table[metric])

@@ -37,6 +37,15 @@ def test_demo_on_digits_writes_the_report_and_beats_kerass_default(tmp_path, cap
     assert len(trials) == 3 and sum("<- Keras's default" in line for line in trials) == 1
     frame = pd.read_csv(tmp_path / "trials.csv")
     assert len(frame) == 3 and frame.defaults.sum() == 1
+    # The search is seeded by the range test: its bounds, and its recommendation as the second trial.
+    low, high = (float(v) for v in next(line for line in lines if "learning rate searched in" in line)
+                 .split("[")[1].split("]")[0].split(", "))
+    peak = float(next(line for line in lines if "OneCycle peak" in line).split()[2])
+    second = frame.sort_values("trial_id").iloc[1]
+    assert second.lr_schedule == "one_cycle" and second.learning_rate == pytest.approx(peak, rel=2e-3)
+    later = frame.sort_values("trial_id").iloc[2]
+    assert low * 0.999 <= later.learning_rate <= high * 1.001
+    assert "the second trial runs its recommendation" in summary
     schedule = pd.read_csv(tmp_path / "schedule.csv")
     assert list(schedule.columns) == ["epoch", "step", "learning_rate", "momentum"] and len(schedule) == 2 * 43
 
