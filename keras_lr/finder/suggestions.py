@@ -370,9 +370,11 @@ PEAK_BELOW_RISE = 10.0**0.9  # about 8
 PEAK_DRAWS = 40  # resampled curves whose median is the peak (and whose percentiles its spread)
 
 
-def _one_cycle_peak(rates, values, beta):
-    """The rule on one curve: the rise / 10**0.9, no higher than the rate at the smoothed minimum."""
-    kept = usable(rates, values, beta)
+def _one_cycle_peak(rates, values, beta, kept=None):
+    """The rule on one curve: the rise / 10**0.9, no higher than the rate at the smoothed minimum.
+
+    ``kept`` is the curve's `usable`, when the caller has it already."""
+    kept = usable(rates, values, beta) if kept is None else kept
     index = np.nonzero(kept.keep)[0]
     if len(index) < 3:
         return math.nan
@@ -406,10 +408,10 @@ def one_cycle_peaks(learning_rates, losses, beta=0.9, draws=PEAK_DRAWS, seed=0):
     """
     draws = v.check_int("one_cycle_peaks", "draws", draws, low=1)
     rates, values = _arrays(learning_rates, losses)
-    if not np.isfinite(_one_cycle_peak(rates, values, beta)):
+    kept = usable(rates, values, beta)
+    if not np.isfinite(_one_cycle_peak(rates, values, beta, kept)):
         return np.zeros(0)
-    artefacts = usable(rates, values, beta).artefacts
-    curves = resample(np.where(artefacts, np.nan, values), beta, draws=draws, seed=seed)
+    curves = resample(np.where(kept.artefacts, np.nan, values), beta, draws=draws, seed=seed)
     peaks = np.array([_one_cycle_peak(rates, curve, beta) for curve in curves])
     return peaks[np.isfinite(peaks)]
 

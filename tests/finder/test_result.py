@@ -113,7 +113,7 @@ def test_a_test_that_never_reached_divergence_warns_and_one_that_started_too_hig
 
 
 def test_a_peak_that_few_resampled_curves_support_is_not_steady(monkeypatch):
-    # Most redrawn curves support no peak: a mean of the few that do is not a rate to train at.
+    # Most redrawn curves support no peak: the median of the few that do is not a rate to train at.
     from keras_lr.finder import result as result_module
 
     real = result_module.s.one_cycle_peaks

@@ -3,9 +3,8 @@
 import math
 
 import numpy as np
-import pytest
-
 import pandas as pd
+import pytest
 
 from keras_lr.finder import LRFinderResult, assess
 from keras_lr.finder import suggestions as s
@@ -170,7 +169,7 @@ def test_the_peak_is_capped_at_the_minimum_and_reads_raw_losses():
     losses = 2.0 - 1.5 / (1.0 + np.exp(-(x + 4.0) / 0.2)) + 0.3 * (x > -3.5) * (x + 3.5) ** 2 * (x < 0) + np.where(x >= 0, 10.0 ** (2 * x + 1), 0.0)
     lowest = rates[np.argmin(s.smooth(losses))]
     assert decades(s.one_cycle_max_lr(rates, losses, draws=0), lowest) <= 0.05
-    # Averaged over resampled curves, the flat bottom's small wiggles move it a little, not to rise / 8.
+    # The median over resampled curves: the flat bottom's small wiggles move it a little, not to rise / 8.
     peak = s.one_cycle_max_lr(rates, losses)
     assert decades(peak, lowest) <= 0.15
     # Collapse artefacts in the tail do not move it.
