@@ -140,9 +140,10 @@ class LRFinderResult(Recommendation):
         self.reliable = not self.reasons
         if warn and self.reliable and usable.still_falling:
             # Where training diverges was not reached: the peak is read from the last rate tested.
+            last = int(np.nonzero(usable.keep)[0][-1])
             _warnings.warn(
                 f"lr_find: {usable.notes[-1]}. The OneCycle peak ({self._peak:.3g}) is then the last rate "
-                f"tested over 10**0.9, a cautious guess."
+                f"tested over {s._one_cycle_divisor(rates, last):.2g}, a cautious guess."
             )
         if warn and not self.reliable:
             _warnings.warn(

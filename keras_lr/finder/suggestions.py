@@ -364,14 +364,44 @@ def cyclic_bounds(learning_rates, losses, fraction=0.1):
 
 
 # The one-cycle peak's rule, fitted by benchmarks/finder_quality.py (see `one_cycle_max_lr`).
-PEAK_BELOW_RISE = 10.0**0.9  # about 8
+PEAK_BELOW_RISE = 10.0**0.9  # about 8, on a test of PEAK_DENSITY steps a decade
+PEAK_DENSITY = 299 / 8  # steps a decade of lr_find's defaults: 300 steps from 1e-7 to 10
+PEAK_DENSITY_SLOPE = 0.7  # a test k times denser rises earlier: the divisor is PEAK_BELOW_RISE / k**0.7
+PEAK_DENSITIES = (99 / 8, 899 / 8)  # the densities measured (100 to 900 steps over 8 decades): not extrapolated
 
 
 PEAK_DRAWS = 40  # resampled curves whose median is the peak (and whose percentiles its spread)
 
 
+def _steps_per_decade(learning_rates, at, half=10):
+    """How many steps a range test took per decade of rate around the point ``at``.
+
+    Measured over the ``half`` points either side, so it holds for a linear
+    sweep too (denser in log rate as the rate grows). NaN when the rates
+    there do not grow.
+    """
+    rates = np.asarray(learning_rates, dtype=np.float64).reshape(-1)
+    low, high = max(int(at) - half, 0), min(int(at) + half, len(rates) - 1)
+    if high <= low or not rates[low] > 0 or not rates[high] > rates[low]:
+        return math.nan
+    return (high - low) / math.log10(rates[high] / rates[low])
+
+
+def _one_cycle_divisor(learning_rates, at):
+    """What the rise at the point ``at`` is divided by for the OneCycle peak: 10**0.9 (about 8) at
+    lr_find's default 37 steps a decade, PEAK_BELOW_RISE / k**0.7 on a test k times as dense (the
+    density clipped to the 12-112 steps a decade measured)."""
+    density = _steps_per_decade(learning_rates, at)
+    if not np.isfinite(density):
+        return PEAK_BELOW_RISE
+    density = min(max(density, PEAK_DENSITIES[0]), PEAK_DENSITIES[1])
+    # In decades, rounded to a thousandth: a default test's float32 rates give exactly PEAK_BELOW_RISE.
+    shift = round(PEAK_DENSITY_SLOPE * math.log10(density / PEAK_DENSITY), 3)
+    return PEAK_BELOW_RISE / 10.0**shift
+
+
 def _one_cycle_peak(rates, values, beta, kept=None):
-    """The rule on one curve: the rise / 10**0.9, no higher than the rate at the smoothed minimum.
+    """The rule on one curve: the rise / `_one_cycle_divisor`, no higher than the rate at the smoothed minimum.
 
     ``kept`` is the curve's `usable`, when the caller has it already."""
     kept = usable(rates, values, beta) if kept is None else kept
@@ -383,8 +413,8 @@ def _one_cycle_peak(rates, values, beta, kept=None):
     start = float(np.median(curve[index[: max(3, len(index) // 10)]]))
     if lowest == index[0] or start - curve[lowest] <= 0:
         return math.nan
-    rise = rates[kept.rise] if kept.rise is not None else rates[index[-1]]
-    return float(min(rise / PEAK_BELOW_RISE, rates[lowest]))
+    rise = kept.rise if kept.rise is not None else index[-1]
+    return float(min(rates[rise] / _one_cycle_divisor(rates, rise), rates[lowest]))
 
 
 def one_cycle_peaks(learning_rates, losses, beta=0.9, draws=PEAK_DRAWS, seed=0):
@@ -421,31 +451,41 @@ def one_cycle_max_lr(learning_rates, losses, beta=0.9, draws=PEAK_DRAWS):
 
     On one curve the rule is: the rate where the loss rose for good
     (`usable`'s rise; the last rate tested when it never did) divided by
-    10**0.9 (about 8), and no higher than the rate at the smoothed loss's
-    minimum. The answer is that rule's median over ``draws`` curves
-    resampled from the batches' own noise (`one_cycle_peaks`): a summary
-    over curves the test could as well have recorded (bagging), which moves
-    less from seed to seed than the rule read from the one curve recorded.
-    The median, not the mean: a few draws whose rise comes early or late
-    would pull a mean of so few draws.
+    10**0.9 (about 8) on a test as dense as `lr_find`'s default (300 steps
+    from 1e-7 to 10, 37 steps a decade), and no higher than the rate at the
+    smoothed loss's minimum. A denser test rises earlier, at a rate nearer
+    the one training can bear, so the divisor shrinks with the test's steps
+    per decade k around the rise as 10**0.9 / (k / 37.4)**0.7: about 3.7 for
+    900 steps over the same range, 17 for 100 steps. The answer is that
+    rule's median over ``draws`` curves resampled from the batches' own
+    noise (`one_cycle_peaks`): a summary over curves the test could as well
+    have recorded (bagging), which moves less from seed to seed than the
+    rule read from the one curve recorded. The median, not the mean: a few
+    draws whose rise comes early or late would pull a mean of so few draws.
 
-    Why this rule (benchmarks/finder_quality.py: 300-step tests on 10
-    seeds, six tasks, Adam and SGD with momentum, budgets of 2-3 and 20-30
-    epochs, OneCycle at seven peaks over three decades): each candidate
-    anchor (this rise, the minimum's rate, Smith's upper bound from
-    `cyclic_bounds`, the valley, their geometric means) was fitted as
-    ``anchor x 10**(a + b log10(fit steps / test steps))`` by the gap
-    between the grid's best mean and the grid's score at the rule's peak.
-    The rise with a = -0.9 left the smallest mean gap (1.9 points; the
-    minimum's rate 2.0, Smith's upper bound 2.7, the valley 3.0). The
-    budget's slope b came out at 0 (the best peak moved up with the budget
-    on some tasks and down on others), so the rule does not use it. The
-    rise is also where the curve is steady from seed to seed: divergence is
-    a sharp event, where the bottom of the curve is flat. The median over
-    resampled curves cut the peak's seed-to-seed standard deviation from
-    0.16 to 0.11 decades on average over the twelve task-optimizer pairs
-    (at most from 0.36 to 0.21). Its figures are in the README ("Is the
-    recommendation a peak you can train with unattended?").
+    Why this rule (benchmarks/finder_quality.py: 300-step tests on 10 seeds,
+    six tasks, Adam and SGD with momentum, budgets of 2-3 and 20-30 epochs,
+    OneCycle at seven peaks over three decades): each candidate anchor (this
+    rise, the minimum's rate, Smith's upper bound from `cyclic_bounds`, the
+    valley, their geometric means) was fitted as ``anchor x 10**(a + b
+    log10(fit steps / test steps))`` by the gap between the grid's best mean
+    and the grid's score at the rule's peak. The rise with a = -0.9 left the
+    smallest mean gap (1.9 points; the minimum's rate 2.0, Smith's upper
+    bound 2.7, the valley 3.0). The same fit on tests of 100, 200 and 900
+    steps over the same eight decades put the best a at -1.3, -1.1 and -0.6:
+    the slope 0.7 per decade of density fits all four (0.6 to 0.8 within
+    0.05 points of mean gap). Scored by interpolating the grid, the 900-step
+    tests' peaks then leave a mean gap of 0.93 points where a fixed 10**0.9
+    left 2.0 (100 steps: 2.7 against 3.8). The density is measured only over
+    that range (12-112 steps a decade) and clipped to it. The budget's slope
+    b came out at 0 (the best peak moved up with the budget on some tasks
+    and down on others), so the rule does not use it. The rise is also where
+    the curve is steady from seed to seed: divergence is a sharp event,
+    where the bottom of the curve is flat. The median over resampled curves
+    cut the peak's seed-to-seed standard deviation from 0.16 to 0.11 decades
+    on average over the twelve task-optimizer pairs (at most from 0.36 to
+    0.21). Its figures are in the README ("Is the recommendation a peak you
+    can train with unattended?").
 
     Args:
         learning_rates: Sequence of the test's rates (increasing).

@@ -99,10 +99,12 @@ def test_the_x_label_is_inside_the_saved_figure(tmp_path):
 def test_a_test_that_never_reached_divergence_warns_and_one_that_started_too_high_is_unreliable():
     rates = np.logspace(-5, -3, 100)  # end_lr too low: the loss is still falling at the end
     falling = 2.0 - 1.5 / (1.0 + np.exp(-(np.log10(rates) + 3.5) / 0.3))
-    with pytest.warns(UserWarning, match="still falling at the last rate tested .0.001.*raise end_lr.*a cautious guess"):
+    with pytest.warns(UserWarning, match=r"still falling at the last rate tested .0.001.*raise end_lr.*over 6.5, a cautious guess"):
         result = LRFinderResult(frame(falling, rates))
-    # Safe, if cautious: the last rate tested over about 8.
-    assert result.reliable and result.one_cycle_max_lr == pytest.approx(1e-3 / 10**0.9)
+    # Safe, if cautious: the last rate tested over about 8, less on this test of 49.5 steps a decade
+    # (lr_find's default is 37.4).
+    divisor = 10**0.9 / (49.5 / 37.375) ** 0.7
+    assert result.reliable and result.one_cycle_max_lr == pytest.approx(1e-3 / divisor, rel=2e-3)
     assert "notes: the loss was still falling" in repr(result)
     # start_lr too high: the loss rises for good within a decade of the first rate.
     rates = np.logspace(-2, 1, 100)

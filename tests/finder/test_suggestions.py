@@ -36,10 +36,11 @@ def test_clean_valley():
     base, top = s.cyclic_bounds(RATES, losses)
     assert decades(base, 10 ** (-2 + 0.3 * math.log(1 / 9))) <= 0.05
     assert decades(top, 10 ** (-2 + 0.3 * math.log(9))) <= 0.05
-    # The peak: where the loss rose for good over about 8, no higher than the minimum's rate.
+    # The peak: where the loss rose for good over about 8 at lr_find's default density (37.4 steps a
+    # decade), over 10**0.9 / (20 / 37.4)**0.7 = 12.3 at these 20; no higher than the minimum's rate.
     rise = RATES[s.usable(RATES, losses).rise]
     assert -0.5 < math.log10(rise) < 0.0  # the running average has doubled its minimum a few points into the rise
-    assert s.one_cycle_max_lr(RATES, losses) == pytest.approx(rise / 10**0.9)
+    assert s.one_cycle_max_lr(RATES, losses) == pytest.approx(rise / (10**0.9 / (20 / 37.375) ** 0.7), rel=2e-3)
     # slide's window (15 points, 0.7 decades) first falls alike at both ends when
     # it straddles the sigmoid's centre symmetrically: its left end is 0.35 decades below.
     assert decades(s.slide(RATES, losses), 10 ** (-2.0 - 0.35)) <= 0.1
@@ -178,6 +179,29 @@ def test_the_peak_is_capped_at_the_minimum_and_reads_raw_losses():
     assert s.one_cycle_max_lr(rates, tail) == pytest.approx(peak, rel=0.2)
     with pytest.raises(ValueError, match="same length"):
         s.one_cycle_max_lr(rates, losses[:-1])
+
+
+def test_the_peak_divisor_follows_the_tests_steps_per_decade():
+    # The same loss over the same rates, recorded at 20 and at 80 steps a decade: the denser test's
+    # peak is nearer its rise, by (80 / 20)**0.7 = 2.64, whatever the rise's own small shift.
+    sparse, dense = np.logspace(-6, 1, 141), np.logspace(-6, 1, 561)
+    peaks, rises = [], []
+    for rates in (sparse, dense):
+        losses = valley_curve(np.log10(rates))
+        peaks.append(s.one_cycle_max_lr(rates, losses, draws=0))
+        rises.append(rates[s.usable(rates, losses).rise])
+    # (rel=2e-3: the divisor's exponent is rounded to a thousandth of a decade.)
+    assert (peaks[1] / rises[1]) / (peaks[0] / rises[0]) == pytest.approx(4**0.7, rel=2e-3)
+    # lr_find's default, 300 steps from 1e-7 to 10, is the 10**0.9 the rule was fitted at.
+    default = np.geomspace(1e-7, 10.0, 300)
+    losses = valley_curve(np.log10(default))
+    rise = default[s.usable(default, losses).rise]
+    assert s.one_cycle_max_lr(default, losses, draws=0) == pytest.approx(rise / 10**0.9)
+    # Beyond the densities measured (12-112 steps a decade) the divisor is not extrapolated.
+    packed = np.logspace(-6, 1, 2001)  # 286 steps a decade
+    losses = valley_curve(np.log10(packed))
+    rise = packed[s.usable(packed, losses).rise]
+    assert s.one_cycle_max_lr(packed, losses, draws=0) == pytest.approx(rise / (10**0.9 / (112.375 / 37.375) ** 0.7), rel=2e-3)
 
 
 def test_the_peak_is_the_median_over_resampled_curves():
