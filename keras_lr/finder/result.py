@@ -12,6 +12,21 @@ from keras_lr.finder import suggestions as s
 MIN_POINTS = 10
 # The peak's spread over resampled curves (10th-90th percentiles): wider than this ratio is not steady.
 STEADY_RATIO = 10.0
+# A loss that fell by less than this share of its start over the whole test barely began to learn.
+# In benchmarks/finder_quality.py every 300-step curve fell by 42% or more, but the digits CNN with
+# SGD's by 0.3-19%; re-run with 900 steps they fell by 29-70% and their OneCycle peaks rose to the
+# grid's best.
+BARELY_FELL = 0.1
+
+
+def _share_fallen(curve):
+    """How far the smoothed, usable curve fell below its start (the median of its first tenth), as a
+    share of that start; NaN when the start is not above 0."""
+    values = curve[np.isfinite(curve)]
+    if len(values) < 3:
+        return float("nan")
+    start = float(np.median(values[: max(3, len(values) // 10)]))
+    return (start - float(values.min())) / start if start > 0 else float("nan")
 
 
 def assess(learning_rates, losses, keep=None):
@@ -80,7 +95,8 @@ class LRFinderResult(Recommendation):
         reasons: List of strings. Why the result is unreliable (empty when
             it is reliable).
         notes: List of strings. What was set aside or found on the way
-            (losses of 0 or below, a loss still falling at the end).
+            (losses of 0 or below, a loss still falling at the end, a loss
+            that fell by less than a tenth of its start).
         monitor: String. The column the suggestions read: "val_loss" when
             the test ran on validation data, else "loss".
         stopped_early: String or None. Why the test ended before `num_steps`.
@@ -138,6 +154,14 @@ class LRFinderResult(Recommendation):
                 f"raise num_steps (300 by default) or batch_size"
             )
         self.reliable = not self.reasons
+        fell = _share_fallen(curve)
+        if self.reliable and fell < BARELY_FELL:
+            self.notes.append(
+                f"the loss fell by only {100 * fell:.1f}% of its start over the test: the model barely began to "
+                f"learn, so the peak is cautious; a longer test (num_steps={3 * len(values)}) shows more"
+            )
+            if warn:
+                _warnings.warn(f"lr_find: {self.notes[-1]}.")
         if warn and self.reliable and usable.still_falling:
             # Where training diverges was not reached: the peak is read from the last rate tested.
             last = int(np.nonzero(usable.keep)[0][-1])

@@ -125,3 +125,18 @@ def test_a_peak_that_few_resampled_curves_support_is_not_steady(monkeypatch):
     assert any("only 19 of 40" in reason for reason in result.reasons)
     monkeypatch.setattr(result_module.s, "one_cycle_peaks", lambda *args, **kwargs: real(*args, **kwargs)[:20])
     assert LRFinderResult(frame(valley_curve()), warn=False).reliable
+
+
+def test_a_loss_that_barely_fell_is_noted_with_what_to_change():
+    # The digits CNN with SGD over 300 steps: 2.30 down to 2.25, then divergence. Reliable (a peak
+    # below the rise is safe), but the model barely began to learn: a longer test shows more.
+    x = np.log10(RATES)
+    barely = 2.30 - 0.05 / (1.0 + np.exp(-(x + 1.5) / 0.2)) + np.where(x > -0.5, 10.0 ** (2.0 * (x + 0.5)) - 1.0, 0.0)
+    with pytest.warns(UserWarning, match=r"fell by only 2\.\d% of its start.*barely began to learn.*num_steps=423"):
+        result = LRFinderResult(frame(barely))
+    assert result.reliable and result.reasons == []
+    assert any("barely began to learn" in note for note in result.notes) and "barely began" in repr(result)
+    # A fall of a tenth or more is not noted (valley_curve falls by three quarters of its start).
+    assert LRFinderResult(frame(valley_curve()), warn=False).notes == []
+    # Nor is a curve that starts at or below 0, whose share fallen means nothing.
+    assert not any("barely" in note for note in LRFinderResult(frame(barely - 3.0), warn=False).notes)
