@@ -19,7 +19,14 @@ short one of 2-3 epochs and a realistic one of 20-30 epochs):
    and the peak `OneCycle(max_lr=result)` resolves for a fit of the budget
    (`result.one_cycle_max_lr_for(total_steps)`; the smoke run checks that a
    real fit trains at it), trained from the same seeds as the grid;
-3. Keras's default: `Adam(0.001)` at a constant rate for the same budget.
+3. Keras's default: `Adam(0.001)` at a constant rate for the same budget;
+4. the warnings followed: each range-test seed whose result is flagged
+   unreliable, or notes that the loss barely fell, re-run with three times
+   `num_steps` (as the warnings say) and trained at that test's peak.
+
+A result flagged unreliable is scored in the main table as what a user
+then falls back to, `Adam(0.001)`; the fourth part scores a user who
+follows the warning instead.
 
 Scores are held-out accuracy in points (R^2 x 100 for the regression); a
 run whose loss is not finite scores 0. Every peak, of the grid or
@@ -402,15 +409,31 @@ def quality(tasks, opts, budgets, seeds, grid_seeds, num_steps, cache, workers, 
         return results
     found = curves(tasks, opts, seeds, [num_steps], cache, workers)
     picks = {}  # (task, opt, budget, seed) -> (peak or None, reasons)
+    advised = set()  # (task, opt, seed) whose result asks for a longer test: flagged, or a note naming num_steps
     recommended = []
     for task in tasks:
         for opt in opts:
             for s in seeds:
                 result = _curve_result(found[task, opt, num_steps, s])
+                if not result.reliable or any("num_steps=" in note for note in result.notes):
+                    advised.add((task, opt, s))
                 for budget in budgets:
                     peak = result.one_cycle_max_lr_for(total_steps(task, budget)) if result.reliable else None
                     picks[task, opt, budget, s] = (peak, result.reasons)
                     recommended += [_training(task, opt, budget, peak, t) for t in grid_seeds]
+    # A user told "do not train at this", or that the peak is cautious, may follow the warning instead:
+    # re-run the test with three times the steps (what "never fell" and "barely began to learn" name).
+    flagged = sorted(advised)
+    retried = {}  # (task, opt, budget, seed) -> peak of the re-run test, or None if it is flagged too
+    for task, opt in sorted({(task, opt) for task, opt, _ in flagged}):
+        again = curves([task], [opt], [s for t, o, s in flagged if (t, o) == (task, opt)], [3 * num_steps],
+                       cache, workers)
+        for (_, _, _, s), curve in again.items():
+            result = _curve_result(curve)
+            for budget in budgets:
+                peak = result.one_cycle_max_lr_for(total_steps(task, budget)) if result.reliable else None
+                retried[task, opt, budget, s] = peak
+                recommended += [_training(task, opt, budget, peak, t) for t in grid_seeds]
     results.update(run_all(recommended, cache, workers, "recommended"))
 
     def mean_score(task, opt, budget, peak):
@@ -471,6 +494,25 @@ def quality(tasks, opts, budgets, seeds, grid_seeds, num_steps, cache, workers, 
                 if gap > 0.5 or grid[best] - worst > 2.0:
                     misses.append(f"{task}, {budget}, {opt}: gap {gap:+.2f}, worst seed {grid[best] - worst:.2f} below")
     gaps, drops = zip(*rows)
+    followed = []  # the rows again, each flagged seed scored at its re-run test's peak
+    retry_lines = []
+    for task in tasks:
+        for budget in budgets:
+            epochs = TASKS[task][3 if budget == "short" else 4]
+            for opt in opts:
+                best = max(mean_score(task, opt, budget, p) for p in GRIDS[opt])
+                per_seed = [mean_score(task, opt, budget,
+                                       retried.get((task, opt, budget, s), picks[task, opt, budget, s][0]))
+                            for s in seeds]
+                followed.append((best - statistics.mean(per_seed), best - min(per_seed)))
+                again = [retried[task, opt, budget, s] for s in seeds if (task, opt, budget, s) in retried]
+                if again:
+                    peaks = [p for p in again if p is not None]
+                    retry_lines.append(
+                        f"- {task}, {epochs} epochs, {opt}: {len(again)} re-run, {len(peaks)} reliable"
+                        + (f" (peaks {min(peaks):.3g}-{max(peaks):.3g})" if peaks else "")
+                        + f"; mean {statistics.mean(per_seed):.2f}, worst seed {min(per_seed):.2f}, "
+                        f"gap {followed[-1][0]:+.2f}")
     lines += [
         "",
         f"Over the {len(rows)} rows: gap mean {statistics.mean(gaps):+.2f}, worst {max(gaps):+.2f}; "
@@ -479,9 +521,22 @@ def quality(tasks, opts, budgets, seeds, grid_seeds, num_steps, cache, workers, 
         f"{statistics.mean(floors):.2f} below the best mean on average, within 0.5 points on "
         f"{sum(f <= 0.5 for f in floors)}.",
         "",
-        "Grid means per peak:",
-        "",
     ]
+    if retry_lines:
+        again_gaps, again_drops = zip(*followed)
+        lines += [
+            f"The warnings followed: each range-test seed flagged unreliable, or warned that the loss barely "
+            f"fell, re-run with num_steps={3 * num_steps} as the warning says, and trained at that test's "
+            f"peak (or Adam(0.001) if it is flagged too):",
+            "",
+            *retry_lines,
+            "",
+            f"Over the {len(followed)} rows so: gap mean {statistics.mean(again_gaps):+.2f}, worst "
+            f"{max(again_gaps):+.2f}; within 0.5 points on {sum(g <= 0.5 for g in again_gaps)}; worst seed "
+            f"within 2 points on {sum(d <= 2.0 for d in again_drops)}, largest drop {max(again_drops):.2f}.",
+            "",
+        ]
+    lines += ["Grid means per peak:", ""]
     for task in tasks:
         for budget in budgets:
             for opt in opts:
