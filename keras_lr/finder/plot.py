@@ -62,7 +62,7 @@ def plot_range_test(result, ax=None, suggestions=True, save=None):
     if "val_loss" in frame:
         curve = frame["val_loss"].to_numpy(dtype=np.float64)
         ax.plot(rates, curve, color="tab:green", label="validation loss")
-    usable = getattr(result, "_usable", np.isfinite(curve))
+    usable = getattr(result, "usable", np.isfinite(curve))
     tested = rates[np.isfinite(rates) & (rates > 0)]
     if suggestions and tested.size:
         order = np.argsort(rates)

@@ -87,6 +87,8 @@ class LRFinderResult(Recommendation):
             peak over those 40 curves (NaN when none supports a peak).
         rise_lr: Float. Where the loss rose for good (NaN if it never did);
             suggestions are read only below it.
+        usable: Boolean numpy array, one per row of `frame`: the points the
+            suggestions read (finite, before the rise, artefacts set aside).
         reliable: Bool. False when the curve cannot support a suggestion
             (too few points, the loss never fell, it diverged at once,
             mostly NaN, a spread wider than 10x or fewer than half of the
@@ -120,7 +122,7 @@ class LRFinderResult(Recommendation):
         else:  # beside the loss it smooths
             frame.insert(frame.columns.get_loc("loss") + 1, "smoothed_loss", shown)
         curve = np.where(usable.keep, smoothed, np.nan)
-        self._usable = usable.keep
+        self.usable = usable.keep
         self.rise_lr = float(rates[usable.rise]) if usable.rise is not None else float("nan")
         self.reasons = assess(rates, values, usable.keep)
         self.reliable = not self.reasons

@@ -22,6 +22,8 @@ def test_suggestions_come_from_the_smoothed_curve_before_its_rise():
     result = LRFinderResult(frame(losses))
     rise = s.usable(RATES, losses).rise
     assert rise is not None and result.rise_lr == RATES[rise]
+    # The points the suggestions read: every one before the rise, none from it on.
+    assert result.usable.shape == RATES.shape and result.usable[:rise].all() and not result.usable[rise:].any()
     smoothed = s.smooth(losses)
     smoothed[rise:] = np.nan
     assert result.reliable and result.reasons == [] and result.notes == []
