@@ -14,19 +14,18 @@ For each task, with Adam and with SGD(momentum=0.9), and at two budgets (a
 short one of 2-3 epochs and a realistic one of 20-30 epochs):
 
 1. the grid: OneCycle at peaks spanning three decades in half-decade steps,
-   `--grid-seeds` seeds each (3 by default);
+   `--grid-seeds` seeds each (5 by default);
 2. the recommendation: `lr_find` on each of `--seeds` seeds (10 by default),
    and the peak `OneCycle(max_lr=result)` resolves for a fit of the budget
    (`result.one_cycle_max_lr_for(total_steps)`; the smoke run checks that a
    real fit trains at it), trained from the same seeds as the grid;
 3. Keras's default: `Adam(0.001)` at a constant rate for the same budget;
-4. the warnings followed: each range-test seed whose result is flagged
-   unreliable, or notes that the loss barely fell, re-run with three times
-   `num_steps` (as the warnings say) and trained at that test's peak.
+4. the first test alone, as `lr_find(..., retry=False)` returns it: where
+   lr_find found its first test too short to judge and ran a second of
+   three times the steps, the first test's peak is trained too.
 
-A result flagged unreliable is scored in the main table as what a user
-then falls back to, `Adam(0.001)`; the fourth part scores a user who
-follows the warning instead.
+A result flagged unreliable is scored as what a user then falls back to,
+`Adam(0.001)`.
 
 Scores are held-out accuracy in points (R^2 x 100 for the regression); a
 run whose loss is not finite scores 0. Every peak, of the grid or
@@ -296,10 +295,12 @@ def run(job):
             model = compiled(task, job["seed"], optimizer(job["opt"]))
             start = time.perf_counter()
             result = keras_lr.lr_find(model, x, y, batch_size=BATCH, num_steps=job["num_steps"], seed=job["seed"], verbose=0)
+            first = result.first_test or result  # the test alone, as retry=False returns it
             return {
                 "seconds": time.perf_counter() - start,
                 "rates": result.frame["learning_rate"].tolist(),
                 "losses": result.frame["loss"].tolist(),
+                "first": {"rates": first.frame["learning_rate"].tolist(), "losses": first.frame["loss"].tolist()},
             }
         if kind == "baseline":
             model = compiled(task, job["seed"], optimizer("adam", 0.001))
@@ -408,32 +409,22 @@ def quality(tasks, opts, budgets, seeds, grid_seeds, num_steps, cache, workers, 
     if grid_only:
         return results
     found = curves(tasks, opts, seeds, [num_steps], cache, workers)
-    picks = {}  # (task, opt, budget, seed) -> (peak or None, reasons)
-    advised = set()  # (task, opt, seed) whose result asks for a longer test: flagged, or a note naming num_steps
+    picks = {}  # (task, opt, budget, seed) -> peak or None (unreliable), of lr_find's answer
+    alone = {}  # the same, of the first test alone (retry=False)
+    retried = set()  # (task, opt, seed) whose first test lr_find ran again
     recommended = []
     for task in tasks:
         for opt in opts:
             for s in seeds:
-                result = _curve_result(found[task, opt, num_steps, s])
-                if not result.reliable or any("num_steps=" in note for note in result.notes):
-                    advised.add((task, opt, s))
+                curve = found[task, opt, num_steps, s]
+                result, first = _curve_result(curve), _curve_result(curve["first"])
+                if len(curve["first"]["rates"]) != len(curve["rates"]):
+                    retried.add((task, opt, s))
                 for budget in budgets:
-                    peak = result.one_cycle_max_lr_for(total_steps(task, budget)) if result.reliable else None
-                    picks[task, opt, budget, s] = (peak, result.reasons)
-                    recommended += [_training(task, opt, budget, peak, t) for t in grid_seeds]
-    # A user told "do not train at this", or that the peak is cautious, may follow the warning instead:
-    # re-run the test with three times the steps (what "never fell" and "barely began to learn" name).
-    flagged = sorted(advised)
-    retried = {}  # (task, opt, budget, seed) -> peak of the re-run test, or None if it is flagged too
-    for task, opt in sorted({(task, opt) for task, opt, _ in flagged}):
-        again = curves([task], [opt], [s for t, o, s in flagged if (t, o) == (task, opt)], [3 * num_steps],
-                       cache, workers)
-        for (_, _, _, s), curve in again.items():
-            result = _curve_result(curve)
-            for budget in budgets:
-                peak = result.one_cycle_max_lr_for(total_steps(task, budget)) if result.reliable else None
-                retried[task, opt, budget, s] = peak
-                recommended += [_training(task, opt, budget, peak, t) for t in grid_seeds]
+                    for table, answer in ((picks, result), (alone, first)):
+                        peak = answer.one_cycle_max_lr_for(total_steps(task, budget)) if answer.reliable else None
+                        table[task, opt, budget, s] = peak
+                        recommended += [_training(task, opt, budget, peak, t) for t in grid_seeds]
     results.update(run_all(recommended, cache, workers, "recommended"))
 
     def mean_score(task, opt, budget, peak):
@@ -475,8 +466,8 @@ def quality(tasks, opts, budgets, seeds, grid_seeds, num_steps, cache, workers, 
             for opt in opts:
                 grid = {p: mean_score(task, opt, budget, p) for p in GRIDS[opt]}
                 best = max(grid, key=grid.get)
-                per_seed = [mean_score(task, opt, budget, picks[task, opt, budget, s][0]) for s in seeds]
-                peaks = [picks[task, opt, budget, s][0] for s in seeds if picks[task, opt, budget, s][0] is not None]
+                per_seed = [mean_score(task, opt, budget, picks[task, opt, budget, s]) for s in seeds]
+                peaks = [picks[task, opt, budget, s] for s in seeds if picks[task, opt, budget, s] is not None]
                 unreliable = len(seeds) - len(peaks)
                 mean, worst = statistics.mean(per_seed), min(per_seed)
                 gap = grid[best] - mean
@@ -494,25 +485,22 @@ def quality(tasks, opts, budgets, seeds, grid_seeds, num_steps, cache, workers, 
                 if gap > 0.5 or grid[best] - worst > 2.0:
                     misses.append(f"{task}, {budget}, {opt}: gap {gap:+.2f}, worst seed {grid[best] - worst:.2f} below")
     gaps, drops = zip(*rows)
-    followed = []  # the rows again, each flagged seed scored at its re-run test's peak
+    first_rows = []  # the rows again, each seed scored at its first test's peak (retry=False)
     retry_lines = []
     for task in tasks:
         for budget in budgets:
             epochs = TASKS[task][3 if budget == "short" else 4]
             for opt in opts:
                 best = max(mean_score(task, opt, budget, p) for p in GRIDS[opt])
-                per_seed = [mean_score(task, opt, budget,
-                                       retried.get((task, opt, budget, s), picks[task, opt, budget, s][0]))
-                            for s in seeds]
-                followed.append((best - statistics.mean(per_seed), best - min(per_seed)))
-                again = [retried[task, opt, budget, s] for s in seeds if (task, opt, budget, s) in retried]
+                per_seed = [mean_score(task, opt, budget, alone[task, opt, budget, s]) for s in seeds]
+                first_rows.append((best - statistics.mean(per_seed), best - min(per_seed)))
+                again = [s for s in seeds if (task, opt, s) in retried]
                 if again:
-                    peaks = [p for p in again if p is not None]
+                    flagged = sum(alone[task, opt, budget, s] is None for s in again)
                     retry_lines.append(
-                        f"- {task}, {epochs} epochs, {opt}: {len(again)} re-run, {len(peaks)} reliable"
-                        + (f" (peaks {min(peaks):.3g}-{max(peaks):.3g})" if peaks else "")
-                        + f"; mean {statistics.mean(per_seed):.2f}, worst seed {min(per_seed):.2f}, "
-                        f"gap {followed[-1][0]:+.2f}")
+                        f"- {task}, {epochs} epochs, {opt}: {len(again)} of {len(seeds)} tests run again "
+                        f"({flagged} of their first tests unreliable); the first test alone: mean "
+                        f"{statistics.mean(per_seed):.2f}, worst seed {min(per_seed):.2f}, gap {first_rows[-1][0]:+.2f}")
     lines += [
         "",
         f"Over the {len(rows)} rows: gap mean {statistics.mean(gaps):+.2f}, worst {max(gaps):+.2f}; "
@@ -522,28 +510,28 @@ def quality(tasks, opts, budgets, seeds, grid_seeds, num_steps, cache, workers, 
         f"{sum(f <= 0.5 for f in floors)}.",
         "",
     ]
-    if retry_lines:
-        again_gaps, again_drops = zip(*followed)
-        lines += [
-            f"The warnings followed: each range-test seed flagged unreliable, or warned that the loss barely "
-            f"fell, re-run with num_steps={3 * num_steps} as the warning says, and trained at that test's "
-            f"peak (or Adam(0.001) if it is flagged too):",
-            "",
-            *retry_lines,
-            "",
-            f"Over the {len(followed)} rows so: gap mean {statistics.mean(again_gaps):+.2f}, worst "
-            f"{max(again_gaps):+.2f}; within 0.5 points on {sum(g <= 0.5 for g in again_gaps)}; worst seed "
-            f"within 2 points on {sum(d <= 2.0 for d in again_drops)}, largest drop {max(again_drops):.2f}.",
-            "",
-        ]
+    first_gaps, first_drops = zip(*first_rows)
+    lines += [
+        f"The first test alone (`retry=False`): lr_find ran {len(retried)} of {len(tasks) * len(opts) * len(seeds)} "
+        f"tests again with num_steps={3 * num_steps}, their first too short to judge (the loss never or barely "
+        f"fell, or the peak was not steady); scored at the first test's peak instead (Adam(0.001) where it was "
+        f"unreliable):",
+        "",
+        *(retry_lines or ["- none"]),
+        "",
+        f"Over the {len(first_rows)} rows so: gap mean {statistics.mean(first_gaps):+.2f}, worst "
+        f"{max(first_gaps):+.2f}; within 0.5 points on {sum(g <= 0.5 for g in first_gaps)}; worst seed "
+        f"within 2 points on {sum(d <= 2.0 for d in first_drops)}, largest drop {max(first_drops):.2f}.",
+        "",
+    ]
     lines += ["Grid means per peak:", ""]
     for task in tasks:
         for budget in budgets:
             for opt in opts:
                 lines.append(f"- {task}, {budget}, {opt}: " + ", ".join(
                     f"{p:g}: {mean_score(task, opt, budget, p):.1f}" for p in GRIDS[opt]))
-    lines += ["", "Spread of the peak over the range-test seeds (standard deviation of log10, in decades; every "
-              "curve with a peak, reliable or not): the rule's median over 40 resampled curves, as "
+    lines += ["", f"Spread of the peak over the range-test seeds (standard deviation of log10, in decades; every "
+              f"{num_steps}-step first test with a peak, reliable or not): the rule's median over 40 resampled curves, as "
               "`one_cycle_max_lr` is, against the rule read from the recorded curve alone (`draws=0`):", ""]
     from keras_lr.finder import suggestions
 
@@ -551,7 +539,7 @@ def quality(tasks, opts, budgets, seeds, grid_seeds, num_steps, cache, workers, 
         for opt in opts:
             bagged, single = [], []
             for s in seeds:
-                curve = found[task, opt, num_steps, s]
+                curve = found[task, opt, num_steps, s]["first"]
                 bagged.append(suggestions.one_cycle_max_lr(curve["rates"], curve["losses"]))
                 single.append(suggestions.one_cycle_max_lr(curve["rates"], curve["losses"], draws=0))
             both = np.isfinite(bagged) & np.isfinite(single)  # the same curves for both
@@ -632,7 +620,8 @@ def cost(repeats, num_steps):
         model = compiled("digits MLP", repeat, keras.optimizers.SGD(momentum=0.9))
         with Timer() as finder:
             # A range that does not diverge, so the test runs all its steps.
-            result = keras_lr.lr_find(model, x, y, batch_size=BATCH, end_lr=0.1, num_steps=num_steps, verbose=0)
+            result = keras_lr.lr_find(model, x, y, batch_size=BATCH, end_lr=0.1, num_steps=num_steps, retry=False,
+                                      verbose=0)
         assert len(result.frame) == num_steps, len(result.frame)
         ratios.append(finder.seconds / plain.seconds)
     print(f"  ratio lr_find / plain fit: mean {statistics.mean(ratios):.3f}, median {statistics.median(ratios):.3f}, "
@@ -644,7 +633,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="one tiny run per part (CI)")
     parser.add_argument("--seeds", type=int, default=10, help="seeds of the recommendation")
-    parser.add_argument("--grid-seeds", type=int, default=3, help="seeds per grid peak")
+    parser.add_argument("--grid-seeds", type=int, default=5, help="seeds per grid peak")
     parser.add_argument("--num-steps", type=int, default=None, help="lr_find's num_steps (default: lr_find's own)")
     parser.add_argument("--tasks", nargs="*", default=None, help="a subset of the tasks, by name")
     parser.add_argument("--budgets", nargs="*", default=["short", "long"], choices=["short", "long"])

@@ -226,7 +226,7 @@ class LRFinder(EngineCallback):
 
     def on_train_end(self, logs=None):
         super().on_train_end(logs)
-        self.result = self.make_result()
+        self.result = self.make_result(warn=getattr(self, "_warn_at_end", True))
         if self._state is not None:
             self._state.restore()
             self._state = None

@@ -99,6 +99,9 @@ class LRFinderResult(Recommendation):
         notes: List of strings. What was set aside or found on the way
             (losses of 0 or below, a loss still falling at the end, a loss
             that fell by less than a tenth of its start).
+        first_test: The `LRFinderResult` of a first, shorter test that
+            `lr_find` found too short to judge and ran again with three
+            times the steps (this result is the second test's); else None.
         monitor: String. The column the suggestions read: "val_loss" when
             the test ran on validation data, else "loss".
         stopped_early: String or None. Why the test ended before `num_steps`.
@@ -157,25 +160,43 @@ class LRFinderResult(Recommendation):
             )
         self.reliable = not self.reasons
         fell = _share_fallen(curve)
+        self.first_test = None
+        self._warnings = []
         if self.reliable and fell < BARELY_FELL:
             self.notes.append(
                 f"the loss fell by only {100 * fell:.1f}% of its start over the test: the model barely began to "
                 f"learn, so the peak is cautious; a longer test (num_steps={3 * len(values)}) shows more"
             )
-            if warn:
-                _warnings.warn(f"lr_find: {self.notes[-1]}.")
-        if warn and self.reliable and usable.still_falling:
+            self._warnings.append(f"lr_find: {self.notes[-1]}.")
+        # What a longer test over the same rates would answer (lr_find's retry): a loss that never or
+        # barely fell, or a peak the batches' noise moves. Not a divergence, NaN or a range to move.
+        asks = []
+        if any(r.startswith("the loss never fell") for r in self.reasons):
+            asks.append("the loss never fell")
+        if any(r.startswith("not steady") for r in self.reasons):
+            asks.append("its OneCycle peak was not steady")
+        if self.reliable and fell < BARELY_FELL:
+            asks.append(f"the loss fell by only {100 * fell:.1f}% of its start")
+        self._too_short = "; ".join(asks) or None
+        if self.reliable and usable.still_falling:
             # Where training diverges was not reached: the peak is read from the last rate tested.
             last = int(np.nonzero(usable.keep)[0][-1])
-            _warnings.warn(
+            self._warnings.append(
                 f"lr_find: {usable.notes[-1]}. The OneCycle peak ({self._peak:.3g}) is then the last rate "
                 f"tested over {s._one_cycle_divisor(rates, last):.2g}, a cautious guess."
             )
-        if warn and not self.reliable:
-            _warnings.warn(
+        if not self.reliable:
+            self._warnings.append(
                 f"lr_find: the range test's curve cannot support a suggestion: {'; '.join(self.reasons)}. "
                 f"Do not train at its rates; if the advice does not help, check the data and the model."
             )
+        if warn:
+            self._warn()
+
+    def _warn(self):
+        """Issues the warnings the result was made with (at the user's line)."""
+        for message in self._warnings:
+            _warnings.warn(message)
 
     @property
     def suggestion(self):

@@ -306,7 +306,7 @@ def test_schedule_callbacks_take_a_result():
 def test_any_optimizer_with_a_learning_rate(name):
     model = trained(getattr(keras.optimizers, name)(0.001))
     before = state(model)
-    result = keras_lr.lr_find(model, *regression_data(), start_lr=1e-5, end_lr=1e-2, num_steps=15, verbose=0)
+    result = keras_lr.lr_find(model, *regression_data(), start_lr=1e-5, end_lr=1e-2, num_steps=15, retry=False, verbose=0)
     np.testing.assert_allclose(result.frame.learning_rate, np.logspace(-5, -2, 15), rtol=1e-6)
     assert state(model) == before
 
@@ -374,3 +374,58 @@ def test_a_result_is_resolved_when_the_fit_begins_knowing_its_steps():
     model.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[cyclic])
     assert recommendation.asked[-1] == 16
     assert cyclic.schedule_for_last_fit().max_lr == pytest.approx(0.0016)
+
+
+def test_a_test_too_short_to_judge_is_run_again_with_three_times_the_steps():
+    x, y = regression_data()
+    model = model_with(keras.optimizers.SGD(0.01, momentum=0.9))
+    model.optimizer.build(model.trainable_variables)
+    before = state(model)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = keras_lr.lr_find(model, x, y, num_steps=20, seed=0, verbose=0)
+    first = result.first_test
+    assert first is not None and not first.reliable and first.reasons[0].startswith("not steady")
+    assert len(first.frame) <= 20 < len(result.frame) <= 60
+    # The second test runs over the same rates, three times as densely, and is the answer.
+    assert result.frame.learning_rate.iloc[0] == first.frame.learning_rate.iloc[0]
+    assert result.reliable and result.notes[0].startswith("a first test of 20 steps was too short to judge (its OneCycle peak")
+    # Only the answer's warnings are issued: the first test's "do not train at this" is not.
+    assert not [w for w in caught if "cannot support a suggestion" in str(w.message)]
+    assert state(model) == before
+    # retry=False keeps the first test, warning and all; it is the same curve.
+    with pytest.warns(UserWarning, match="not steady"):
+        alone = keras_lr.lr_find(model, x, y, num_steps=20, seed=0, verbose=0, retry=False)
+    assert alone.first_test is None and len(alone.frame) == len(first.frame)
+    np.testing.assert_array_equal(alone.frame.loss, first.frame.loss)
+    assert state(model) == before
+
+
+def test_a_second_test_that_cannot_judge_either_warns_once_and_keeps_the_first():
+    x, y = regression_data()
+    model = model_with(keras.optimizers.SGD(0.01))
+    out = io.StringIO()
+    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(out):
+        warnings.simplefilter("always")
+        # Rates far too low to move the loss: no length of test helps.
+        result = keras_lr.lr_find(model, x, y, start_lr=1e-7, end_lr=1e-5, num_steps=30, seed=0, verbose=1)
+    assert not result.reliable and len(result.frame) == 90 and len(result.first_test.frame) == 30
+    assert len([w for w in caught if "cannot support a suggestion" in str(w.message)]) == 1
+    assert "30 steps were too short to judge" in out.getvalue() and "testing again with 90" in out.getvalue()
+
+
+def test_a_generator_is_read_on_by_the_second_test(monkeypatch):
+    # Every reliable curve "barely fell" here, so the test is run again.
+    monkeypatch.setattr(keras_lr.finder.result, "BARELY_FELL", 10.0)
+    x, y = regression_data(1024)
+    batches = ((x[i:i + 16], y[i:i + 16]) for i in range(0, 1024, 16))  # 64 batches, then cycled
+    model = model_with(keras.optimizers.SGD(0.01, momentum=0.9))
+    result = keras_lr.lr_find(model, batches, start_lr=1e-4, end_lr=0.1, num_steps=30, seed=0, verbose=0)
+    assert result.first_test.reliable and len(result.first_test.frame) == 30 and len(result.frame) == 90
+    assert "(the loss fell by only" in result.notes[0]
+
+
+def test_retry_must_be_a_bool():
+    model = model_with(keras.optimizers.SGD(0.01))
+    with pytest.raises(ValueError, match="lr_find: retry"):
+        keras_lr.lr_find(model, *regression_data(), retry="yes")
