@@ -301,6 +301,7 @@ def run(job):
                 "rates": result.frame["learning_rate"].tolist(),
                 "losses": result.frame["loss"].tolist(),
                 "first": {"rates": first.frame["learning_rate"].tolist(), "losses": first.frame["loss"].tolist()},
+                "retried": result.first_test is not None,
             }
         if kind == "baseline":
             model = compiled(task, job["seed"], optimizer("adam", 0.001))
@@ -331,9 +332,9 @@ def run_all(jobs, cache_path, workers, label=""):
             for line in file:
                 entry = json.loads(line)
                 cached[entry["key"]] = entry["result"]
-    todo = [job for job in jobs if _key(job) not in cached]
+    todo = list({_key(job): job for job in jobs if _key(job) not in cached}.values())  # each once
     if todo:
-        print(f"  {label}: {len(todo)} runs to do ({len(jobs) - len(todo)} cached)", flush=True)
+        print(f"  {label}: {len(todo)} runs to do ({len(jobs)} asked, some cached or repeated)", flush=True)
     start = time.perf_counter()
     out = open(cache_path, "a") if cache_path else None
     try:
@@ -363,13 +364,14 @@ def run_all(jobs, cache_path, workers, label=""):
 
 
 def _curve_code():
-    """A hash of the code that records a range test: a change re-runs the cached curves."""
+    """A hash of the code that records a range test and decides whether lr_find runs it again: a change
+    re-runs the cached curves."""
     import keras_lr
 
     root = os.path.dirname(keras_lr.__file__)
     digest = hashlib.sha1()
-    for path in ["finder/range_test.py", "finder/callback.py", "schedules/range_test.py", "_engine/losses.py",
-                 "_engine/state.py", "_engine/optimizers.py", "_engine/session.py", "_engine/fit_schedule.py"]:
+    for path in ["finder/range_test.py", "finder/callback.py", "finder/result.py", "finder/suggestions.py",
+                 "schedules/range_test.py", "_engine/losses.py", "_engine/state.py", "_engine/optimizers.py", "_engine/session.py", "_engine/fit_schedule.py"]:
         with open(os.path.join(root, path), "rb") as file:
             digest.update(file.read())
     return digest.hexdigest()[:12]
@@ -418,7 +420,7 @@ def quality(tasks, opts, budgets, seeds, grid_seeds, num_steps, cache, workers, 
             for s in seeds:
                 curve = found[task, opt, num_steps, s]
                 result, first = _curve_result(curve), _curve_result(curve["first"])
-                if len(curve["first"]["rates"]) != len(curve["rates"]):
+                if curve["retried"]:
                     retried.add((task, opt, s))
                 for budget in budgets:
                     for table, answer in ((picks, result), (alone, first)):

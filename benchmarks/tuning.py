@@ -25,7 +25,6 @@ at most a quarter with keras_lr's handling.
 """
 
 import argparse
-import inspect
 import json
 import math
 import os
@@ -114,10 +113,6 @@ def _best_so_far(oracle, direction):
     return out
 
 
-# The range test's steps (lr_find's default num_steps, which LRHyperModel(finder=True) runs).
-RANGE_TEST_STEPS = inspect.signature(keras_lr.lr_find).parameters["num_steps"].default
-
-
 def _steps(oracle, task):
     """Optimizer steps the search trained for (from each trial's logged epochs)."""
     x_train = task["data"][0]
@@ -145,7 +140,10 @@ def search(kind, task, seed, trials, directory):
                                          finder=True if kind == "c" else None)
         tuner = tuning.RandomSearch(hypermodel, **common)
     tuner.search(x_train, y_train, validation_data=(x_test, y_test), epochs=task["epochs"], batch_size=BATCH, verbose=0)
-    steps = _steps(tuner.oracle, task) + (RANGE_TEST_STEPS if kind == "c" else 0)  # at most; it may stop early
+    steps = _steps(tuner.oracle, task)
+    if kind == "c":  # the range test's steps: one test, or two when lr_find ran it again
+        test = hypermodel.range_test
+        steps += sum(len(t.frame) for t in (test, test.first_test) if t is not None)
     return _best_so_far(tuner.oracle, "max"), steps
 
 

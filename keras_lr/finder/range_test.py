@@ -78,7 +78,8 @@ def lr_find(
 ):
     """Runs the learning-rate range test on a compiled model, then restores it.
 
-    Trains for up to `num_steps` steps while the rate rises from `start_lr`
+    Trains for up to `num_steps` steps (four times that when the test is
+    run again, below) while the rate rises from `start_lr`
     to `end_lr`, records the loss at every step, and stops early when the
     smoothed loss exceeds `divergence_threshold` times its best or is NaN.
     Afterwards the model's variables, every optimizer variable (step
@@ -91,7 +92,10 @@ def lr_find(
     when the loss never fell, fell by less than a tenth of its start, or
     its OneCycle peak is not steady, a second test of `3 * num_steps` steps
     over the same rates replaces the first (whose result is kept as
-    `result.first_test`), as the first test's warning would ask. In
+    `result.first_test`), as the first test's warning would ask; a
+    reliable first test is kept if the second is not. An exception or
+    Ctrl-C in the second test propagates, the model restored, as in the
+    first. In
     benchmarks/finder_quality.py this is what a CNN trained with SGD
     needed: all 10 of its 300-step tests asked, and at 900 steps all 10
     were reliable, their peaks at the grid's best. `retry=False` keeps the
@@ -226,7 +230,12 @@ def lr_find(
             print(f"\nlr_find: {num_steps} steps were too short to judge ({why}); testing again with {3 * num_steps}.")
         finder = test(3 * num_steps)
     result = finder.result
-    if why:
+    if why and first.reliable and not result.reliable:
+        # The first test's peak was cautious but trainable; the second cannot say more: keep the first.
+        first.notes.append(f"a second test of {3 * num_steps} steps could not support a suggestion "
+                           f"({'; '.join(result.reasons)}), so this first test is the answer")
+        result = first
+    elif why:
         result.first_test = first
         result.notes.insert(0, f"a first test of {num_steps} steps was too short to judge ({why}); this is a second "
                                f"test of {3 * num_steps} steps over the same rates")

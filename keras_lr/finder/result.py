@@ -93,7 +93,7 @@ class LRFinderResult(Recommendation):
             (too few points, the loss never fell, it diverged at once,
             mostly NaN, a spread wider than 10x or fewer than half of the
             resampled curves supporting a peak, or a peak below the rates
-            tested); `reasons` says why, and a warning was issued.
+            tested); `reasons` says why, and `lr_find` warns.
         reasons: List of strings. Why the result is unreliable (empty when
             it is reliable).
         notes: List of strings. What was set aside or found on the way
@@ -168,8 +168,9 @@ class LRFinderResult(Recommendation):
                 f"learn, so the peak is cautious; a longer test (num_steps={3 * len(values)}) shows more"
             )
             self._warnings.append(f"lr_find: {self.notes[-1]}.")
-        # What a longer test over the same rates would answer (lr_find's retry): a loss that never or
-        # barely fell, or a peak the batches' noise moves. Not a divergence, NaN or a range to move.
+        # What a longer test over the same rates may answer (lr_find's retry): a loss that never or
+        # barely fell, or a peak the batches' noise moves; not a curve that diverged at once, mostly NaN,
+        # or a peak below the rates tested (a range to move).
         asks = []
         if any(r.startswith("the loss never fell") for r in self.reasons):
             asks.append("the loss never fell")

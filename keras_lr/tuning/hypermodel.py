@@ -83,6 +83,11 @@ class LRHyperModel(keras_tuner.HyperModel):
         name: String or None, the hypermodel's name.
         tunable: Bool. Whether its hyperparameters are tuned (KerasTuner's meaning).
 
+    Attributes:
+        range_test: The `LRFinderResult` that narrows the bounds: the one
+            given as `finder`, or the one `finder=True` ran (on the process
+            that ran it; None before it ran, and without a finder).
+
     Raises:
         ValueError: for a bad argument.
     """
@@ -250,6 +255,10 @@ class LRHyperModel(keras_tuner.HyperModel):
         if self.bounds is not None and oracle is not None:
             self.bounds = _kerastuner.narrow(oracle, self.rate_name, *self.bounds, source=where)
         self._announce_bounds(where)
+
+    @property
+    def range_test(self):
+        return self._result
 
     def _need_rate_name(self):
         if self.rate_name is None:

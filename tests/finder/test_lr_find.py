@@ -401,7 +401,7 @@ def test_a_test_too_short_to_judge_is_run_again_with_three_times_the_steps():
     assert state(model) == before
 
 
-def test_a_second_test_that_cannot_judge_either_warns_once_and_keeps_the_first():
+def test_a_second_test_that_cannot_judge_either_is_the_answer_and_warns_once():
     x, y = regression_data()
     model = model_with(keras.optimizers.SGD(0.01))
     out = io.StringIO()
@@ -423,6 +423,20 @@ def test_a_generator_is_read_on_by_the_second_test(monkeypatch):
     result = keras_lr.lr_find(model, batches, start_lr=1e-4, end_lr=0.1, num_steps=30, seed=0, verbose=0)
     assert result.first_test.reliable and len(result.first_test.frame) == 30 and len(result.frame) == 90
     assert "(the loss fell by only" in result.notes[0]
+
+
+def test_a_reliable_first_test_is_kept_when_the_second_cannot_judge(monkeypatch):
+    # Every reliable curve "barely fell", and every curve longer than 30 steps cannot judge.
+    monkeypatch.setattr(keras_lr.finder.result, "BARELY_FELL", 10.0)
+    assess = keras_lr.finder.result.assess
+    monkeypatch.setattr(keras_lr.finder.result, "assess",
+                        lambda rates, losses, keep=None: assess(rates, losses, keep) + (["made up"] if len(rates) > 30 else []))
+    x, y = regression_data()
+    model = model_with(keras.optimizers.SGD(0.01, momentum=0.9))
+    with pytest.warns(UserWarning, match="barely began to learn"):
+        result = keras_lr.lr_find(model, x, y, start_lr=1e-4, end_lr=0.1, num_steps=30, seed=0, verbose=0)
+    assert result.reliable and len(result.frame) == 30 and result.first_test is None
+    assert result.notes[-1] == "a second test of 90 steps could not support a suggestion (made up), so this first test is the answer"
 
 
 def test_retry_must_be_a_bool():

@@ -226,8 +226,10 @@ def test_the_median_pruner_in_a_search(tmp_path):
 
 def test_range_test_narrows_the_rate_for_the_trials_after_the_first(tmp_path, capsys):
     hypermodel = tuning.LRHyperModel(build_digits, schedules=("constant", "one_cycle"), finder=True)
+    assert hypermodel.range_test is None
     tuner = make(tuning.RandomSearch, hypermodel, tmp_path, max_trials=5, seed=5)
     search_digits(tuner, epochs=1)
+    assert hypermodel.range_test.one_cycle_max_lr == tuner.oracle.keras_lr["recommendation"]["learning_rate"]
     printed = capsys.readouterr().out
     assert printed.count("LRHyperModel: learning rate searched in") == 1
     frame = tuning.results_frame(tuner)
@@ -252,6 +254,7 @@ def test_a_range_test_result_sets_the_bounds_from_the_start(tmp_path):
     model = build_digits(keras_tuner.HyperParameters())
     result = keras_lr.lr_find(model, x, y, batch_size=64, seed=0, verbose=0)
     hypermodel = tuning.LRHyperModel(build_digits, finder=result)
+    assert hypermodel.range_test is result
     low, high = tuning.bounds_from_range_test(result)
     assert hypermodel.bounds == (low, high)
     tuner = make(tuning.RandomSearch, hypermodel, tmp_path, max_trials=2, seed=1)
