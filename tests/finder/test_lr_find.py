@@ -401,17 +401,21 @@ def test_a_test_too_short_to_judge_is_run_again_with_three_times_the_steps():
     assert state(model) == before
 
 
-def test_a_second_test_that_cannot_judge_either_is_the_answer_and_warns_once():
+def test_a_second_test_that_cannot_judge_either_is_the_answer_and_warns_once(monkeypatch):
+    # Every curve "never fell" here.
+    assess = keras_lr.finder.result.assess
+    monkeypatch.setattr(keras_lr.finder.result, "assess",
+                        lambda rates, losses, keep=None: assess(rates, losses, keep) + ["the loss never fell (made up)"])
     x, y = regression_data()
     model = model_with(keras.optimizers.SGD(0.01))
     out = io.StringIO()
     with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(out):
         warnings.simplefilter("always")
-        # Rates far too low to move the loss: no length of test helps.
-        result = keras_lr.lr_find(model, x, y, start_lr=1e-7, end_lr=1e-5, num_steps=30, seed=0, verbose=1)
+        result = keras_lr.lr_find(model, x, y, start_lr=1e-4, end_lr=0.1, num_steps=30, seed=0, verbose=1)
     assert not result.reliable and len(result.frame) == 90 and len(result.first_test.frame) == 30
     assert len([w for w in caught if "cannot support a suggestion" in str(w.message)]) == 1
-    assert "30 steps were too short to judge" in out.getvalue() and "testing again with 90" in out.getvalue()
+    assert "30 steps were too short to judge (the loss never fell)" in out.getvalue()
+    assert "testing again with 90" in out.getvalue()
 
 
 def test_a_generator_is_read_on_by_the_second_test(monkeypatch):
