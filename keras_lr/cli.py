@@ -208,6 +208,8 @@ def demo(train, validation, info, epochs=3, trials=6, max_lr=None, seed=0, out="
     peak = max_lr if max_lr is not None else result.one_cycle_max_lr
     say(f"\n1. range test: {len(result.frame)} steps from {result.frame.learning_rate.iloc[0]:.1e} to "
         f"{result.frame.learning_rate.iloc[-1]:.2g}" + ("" if result.reliable else f" (unreliable: {'; '.join(result.reasons)})"))
+    if result.first_test is not None:
+        say(f"   {result.notes[0]}")
     for name, rate in result.suggestions.items():
         say(f"   {name:8s} {rate:.3g}")
     say(f"   OneCycle peak {result.one_cycle_max_lr:.3g}" + (f"; using --max-lr {max_lr:g}" if max_lr else ""))

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_diabetes, load_wine
 
+import keras_lr.finder.result
 import keras_lr_cli
 
 REPORT = ["learning_curves.png", "range_test.csv", "range_test.png", "schedule.csv", "schedule.png", "search.png",
@@ -208,3 +209,10 @@ def test_tune_local_bad_options_exit_with_usage(argv, capsys):
     with pytest.raises(SystemExit) as raised:
         keras_lr_cli.main(argv)
     assert raised.value.code == 2 and "usage: keras-lr" in capsys.readouterr().err
+
+
+def test_demo_says_when_the_range_test_ran_again(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(keras_lr.finder.result, "BARELY_FELL", 10.0)  # every reliable curve "barely fell"
+    status, out, _ = run(["demo", "--csv", str(table(tmp_path)), "--target", "target", "--epochs", "1", "--trials", "0",
+                          "--out", str(tmp_path / "r")], capsys)
+    assert status == 0 and "a first test of 300 steps was too short to judge (the loss fell by only" in out
