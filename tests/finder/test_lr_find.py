@@ -122,7 +122,7 @@ def test_a_schedule_in_the_optimizer_is_replaced_and_put_back():
     schedule = keras.optimizers.schedules.ExponentialDecay(0.01, 100, 0.5)
     model = trained(keras.optimizers.SGD(schedule))
     before = state(model)
-    result = keras_lr.lr_find(model, *regression_data(), start_lr=1e-4, end_lr=1.0, num_steps=30, verbose=0)
+    result = keras_lr.lr_find(model, *regression_data(), start_lr=1e-4, end_lr=1.0, num_steps=30, retry=False, verbose=0)
     np.testing.assert_allclose(result.frame.learning_rate, np.logspace(-4, 0, 30)[: len(result.frame)], rtol=1e-6)
     assert model.optimizer._learning_rate is schedule
     assert state(model) == before
@@ -137,9 +137,9 @@ def test_loss_scale_optimizer_is_restored():
 
 def test_the_rates_follow_the_range():
     model = model_with(keras.optimizers.SGD())
-    result = keras_lr.lr_find(model, *regression_data(), start_lr=1e-5, end_lr=1e-1, num_steps=40, verbose=0)
+    result = keras_lr.lr_find(model, *regression_data(), start_lr=1e-5, end_lr=1e-1, num_steps=40, retry=False, verbose=0)
     np.testing.assert_allclose(result.frame.learning_rate, np.logspace(-5, -1, 40), rtol=1e-6)
-    result = keras_lr.lr_find(model, *regression_data(), start_lr=1e-3, end_lr=1e-2, num_steps=10, mode="linear", verbose=0)
+    result = keras_lr.lr_find(model, *regression_data(), start_lr=1e-3, end_lr=1e-2, num_steps=10, mode="linear", retry=False, verbose=0)
     np.testing.assert_allclose(result.frame.learning_rate, np.linspace(1e-3, 1e-2, 10), rtol=1e-6)
 
 
@@ -148,7 +148,7 @@ def test_recorded_losses_are_each_batchs_loss():
     x, y = regression_data(64)
     batches = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
     # At a rate of ~0 the weights do not move: each batch's loss is the starting model's loss on it.
-    result = keras_lr.lr_find(model, batches, start_lr=1e-30, end_lr=1e-29, num_steps=4, verbose=0)
+    result = keras_lr.lr_find(model, batches, start_lr=1e-30, end_lr=1e-29, num_steps=4, retry=False, verbose=0)
     per_batch = [model.evaluate(x[i : i + 16], y[i : i + 16], verbose=0) for i in range(0, 64, 16)]
     np.testing.assert_allclose(result.frame.loss, per_batch, rtol=1e-5)
 
@@ -176,7 +176,7 @@ def test_input_types_and_short_data_is_cycled(kind):
         "generator": lambda: dict(x=generator()),
     }[kind]()
     model = model_with(keras.optimizers.SGD())
-    result = keras_lr.lr_find(model, **data, start_lr=1e-4, end_lr=1e-2, num_steps=12, verbose=0)
+    result = keras_lr.lr_find(model, **data, start_lr=1e-4, end_lr=1e-2, num_steps=12, retry=False, verbose=0)
     assert len(result.frame) == 12
     assert np.all(np.isfinite(result.frame.loss))
 
@@ -217,7 +217,7 @@ def test_progress_bar_at_verbose_1():
 def test_steps_per_execution_is_set_aside_for_the_test():
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     model.compile(keras.optimizers.SGD(), "mse", steps_per_execution=4)
-    result = keras_lr.lr_find(model, *regression_data(), end_lr=0.01, num_steps=10, verbose=0)
+    result = keras_lr.lr_find(model, *regression_data(), end_lr=0.01, num_steps=10, retry=False, verbose=0)
     assert len(result.frame) == 10
     assert model.steps_per_execution == 4
 
