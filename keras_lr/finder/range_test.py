@@ -234,6 +234,7 @@ def lr_find(
         # The first test's peak was cautious but trainable; the second cannot say more: keep the first.
         first.notes.append(f"a second test of {3 * num_steps} steps could not support a suggestion "
                            f"({'; '.join(result.reasons)}), so this first test is the answer")
+        first._warnings.append(f"lr_find: {first.notes[-1]}.")  # its own warning asked for that longer test
         result = first
     elif why:
         result.first_test = first

@@ -437,7 +437,8 @@ def test_a_reliable_first_test_is_kept_when_the_second_cannot_judge(monkeypatch)
                         lambda rates, losses, keep=None: assess(rates, losses, keep) + (["made up"] if len(rates) > 30 else []))
     x, y = regression_data()
     model = model_with(keras.optimizers.SGD(0.01, momentum=0.9))
-    with pytest.warns(UserWarning, match="barely began to learn"):
+    with pytest.warns(UserWarning, match="barely began to learn"), \
+            pytest.warns(UserWarning, match="a second test of 90 steps could not support a suggestion"):
         result = keras_lr.lr_find(model, x, y, start_lr=1e-4, end_lr=0.1, num_steps=30, seed=0, verbose=0)
     assert result.reliable and len(result.frame) == 30 and result.first_test is None
     assert result.notes[-1] == "a second test of 90 steps could not support a suggestion (made up), so this first test is the answer"
