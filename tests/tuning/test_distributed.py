@@ -131,8 +131,8 @@ def test_a_heartbeat_keeps_a_trial_longer_than_trial_timeout_and_hears_when_it_w
         while oracle._trial_seen[trial.trial_id] < 100.0 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert oracle.create_trial("tuner1").trial_id != trial.trial_id and oracle.ongoing_trials["tuner0"] is trial
+        heartbeat.stop()  # first: a beat after the next line would undo it
         oracle._trial_seen[trial.trial_id] = 0.0  # as if tuner0 had been cut off since the start
-        heartbeat.stop()
         finish(oracle, oracle.ongoing_trials["tuner1"])
         assert oracle.create_trial("tuner1") is trial  # taken back
         heartbeat = _kerastuner.Heartbeat(oracle, trial_for("tuner0", trial), period=0.02)  # tuner0 comes back
