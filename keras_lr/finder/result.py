@@ -29,6 +29,12 @@ def _share_fallen(curve):
     return (start - float(values.min())) / start if start > 0 else float("nan")
 
 
+# The kinds of reason a longer test over the same rates may answer (lr_find's retry): a loss that
+# never fell, or a peak the batches' noise moves; not a curve that diverged at once, mostly NaN,
+# or a peak below the rates tested (a range to move).
+NEVER_FELL, NOT_STEADY = "never fell", "not steady"
+
+
 def assess(learning_rates, losses, keep=None):
     """Why the curve cannot support a suggestion: a list of reasons (empty if it can).
 
@@ -36,36 +42,43 @@ def assess(learning_rates, losses, keep=None):
     and of which points are usable (`suggestions.usable`; all finite points
     when None).
     """
+    return [message for _, message in _assess(learning_rates, losses, keep)]
+
+
+def _assess(learning_rates, losses, keep=None):
+    """`assess`, each reason as (kind, message)."""
     rates = np.asarray(learning_rates, dtype=np.float64).reshape(-1)
     values = np.asarray(losses, dtype=np.float64).reshape(-1)
     reasons = []
     finite = np.isfinite(values)
     if len(values) and finite.mean() < 0.5:
-        reasons.append(f"mostly NaN or infinite ({int((~finite).sum())} of {len(values)} points)")
+        reasons.append(("mostly nan", f"mostly NaN or infinite ({int((~finite).sum())} of {len(values)} points)"))
     if finite.sum() < MIN_POINTS:
-        reasons.append(f"too few points ({int(finite.sum())} finite; at least {MIN_POINTS} needed)")
+        reasons.append(("too few", f"too few points ({int(finite.sum())} finite; at least {MIN_POINTS} needed)"))
         return reasons
     smoothed = s.smooth(values[finite])
     lowest = int(np.argmin(smoothed))
     fall = smoothed[0] - smoothed[lowest]
     if lowest <= max(2, 0.1 * len(smoothed)) and smoothed[-1] > 2.0 * smoothed[0]:
-        reasons.append("diverged at once: the loss rose from the first steps")
+        reasons.append(("diverged", "diverged at once: the loss rose from the first steps"))
         return reasons
     if keep is not None:
         kept = np.asarray(keep, dtype=bool) & finite
         if kept.sum() < MIN_POINTS:
-            reasons.append(f"too few usable points before the loss rose for good ({int(kept.sum())}; at least {MIN_POINTS} needed)")
+            reasons.append(("too few", f"too few usable points before the loss rose for good ({int(kept.sum())}; "
+                                       f"at least {MIN_POINTS} needed)"))
             return reasons
         smoothed = s.smooth(values[kept])
         lowest = int(np.argmin(smoothed))
         fall = float(np.median(smoothed[: max(3, len(smoothed) // 10)])) - smoothed[lowest]
     if lowest <= max(2, 0.1 * len(smoothed)) or fall <= 0.01 * abs(smoothed[0]):
         falling = rates[finite]
-        reasons.append(
+        reasons.append((
+            NEVER_FELL,
             f"the loss never fell over the {len(values)} steps from {falling[0]:.3g} to {falling[-1]:.3g}; "
             f"if training needs more steps to start, raise num_steps (e.g. to {max(300, 3 * len(values))}) "
-            f"or start_lr, so more steps fall where the loss moves"
-        )
+            f"or start_lr, so more steps fall where the loss moves",
+        ))
     return reasons
 
 
@@ -127,7 +140,9 @@ class LRFinderResult(Recommendation):
         curve = np.where(usable.keep, smoothed, np.nan)
         self.usable = usable.keep
         self.rise_lr = float(rates[usable.rise]) if usable.rise is not None else float("nan")
-        self.reasons = assess(rates, values, usable.keep)
+        kinds = _assess(rates, values, usable.keep)
+        self.reasons = [message for _, message in kinds]
+        kinds = {kind for kind, _ in kinds}
         self.reliable = not self.reasons
         self.suggestions = {
             "valley": s.valley(rates, curve),
@@ -147,12 +162,14 @@ class LRFinderResult(Recommendation):
                 f"OneCycle peak ({self._peak:.3g}) lies below the rates tested; lower start_lr"
             )
         elif self.reliable and len(peaks) < s.PEAK_DRAWS / 2:
+            kinds.add(NOT_STEADY)
             self.reasons.append(
                 f"not steady: only {len(peaks)} of {s.PEAK_DRAWS} curves resampled from the batches' noise "
                 f"support a OneCycle peak over this test's {len(values)} steps; raise num_steps (300 by "
                 f"default) or batch_size"
             )
         elif self.reliable and self.spread[1] > STEADY_RATIO * self.spread[0]:
+            kinds.add(NOT_STEADY)
             self.reasons.append(
                 f"not steady: the batches' noise moves the OneCycle peak between {self.spread[0]:.3g} and "
                 f"{self.spread[1]:.3g} (more than {STEADY_RATIO:g}x) over this test's {len(values)} steps; "
@@ -160,23 +177,22 @@ class LRFinderResult(Recommendation):
             )
         self.reliable = not self.reasons
         fell = _share_fallen(curve)
+        barely_fell = self.reliable and fell < BARELY_FELL
         self.first_test = None
         self._warnings = []
-        if self.reliable and fell < BARELY_FELL:
+        if barely_fell:
             self.notes.append(
                 f"the loss fell by only {100 * fell:.1f}% of its start over the test: the model barely began to "
                 f"learn, so the peak is cautious; a longer test (num_steps={3 * len(values)}) shows more"
             )
             self._warnings.append(f"lr_find: {self.notes[-1]}.")
-        # What a longer test over the same rates may answer (lr_find's retry): a loss that never or
-        # barely fell, or a peak the batches' noise moves; not a curve that diverged at once, mostly NaN,
-        # or a peak below the rates tested (a range to move).
+        # What a longer test over the same rates may answer (lr_find's retry): see NEVER_FELL.
         asks = []
-        if any(r.startswith("the loss never fell") for r in self.reasons):
+        if NEVER_FELL in kinds:
             asks.append("the loss never fell")
-        if any(r.startswith("not steady") for r in self.reasons):
+        if NOT_STEADY in kinds:
             asks.append("its OneCycle peak was not steady")
-        if self.reliable and fell < BARELY_FELL:
+        if barely_fell:
             asks.append(f"the loss fell by only {100 * fell:.1f}% of its start")
         self._too_short = "; ".join(asks) or None
         if self.reliable and usable.still_falling:

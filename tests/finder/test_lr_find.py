@@ -403,9 +403,9 @@ def test_a_test_too_short_to_judge_is_run_again_with_three_times_the_steps():
 
 def test_a_second_test_that_cannot_judge_either_is_the_answer_and_warns_once(monkeypatch):
     # Every curve "never fell" here.
-    assess = keras_lr.finder.result.assess
-    monkeypatch.setattr(keras_lr.finder.result, "assess",
-                        lambda rates, losses, keep=None: assess(rates, losses, keep) + ["the loss never fell (made up)"])
+    assess = keras_lr.finder.result._assess
+    monkeypatch.setattr(keras_lr.finder.result, "_assess", lambda rates, losses, keep=None: (
+        assess(rates, losses, keep) + [(keras_lr.finder.result.NEVER_FELL, "made up")]))
     x, y = regression_data()
     model = model_with(keras.optimizers.SGD(0.01))
     out = io.StringIO()
@@ -432,9 +432,9 @@ def test_a_generator_is_read_on_by_the_second_test(monkeypatch):
 def test_a_reliable_first_test_is_kept_when_the_second_cannot_judge(monkeypatch):
     # Every reliable curve "barely fell", and every curve longer than 30 steps cannot judge.
     monkeypatch.setattr(keras_lr.finder.result, "BARELY_FELL", 10.0)
-    assess = keras_lr.finder.result.assess
-    monkeypatch.setattr(keras_lr.finder.result, "assess",
-                        lambda rates, losses, keep=None: assess(rates, losses, keep) + (["made up"] if len(rates) > 30 else []))
+    assess = keras_lr.finder.result._assess
+    monkeypatch.setattr(keras_lr.finder.result, "_assess", lambda rates, losses, keep=None: (
+        assess(rates, losses, keep) + ([("too few", "made up")] if len(rates) > 30 else [])))
     x, y = regression_data()
     model = model_with(keras.optimizers.SGD(0.01, momentum=0.9))
     with pytest.warns(UserWarning, match="barely began to learn"), \
