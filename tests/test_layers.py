@@ -57,7 +57,7 @@ def edges():
     out = []
     for path in sorted(PACKAGE.rglob("*.py")):
         source = module_name(path)
-        for target in imports(path):
+        for target in sorted(imports(path)):  # a stable order: pytest-xdist workers must collect alike
             if target == "keras_lr" or unit(target) == unit(source):
                 continue
             out.append((source, target))
