@@ -249,6 +249,8 @@ def _fresh_one_cycle_bias(epochs):
         (lambda: keras_lr.Scheduler("cosine"), "Scheduler: schedule"),
         (lambda: keras_lr.Scheduler(0.1, verbose=-1), "Scheduler: verbose"),
         (lambda: keras_lr.OneCycle(0), "OneCycle: max_lr"),
+        (lambda: keras_lr.OneCycle("0.01"), r"OneCycle: max_lr must be a number or a range test's result .*'0.01'"),
+        (lambda: keras_lr.CyclicLR("0.001", 0.01), r"CyclicLR: base_lr must be a number or a range test's result"),
         (lambda: keras_lr.OneCycle(0.1, total_steps=0), "OneCycle: total_steps"),
         (lambda: keras_lr.OneCycle(0.1, pct_start=2), "OneCycle: pct_start"),
         (lambda: keras_lr.OneCycle(0.1, base_momentum=0.99), "OneCycle: max_momentum"),
