@@ -28,8 +28,9 @@ demo: $(VENV)/.installed
 
 # Every test, doctest and notebook under TensorFlow; the tests again under JAX and under
 # PyTorch, each backend in its own run (the notebooks and the command run on TensorFlow).
-# TEST_WORKERS pytest-xdist processes share each run: the tiny models keep one core busy
-# each, so on 2 cores two workers take about 0.65x the time of one (TEST_WORKERS=0: one process).
+# TEST_WORKERS pytest-xdist processes share each run: one process keeps about one core busy
+# (the tiny models), so on 2 cores two workers took 0.63-0.81x the time of one under TensorFlow,
+# 0.66-0.73x under JAX and about 1x under PyTorch, which uses both cores (TEST_WORKERS=0: one process).
 TEST_WORKERS ?= 2
 test: $(VENV)/.installed-test
 	KERAS_BACKEND=tensorflow $(PY) -m pytest -n $(TEST_WORKERS)

@@ -2,7 +2,8 @@
 
 import abc
 import math
-import numbers
+
+from keras_lr import _validation as v
 
 
 class Recommendation(abc.ABC):
@@ -49,11 +50,8 @@ def _unusable(owner, what, result):
 def peak_from(owner, value, total_steps=None):
     """``value``, or the one-cycle peak of a `Recommendation` for a fit of ``total_steps``."""
     if not isinstance(value, Recommendation):
-        if not isinstance(value, numbers.Real) or isinstance(value, bool):
-            raise ValueError(
-                f"{owner}: max_lr must be a number or a range test's result (keras_lr.lr_find(...)); "
-                f"received max_lr={value!r}"
-            )
+        if not v._is_real(value):
+            v._fail(owner, "max_lr", "a number or a range test's result (keras_lr.lr_find(...))", value)
         return value
     rate = value.one_cycle_max_lr_for(total_steps)
     if not value.reliable or rate is None or not math.isfinite(rate):
@@ -64,11 +62,8 @@ def peak_from(owner, value, total_steps=None):
 def bounds_from(owner, base_lr, max_lr, total_steps=None):
     """(base_lr, max_lr), from a `Recommendation` passed as ``base_lr`` (for a fit of ``total_steps``)."""
     if not isinstance(base_lr, Recommendation):
-        if not isinstance(base_lr, numbers.Real) or isinstance(base_lr, bool):
-            raise ValueError(
-                f"{owner}: base_lr must be a number or a range test's result (keras_lr.lr_find(...)); "
-                f"received base_lr={base_lr!r}"
-            )
+        if not v._is_real(base_lr):
+            v._fail(owner, "base_lr", "a number or a range test's result (keras_lr.lr_find(...))", base_lr)
         if max_lr is None:
             raise ValueError(f"{owner}: max_lr is required unless base_lr is a range test result; received max_lr=None")
         return base_lr, max_lr

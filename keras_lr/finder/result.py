@@ -140,9 +140,9 @@ class LRFinderResult(Recommendation):
         curve = np.where(usable.keep, smoothed, np.nan)
         self.usable = usable.keep
         self.rise_lr = float(rates[usable.rise]) if usable.rise is not None else float("nan")
-        kinds = _assess(rates, values, usable.keep)
-        self.reasons = [message for _, message in kinds]
-        kinds = {kind for kind, _ in kinds}
+        assessed = _assess(rates, values, usable.keep)
+        self.reasons = [message for _, message in assessed]
+        kinds = {kind for kind, _ in assessed}
         self.reliable = not self.reasons
         self.suggestions = {
             "valley": s.valley(rates, curve),
