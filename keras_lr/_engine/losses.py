@@ -19,11 +19,25 @@ class MovingAverage:
 
     def update(self, value):
         """Adds ``value``; returns the corrected average. Non-finite values leave it unchanged."""
-        if not math.isfinite(value):
-            return value
-        self.count += 1
-        self.average = self.beta * self.average + (1.0 - self.beta) * value
-        return self.value
+        return self.updates((value,))[0]
+
+    def updates(self, values):
+        """`update` with each of ``values`` in turn; returns the list of what each returned.
+
+        One loop over plain floats: a range test's analysis runs it over
+        some 40 resampled curves, where a call per value cost more than
+        the arithmetic.
+        """
+        beta, average, count, out = self.beta, self.average, self.count, []
+        for value in values:
+            value = float(value)
+            if math.isfinite(value):
+                count += 1
+                average = beta * average + (1.0 - beta) * value
+                value = average / (1.0 - beta**count)
+            out.append(value)
+        self.average, self.count = average, count
+        return out
 
     @property
     def value(self):

@@ -83,14 +83,20 @@ def smooth(losses, beta=0.9):
     points = values[finite]
     n = len(points)
     medians = np.empty(n)
-    if n > 2 * half:  # the full windows at once; the shrinking ones at the ends one by one
+    if n > 2 * half:  # the full windows at once, then the shrinking ones at the ends
         medians[half : n - half] = np.median(np.lib.stride_tricks.sliding_window_view(points, 2 * half + 1), axis=1)
-        ends = list(range(half)) + list(range(n - half, n))
+        ends = np.r_[0:half, n - half : n]
     else:
-        ends = range(n)
-    for position in ends:
-        reach = min(half, position, n - 1 - position)
-        medians[position] = np.median(points[position - reach : position + reach + 1])
+        ends = np.arange(n)
+    if len(ends):
+        # Each end window is odd, 2 * reach + 1 points: its median is the middle one once sorted. Padded
+        # with +inf (sorted last; the points are finite), all of them are sorted in one call.
+        reach = np.minimum(np.minimum(ends, n - 1 - ends), half)
+        offsets = np.arange(2 * int(reach.max()) + 1)
+        windows = np.where(
+            offsets <= 2 * reach[:, None], points[np.minimum(ends[:, None] - reach[:, None] + offsets, n - 1)], np.inf
+        )
+        medians[ends] = np.sort(windows, axis=1)[np.arange(len(ends)), reach]
     out[finite] = medians
     return out
 
@@ -128,8 +134,7 @@ def resample(losses, beta=0.9, draws=40, seed=0):
 
 def running_average(losses, beta):
     """The one-way, bias-corrected exponential moving average (what the test's stop rule reads)."""
-    average = MovingAverage(beta)
-    return np.array([average.update(float(value)) for value in np.asarray(losses, dtype=np.float64).reshape(-1)])
+    return np.array(MovingAverage(beta).updates(np.asarray(losses, dtype=np.float64).reshape(-1).tolist()))
 
 
 class Usable:

@@ -72,6 +72,32 @@ def test_smooth_has_no_lag_and_ignores_the_exploding_end():
     np.testing.assert_array_equal(s.smooth(losses, 0.0), losses)
 
 
+@pytest.mark.parametrize("length", [0, 1, 2, 18, 19, 20, 41, 300])
+def test_smooth_and_running_average_are_the_plain_definitions(length):
+    # smooth sorts every end window in one call and running_average loops over floats: both must give,
+    # to the bit, the median of each centered window over the finite points and MovingAverage's updates.
+    from keras_lr._engine.losses import MovingAverage
+
+    rng = np.random.default_rng(length)
+    losses = rng.lognormal(size=length)
+    losses[rng.random(length) < 0.15] = np.nan
+    points = np.nonzero(np.isfinite(losses))[0]
+    expected = losses.copy()
+    for rank, position in enumerate(points):
+        reach = min(9, rank, len(points) - 1 - rank)  # beta 0.9: windows of 19 points, shrinking at the ends
+        expected[position] = np.median(losses[points[rank - reach : rank + reach + 1]])
+    np.testing.assert_array_equal(s.smooth(losses, 0.9), expected)
+    average, count, corrected = 0.0, 0, []
+    for value in losses:  # Adam's bias-corrected average; a NaN passes through and is not counted
+        if np.isfinite(value):
+            count += 1
+            average = 0.9 * average + (1.0 - 0.9) * value
+        corrected.append(average / (1.0 - 0.9**count) if np.isfinite(value) else value)
+    np.testing.assert_array_equal(s.running_average(losses, 0.9), corrected)
+    one_by_one = MovingAverage(0.9)  # the stop rule's calls, one batch at a time, carry the same state
+    np.testing.assert_array_equal([one_by_one.update(value) for value in losses], corrected)
+
+
 def test_nan_tail_is_ignored():
     losses = valley_curve()
     losses[X > 0.0] = np.nan
