@@ -38,7 +38,9 @@ the recommendation's mean within 0.5 points of the grid's best mean, and
 no seed's recommendation more than 2 points below the grid's best mean.
 
 Then the cost: `lr_find`'s wall time against the same number of plain
-training steps of the same model, interleaved. Target: at most 1.10x.
+training steps of the same model, each side's time the fastest of 3 runs
+taken in turns (a stall of the shared machine lengthens one run, not three),
+over `--repeats` pairs. Target: at most 1.10x.
 
 Every run is cached in a JSON-lines file (`--cache`), so a long run can be
 resumed; `--workers` processes share the runs.
@@ -604,7 +606,7 @@ class Timer:
         self.seconds = time.perf_counter() - self.start
 
 
-def cost(repeats, num_steps):
+def cost(repeats, num_steps, tries=3):
     import keras
 
     import keras_lr
@@ -613,21 +615,44 @@ def cost(repeats, num_steps):
     x = np.resize(x, (num_steps * BATCH, x.shape[1]))
     y = np.resize(y, (num_steps * BATCH,))
     print(f"\nCost: digits MLP, lr_find(num_steps={num_steps}) against fit for the same {num_steps} batches, "
-          f"each from a fresh compile (each traces once), {repeats} interleaved repetitions")
-    ratios = []
-    for repeat in range(repeats):
-        model = compiled("digits MLP", repeat, keras.optimizers.SGD(momentum=0.9))
-        with Timer() as plain:
+          f"each from a fresh compile (each traces once): {repeats} pairs, each the fastest of {tries} runs of each, "
+          f"taken in turns")
+
+    def plain(seed):
+        model = compiled("digits MLP", seed, keras.optimizers.SGD(momentum=0.9))
+        with Timer() as timer:
             model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
-        model = compiled("digits MLP", repeat, keras.optimizers.SGD(momentum=0.9))
-        with Timer() as finder:
+        return timer.seconds
+
+    def finder(seed):
+        model = compiled("digits MLP", seed, keras.optimizers.SGD(momentum=0.9))
+        with Timer() as timer:
             # A range that does not diverge, so the test runs all its steps.
             result = keras_lr.lr_find(model, x, y, batch_size=BATCH, end_lr=0.1, num_steps=num_steps, retry=False,
                                       verbose=0)
         assert len(result.frame) == num_steps, len(result.frame)
-        ratios.append(finder.seconds / plain.seconds)
+        return timer.seconds
+
+    plain(repeats), finder(repeats)  # untimed: each pays its one-off costs (imports, first traces) here
+    pairs = []
+    for repeat in range(repeats):
+        # Each side's fastest of `tries`, taken in turns: a stall of this shared machine (seen: one fit of
+        # 0.8 s taking 8.8) lengthens one run, and the fastest is the one least disturbed.
+        fitted, found = [], []
+        for turn in range(tries):
+            if (repeat + turn) % 2:
+                found.append(finder(repeat))
+                fitted.append(plain(repeat))
+            else:
+                fitted.append(plain(repeat))
+                found.append(finder(repeat))
+        pairs.append((min(fitted), min(found)))
+    ratios = [found / fitted for fitted, found in pairs]
+    total = sum(found for _, found in pairs) / sum(fitted for fitted, _ in pairs)
     print(f"  ratio lr_find / plain fit: mean {statistics.mean(ratios):.3f}, median {statistics.median(ratios):.3f}, "
-          f"worst {max(ratios):.3f} (target <= 1.10)")
+          f"worst {max(ratios):.3f}, best {min(ratios):.3f}; total time {total:.3f} (target <= 1.10)")
+    print(f"  seconds: plain fit {statistics.mean(f for f, _ in pairs):.3f} (max {max(f for f, _ in pairs):.3f}), "
+          f"lr_find {statistics.mean(g for _, g in pairs):.3f} (max {max(g for _, g in pairs):.3f})")
     return ratios
 
 
@@ -641,11 +666,12 @@ def main():
     parser.add_argument("--budgets", nargs="*", default=["short", "long"], choices=["short", "long"])
     parser.add_argument("--optimizers", nargs="*", default=["adam", "sgd"], choices=["adam", "sgd"])
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=12, help="pairs timed for the cost")
     parser.add_argument("--cache", default=os.path.join(HERE, "results", "finder_quality_runs.jsonl"))
     parser.add_argument("--report", default=os.path.join(HERE, "results", "finder_quality.md"))
-    parser.add_argument("--stage", choices=["all", "grid", "curves"], default="all",
-                        help="grid: only the grid and Keras's default; curves: only the range tests (to study the rule)")
+    parser.add_argument("--stage", choices=["all", "grid", "curves", "cost"], default="all",
+                        help="grid: only the grid and Keras's default; curves: only the range tests (to study the rule); "
+                             "cost: only lr_find's cost")
     parser.add_argument("--curve-steps", type=int, nargs="*", default=None, help="num_steps of the curves stage")
     args = parser.parse_args()
     import inspect
@@ -662,13 +688,16 @@ def main():
         GRIDS["adam"], GRIDS["sgd"] = [0.01], [0.1]
         quality(list(TASKS), ["adam"], ["short"], [0], [0], 30, None, 1)
         resolves_as_fit("digits MLP", "adam", "short", 60)
-        cost(1, 50)
+        cost(1, 50, tries=1)
         print("\nsmoke run: figures are not a measurement")
         return
     tasks = args.tasks or list(TASKS)
     unknown = set(tasks) - set(TASKS)
     if unknown:
         sys.exit(f"unknown tasks {sorted(unknown)}; choose from {sorted(TASKS)}")
+    if args.stage == "cost":
+        cost(args.repeats, num_steps)
+        return
     if args.stage == "curves":
         curves(tasks, args.optimizers, list(range(args.seeds)), args.curve_steps or [num_steps], args.cache, args.workers)
         return
