@@ -79,6 +79,10 @@ class LRFinder(EngineCallback):
         seed: Integer or None. Seeds Python, numpy and the backend
             (`keras.utils.set_random_seed`) when training begins, after fit
             has built what it builds, so the data order repeats run to run.
+        warn: Bool. Whether `result` warns as training ends (a
+            `UserWarning` when the curve is unreliable, barely fell, or was
+            still falling at the last rate); False leaves that to
+            `result.reliable`, `result.reasons` and `result.notes`.
         verbose: Integer. 1 shows a progress bar with the rate and loss.
 
     Raises:
@@ -106,6 +110,7 @@ class LRFinder(EngineCallback):
         validation_data=None,
         restore=True,
         seed=None,
+        warn=True,
         verbose=0,
     ):
         owner = type(self).__name__
@@ -125,6 +130,7 @@ class LRFinder(EngineCallback):
         self.validation_data = validation_data
         self.restore = v.check_bool(owner, "restore", restore)
         self.seed = None if seed is None else v.check_int(owner, "seed", seed, low=0)
+        self.warn = v.check_bool(owner, "warn", warn)
         self.result = None
         super().__init__(verbose=verbose)
 
@@ -226,7 +232,7 @@ class LRFinder(EngineCallback):
 
     def on_train_end(self, logs=None):
         super().on_train_end(logs)
-        self.result = self.make_result(warn=getattr(self, "_warn_at_end", True))
+        self.result = self.make_result(warn=self.warn)
         if self._state is not None:
             self._state.restore()
             self._state = None
@@ -251,5 +257,6 @@ class LRFinder(EngineCallback):
             "validation_data": self.validation_data,
             "restore": self.restore,
             "seed": self.seed,
+            "warn": self.warn,
             "verbose": self.verbose,
         }

@@ -208,9 +208,9 @@ def lr_find(
             validation_data=validation_data,
             restore=False,
             seed=seed,
+            warn=False,  # warned below, once it is known which test is the answer
             verbose=verbose,
         )
-        finder._warn_at_end = False  # warned below, once it is known which test is the answer
         try:
             model.steps_per_execution = 1
             if seed is not None:

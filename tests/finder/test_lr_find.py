@@ -323,6 +323,21 @@ def test_each_unreliable_curve_warns_at_the_callers_line():
     assert {w.filename for w in unreliable} == {__file__} and unreliable[0].lineno != unreliable[1].lineno
 
 
+def test_the_callback_warns_unless_told_not_to():
+    model = model_with(keras.optimizers.SGD(0.01))
+    x, y = regression_data()
+    with pytest.warns(UserWarning, match="cannot support a suggestion"):
+        model.fit(x, y, verbose=0, callbacks=[keras_lr.LRFinder(end_lr=1e-6, num_steps=5)])
+    quiet = keras_lr.LRFinder(end_lr=1e-6, num_steps=5, warn=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(x, y, verbose=0, callbacks=[quiet])
+    assert not quiet.result.reliable and quiet.result.reasons
+    assert quiet.get_config()["warn"] is False
+    with pytest.raises(ValueError, match="LRFinder: warn must be"):
+        keras_lr.LRFinder(warn="no")
+
+
 def test_the_mistakes_a_newcomer_makes_are_named():
     model = model_with(keras.optimizers.SGD(0.01))
     x, y = regression_data()
