@@ -31,12 +31,12 @@ def _share_fallen(curve):
 
 def _never_fell(values, smoothed):
     """Whether the smoothed curve fell from its start (the median of its first tenth) by no more than 1%
-    of it or twice one batch's noise (the residuals' robust spread). Read where the smoothing's window
-    is whole: its shrinking ends are as noisy as single batches, and one lucky last batch would read
-    as a fall."""
-    half = s.half_window()
-    inner = smoothed[half : len(smoothed) - half] if len(smoothed) > 4 * half else smoothed
-    start = float(np.median(inner[: max(3, len(inner) // 10)]))
+    of it or twice one batch's noise (the residuals' robust spread). Its last few points, where the
+    smoothing's window has shrunk below half its width (to one batch at the very end), are left out of
+    the minimum: one lucky last batch would read as a fall."""
+    reach = s.half_window() // 2
+    inner = smoothed[: len(smoothed) - reach] if len(smoothed) > 4 * reach else smoothed
+    start = float(np.median(smoothed[: max(3, len(smoothed) // 10)]))
     noise = 1.4826 * float(np.median(np.abs(values - smoothed)))
     return start - float(inner.min()) <= max(0.01 * abs(start), 2.0 * noise)
 
