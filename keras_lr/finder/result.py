@@ -34,7 +34,7 @@ def _never_fell(values, smoothed):
     of it or twice one batch's noise (the residuals' robust spread). Its last few points, where the
     smoothing's window has shrunk below half its width (to one batch at the very end), are left out of
     the minimum: one lucky last batch would read as a fall."""
-    reach = s.half_window() // 2
+    reach = s._half_window() // 2
     inner = smoothed[: len(smoothed) - reach] if len(smoothed) > 4 * reach else smoothed
     start = float(np.median(smoothed[: max(3, len(smoothed) // 10)]))
     noise = 1.4826 * float(np.median(np.abs(values - smoothed)))

@@ -79,7 +79,7 @@ def smooth(losses, beta=0.9):
     values = np.asarray(losses, dtype=np.float64).reshape(-1)
     out = values.copy()
     finite = np.nonzero(np.isfinite(values))[0]
-    half = half_window(beta)
+    half = _half_window(beta)
     points = values[finite]
     n = len(points)
     medians = np.empty(n)
@@ -101,7 +101,7 @@ def smooth(losses, beta=0.9):
     return out
 
 
-def half_window(beta=0.9):
+def _half_window(beta=0.9):
     """How many points `smooth`'s window reaches either side of its centre (9 for 0.9)."""
     return int(round((1.0 + beta) / (1.0 - beta))) // 2
 
