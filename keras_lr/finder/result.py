@@ -29,18 +29,6 @@ def _share_fallen(curve):
     return (start - float(values.min())) / start if start > 0 else float("nan")
 
 
-def _never_fell(values, smoothed):
-    """Whether the smoothed curve fell from its start (the median of its first tenth) by no more than 1%
-    of it or twice one batch's noise (the residuals' robust spread). Its last few points, where the
-    smoothing's window has shrunk below half its width (to one batch at the very end), are left out of
-    the minimum: one lucky last batch would read as a fall."""
-    reach = s._half_window() // 2
-    inner = smoothed[: len(smoothed) - reach] if len(smoothed) > 4 * reach else smoothed
-    start = float(np.median(smoothed[: max(3, len(smoothed) // 10)]))
-    noise = 1.4826 * float(np.median(np.abs(values - smoothed)))
-    return start - float(inner.min()) <= max(0.01 * abs(start), 2.0 * noise)
-
-
 # The kinds of reason a longer test over the same rates may answer (lr_find's retry): a loss that
 # never fell, or a peak the batches' noise moves; not a curve that diverged at once, mostly NaN,
 # or a peak below the rates tested (a range to move).
@@ -70,21 +58,20 @@ def _assess(learning_rates, losses, keep=None):
         return reasons
     smoothed = s.smooth(values[finite])
     lowest = int(np.argmin(smoothed))
+    fall = smoothed[0] - smoothed[lowest]
     if lowest <= max(2, 0.1 * len(smoothed)) and smoothed[-1] > 2.0 * smoothed[0]:
         reasons.append(("diverged", "diverged at once: the loss rose from the first steps"))
         return reasons
-    flat = _never_fell(values[finite], smoothed)
     if keep is not None:
         kept = np.asarray(keep, dtype=bool) & finite
-        if kept.sum() >= MIN_POINTS:
-            smoothed = s.smooth(values[kept])
-            lowest = int(np.argmin(smoothed))
-            flat = _never_fell(values[kept], smoothed)
-        elif not flat:  # (a flat curve's rise, which `keep` ends at, is its noise's: it never fell)
+        if kept.sum() < MIN_POINTS:
             reasons.append(("too few", f"too few usable points before the loss rose for good ({int(kept.sum())}; "
                                        f"at least {MIN_POINTS} needed)"))
             return reasons
-    if lowest <= max(2, 0.1 * len(smoothed)) or flat:
+        smoothed = s.smooth(values[kept])
+        lowest = int(np.argmin(smoothed))
+        fall = float(np.median(smoothed[: max(3, len(smoothed) // 10)])) - smoothed[lowest]
+    if lowest <= max(2, 0.1 * len(smoothed)) or fall <= 0.01 * abs(smoothed[0]):
         falling = rates[finite]
         reasons.append((
             NEVER_FELL,

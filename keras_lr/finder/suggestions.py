@@ -79,7 +79,7 @@ def smooth(losses, beta=0.9):
     values = np.asarray(losses, dtype=np.float64).reshape(-1)
     out = values.copy()
     finite = np.nonzero(np.isfinite(values))[0]
-    half = _half_window(beta)
+    half = int(round((1.0 + beta) / (1.0 - beta))) // 2
     points = values[finite]
     n = len(points)
     medians = np.empty(n)
@@ -99,11 +99,6 @@ def smooth(losses, beta=0.9):
         medians[ends] = np.sort(windows, axis=1)[np.arange(len(ends)), reach]
     out[finite] = medians
     return out
-
-
-def _half_window(beta=0.9):
-    """How many points `smooth`'s window reaches either side of its centre (9 for 0.9)."""
-    return int(round((1.0 + beta) / (1.0 - beta))) // 2
 
 
 def resample(losses, beta=0.9, draws=40, seed=0):

@@ -401,19 +401,16 @@ def test_a_test_too_short_to_judge_is_run_again_with_three_times_the_steps():
         warnings.simplefilter("always")
         result = keras_lr.lr_find(model, x, y, num_steps=20, seed=0, verbose=0)
     first = result.first_test
-    # 19 noisy points: "not steady" on TensorFlow; on JAX and PyTorch's curve (its one low batch within
-    # twice the batches' noise) "never fell". lr_find answers both with a longer test.
-    assert first is not None and not first.reliable
-    assert first.reasons[0].startswith(("not steady", "the loss never fell")), first.reasons
+    assert first is not None and not first.reliable and first.reasons[0].startswith("not steady")
     assert len(first.frame) <= 20 < len(result.frame) <= 60
     # The second test runs over the same rates, three times as densely, and is the answer.
     assert result.frame.learning_rate.iloc[0] == first.frame.learning_rate.iloc[0]
-    assert result.reliable and result.notes[0].startswith("a first test of 20 steps was too short to judge (")
+    assert result.reliable and result.notes[0].startswith("a first test of 20 steps was too short to judge (its OneCycle peak")
     # Only the answer's warnings are issued: the first test's "do not train at this" is not.
     assert not [w for w in caught if "cannot support a suggestion" in str(w.message)]
     assert state(model) == before
     # retry=False keeps the first test, warning and all; it is the same curve.
-    with pytest.warns(UserWarning, match="not steady|never fell"):
+    with pytest.warns(UserWarning, match="not steady"):
         alone = keras_lr.lr_find(model, x, y, num_steps=20, seed=0, verbose=0, retry=False)
     assert alone.first_test is None and len(alone.frame) == len(first.frame)
     np.testing.assert_array_equal(alone.frame.loss, first.frame.loss)
