@@ -87,6 +87,8 @@ def test_smooth_and_running_average_are_the_plain_definitions(length):
         reach = min(9, rank, len(points) - 1 - rank)  # beta 0.9: windows of 19 points, shrinking at the ends
         expected[position] = np.median(losses[points[rank - reach : rank + reach + 1]])
     np.testing.assert_array_equal(s.smooth(losses, 0.9), expected)
+    if length:  # smoothing near 1: windows wider than the curve, medians of the ends taken one by one
+        np.testing.assert_array_equal(s.smooth(losses, 0.9999)[points[[0, -1]]], losses[points[[0, -1]]])
     average, count, corrected = 0.0, 0, []
     for value in losses:  # Adam's bias-corrected average; a NaN passes through and is not counted
         if np.isfinite(value):
