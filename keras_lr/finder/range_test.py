@@ -89,8 +89,8 @@ def lr_find(
     KeyboardInterrupt.
 
     A test too short to judge is run again, once, from the same weights:
-    when the loss never fell, fell by less than a tenth of its start, or
-    its OneCycle peak is not steady, a second test of `3 * num_steps` steps
+    when the loss never fell (or neither fell by a tenth nor rose), fell by
+    less than a tenth of its start, or its OneCycle peak is not steady, a second test of `3 * num_steps` steps
     over the same rates replaces the first (whose result is kept as
     `result.first_test`), as the first test's warning would ask; a
     reliable first test is kept if the second is not. An exception or

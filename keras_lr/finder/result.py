@@ -17,6 +17,10 @@ STEADY_RATIO = 10.0
 # SGD's by 0.3-19%; re-run with 900 steps they fell by 29-70% and their OneCycle peaks rose to the
 # grid's best.
 BARELY_FELL = 0.1
+# A curve that never rose for good must have fallen by this share of its start before its last points
+# (whose smoothing windows shrink to the point alone), or nothing happened in it: no real curve of
+# benchmarks/finder_quality.py (129) never rose, and pure noise whose last batch is its lowest did.
+FELL_BEFORE_END = 0.1
 
 
 def _share_fallen(curve):
@@ -103,10 +107,11 @@ class LRFinderResult(Recommendation):
         usable: Boolean numpy array, one per row of `frame`: the points the
             suggestions read (finite, before the rise, artefacts set aside).
         reliable: Bool. False when the curve cannot support a suggestion
-            (too few points, the loss never fell, it diverged at once,
-            mostly NaN, a spread wider than 10x or fewer than half of the
-            resampled curves supporting a peak, or a peak below the rates
-            tested); `reasons` says why, and `lr_find` warns.
+            (too few points, the loss never fell, it neither fell by a tenth
+            nor rose for good, it diverged at once, mostly NaN, a spread
+            wider than 10x or fewer than half of the resampled curves
+            supporting a peak, or a peak below the rates tested); `reasons`
+            says why, and `lr_find` warns.
         reasons: List of strings. Why the result is unreliable (empty when
             it is reliable).
         notes: List of strings. What was set aside or found on the way
@@ -156,7 +161,24 @@ class LRFinderResult(Recommendation):
         self._peak = s._median_peak(peaks)
         self.spread = tuple(float(p) for p in np.percentile(peaks, [10, 90])) if peaks.size else (float("nan"),) * 2
         tested = rates[np.isfinite(values) & (rates > 0)]
-        if self.reliable and np.isfinite(self._peak) and self._peak < tested[0]:
+        fell = _share_fallen(curve)
+        # Without the last points, whose smoothing windows shrink to the point alone: one lucky batch
+        # at the end of a curve that never rose would otherwise count as a fall.
+        reach = s.window_reach(smoothing)
+        inner_fell = _share_fallen(curve[np.nonzero(usable.keep)[0][: -reach or None]])
+        if self.reliable and usable.rise is None and not inner_fell >= FELL_BEFORE_END:
+            # Nothing happened: no fall worth the name and no divergence. A flat, noisy curve reads like
+            # this, and its minimum (so its peak) is wherever the batches' noise put it.
+            kinds.add(NEVER_FELL)
+            how = (f"it fell by {100 * inner_fell:.1f}% before its last {reach} points" if np.isfinite(inner_fell)
+                   else f"too few points before its last {reach} to tell")
+            self.reasons.append(
+                f"the loss neither fell by {FELL_BEFORE_END:.0%} of its start ({how}) nor rose for good "
+                f"over the {len(values)} steps from {tested[0]:.3g} to {tested[-1]:.3g}, so the curve does not "
+                f"say where to train; raise num_steps (e.g. to {max(300, 3 * len(values))}) or start_lr if "
+                f"training needs more steps to start, and end_lr if the loss should have diverged"
+            )
+        elif self.reliable and np.isfinite(self._peak) and self._peak < tested[0]:
             self.reasons.append(
                 f"the loss rose for good within a decade of the first rate tested ({tested[0]:.3g}), so the "
                 f"OneCycle peak ({self._peak:.3g}) lies below the rates tested; lower start_lr"
@@ -176,7 +198,6 @@ class LRFinderResult(Recommendation):
                 f"raise num_steps (300 by default) or batch_size"
             )
         self.reliable = not self.reasons
-        fell = _share_fallen(curve)
         barely_fell = self.reliable and fell < BARELY_FELL
         self.first_test = None
         self._warnings = []

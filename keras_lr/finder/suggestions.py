@@ -32,6 +32,7 @@ __all__ = [
     "steep",
     "usable",
     "valley",
+    "window_reach",
 ]
 
 
@@ -79,7 +80,7 @@ def smooth(losses, beta=0.9):
     values = np.asarray(losses, dtype=np.float64).reshape(-1)
     out = values.copy()
     finite = np.nonzero(np.isfinite(values))[0]
-    half = int(round((1.0 + beta) / (1.0 - beta))) // 2
+    half = window_reach(beta)
     points = values[finite]
     n = len(points)
     medians = np.empty(n)
@@ -102,6 +103,12 @@ def smooth(losses, beta=0.9):
             medians[position] = np.median(points[position - width : position + width + 1])
     out[finite] = medians
     return out
+
+
+def window_reach(beta):
+    """How many points either side of a point `smooth`'s full window spans (9 for 0.9): the last
+    (and first) this many points of a curve have narrower windows, down to the point alone."""
+    return int(round((1.0 + beta) / (1.0 - beta))) // 2
 
 
 def resample(losses, beta=0.9, draws=40, seed=0):
@@ -178,8 +185,10 @@ def usable(learning_rates, losses, beta=0.9, rise=0.5):
       here is what is wanted: one lucky low batch in the divergent tail
       cannot pull it down, so the tail is cut however its raw losses jump.
 
-    When the loss never turned up and its minimum is among the last points,
-    the test ended while the loss was still falling; a note says so (the
+    When the loss never turned up and its smoothed minimum is among the last
+    points (leaving out the last `window_reach` points, whose windows
+    shrink to the point alone, so one lucky last batch does not count), the
+    test ended while the loss was still falling; a note says so (the
     suggestions are then cautious, not wrong).
 
     Args:
@@ -227,7 +236,11 @@ def usable(learning_rates, losses, beta=0.9, rise=0.5):
     still_falling = False
     if first_rise is None and fall > 1e-6 * abs(start):
         smoothed = smooth(values[index], beta)
-        still_falling = int(np.argmin(smoothed)) >= len(index) - max(2, len(index) // 20)
+        # Not on the last points alone, whose windows shrink to the point itself: one lucky last batch is
+        # not a fall.
+        reach = window_reach(beta)
+        inner = smoothed[:-reach] if len(smoothed) > 2 * reach else smoothed
+        still_falling = int(np.argmin(inner)) >= len(inner) - max(2, len(inner) // 20)
         if still_falling:
             notes.append(
                 f"the loss was still falling at the last rate tested ({rates[index[-1]]:.3g}): the test ended "

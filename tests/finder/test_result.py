@@ -116,6 +116,32 @@ def test_a_test_that_never_reached_divergence_warns_and_one_that_started_too_hig
     assert result.one_cycle_max_lr < rates[0] and not result.reliable
 
 
+def test_a_curve_that_neither_fell_nor_rose_is_unreliable_whatever_its_last_batch():
+    # Pure noise over eight decades whose last batch is its lowest: the smoothed minimum is that one
+    # batch (the windows shrink at the end), a "fall" of 40%, and the peak would be the last rate / 8.
+    rates = np.logspace(-7, 1, 300)
+    flat = 2.3 + np.random.default_rng(81).normal(0.0, 0.2, size=300)
+    assert np.argmin(flat) == 299 and s.usable(rates, flat).rise is None
+    with pytest.warns(UserWarning, match=r"neither fell by 10% of its start \(it fell by \d\.\d% before its last 9 "
+                                         r"points\) nor rose for good over the 300 steps from 1e-07 to 10.*end_lr"):
+        result = LRFinderResult(frame(flat, rates))
+    assert not result.reliable and len(result.reasons) == 1
+    assert result._too_short == "the loss never fell"  # lr_find runs it again, three times as long
+    # A short one cannot tell either.
+    short = 2.3 + np.random.default_rng(0).normal(0.0, 0.002, size=11)
+    short[-1] = 2.0
+    assert s.usable(np.logspace(-7, 1, 11), short).rise is None
+    result = LRFinderResult(frame(short, np.logspace(-7, 1, 11)), warn=False)
+    assert not result.reliable and "too few points before its last 9 to tell" in result.reasons[0]
+    # A loss still falling at the end that fell by a tenth before its last points is reliable; one that
+    # fell only over its last 9 points is not.
+    x = np.log10(rates)
+    slow = 2.3 - 0.35 * np.clip(x, 0.0, 1.0)  # 15% over the last decade, 37 points
+    assert LRFinderResult(frame(slow, rates), warn=False).reliable
+    late = np.r_[np.full(291, 2.3), np.linspace(2.3, 1.6, 9)]
+    assert not LRFinderResult(frame(late, rates), warn=False).reliable
+
+
 def test_a_peak_that_few_resampled_curves_support_is_not_steady(monkeypatch):
     # Most redrawn curves support no peak: the median of the few that do is not a rate to train at.
     from keras_lr.finder import result as result_module

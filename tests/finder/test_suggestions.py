@@ -193,6 +193,12 @@ def test_a_curve_still_falling_at_the_end_is_noted():
     assert not s.usable(RATES, valley_curve()).still_falling
     assert len(usable.notes) == 1 and "still falling at the last rate tested (0.1)" in usable.notes[0]
     assert "raise end_lr" in usable.notes[0]
+    # One lucky last batch on a flat curve is not a fall: the last points' windows shrink to the point.
+    flat = 2.0 + np.random.default_rng(3).normal(0.0, 0.02, size=len(rates))
+    flat[-1] = 1.5
+    assert s.smooth(flat)[-1] == 1.5 and s.usable(rates, flat).rise is None
+    assert not s.usable(rates, flat).still_falling
+    assert s.window_reach(0.9) == 9 and s.window_reach(0.98) == 49 and s.window_reach(0.0) == 0
 
 
 def test_negative_losses_are_kept_when_the_curve_starts_below_zero():
