@@ -15,6 +15,17 @@ from keras_lr.finder.result import LRFinderResult
 from keras_lr.schedules import RangeTest
 
 
+def check_trainable(model, owner):
+    """Raises when the model has no trainable weights: no learning rate can move its loss, so a range
+    test on it is batch noise (a frozen base model without a trainable head, say)."""
+    if not model.trainable_weights:
+        raise ValueError(
+            f"{owner}: the model has no trainable weights (is it, or every layer, set trainable=False?), so no "
+            f"learning rate changes its loss; make the layers that should train trainable, compile the model "
+            f"again, then run the test."
+        )
+
+
 def check_range(owner, start_lr, end_lr, num_steps, mode, smoothing, divergence_threshold):
     start_lr = v.check_number(owner, "start_lr", start_lr, low=0.0, low_open=True)
     end_lr = v.check_number(owner, "end_lr", end_lr, low=0.0, low_open=True)
@@ -166,6 +177,7 @@ class LRFinder(EngineCallback):
                 f"compile with steps_per_execution=1 for the test (keras_lr.lr_find does this for you)."
             )
         check_logs_agree(self.model, "LRFinder")
+        check_trainable(self.model, "LRFinder")
         # Taken before the rate is put in; kept past the reset in super().on_train_begin.
         state = ModelState(self.model) if self.restore else None
         self.result = None

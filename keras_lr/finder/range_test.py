@@ -6,7 +6,7 @@ from keras_lr import _validation as v
 from keras_lr._engine import optimizers
 from keras_lr._engine.distribution import variable_scope
 from keras_lr._engine.state import ModelState
-from keras_lr.finder.callback import LRFinder, check_range
+from keras_lr.finder.callback import LRFinder, check_range, check_trainable
 
 
 def _is_tf_dataset(x):
@@ -151,8 +151,9 @@ def lr_find(
         An `LRFinderResult` (of the second test, when there was one).
 
     Raises:
-        ValueError: for a bad argument, an uncompiled or unbuilt model, or an
-            optimizer without a learning rate, before any step runs.
+        ValueError: for a bad argument, an uncompiled or unbuilt model, a
+            model with no trainable weights, or an optimizer without a
+            learning rate, before any step runs.
     """
     owner = "lr_find"
     start_lr, end_lr, num_steps, mode, smoothing, divergence_threshold = check_range(
@@ -175,6 +176,7 @@ def lr_find(
             f"{owner}: the model is not built, so its starting weights cannot be kept; "
             f"give it an Input layer or call it on a batch first."
         )
+    check_trainable(model, owner)
     inner = optimizers.inner_optimizer(model.optimizer)
     if not optimizers.has_rate(getattr(inner, "_learning_rate", None)):
         raise optimizers.no_learning_rate(owner, inner)

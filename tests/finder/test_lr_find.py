@@ -258,6 +258,27 @@ def test_models_it_cannot_test():
         keras_lr.lr_find(model_with(keras.optimizers.SGD()), tf.data.Dataset.from_tensor_slices((x, y)).batch(8), batch_size=8)
 
 
+def test_a_frozen_model_is_refused_before_any_step():
+    # Every weight frozen (a base model without a trainable head): the curve would be batch noise.
+    x, y = regression_data()
+    frozen = model_with(keras.optimizers.Adam())
+    frozen.trainable = False
+    frozen.compile(keras.optimizers.Adam(), "mse")
+    weights = [w.numpy().copy() for w in frozen.weights]
+    with pytest.raises(ValueError, match=r"lr_find: the model has no trainable weights .*trainable=False"):
+        keras_lr.lr_find(frozen, x, y)
+    finder = keras_lr.LRFinder(num_steps=20)
+    with pytest.raises(ValueError, match=r"LRFinder: the model has no trainable weights"):
+        frozen.fit(x, y, epochs=1, verbose=0, callbacks=[finder])
+    assert all(np.array_equal(w.numpy(), before) for w, before in zip(frozen.weights, weights))
+    assert finder.result is None
+    # One trainable layer is enough.
+    frozen.trainable = True
+    frozen.layers[0].trainable = False
+    frozen.compile(keras.optimizers.Adam(), "mse")
+    assert keras_lr.lr_find(frozen, x, y, num_steps=20, retry=False, verbose=0) is not None
+
+
 def test_callback_inside_fit_stops_restores_and_keeps_the_result():
     x, y = regression_data()
     model = trained(keras.optimizers.SGD(0.01, momentum=0.9))
