@@ -89,17 +89,16 @@ def lr_find(
     KeyboardInterrupt.
 
     A test too short to judge is run again, once, from the same weights:
-    when the loss never fell (or neither fell by a tenth nor rose), fell by
-    less than a tenth of its start, or its OneCycle peak is not steady, a second test of `3 * num_steps` steps
-    over the same rates replaces the first (whose result is kept as
-    `result.first_test`), as the first test's warning would ask; a
-    reliable first test is kept if the second is not. An exception or
-    Ctrl-C in the second test propagates, the model restored, as in the
-    first. In
-    benchmarks/finder_quality.py this is what a CNN trained with SGD
-    needed: all 10 of its 300-step tests asked, and at 900 steps all 10
-    were reliable, their peaks at the grid's best. `retry=False` keeps the
-    first test whatever it shows.
+    when the loss never fell (or neither fell by 10% nor rose), fell by
+    less than a tenth of its start, or its OneCycle peak is not steady, a
+    second test of `3 * num_steps` steps over the same rates replaces the
+    first (whose result is kept as `result.first_test`), as the first
+    test's warning would ask; a reliable first test is kept if the second
+    is not. An exception or Ctrl-C in the second test propagates, the model
+    restored, as in the first. In benchmarks/finder_quality.py this is what
+    a CNN trained with SGD needed: all 10 of its 300-step tests asked, and
+    at 900 steps all 10 were reliable, their peaks at the grid's best.
+    `retry=False` keeps the first test whatever it shows.
 
     Example:
 

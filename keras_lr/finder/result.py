@@ -17,9 +17,9 @@ STEADY_RATIO = 10.0
 # SGD's by 0.3-19%; re-run with 900 steps they fell by 29-70% and their OneCycle peaks rose to the
 # grid's best.
 BARELY_FELL = 0.1
-# A curve that never rose for good must have fallen by this share of its start before its last points
-# (whose smoothing windows shrink to the point alone), or nothing happened in it: no real curve of
-# benchmarks/finder_quality.py (129) never rose, and pure noise whose last batch is its lowest did.
+# A curve that never rose for good must have fallen by this share of its start, its end read from one
+# full one-sided window (`suggestions._steady_end`), or nothing happened in it: no real curve of
+# benchmarks/finder_quality.py (129) never rose, and pure noise whose last batch was its lowest did.
 FELL_BEFORE_END = 0.1
 
 
@@ -34,9 +34,9 @@ def _share_fallen(curve):
 
 
 # The kinds of reason a longer test over the same rates may answer (lr_find's retry): a loss that
-# never fell, or a peak the batches' noise moves; not a curve that diverged at once, mostly NaN,
-# or a peak below the rates tested (a range to move).
-NEVER_FELL, NOT_STEADY = "never fell", "not steady"
+# never fell, or neither fell much nor rose (flat), or a peak the batches' noise moves; not a curve
+# that diverged at once, mostly NaN, or a peak below the rates tested (a range to move).
+NEVER_FELL, NOT_STEADY, FLAT = "never fell", "not steady", "flat"
 
 
 def assess(learning_rates, losses, keep=None):
@@ -107,7 +107,7 @@ class LRFinderResult(Recommendation):
         usable: Boolean numpy array, one per row of `frame`: the points the
             suggestions read (finite, before the rise, artefacts set aside).
         reliable: Bool. False when the curve cannot support a suggestion
-            (too few points, the loss never fell, it neither fell by a tenth
+            (too few points, the loss never fell, it neither fell by 10%
             nor rose for good, it diverged at once, mostly NaN, a spread
             wider than 10x or fewer than half of the resampled curves
             supporting a peak, or a peak below the rates tested); `reasons`
@@ -162,21 +162,21 @@ class LRFinderResult(Recommendation):
         self.spread = tuple(float(p) for p in np.percentile(peaks, [10, 90])) if peaks.size else (float("nan"),) * 2
         tested = rates[np.isfinite(values) & (rates > 0)]
         fell = _share_fallen(curve)
-        # Without the last points, whose smoothing windows shrink to the point alone: one lucky batch
-        # at the end of a curve that never rose would otherwise count as a fall.
-        reach = s.window_reach(smoothing)
-        inner_fell = _share_fallen(curve[np.nonzero(usable.keep)[0][: -reach or None]])
-        if self.reliable and usable.rise is None and not inner_fell >= FELL_BEFORE_END:
+        kept = np.nonzero(usable.keep)[0]
+        steady_fell = _share_fallen(s._steady_end(values[kept], curve[kept], smoothing))
+        if self.reliable and usable.rise is None and steady_fell < FELL_BEFORE_END:
             # Nothing happened: no fall worth the name and no divergence. A flat, noisy curve reads like
             # this, and its minimum (so its peak) is wherever the batches' noise put it.
-            kinds.add(NEVER_FELL)
-            how = (f"it fell by {100 * inner_fell:.1f}% before its last {reach} points" if np.isfinite(inner_fell)
-                   else f"too few points before its last {reach} to tell")
+            kinds.add(FLAT)
+            if usable.still_falling:  # the reason says it, with its advice
+                self.notes.remove(usable.notes[-1])
+            what = "validation loss" if column == "val_loss" else "loss"
             self.reasons.append(
-                f"the loss neither fell by {FELL_BEFORE_END:.0%} of its start ({how}) nor rose for good "
-                f"over the {len(values)} steps from {tested[0]:.3g} to {tested[-1]:.3g}, so the curve does not "
-                f"say where to train; raise num_steps (e.g. to {max(300, 3 * len(values))}) or start_lr if "
-                f"training needs more steps to start, and end_lr if the loss should have diverged"
+                f"the {what} neither fell by {FELL_BEFORE_END:.0%} of its start (it fell by {100 * steady_fell:.1f}%, "
+                f"its last {s._window_reach(smoothing) + 1} batches taken together) nor rose for good over the "
+                f"{len(values)} steps from {tested[0]:.3g} to {tested[-1]:.3g}, so the curve does not say where to "
+                f"train; raise end_lr if the loss should have fallen or diverged by then, num_steps (e.g. to "
+                f"{max(300, 3 * len(values))}) or start_lr if training needs more steps to start"
             )
         elif self.reliable and np.isfinite(self._peak) and self._peak < tested[0]:
             self.reasons.append(
@@ -207,10 +207,12 @@ class LRFinderResult(Recommendation):
                 f"learn, so the peak is cautious; a longer test (num_steps={3 * len(values)}) shows more"
             )
             self._warnings.append(f"lr_find: {self.notes[-1]}.")
-        # What a longer test over the same rates may answer (lr_find's retry): see NEVER_FELL.
+        # What a longer test over the same rates may answer (lr_find's retry): see NEVER_FELL and FLAT.
         asks = []
         if NEVER_FELL in kinds:
             asks.append("the loss never fell")
+        if FLAT in kinds:
+            asks.append("the loss neither fell nor rose")
         if NOT_STEADY in kinds:
             asks.append("its OneCycle peak was not steady")
         if barely_fell:

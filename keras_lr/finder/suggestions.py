@@ -32,7 +32,6 @@ __all__ = [
     "steep",
     "usable",
     "valley",
-    "window_reach",
 ]
 
 
@@ -80,7 +79,7 @@ def smooth(losses, beta=0.9):
     values = np.asarray(losses, dtype=np.float64).reshape(-1)
     out = values.copy()
     finite = np.nonzero(np.isfinite(values))[0]
-    half = window_reach(beta)
+    half = _window_reach(beta)
     points = values[finite]
     n = len(points)
     medians = np.empty(n)
@@ -105,10 +104,23 @@ def smooth(losses, beta=0.9):
     return out
 
 
-def window_reach(beta):
-    """How many points either side of a point `smooth`'s full window spans (9 for 0.9): the last
-    (and first) this many points of a curve have narrower windows, down to the point alone."""
+def _window_reach(beta):
+    """How many points either side of a point `smooth`'s full window spans (9 for 0.9, 0 below 0.2):
+    the last (and first) this many points of a curve have narrower windows, down to the point alone."""
     return int(round((1.0 + beta) / (1.0 - beta))) // 2
+
+
+def _steady_end(raw, smoothed, beta):
+    """``smoothed`` (a copy) with its last `_window_reach` points (at most half the curve) set to the
+    median of one more of ``raw``'s last points: one full window, one-sided. The centered windows
+    shrink to the point alone at the end, where one lucky last batch would read as a fall; the
+    one-sided window ignores it, and a fall over the last points still shows (by about half). Both
+    arrays hold the same finite points."""
+    out = np.array(smoothed, dtype=np.float64)
+    reach = min(_window_reach(beta), len(out) // 2)
+    if reach:
+        out[-reach:] = np.median(np.asarray(raw, dtype=np.float64)[-(reach + 1):])
+    return out
 
 
 def resample(losses, beta=0.9, draws=40, seed=0):
@@ -157,7 +169,8 @@ class Usable:
         rise: Integer or None. The index of the first point of the loss's
             lasting rise (None when it never rose for good).
         still_falling: Bool. Whether the loss never rose for good and its
-            minimum is among the last points (the test ended too soon).
+            smoothed minimum, the end read from one full one-sided window,
+            is among the last points (the test ended too soon).
         notes: List of strings: what was set aside or found, and why.
     """
 
@@ -186,10 +199,11 @@ def usable(learning_rates, losses, beta=0.9, rise=0.5):
       cannot pull it down, so the tail is cut however its raw losses jump.
 
     When the loss never turned up and its smoothed minimum is among the last
-    points (leaving out the last `window_reach` points, whose windows
-    shrink to the point alone, so one lucky last batch does not count), the
-    test ended while the loss was still falling; a note says so (the
-    suggestions are then cautious, not wrong).
+    points, the test ended while the loss was still falling; a note says so
+    (the suggestions are then cautious, not wrong). The smoothing's windows
+    shrink to the point alone at the end, so there the level is the median
+    of the last full window's points (9 + 1 at 0.9): one lucky last batch
+    is not a fall.
 
     Args:
         learning_rates: Sequence of the test's rates (increasing).
@@ -235,12 +249,10 @@ def usable(learning_rates, losses, beta=0.9, rise=0.5):
             keep[first_rise:] = False
     still_falling = False
     if first_rise is None and fall > 1e-6 * abs(start):
-        smoothed = smooth(values[index], beta)
-        # Not on the last points alone, whose windows shrink to the point itself: one lucky last batch is
-        # not a fall.
-        reach = window_reach(beta)
-        inner = smoothed[:-reach] if len(smoothed) > 2 * reach else smoothed
-        still_falling = int(np.argmin(inner)) >= len(inner) - max(2, len(inner) // 20)
+        # The end read from one full one-sided window (`_steady_end`): one lucky last batch is not a fall.
+        smoothed = _steady_end(values[index], smooth(values[index], beta), beta)
+        end = max(2, len(index) // 20, min(_window_reach(beta), len(index) // 2))  # the steady end included
+        still_falling = int(np.argmin(smoothed)) >= len(index) - end
         if still_falling:
             notes.append(
                 f"the loss was still falling at the last rate tested ({rates[index[-1]]:.3g}): the test ended "

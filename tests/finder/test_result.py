@@ -122,24 +122,31 @@ def test_a_curve_that_neither_fell_nor_rose_is_unreliable_whatever_its_last_batc
     rates = np.logspace(-7, 1, 300)
     flat = 2.3 + np.random.default_rng(81).normal(0.0, 0.2, size=300)
     assert np.argmin(flat) == 299 and s.usable(rates, flat).rise is None
-    with pytest.warns(UserWarning, match=r"neither fell by 10% of its start \(it fell by \d\.\d% before its last 9 "
-                                         r"points\) nor rose for good over the 300 steps from 1e-07 to 10.*end_lr"):
+    with pytest.warns(UserWarning, match=r"the loss neither fell by 10% of its start \(it fell by \d\.\d%, its last 10 "
+                                         r"batches taken together\) nor rose for good over the 300 steps from 1e-07 to "
+                                         r"10.*raise end_lr.*num_steps \(e.g. to 900\)"):
         result = LRFinderResult(frame(flat, rates))
     assert not result.reliable and len(result.reasons) == 1
-    assert result._too_short == "the loss never fell"  # lr_find runs it again, three times as long
-    # A short one cannot tell either.
+    assert result._too_short == "the loss neither fell nor rose"  # lr_find runs it again, three times as long
+    assert not any("still falling" in note for note in result.notes)  # the reason says it
+    # At the smoothing fastai uses too; and on validation losses, named so.
+    assert not LRFinderResult(frame(flat, rates), smoothing=0.98, warn=False).reliable
+    data = frame(flat, rates)
+    data["val_loss"] = flat
+    assert LRFinderResult(data, warn=False).reasons[0].startswith("the validation loss neither fell")
+    # A short one.
     short = 2.3 + np.random.default_rng(0).normal(0.0, 0.002, size=11)
     short[-1] = 2.0
-    assert s.usable(np.logspace(-7, 1, 11), short).rise is None
-    result = LRFinderResult(frame(short, np.logspace(-7, 1, 11)), warn=False)
-    assert not result.reliable and "too few points before its last 9 to tell" in result.reasons[0]
-    # A loss still falling at the end that fell by a tenth before its last points is reliable; one that
-    # fell only over its last 9 points is not.
+    assert not LRFinderResult(frame(short, np.logspace(-7, 1, 11)), warn=False).reliable
+    # Still falling at the end and reliable: a fall of 15% over the last decade, or 30% over the
+    # last 9 points (half of it shows in the last full window), or a short straight fall.
     x = np.log10(rates)
-    slow = 2.3 - 0.35 * np.clip(x, 0.0, 1.0)  # 15% over the last decade, 37 points
-    assert LRFinderResult(frame(slow, rates), warn=False).reliable
-    late = np.r_[np.full(291, 2.3), np.linspace(2.3, 1.6, 9)]
-    assert not LRFinderResult(frame(late, rates), warn=False).reliable
+    for falling in (2.3 - 0.35 * np.clip(x, 0.0, 1.0), np.r_[np.full(291, 2.3), np.linspace(2.3, 1.6, 9)]):
+        result = LRFinderResult(frame(falling, rates), warn=False)
+        assert result.reliable and any("still falling" in note for note in result.notes)
+    assert LRFinderResult(frame(np.linspace(2.3, 1.0, 10), np.logspace(-7, -2, 10)), warn=False).reliable
+    # A loss that starts at or below 0 has no share fallen: the rule does not apply.
+    assert LRFinderResult(frame(np.linspace(-1.0, -3.0, 300), rates), warn=False).reliable
 
 
 def test_a_peak_that_few_resampled_curves_support_is_not_steady(monkeypatch):

@@ -198,7 +198,13 @@ def test_a_curve_still_falling_at_the_end_is_noted():
     flat[-1] = 1.5
     assert s.smooth(flat)[-1] == 1.5 and s.usable(rates, flat).rise is None
     assert not s.usable(rates, flat).still_falling
-    assert s.window_reach(0.9) == 9 and s.window_reach(0.98) == 49 and s.window_reach(0.0) == 0
+    # Its end is read from one full window, one-sided: half of a fall over the last points shows.
+    late = np.r_[np.full(90, 2.0), np.linspace(2.0, 1.0, 10)]
+    assert s._steady_end(late, s.smooth(late), 0.9)[-9:] == pytest.approx(np.full(9, np.median(late[-10:])))
+    assert s.usable(rates, late).still_falling
+    # Never more than half the curve; nothing at smoothing 0 (whose curve is the raw one).
+    assert np.array_equal(s._steady_end(late[:10], late[:10], 0.9)[:5], late[:5])
+    assert np.array_equal(s._steady_end(late, late, 0.0), late)
 
 
 def test_negative_losses_are_kept_when_the_curve_starts_below_zero():
