@@ -172,8 +172,8 @@ class LRFinderResult(Recommendation):
                 self.notes.remove(usable.notes[-1])
             what = "validation loss" if column == "val_loss" else "loss"
             self.reasons.append(
-                f"the {what} neither fell by {FELL_BEFORE_END:.0%} of its start (it fell by {100 * steady_fell:.1f}%, "
-                f"its last {s._window_reach(smoothing) + 1} batches taken together) nor rose for good over the "
+                f"the {what} neither fell by {FELL_BEFORE_END:.0%} of its start (at most {100 * steady_fell:.1f}%, its "
+                f"end read over its last {s._window_reach(smoothing) + 1} batches) nor rose for good over the "
                 f"{len(values)} steps from {tested[0]:.3g} to {tested[-1]:.3g}, so the curve does not say where to "
                 f"train; raise end_lr if the loss should have fallen or diverged by then, num_steps (e.g. to "
                 f"{max(300, 3 * len(values))}) or start_lr if training needs more steps to start"

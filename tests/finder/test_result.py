@@ -122,8 +122,8 @@ def test_a_curve_that_neither_fell_nor_rose_is_unreliable_whatever_its_last_batc
     rates = np.logspace(-7, 1, 300)
     flat = 2.3 + np.random.default_rng(81).normal(0.0, 0.2, size=300)
     assert np.argmin(flat) == 299 and s.usable(rates, flat).rise is None
-    with pytest.warns(UserWarning, match=r"the loss neither fell by 10% of its start \(it fell by \d\.\d%, its last 10 "
-                                         r"batches taken together\) nor rose for good over the 300 steps from 1e-07 to "
+    with pytest.warns(UserWarning, match=r"the loss neither fell by 10% of its start \(at most \d\.\d%, its end read over "
+                                         r"its last 10 batches\) nor rose for good over the 300 steps from 1e-07 to "
                                          r"10.*raise end_lr.*num_steps \(e.g. to 900\)"):
         result = LRFinderResult(frame(flat, rates))
     assert not result.reliable and len(result.reasons) == 1
