@@ -94,6 +94,11 @@ class LRHyperModel(keras_tuner.HyperModel):
 
     def __init__(self, build_model, schedules=ALL_SCHEDULES, finder=None, name=None, tunable=True):
         owner = "LRHyperModel"
+        if isinstance(build_model, keras.Model):  # callable, but it is the model, not what builds one
+            raise ValueError(
+                f"{owner}: build_model must be a function hp -> compiled model, not a model; wrap the code that "
+                f"makes it: def build_model(hp): ...; return model"
+            )
         if not callable(build_model):
             raise ValueError(f"{owner}: build_model must be a callable hp -> compiled model; received {build_model!r}")
         super().__init__(name=name, tunable=tunable)

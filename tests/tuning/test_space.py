@@ -52,6 +52,8 @@ def test_learning_rate_names_each_bad_argument(kwargs, message):
     "kwargs, message",
     [
         (dict(build_model=None), "build_model must be a callable"),
+        (dict(build_model=keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])),
+         "build_model must be a function hp -> compiled model, not a model"),
         (dict(schedules="one_cycle"), "schedules must be a sequence"),
         (dict(schedules=()), "schedules must name at least one"),
         (dict(schedules=("one_cycle", "warm")), "schedules names an unknown schedule 'warm'; the schedules are"),
