@@ -3,6 +3,19 @@
 import contextlib
 
 
+def build_optimizer(model):
+    """Builds the model's optimizer (its moments, momenta) now, as `fit` would at its first step.
+
+    Under TensorFlow `fit` builds it only when its first step runs, after
+    `on_train_begin` and `on_epoch_begin`: a snapshot taken there would hold
+    no moments, and restoring it would leave the moments of the steps it
+    undoes (a rollback after a blow-up would keep the blown-up momentum).
+    """
+    if not model.optimizer.built:
+        with variable_scope(model):  # as fit builds it: in the model's tf.distribute strategy, if any
+            model.optimizer.build(model.trainable_variables)
+
+
 def variable_scope(model):
     """The scope the model's own variables were created in: its `tf.distribute` strategy's, or none.
 

@@ -2,7 +2,7 @@
 
 from keras_lr import _validation as v
 from keras_lr._engine.callback import EngineCallback
-from keras_lr._engine.distribution import check_logs_agree
+from keras_lr._engine.distribution import build_optimizer, check_logs_agree
 from keras_lr._engine.losses import RunningMean
 from keras_lr._engine.state import Snapshot, read
 
@@ -53,6 +53,10 @@ class AdaptiveCallback(EngineCallback):
     def on_train_begin(self, logs=None):
         check_logs_agree(self.model, type(self).__name__)
         super().on_train_begin(logs)
+        if self.model.optimizer is not None:
+            # Under TensorFlow fit builds it at its first step, after the hooks where the first
+            # snapshot is taken: built now, before any schedule goes in, the snapshot holds the moments.
+            build_optimizer(self.model)
         self._loss_metric = next((m for m in self.model.metrics if m.name == "loss"), None)
 
     def on_epoch_begin(self, epoch, logs=None):

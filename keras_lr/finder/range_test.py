@@ -4,7 +4,7 @@ import keras
 
 from keras_lr import _validation as v
 from keras_lr._engine import optimizers
-from keras_lr._engine.distribution import variable_scope
+from keras_lr._engine.distribution import build_optimizer
 from keras_lr._engine.state import ModelState
 from keras_lr.finder.callback import LRFinder, check_range, check_trainable
 
@@ -191,9 +191,7 @@ def lr_find(
     if _is_tf_dataset(x):
         _check_batched(owner, x, model)
 
-    if not model.optimizer.built:
-        with variable_scope(model):  # as fit builds it: in the model's tf.distribute strategy, if any
-            model.optimizer.build(model.trainable_variables)
+    build_optimizer(model)
     if _is_generator(x):
         x = _cycle(x)  # once: a second test reads on from where the first stopped
     state = ModelState(model)

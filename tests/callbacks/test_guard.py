@@ -7,6 +7,7 @@ kernel after a rollback says which snapshot was restored.
 import copy
 import math
 
+import keras
 import numpy as np
 import pytest
 
@@ -57,6 +58,38 @@ def test_spikes_must_persist_and_rise_for_patience_batches():
     assert guard.events_frame().reason[0] == "loss 50 > 4 x median 1, 3 batches in a row; rolled back to step 0"
     driver.batch(math.nan)  # NaN does not wait
     assert guard.recoveries == 2
+
+
+def test_a_blow_up_that_swings_by_orders_of_magnitude_still_counts():
+    # Not rising batch to batch, but 64 (4 ** 3) times above any level the fit has seen: no hard batch.
+    guard = keras_lr.DivergenceGuard(threshold=4.0, patience=3)
+    driver = Driver(guard)
+    for loss in [1.0] * 5 + [1e20, 1e18, 1e19]:
+        driver.batch(loss)
+    assert guard.recoveries == 1
+    # Losses worked out from an epoch's mean that holds 1e20 are noise of about 1e12, some of them
+    # negative: they are not good losses, and the run of spikes goes on.
+    guard = keras_lr.DivergenceGuard(threshold=4.0, patience=3)
+    driver = Driver(guard)
+    for loss in [1.0] * 5 + [1e20, 1.0, 1.0]:
+        driver.batch(loss)
+    assert guard.recoveries == 1
+    assert guard.events_frame().reason[0].startswith("loss unreadable next to the epoch's mean loss 1.25e+19")
+
+
+def test_a_rollback_to_the_first_snapshot_restores_the_optimizers_moments():
+    # Under TensorFlow fit builds the optimizer at its first step, after the hooks where the first
+    # snapshot is taken: the guard builds it, or a rollback there keeps the blown-up momentum.
+    guard = keras_lr.DivergenceGuard()
+    driver = Driver(guard, optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
+    momenta = [variable for variable in driver.optimizer.variables if "momentum" in variable.path]
+    assert len(momenta) == 2
+    for loss in [1.0, 1.0]:
+        driver.batch(loss)
+    for variable in momenta:
+        variable.assign(np.full(variable.shape, 5.0, "float32"))
+    driver.batch(math.nan)
+    assert guard.recoveries == 1 and all(not np.any(variable.numpy()) for variable in momenta)
 
 
 def test_snapshot_counts_only_once_its_weights_gave_a_good_loss():
