@@ -21,6 +21,9 @@ BARELY_FELL = 0.1
 # full one-sided window (`suggestions._steady_end`), or nothing happened in it: no real curve of
 # benchmarks/finder_quality.py (129) never rose, and pure noise whose last batch was its lowest did.
 FELL_BEFORE_END = 0.1
+# A rise too early to leave enough usable points is real when the smoothed loss climbs this share above
+# its start (or to NaN); below, it is noise on a flat curve (`_too_few_usable`).
+ROSE_ABOVE_START = 0.5
 
 
 def _share_fallen(curve):
@@ -58,7 +61,8 @@ def _assess(learning_rates, losses, keep=None):
     if len(values) and finite.mean() < 0.5:
         reasons.append(("mostly nan", f"mostly NaN or infinite ({int((~finite).sum())} of {len(values)} points)"))
     if finite.sum() < MIN_POINTS:
-        reasons.append(("too few", f"too few points ({int(finite.sum())} finite; at least {MIN_POINTS} needed)"))
+        reasons.append(("too few", f"too few points ({int(finite.sum())} finite; at least {MIN_POINTS} needed): "
+                                   f"raise num_steps, or lower start_lr if the loss diverged at once"))
         return reasons
     smoothed = s.smooth(values[finite])
     lowest = int(np.argmin(smoothed))
@@ -69,8 +73,7 @@ def _assess(learning_rates, losses, keep=None):
     if keep is not None:
         kept = np.asarray(keep, dtype=bool) & finite
         if kept.sum() < MIN_POINTS:
-            reasons.append(("too few", f"too few usable points before the loss rose for good ({int(kept.sum())}; "
-                                       f"at least {MIN_POINTS} needed)"))
+            reasons.append(_too_few_usable(rates, values, kept))
             return reasons
         smoothed = s.smooth(values[kept])
         lowest = int(np.argmin(smoothed))
@@ -84,6 +87,35 @@ def _assess(learning_rates, losses, keep=None):
             f"or start_lr, so more steps fall where the loss moves",
         ))
     return reasons
+
+
+def _too_few_usable(rates, values, kept):
+    """The reason for a curve with too few usable points before its rise: (kind, message).
+
+    A rise that took the smoothed loss half again above its start
+    (`ROSE_ABOVE_START`), or to NaN, is real: the test started too high. One
+    that stayed below is the batches' noise on a flat curve (the rates were
+    too low to move the loss; batch losses of a small batch vary by 20% and
+    more), which a longer or wider test may answer.
+    """
+    count = int(kept.sum())
+    curve = s.smooth(values)
+    finite = np.nonzero(np.isfinite(curve))[0]
+    start = float(np.median(curve[finite[: max(3, len(finite) // 10)]]))
+    last = int(np.nonzero(kept)[0][-1]) if count else -1
+    after = values[last + 1 :]
+    rose = (not np.isfinite(after).all() or start <= 0
+            or float(np.nanmax(curve[last + 1 :], initial=-np.inf)) > (1.0 + ROSE_ABOVE_START) * start)
+    tested = rates[(rates > 0) & np.isfinite(rates)]
+    if rose:
+        return ("too few", f"too few usable points before the loss rose for good ({count}; at least {MIN_POINTS} "
+                           f"needed): it rose within {count} step{'s' if count != 1 else ''} of start_lr ({tested[0]:.3g}); lower start_lr, or "
+                           f"raise num_steps so more steps fall before the rise")
+    return (FLAT, f"the loss neither fell nor rose for good over the {len(values)} steps from {tested[0]:.3g} to "
+                  f"{tested[-1]:.3g}: it stayed below {1 + ROSE_ABOVE_START:g}x its start, so what read as a rise "
+                  f"after {count} step{'s' if count != 1 else ''} is the batches' noise; raise end_lr if the loss should have fallen or "
+                  f"diverged by then, num_steps (e.g. to {max(300, 3 * len(values))}) or start_lr if training "
+                  f"needs more steps to start")
 
 
 class LRFinderResult(Recommendation):

@@ -149,6 +149,25 @@ def test_a_curve_that_neither_fell_nor_rose_is_unreliable_whatever_its_last_batc
     assert LRFinderResult(frame(np.linspace(-1.0, -3.0, 300), rates), warn=False).reliable
 
 
+def test_too_few_points_before_a_rise_says_whether_the_rise_was_noise():
+    # Rates too low to move the loss (a newcomer's end_lr=1e-5): batch noise of 15%, in which the
+    # running average finds a "rise" after 4 points. It is flat, and a longer or wider test is asked.
+    rates = np.logspace(-7, -5, 30)
+    flat = 1.0 + np.random.default_rng(2).normal(0.0, 0.15, size=30)
+    assert s.usable(rates, flat).rise == 4
+    with pytest.warns(UserWarning, match=r"the loss neither fell nor rose for good over the 30 steps from 1e-07 to "
+                                         r"1e-05: it stayed below 1.5x its start, so what read as a rise after 4 "
+                                         r"steps is the batches' noise; raise end_lr"):
+        result = LRFinderResult(frame(flat, rates))
+    assert not result.reliable and result._too_short == "the loss neither fell nor rose"
+    # A real rise to 1.9x the start after 9 points (start_lr too high): lower start_lr; a longer test
+    # over the same rates would not help.
+    rising = np.r_[np.linspace(1.0, 0.8, 4), np.linspace(0.8, 1.9, 26)]
+    result = LRFinderResult(frame(rising, rates), warn=False)
+    assert result.reasons[0].startswith("too few usable points before the loss rose for good")
+    assert "lower start_lr" in result.reasons[0] and result._too_short is None
+
+
 def test_a_peak_that_few_resampled_curves_support_is_not_steady(monkeypatch):
     # Most redrawn curves support no peak: the median of the few that do is not a rate to train at.
     from keras_lr.finder import result as result_module

@@ -137,7 +137,9 @@ def test_assess_names_what_is_wrong():
     rises_at_once = 2.0 + 10.0 ** (2 * (X + 6.0) / 7.0)
     assert assess(RATES, rises_at_once) == ["diverged at once: the loss rose from the first steps"]
     few = valley_curve()[:8]
-    assert assess(RATES[:8], few) == ["too few points (8 finite; at least 10 needed)"]
+    assert assess(RATES[:8], few) == [
+        "too few points (8 finite; at least 10 needed): raise num_steps, or lower start_lr if the loss diverged at once"
+    ]
     mostly_nan = valley_curve()
     mostly_nan[20:] = np.nan
     assert assess(RATES, mostly_nan)[0] == "mostly NaN or infinite (121 of 141 points)"
