@@ -85,6 +85,7 @@ class FitSession:
         self._traced = None
         self._attribute = None
         self._key_used = None
+        self._warned_raise = False  # once per fit: a rate set from outside raised the schedule
         # Steps: the optimizer's counter at each epoch's start, and the steps the hooks
         # counted since (read at the first epoch, not now: BackupAndRestore puts back a
         # checkpoint in its on_train_begin).
@@ -186,6 +187,7 @@ class FitSession:
             if now != self._original_value and self._original_value > 0:
                 # A callback before ours (Keras's LearningRateScheduler) set the rate this epoch:
                 # a change of the multiplier, as its later changes are.
+                self._check_raise(now, self._original_value)
                 self.multipliers.set(now / self._original_value, self.start_iteration)
                 self.original.assign(self._original_value)
         key = self._key()
@@ -346,7 +348,25 @@ class FitSession:
         """A rate set from outside (`optimizer.learning_rate = rate`): from the next step on."""
         iteration = self.iteration
         source = self.source_rate_at(iteration)
+        if source > 0:
+            self._check_raise(rate, source * self.multipliers.current)
         self.set_multiplier(rate / source if source > 0 else 1.0, iteration)
+
+    def _check_raise(self, rate, scheduled):
+        """Warns, once a fit, when a rate set from outside is over twice what a keras_lr schedule gives:
+        a callback that sets absolute rates (Keras's LearningRateScheduler returning fixed values)
+        would scale the schedule by the ratio, its peak with it. Lowering it (`lr * 0.5`, Keras's
+        ReduceLROnPlateau) is what the multiplier is for."""
+        if self.schedule is None or self._warned_raise or not rate > 2.0 * scheduled:
+            return
+        self._warned_raise = True
+        owner = type(self.schedule_owner).__name__
+        _warnings.warn(
+            f"{owner}: another callback set the learning rate to {rate:.4g} where {owner}'s schedule gives "
+            f"{scheduled:.4g}; keras_lr reads that as a multiplier of {rate / scheduled:.3g} on {owner}'s rates "
+            f"from the next step on. If that callback sets absolute rates (a LearningRateScheduler returning "
+            f"fixed values), keep one of the two: both set the rate."
+        )
 
     def write_logs(self, member, logs, iteration):
         """The rate (and momentum) applied at ``iteration``, in ``logs``: one member writes them."""

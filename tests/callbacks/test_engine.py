@@ -32,6 +32,19 @@ def test_kerass_learning_rate_scheduler_composes_as_a_multiplier(keras_first):
     assert float(model.optimizer.learning_rate) == 0.5  # a schedule's fit leaves the rate as compiled
 
 
+@pytest.mark.parametrize("keras_first", [False, True], ids=["after", "before"])
+def test_a_learning_rate_scheduler_of_fixed_rates_beside_a_schedule_warns_once(keras_first):
+    # Returning 0.05 where the cycle gives 0.004 to 0.01 scales the whole cycle by 5 to 12.5, its peak too.
+    model = bias_model(keras.optimizers.SGD(0.5))
+    fixed = keras.callbacks.LearningRateScheduler(lambda epoch: 0.05)
+    ours = keras_lr.OneCycle(0.1, base_momentum=None)
+    with pytest.warns(UserWarning, match=r"OneCycle: another callback set the learning rate to 0.05 where "
+                                         r"OneCycle's schedule gives 0.00\d+; .* multiplier of \d.*keep one"
+                                         r" of the two") as record:
+        fit(model, [fixed, ours] if keras_first else [ours, fixed])
+    assert sum("another callback set the learning rate" in str(w.message) for w in record) == 1
+
+
 def test_kerass_reduce_lr_on_plateau_composes_as_a_multiplier():
     model = bias_model(keras.optimizers.SGD(0.5))
     reduce = keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=1e9)
