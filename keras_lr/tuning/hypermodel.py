@@ -118,6 +118,7 @@ class LRHyperModel(keras_tuner.HyperModel):
         self._result = finder if isinstance(finder, LRFinderResult) else None
         self._finder_done = False
         self._warned = False
+        self._warned_rate = False  # once: build_model did not call tuning.learning_rate(hp)
 
     def build(self, hp):
         default = "constant" if "constant" in self.schedules else self.schedules[0]
@@ -142,6 +143,13 @@ class LRHyperModel(keras_tuner.HyperModel):
                 f"e.g. Adam(keras_lr.tuning.learning_rate(hp)); received an optimizer holding "
                 f"{type(rate).__name__}. LRHyperModel puts each trial's schedule in itself: list the "
                 f"ones to choose from in LRHyperModel(schedules=...)."
+            )
+        if self.rate_name is None and not self._warned_rate:
+            self._warned_rate = True
+            _warnings.warn(
+                f"LRHyperModel: build_model did not call keras_lr.tuning.learning_rate(hp), so the search tunes "
+                f"the schedule at the rate the model was compiled with ({float(rate.numpy()):g}), not the rate; "
+                f"compile with e.g. keras.optimizers.Adam(keras_lr.tuning.learning_rate(hp))."
             )
         oracle = _kerastuner.constructing.get()
         if oracle is not None and self.rate_name is not None:

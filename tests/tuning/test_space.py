@@ -1,6 +1,7 @@
 """The rate hyperparameter, the schedule menu and the range test's bounds, without searching."""
 
 import math
+import warnings
 
 import keras
 import keras_tuner
@@ -83,6 +84,22 @@ def test_a_model_compiled_with_a_schedule_is_refused_when_the_tuner_is_made(tmp_
 
     with pytest.raises(ValueError, match="compile the model with a float learning rate.*holding ExponentialDecay"):
         make(tuning.RandomSearch, tuning.LRHyperModel(build), tmp_path, max_trials=1)
+
+
+def test_a_build_model_that_does_not_tune_the_rate_is_warned_of_once():
+    def fixed(hp):
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile(keras.optimizers.Adam(0.003), "mse")
+        return model
+
+    hypermodel = tuning.LRHyperModel(fixed)
+    with pytest.warns(UserWarning, match=r"build_model did not call keras_lr.tuning.learning_rate\(hp\), so the "
+                                         r"search tunes the schedule at the rate the model was compiled with \(0.003\)"):
+        hypermodel.build(keras_tuner.HyperParameters())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hypermodel.build(keras_tuner.HyperParameters())  # once
+        tuning.LRHyperModel(build_digits).build(keras_tuner.HyperParameters())  # the rate is tuned: silent
 
 
 def test_each_schedule_declares_its_parameters_only_when_chosen():
