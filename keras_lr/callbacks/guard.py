@@ -9,8 +9,6 @@ from keras_lr import _warnings
 from keras_lr._engine.state import weights_are_finite
 from keras_lr.callbacks.adaptive import AdaptiveCallback
 
-_FLOAT32_EPS = 2.0**-23  # Keras keeps the epoch's mean loss in float32
-
 
 class DivergenceGuard(AdaptiveCallback):
     """Rescues a run whose loss blows up: rolls back and cuts the learning rate.
@@ -62,11 +60,7 @@ class DivergenceGuard(AdaptiveCallback):
             that count as divergence (a NaN or infinite loss counts at
             once). Late in training batches at several times the typical
             loss are normal (one hard example in a batch of near-zero
-            losses); divergence persists and grows. A spike `threshold **
-            patience` times (64) above both the recent losses and the fit's
-            first ones goes on with the run whatever its order (a blow-up
-            swings by orders of magnitude), as does a loss that cannot be
-            read because the epoch's float32 mean holds a blow-up.
+            losses); divergence persists and grows.
         factor: Float in (0, 1). The rate is multiplied by it at each rollback.
         snapshot_every: Integer >= 1. Optimizer steps between snapshots
             (each copies every weight and optimizer variable to host memory),
@@ -109,7 +103,6 @@ class DivergenceGuard(AdaptiveCallback):
         self._spikes = 0  # spikes in a row, each above the one before
         self._last_spike = math.inf
         self._good_seen = (0, 0.0)  # the epoch's (steps, mean loss) at the last good batch hook
-        self._first_good = []  # the fit's first `window` good losses: its starting level, kept past rollbacks
 
     def _spike(self, loss):
         """Why ``loss`` is a spike, or None."""
@@ -119,23 +112,6 @@ class DivergenceGuard(AdaptiveCallback):
         if typical > 0 and loss > self.threshold * typical:
             return f"loss {loss:.4g} > {self.threshold:g} x median {typical:.4g}"
         return None
-
-    def _far_above(self, loss):
-        """Whether ``loss`` is so far above both the recent losses and the fit's starting level
-        (`threshold ** patience` times, 64 by default) that no hard batch explains it."""
-        level = max(statistics.median(self._recent) if self._recent else 0.0,
-                    statistics.median(self._first_good) if self._first_good else 0.0)
-        return level > 0 and loss > self.threshold**self.patience * level
-
-    def _unreadable(self, steps):
-        """Whether the epoch's running mean, which the batch losses are worked out from (a float32
-        in Keras), holds a blow-up too large for them to be read: after a finite blow-up that was
-        not rolled back, a loss worked out from it can come out as 0 or negative. (A mean that is
-        merely far above a loss that fell fast is no blow-up.)"""
-        if not self._recent:
-            return False
-        error = 2.0 * _FLOAT32_EPS * abs(self._losses.mean) * self._losses.count / max(steps, 1)
-        return error > statistics.median(self._recent) and self._far_above(abs(self._losses.mean))
 
     def _recover(self, reason):
         """Rolls back to the last good snapshot; cuts the rate, or stops after too many failures."""
@@ -161,22 +137,17 @@ class DivergenceGuard(AdaptiveCallback):
             return
         self._scale(self.factor, f"{reason}; rolled back to step {self._good.iteration}")
 
-    def _observe(self, loss, steps=1):
-        """Acts on the mean loss of the ``steps`` steps since the last batch hook."""
+    def _observe(self, loss):
+        """Acts on the mean loss of the steps since the last batch hook."""
         if not math.isfinite(loss):
             self._spikes = 0
             self._recover(f"loss {loss}")
             return
         spike = self._spike(loss)
-        unreadable = spike is None and self._unreadable(steps)
-        if unreadable:
-            spike = f"loss unreadable next to the epoch's mean loss {self._losses.mean:.4g}"
         if spike is not None:
             # A run of spikes counts while the loss keeps rising; a hard batch after
-            # a hard batch (heavy-tailed noise late in training) starts a new run. A loss
-            # far above any level the fit has seen, or one that cannot be read, goes on
-            # with the run whatever its order: a blow-up swings by orders of magnitude.
-            rising = self._spikes == 0 or loss > self._last_spike or unreadable or self._far_above(loss)
+            # a hard batch (heavy-tailed noise late in training) starts a new run.
+            rising = self._spikes == 0 or loss > self._last_spike
             self._spikes = self._spikes + 1 if rising else 1
             self._last_spike = loss
             if self._spikes >= self.patience:
@@ -186,8 +157,6 @@ class DivergenceGuard(AdaptiveCallback):
         self._spikes = 0
         self._good_seen = self._seen()
         self._recent.append(loss)
-        if len(self._first_good) < self.window:
-            self._first_good.append(loss)
         if self._candidate is not None:
             # Its weights gave this good loss: it becomes the good snapshot.
             self._good, self._candidate = self._candidate, None
@@ -209,7 +178,7 @@ class DivergenceGuard(AdaptiveCallback):
     def _after_steps(self, steps, logs):
         loss = self._interval_loss(steps, logs)
         if loss is not None and not self.stopped:
-            self._observe(loss, steps)
+            self._observe(loss)
 
     def _at_epoch_end(self, epoch, logs):
         # The last step of an epoch can leave non-finite weights with a finite loss.

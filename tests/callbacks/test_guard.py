@@ -60,23 +60,6 @@ def test_spikes_must_persist_and_rise_for_patience_batches():
     assert guard.recoveries == 2
 
 
-def test_a_blow_up_that_swings_by_orders_of_magnitude_still_counts():
-    # Not rising batch to batch, but 64 (4 ** 3) times above any level the fit has seen: no hard batch.
-    guard = keras_lr.DivergenceGuard(threshold=4.0, patience=3)
-    driver = Driver(guard)
-    for loss in [1.0] * 5 + [1e20, 1e18, 1e19]:
-        driver.batch(loss)
-    assert guard.recoveries == 1
-    # Losses worked out from an epoch's mean that holds 1e20 are noise of about 1e12, some of them
-    # negative: they are not good losses, and the run of spikes goes on.
-    guard = keras_lr.DivergenceGuard(threshold=4.0, patience=3)
-    driver = Driver(guard)
-    for loss in [1.0] * 5 + [1e20, 1.0, 1.0]:
-        driver.batch(loss)
-    assert guard.recoveries == 1
-    assert guard.events_frame().reason[0].startswith("loss unreadable next to the epoch's mean loss 1.25e+19")
-
-
 def test_a_rollback_to_the_first_snapshot_restores_the_optimizers_moments():
     # Under TensorFlow fit builds the optimizer at its first step, after the hooks where the first
     # snapshot is taken: the guard builds it, or a rollback there keeps the blown-up momentum.
