@@ -365,7 +365,7 @@ class FitSession:
             f"{owner}: another callback set the learning rate to {rate:.4g} where {owner}'s schedule gives "
             f"{scheduled:.4g}; keras_lr reads that as a multiplier of {rate / scheduled:.3g} on {owner}'s rates "
             f"from the next step on. If that callback sets absolute rates (a LearningRateScheduler returning "
-            f"fixed values), keep one of the two: both set the rate."
+            f"fixed values), keep one of the two: both set the rate (a raise you meant, lr * 3, is fine)."
         )
 
     def write_logs(self, member, logs, iteration):

@@ -144,11 +144,16 @@ class LRHyperModel(keras_tuner.HyperModel):
                 f"{type(rate).__name__}. LRHyperModel puts each trial's schedule in itself: list the "
                 f"ones to choose from in LRHyperModel(schedules=...)."
             )
-        if self.rate_name is None and not self._warned_rate:
+        compiled = float(rate.numpy())
+        # (float32 in the optimizer: equal to a float hyperparameter's value to its precision)
+        named = any(
+            isinstance(value, float) and abs(value - compiled) <= 1e-6 * abs(value) for value in hp.values.values()
+        )
+        if self.rate_name is None and not named and not self._warned_rate:  # not tuned, by us or by the user
             self._warned_rate = True
             _warnings.warn(
                 f"LRHyperModel: build_model did not call keras_lr.tuning.learning_rate(hp), so the search tunes "
-                f"the schedule at the rate the model was compiled with ({float(rate.numpy()):g}), not the rate; "
+                f"the schedule at the rate the model was compiled with ({compiled:g}), not the rate; "
                 f"compile with e.g. keras.optimizers.Adam(keras_lr.tuning.learning_rate(hp))."
             )
         oracle = _kerastuner.constructing.get()

@@ -101,6 +101,13 @@ def test_a_build_model_that_does_not_tune_the_rate_is_warned_of_once():
         hypermodel.build(keras_tuner.HyperParameters())  # once
         tuning.LRHyperModel(build_digits).build(keras_tuner.HyperParameters())  # the rate is tuned: silent
 
+        def own(hp):  # the user's own hyperparameter for the rate: tuned, silent
+            model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+            model.compile(keras.optimizers.Adam(hp.Float("lr", 1e-4, 1e-1, sampling="log")), "mse")
+            return model
+
+        tuning.LRHyperModel(own).build(keras_tuner.HyperParameters())
+
 
 def test_each_schedule_declares_its_parameters_only_when_chosen():
     hp = keras_tuner.HyperParameters()
