@@ -107,13 +107,14 @@ def _too_few_usable(rates, values, kept):
     rose = (not np.isfinite(after).all() or start <= 0
             or float(np.nanmax(curve[last + 1 :], initial=-np.inf)) > (1.0 + ROSE_ABOVE_START) * start)
     tested = rates[(rates > 0) & np.isfinite(rates)]
+    steps = f"{count} step{'s' if count != 1 else ''}"
     if rose:
         return ("too few", f"too few usable points before the loss rose for good ({count}; at least {MIN_POINTS} "
-                           f"needed): it rose within {count} step{'s' if count != 1 else ''} of start_lr ({tested[0]:.3g}); lower start_lr, or "
+                           f"needed): it rose within {steps} of start_lr ({tested[0]:.3g}); lower start_lr, or "
                            f"raise num_steps so more steps fall before the rise")
     return (FLAT, f"the loss neither fell nor rose for good over the {len(values)} steps from {tested[0]:.3g} to "
                   f"{tested[-1]:.3g}: it stayed below {1 + ROSE_ABOVE_START:g}x its start, so what read as a rise "
-                  f"after {count} step{'s' if count != 1 else ''} is the batches' noise; raise end_lr if the loss should have fallen or "
+                  f"after {steps} is the batches' noise; raise end_lr if the loss should have fallen or "
                   f"diverged by then, num_steps (e.g. to {max(300, 3 * len(values))}) or start_lr if training "
                   f"needs more steps to start")
 
