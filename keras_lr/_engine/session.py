@@ -187,7 +187,7 @@ class FitSession:
             if now != self._original_value and self._original_value > 0:
                 # A callback before ours (Keras's LearningRateScheduler) set the rate this epoch:
                 # a change of the multiplier, as its later changes are.
-                self._check_raise(now, self._original_value)
+                self._check_raise(now, self._original_value, "the optimizer was compiled with")
                 self.multipliers.set(now / self._original_value, self.start_iteration)
                 self.original.assign(self._original_value)
         key = self._key()
@@ -349,21 +349,23 @@ class FitSession:
         iteration = self.iteration
         source = self.source_rate_at(iteration)
         if source > 0:
-            self._check_raise(rate, source * self.multipliers.current)
+            scheduled = source * self.multipliers.current
+            self._check_raise(rate, scheduled, f"{type(self.schedule_owner).__name__}'s schedule gives")
         self.set_multiplier(rate / source if source > 0 else 1.0, iteration)
 
-    def _check_raise(self, rate, scheduled):
-        """Warns, once a fit, when a rate set from outside is over twice what a keras_lr schedule gives:
-        a callback that sets absolute rates (Keras's LearningRateScheduler returning fixed values)
-        would scale the schedule by the ratio, its peak with it. Lowering it (`lr * 0.5`, Keras's
-        ReduceLROnPlateau) is what the multiplier is for."""
-        if self.schedule is None or self._warned_raise or not rate > 2.0 * scheduled:
+    def _check_raise(self, rate, reference, what):
+        """Warns, once a fit, when a rate set from outside is over twice the rate it is a multiplier of
+        (what a keras_lr schedule gives, or at the first epoch the rate compiled in): a callback that
+        sets absolute rates (Keras's LearningRateScheduler returning fixed values) would scale the
+        schedule by the ratio, its peak with it. Lowering it (`lr * 0.5`, Keras's ReduceLROnPlateau)
+        is what the multiplier is for. ``what`` names the reference in the message."""
+        if self.schedule is None or self._warned_raise or not rate > 2.0 * reference:
             return
         self._warned_raise = True
         owner = type(self.schedule_owner).__name__
         _warnings.warn(
-            f"{owner}: another callback set the learning rate to {rate:.4g} where {owner}'s schedule gives "
-            f"{scheduled:.4g}; keras_lr reads that as a multiplier of {rate / scheduled:.3g} on {owner}'s rates "
+            f"{owner}: another callback set the learning rate to {rate:.4g} where {what} "
+            f"{reference:.4g}; keras_lr reads that as a multiplier of {rate / reference:.3g} on {owner}'s rates "
             f"from the next step on. If that callback sets absolute rates (a LearningRateScheduler returning "
             f"fixed values), keep one of the two: both set the rate (a raise you meant, lr * 3, is fine)."
         )

@@ -43,6 +43,11 @@ def test_a_learning_rate_scheduler_of_fixed_rates_beside_a_schedule_warns_once(k
                                          r" of the two") as record:
         fit(model, [fixed, ours] if keras_first else [ours, fixed])
     assert sum("another callback set the learning rate" in str(w.message) for w in record) == 1
+    # Before ours at the first epoch, it scales the rate compiled in, and the warning names that.
+    model = bias_model(keras.optimizers.SGD(0.01))
+    with pytest.warns(UserWarning, match=r"OneCycle: another callback set the learning rate to 0.05 where the "
+                                         r"optimizer was compiled with 0.01; .* multiplier of 5 "):
+        fit(model, [fixed, keras_lr.OneCycle(0.1, base_momentum=None)])
 
 
 def test_kerass_reduce_lr_on_plateau_composes_as_a_multiplier():
