@@ -209,7 +209,9 @@ class LRHyperModel(keras_tuner.HyperModel):
         if schedule is not None:
             ours.insert(0, schedule)
         # Ahead of KerasTuner's own, which read logs["learning_rate"] at each epoch's end.
-        callbacks = ours + [c for c in callbacks if not isinstance(c, _kerastuner.StopOnNonFiniteLoss)]
+        callbacks = ours + [
+            c for c in callbacks if not isinstance(c, (_kerastuner.StopOnNonFiniteLoss, _kerastuner.ObjectiveCheck))
+        ]
         return model.fit(*args, callbacks=callbacks, **kwargs)
 
     def _callback(self, hp, model, tuner, fit_kwargs):

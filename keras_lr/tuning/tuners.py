@@ -85,6 +85,10 @@ class _Search(keras_tuner.Tuner):
         callbacks = list(kwargs.pop("callbacks", None) or [])
         if not any(isinstance(c, _kerastuner.StopOnNonFiniteLoss) for c in callbacks):
             callbacks.append(_kerastuner.StopOnNonFiniteLoss())
+        # Also with a plain build function: a misnamed objective stops the search at the first
+        # epoch with the names logged, not after three failed trials with a KeyError.
+        if not any(isinstance(c, _kerastuner.ObjectiveCheck) for c in callbacks):
+            callbacks.append(_kerastuner.ObjectiveCheck(self.oracle.objective))
         return super().run_trial(trial, *args, callbacks=callbacks, **kwargs)
 
     def pre_create_trial(self):

@@ -286,8 +286,10 @@ def test_a_search_where_every_trial_diverges_says_so(tmp_path, capsys):
     assert "Invalid loss" not in capsys.readouterr().out  # stopped silently
 
 
-def test_an_objective_that_is_not_logged_stops_the_search_at_once(tmp_path):
-    tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build_digits), tmp_path, objective="val_auc", max_trials=3)
+@pytest.mark.parametrize("hypermodel", ["LRHyperModel", "a build function"])
+def test_an_objective_that_is_not_logged_stops_the_search_at_once(hypermodel, tmp_path):
+    build = tuning.LRHyperModel(build_digits) if hypermodel == "LRHyperModel" else build_digits
+    tuner = make(tuning.RandomSearch, build, tmp_path, objective="val_auc", max_trials=3)
     with pytest.raises(keras_tuner.errors.FatalValueError, match="'val_auc' is not in the logs.*val_accuracy"):
         search_digits(tuner, epochs=2)
     assert len(tuner.oracle.trials) == 1
