@@ -30,14 +30,18 @@ class DivergenceGuard(AdaptiveCallback):
     counts as good once the loss computed from it has been seen to be good,
     so a snapshot never holds the weights of a step that blew up. The guard
     also checks the weights at every epoch end and rolls back if any is
-    NaN or infinite, so an epoch-end `ModelCheckpoint` never saves them (put
-    the guard before checkpoint callbacks that save every few batches).
+    NaN or infinite. Keras calls callbacks in the order of the list, so put
+    the guard before every checkpoint callback: a `ModelCheckpoint` listed
+    after it never saves NaN weights at an epoch end; one listed before it
+    saves before the check.
 
     When the loss diverges again within `snapshot_every` steps of a
-    recovery, the recovery failed; after `max_recoveries` failed recoveries
-    in a row the next divergence stops training (`model.stop_training`) at
-    the last good weights, with a warning that says so. (With the default
-    `factor` of 0.5, ten failures in a row have cut the rate 1024-fold.)
+    recovery, the recovery failed. The guard makes at most `max_recoveries`
+    recoveries in a row: the divergence that fails the last of them stops
+    training (`model.stop_training`) at the last good weights, with a
+    warning that says so (with 0, the first divergence does). (With the
+    default `factor` of 0.5, ten failures in a row have cut the rate
+    1024-fold.)
 
     Every rollback is in `events_frame()`; `recoveries` counts them.
 
@@ -65,8 +69,9 @@ class DivergenceGuard(AdaptiveCallback):
         snapshot_every: Integer >= 1. Optimizer steps between snapshots
             (each copies every weight and optimizer variable to host memory),
             and how long a recovery must hold to count as one that worked.
-        max_recoveries: Integer >= 0. Failed recoveries in a row allowed
-            before the guard stops training.
+        max_recoveries: Integer >= 0. Recoveries in a row the guard
+            makes; a divergence after the last of them (within
+            `snapshot_every` steps, so it failed) stops training.
         window: Integer >= 1. How many recent good batch losses the median
             is taken over. (A median, not a moving average: it forgets a
             run of huge but finite losses after `window / 2` batches.)
@@ -128,11 +133,14 @@ class DivergenceGuard(AdaptiveCallback):
             self.model.stop_training = True
             rate = self.current_rate()
             self._record(self._iteration(), rate, rate, f"{reason}; stopped after {self.max_recoveries} failed recoveries")
+            what = (
+                f"diverged again ({reason}) after {self.max_recoveries} failed recoveries in a row"
+                if self.max_recoveries
+                else f"diverged ({reason}) and max_recoveries=0 allows no recovery"
+            )
             _warnings.warn(
-                f"DivergenceGuard: training diverged again ({reason}) after "
-                f"{self.max_recoveries} failed recoveries in a row; training stops at "
-                f"the last good weights (from step {self._good.iteration}). Start "
-                f"from a lower learning rate, or raise max_recoveries."
+                f"DivergenceGuard: training {what}; training stops at the last good weights "
+                f"(from step {self._good.iteration}). Start from a lower learning rate, or raise max_recoveries."
             )
             return
         self._scale(self.factor, f"{reason}; rolled back to step {self._good.iteration}")

@@ -123,6 +123,17 @@ def test_stops_after_max_recoveries_failed_in_a_row():
     assert list(guard.events_frame().new_learning_rate) == pytest.approx([0.05, 0.025, 0.025])
 
 
+def test_max_recoveries_0_stops_at_the_first_divergence_and_says_so():
+    guard = keras_lr.DivergenceGuard(max_recoveries=0, snapshot_every=1)
+    driver = Driver(guard)
+    driver.batch(1.0)
+    driver.batch(1.0)
+    with pytest.warns(UserWarning, match=r"training diverged \(loss nan\) and max_recoveries=0 allows no recovery"):
+        driver.batch(math.nan)
+    assert driver.model.stop_training and guard.recoveries == 1
+    assert driver.kernel() == 1.0 and driver.rate() == pytest.approx(0.1)  # rolled back, not cut
+
+
 def test_a_recovery_that_holds_resets_the_failure_count():
     guard = keras_lr.DivergenceGuard(factor=0.5, max_recoveries=1, snapshot_every=2)
     driver = Driver(guard)
