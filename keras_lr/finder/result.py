@@ -2,6 +2,7 @@
 
 
 import numpy as np
+import pandas as pd
 
 from keras_lr import _validation as v
 from keras_lr import _warnings
@@ -42,14 +43,22 @@ def _share_fallen(curve):
 NEVER_FELL, NOT_STEADY, FLAT = "never fell", "not steady", "flat"
 
 
-def assess(learning_rates, losses, keep=None):
+def assess(learning_rates, losses, smoothing=0.9):
     """Why the curve cannot support a suggestion: a list of reasons (empty if it can).
 
-    A pure function of the raw rates and (unsmoothed) losses of a range test,
-    and of which points are usable (`suggestions.usable`; all finite points
-    when None).
+    A pure function of the raw rates and (unsmoothed) losses of a range test:
+    the `reasons` of the `LRFinderResult` made from them, so empty exactly
+    when that result is `reliable`.
+
+    Args:
+        learning_rates: Sequence of the test's rates (increasing).
+        losses: Sequence of the raw losses at them.
+        smoothing: Float in [0, 1). The smoothing, as `lr_find`'s.
     """
-    return [message for _, message in _assess(learning_rates, losses, keep)]
+    smoothing = v.check_number("assess", "smoothing", smoothing, low=0.0, high=1.0, high_open=True)
+    rates, values = s._arrays("assess", learning_rates, losses)
+    frame = pd.DataFrame({"learning_rate": rates, "loss": values})
+    return list(LRFinderResult(frame, smoothing, warn=False).reasons)
 
 
 def _assess(learning_rates, losses, keep=None):

@@ -35,21 +35,26 @@ __all__ = [
 ]
 
 
-def _arrays(learning_rates, losses):
-    """The rates and losses as float64 arrays of one length."""
+def _arrays(owner, learning_rates, losses):
+    """The rates and losses as float64 arrays of one length (``owner`` names the function in errors)."""
     rates = np.asarray(learning_rates, dtype=np.float64).reshape(-1)
     values = np.asarray(losses, dtype=np.float64).reshape(-1)
     if rates.shape != values.shape:
         raise ValueError(
-            f"learning_rates and losses must have the same length; received "
+            f"{owner}: learning_rates and losses must have the same length; received "
             f"{rates.shape[0]} rates and {values.shape[0]} losses"
         )
     return rates, values
 
 
-def _finite(learning_rates, losses):
+def _beta(owner, beta):
+    """``beta`` checked as a smoothing in [0, 1)."""
+    return v.check_number(owner, "beta", beta, low=0.0, high=1.0, high_open=True)
+
+
+def _finite(owner, learning_rates, losses):
     """The points with a positive rate and a finite loss, as float64 arrays."""
-    rates, values = _arrays(learning_rates, losses)
+    rates, values = _arrays(owner, learning_rates, losses)
     keep = np.isfinite(values) & np.isfinite(rates) & (rates > 0)
     return rates[keep], values[keep]
 
@@ -74,8 +79,7 @@ def smooth(losses, beta=0.9):
     Returns:
         A float64 numpy array of the same length.
     """
-    if not 0.0 <= beta < 1.0:
-        raise ValueError(f"smooth: beta must be in [0, 1); received beta={beta!r}")
+    beta = _beta("smooth", beta)
     values = np.asarray(losses, dtype=np.float64).reshape(-1)
     out = values.copy()
     finite = np.nonzero(np.isfinite(values))[0]
@@ -142,6 +146,7 @@ def resample(losses, beta=0.9, draws=40, seed=0):
         A float64 numpy array of shape (draws, len(losses)).
     """
     draws = v.check_int("resample", "draws", draws, low=1)
+    beta = _beta("resample", beta)
     values = np.asarray(losses, dtype=np.float64).reshape(-1)
     finite = np.isfinite(values)
     out = np.tile(values, (draws, 1))
@@ -215,7 +220,9 @@ def usable(learning_rates, losses, beta=0.9, rise=0.5):
     Returns:
         A `Usable`.
     """
-    rates, values = _arrays(learning_rates, losses)
+    rates, values = _arrays("usable", learning_rates, losses)
+    beta = _beta("usable", beta)
+    rise = v.check_number("usable", "rise", rise, low=0.0, high=1.0, low_open=True)
     keep = np.isfinite(values) & np.isfinite(rates) & (rates > 0)
     artefacts = np.zeros_like(keep)
     notes = []
@@ -294,7 +301,7 @@ def valley(learning_rates, losses):
         A float, or NaN when fewer than three points are finite or the loss
         never falls below its start.
     """
-    rates, values = _finite(learning_rates, losses)
+    rates, values = _finite("valley", learning_rates, losses)
     if len(values) < 3:
         return math.nan
     start, lowest, fall = _fall(values)
@@ -312,7 +319,7 @@ def steep(learning_rates, losses):
     Returns:
         A float, or NaN when fewer than three points are finite.
     """
-    rates, values = _finite(learning_rates, losses)
+    rates, values = _finite("steep", learning_rates, losses)
     n = len(values)
     if n < 3:
         return math.nan
@@ -335,7 +342,8 @@ def minimum(learning_rates, losses, divisor=10.0):
     Returns:
         A float, or NaN when no point is finite.
     """
-    rates, values = _finite(learning_rates, losses)
+    rates, values = _finite("minimum", learning_rates, losses)
+    divisor = v.check_number("minimum", "divisor", divisor, low=0.0, low_open=True)
     if not len(values):
         return math.nan
     return float(rates[int(np.argmin(values))] / divisor)
@@ -357,7 +365,9 @@ def slide(learning_rates, losses, window=15, threshold=0.05):
         A float, or NaN when the minimum has fewer than ``window`` points
         before it or the loss never falls.
     """
-    rates, values = _finite(learning_rates, losses)
+    rates, values = _finite("slide", learning_rates, losses)
+    window = v.check_int("slide", "window", window, low=1)
+    threshold = v.check_number("slide", "threshold", threshold, low=0.0, low_open=True)
     if len(values) < 3:
         return math.nan
     start, lowest, fall = _fall(values)
@@ -385,7 +395,8 @@ def cyclic_bounds(learning_rates, losses, fraction=0.1):
         A (float, float) pair, or (NaN, NaN) when fewer than three points
         are finite or the loss never falls below its start.
     """
-    rates, values = _finite(learning_rates, losses)
+    rates, values = _finite("cyclic_bounds", learning_rates, losses)
+    fraction = v.check_number("cyclic_bounds", "fraction", fraction, low=0.0, high=1.0, low_open=True, high_open=True)
     if len(values) < 3:
         return math.nan, math.nan
     start, lowest, fall = _fall(values)
@@ -470,7 +481,8 @@ def one_cycle_peaks(learning_rates, losses, beta=0.9, draws=PEAK_DRAWS, seed=0):
         curve itself supports none.
     """
     draws = v.check_int("one_cycle_peaks", "draws", draws, low=1)
-    rates, values = _arrays(learning_rates, losses)
+    rates, values = _arrays("one_cycle_peaks", learning_rates, losses)
+    beta = _beta("one_cycle_peaks", beta)
     kept = usable(rates, values, beta)
     if not np.isfinite(_one_cycle_peak(rates, values, beta, kept)):
         return np.zeros(0)
@@ -533,7 +545,8 @@ def one_cycle_max_lr(learning_rates, losses, beta=0.9, draws=PEAK_DRAWS):
         never falls, or no resampled curve supports a peak.
     """
     draws = v.check_int("one_cycle_max_lr", "draws", draws, low=0)
-    rates, values = _arrays(learning_rates, losses)
+    rates, values = _arrays("one_cycle_max_lr", learning_rates, losses)
+    beta = _beta("one_cycle_max_lr", beta)
     if draws == 0:
         return _one_cycle_peak(rates, values, beta)
     return _median_peak(one_cycle_peaks(rates, values, beta, draws))

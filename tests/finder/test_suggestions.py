@@ -151,10 +151,34 @@ def test_too_few_points_give_nan():
 
 
 def test_mismatched_lengths_are_an_error():
-    with pytest.raises(ValueError, match="same length; received 3 rates and 2 losses"):
+    with pytest.raises(ValueError, match="valley: learning_rates and losses must have the same length; received 3 rates and 2 losses"):
         s.valley([1e-3, 1e-2, 1e-1], [1.0, 0.5])
     with pytest.raises(ValueError, match=r"smooth: beta must be in \[0, 1\); received beta=1.0"):
         s.smooth([1.0, 2.0], 1.0)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: s.one_cycle_max_lr(RATES, valley_curve(), beta=1.5), r"one_cycle_max_lr: beta must be in \[0, 1\)"),
+    (lambda: s.smooth([1.0, 2.0], None), "smooth: beta must be a finite number; received beta=None"),
+    (lambda: s.usable(RATES, valley_curve(), rise=5), r"usable: rise must be in \(0, 1\]; received rise=5"),
+    (lambda: s.minimum(RATES, valley_curve(), divisor=0), "minimum: divisor must be > 0; received divisor=0"),
+    (lambda: s.slide(RATES, valley_curve(), window=0), "slide: window must be an integer >= 1"),
+    (lambda: s.cyclic_bounds(RATES, valley_curve(), fraction=1), r"cyclic_bounds: fraction must be in \(0, 1\)"),
+    (lambda: s.resample(valley_curve(), beta=-0.1), r"resample: beta must be in \[0, 1\)"),
+    (lambda: assess(RATES, valley_curve(), smoothing=1), r"assess: smoothing must be in \[0, 1\)"),
+])
+def test_each_argument_is_checked_by_the_function_it_was_given_to(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_assess_gives_the_results_reasons_also_those_read_from_the_whole_result():
+    rng = np.random.default_rng(81)
+    flat = 2.3 + rng.normal(0.0, 0.2, size=300)  # pure noise: "neither fell nor rose", found by LRFinderResult
+    rates = np.logspace(-7, 1, 300)
+    result = LRFinderResult(pd.DataFrame({"learning_rate": rates, "loss": flat}), warn=False)
+    assert not result.reliable and assess(rates, flat) == result.reasons
+    assert any("neither fell" in reason for reason in result.reasons)
 
 
 def collapse_curve():
