@@ -15,6 +15,16 @@ from keras_lr.finder.result import LRFinderResult
 from keras_lr.schedules import RangeTest
 
 
+def check_validation_data(owner, validation_data):
+    """``validation_data``, checked: None, (x, y), (x, y, sample_weight) or a dataset."""
+    if validation_data is not None and isinstance(validation_data, (tuple, list)) and len(validation_data) not in (2, 3):
+        raise ValueError(
+            f"{owner}: validation_data must be (x, y), (x, y, sample_weight) or a dataset; "
+            f"received a sequence of length {len(validation_data)}"
+        )
+    return validation_data
+
+
 def check_trainable(model, owner):
     """Raises when the model has no trainable weights: no learning rate can move its loss, so a range
     test on it is batch noise (a frozen base model without a trainable head, say)."""
@@ -133,12 +143,7 @@ class LRFinder(EngineCallback):
             self.smoothing,
             self.divergence_threshold,
         ) = check_range(owner, start_lr, end_lr, num_steps, mode, smoothing, divergence_threshold)
-        if validation_data is not None and isinstance(validation_data, (tuple, list)) and len(validation_data) not in (2, 3):
-            raise ValueError(
-                f"{owner}: validation_data must be (x, y), (x, y, sample_weight) or a dataset; "
-                f"received a sequence of length {len(validation_data)}"
-            )
-        self.validation_data = validation_data
+        self.validation_data = check_validation_data(owner, validation_data)
         self.restore = v.check_bool(owner, "restore", restore)
         self.seed = None if seed is None else v.check_int(owner, "seed", seed, low=0)
         self.warn = v.check_bool(owner, "warn", warn)

@@ -6,7 +6,7 @@ from keras_lr import _validation as v
 from keras_lr._engine import optimizers
 from keras_lr._engine.distribution import build_optimizer
 from keras_lr._engine.state import ModelState
-from keras_lr.finder.callback import LRFinder, check_range, check_trainable
+from keras_lr.finder.callback import LRFinder, check_range, check_trainable, check_validation_data
 
 
 def _is_tf_dataset(x):
@@ -40,7 +40,7 @@ def _cycle(iterator):
         seen.append(item)
         yield item
     if not seen:
-        raise ValueError("lr_find: the generator yielded no batches")
+        raise ValueError("lr_find: x, a generator, yielded no batches; pass one that yields (x, y) batches")
     while True:
         yield from seen
 
@@ -164,6 +164,7 @@ def lr_find(
     if seed is not None:
         seed = v.check_int(owner, "seed", seed, low=0)
     retry = v.check_bool(owner, "retry", retry)
+    validation_data = check_validation_data(owner, validation_data)
     if batch_size is not None:
         batch_size = v.check_int(owner, "batch_size", batch_size, low=1)
     if not isinstance(model, keras.Model):
@@ -187,7 +188,12 @@ def lr_find(
             )
         batch_size = batch_size or 32
     elif y is not None or batch_size is not None:
-        raise ValueError(f"{owner}: y and batch_size go with array inputs; a dataset or generator yields (x, y) batches.")
+        passed = ([f"y, a {type(y).__name__}"] if y is not None else []) + (
+            [f"batch_size={batch_size}"] if batch_size is not None else [])
+        raise ValueError(
+            f"{owner}: y and batch_size go with array inputs; x is a {type(x).__name__}, which yields (x, y) "
+            f"batches of its own size, so leave them out (received {' and '.join(passed)})."
+        )
     if _is_tf_dataset(x):
         _check_batched(owner, x, model)
 

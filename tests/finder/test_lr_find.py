@@ -233,6 +233,7 @@ def test_steps_per_execution_is_set_aside_for_the_test():
         (dict(smoothing=1.0), "smoothing must be in"),
         (dict(divergence_threshold=1.0), "divergence_threshold must be > 1"),
         (dict(seed=-1), "seed must be an integer >= 0"),
+        (dict(validation_data=(1, 2, 3, 4)), "validation_data must be .*received a sequence of length 4"),
     ],
 )
 def test_bad_arguments(arguments, message):
@@ -254,8 +255,10 @@ def test_models_it_cannot_test():
     no_rate.optimizer._learning_rate = None
     with pytest.raises(ValueError, match="lr_find: the optimizer SGD has no learning rate"):
         keras_lr.lr_find(no_rate, x, y)
-    with pytest.raises(ValueError, match="lr_find: y and batch_size go with array inputs"):
+    with pytest.raises(ValueError, match="lr_find: y and batch_size go with array inputs; x is a .*received batch_size=8"):
         keras_lr.lr_find(model_with(keras.optimizers.SGD()), tf.data.Dataset.from_tensor_slices((x, y)).batch(8), batch_size=8)
+    with pytest.raises(ValueError, match="lr_find: x, a generator, yielded no batches"):
+        keras_lr.lr_find(model_with(keras.optimizers.SGD()), (batch for batch in []))
 
 
 def test_a_frozen_model_is_refused_before_any_step():
