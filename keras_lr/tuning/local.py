@@ -102,8 +102,8 @@ def run_local(script, workers=2, *, script_args=(), logs=None, port=None, restar
         start_timeout: Float > 0. Seconds the chief may take to start serving.
         timeout: Float > 0 or None. Seconds the whole search may take; then
             every process is stopped and the search has failed.
-        verbose: 0 or 1. 1 prints a line when the search starts, for each
-            restart, and when it ends.
+        verbose: Integer >= 0. 0 is silent; 1 (or more) prints a line when
+            the search starts, for each restart, and when it ends.
 
     Returns:
         A `LocalRun`: `status` 0 when the search finished, 1 when it failed

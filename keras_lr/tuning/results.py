@@ -9,11 +9,16 @@ from keras_lr.tuning import _kerastuner
 _FIRST = ["trial_id", "status", "defaults", "score", "learning_rate", "lr_schedule"]
 
 
-def _oracle(tuner):
+def _oracle(owner, tuner):
+    if not hasattr(tuner, "oracle"):
+        raise ValueError(
+            f"{owner}: tuner must be a KerasTuner tuner (keras_lr.tuning.RandomSearch(...), say); "
+            f"received {type(tuner).__name__}"
+        )
     oracle = _kerastuner.local_oracle(tuner)
     if oracle is None:
         raise ValueError(
-            "results_frame: this tuner is a distributed worker, which does not hold the trials; "
+            f"{owner}: this tuner is a distributed worker, which does not hold the trials; "
             "call it on the chief, or on a tuner created with the same directory and project_name."
         )
     return oracle
@@ -75,7 +80,7 @@ def results_frame(tuner):
     """
     import pandas as pd
 
-    oracle = _oracle(tuner)
+    oracle = _oracle("results_frame", tuner)
     direction = oracle.objective.direction
     extra = getattr(oracle, "keras_lr", {})
     initial = extra.get("initial_trials", {})
@@ -127,7 +132,7 @@ def history_frame(tuner):
     """
     import pandas as pd
 
-    oracle = _oracle(tuner)
+    oracle = _oracle("history_frame", tuner)
     rows = []
     for trial_id, trial in oracle.trials.items():
         for name in trial.metrics.metrics:

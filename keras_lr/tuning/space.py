@@ -13,6 +13,7 @@ import math
 import keras
 
 from keras_lr import _validation as v
+from keras_lr._engine.recommendation import Recommendation
 from keras_lr import callbacks as lr_callbacks
 from keras_lr import schedules as lr_schedules
 
@@ -236,7 +237,7 @@ class FitSized(lr_callbacks.ScheduleCallback):
     def _build_schedule(self):
         steps = self._steps_per_epoch()
         if steps is None:
-            self._missing_steps("the schedule's length")
+            self._missing_steps("the schedule's length", "pass steps_per_epoch to search()")
         epochs = self.epochs if self.epochs is not None else int(self.params["epochs"])
         return self.make_schedule(max(1, epochs * steps))
 
@@ -269,16 +270,23 @@ def bounds_from_range_test(result, widen=3.0):
     and the OneCycle peak it recommends (`one_cycle_max_lr`): the peak of a
     schedule may sit above the rate at which a constant rate still trains,
     and the recommendation itself is inside with room above it. At least a
-    decade wide.
+    decade wide, then kept within the rates a search takes (1e-7 to 10).
 
     Args:
         result: An `LRFinderResult`.
-        widen: Float >= 1. How far above the end of the fall the bounds reach.
+        widen: Float >= 1. How far above the higher of the two the bounds
+            reach.
 
     Returns:
         (low, high), or None when the curve cannot support it (an
         unreliable curve, or no fall).
     """
+    owner = "bounds_from_range_test"
+    if not isinstance(result, Recommendation):
+        raise ValueError(
+            f"{owner}: result must be a range test's result (keras_lr.lr_find(...)); received {type(result).__name__}"
+        )
+    widen = v.check_number(owner, "widen", widen, low=1.0)
     if not result.reliable:
         return None
     low, high = result.cyclic_bounds()

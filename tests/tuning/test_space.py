@@ -169,6 +169,20 @@ def test_bounds_are_at_least_a_decade_wide_and_none_for_an_unreliable_curve():
     assert not flat.reliable and tuning.bounds_from_range_test(flat) is None
 
 
+def test_bounds_from_range_test_checks_its_arguments():
+    result = result_with(np.full(60, 2.0))
+    with pytest.raises(ValueError, match="bounds_from_range_test: widen must be >= 1; received widen=0"):
+        tuning.bounds_from_range_test(result, widen=0)
+    with pytest.raises(ValueError, match="bounds_from_range_test: result must be a range test's result .*DataFrame"):
+        tuning.bounds_from_range_test(result.frame)
+
+
+@pytest.mark.parametrize("function", [tuning.results_frame, tuning.history_frame], ids=lambda f: f.__name__)
+def test_the_frames_name_themselves_when_given_no_tuner(function):
+    with pytest.raises(ValueError, match=f"{function.__name__}: tuner must be a KerasTuner tuner .*received str"):
+        function("my_project")
+
+
 def test_initial_points_are_checked_against_the_space(tmp_path):
     hypermodel = tuning.LRHyperModel(build_digits)
     cases = [
