@@ -38,7 +38,7 @@ def plot_schedule(schedule, steps, ax=None):
     import matplotlib.pyplot as plt
 
     schedule = check_schedule("plot_schedule", "schedule", schedule)
-    if isinstance(steps, (list, tuple, np.ndarray)):
+    if isinstance(steps, (list, tuple, range, np.ndarray)):
         steps = np.asarray(steps)
         if steps.ndim != 1 or steps.size == 0:
             raise ValueError(f"plot_schedule: steps must be a non-empty 1-D sequence; received steps={steps!r}")

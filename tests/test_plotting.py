@@ -25,6 +25,8 @@ def test_plot_without_momentum_and_on_given_axes():
     figure = plot_schedule(keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5), [0, 5, 10], ax=ax)
     assert figure is ax.figure and len(figure.axes) == 1
     np.testing.assert_allclose(ax.lines[0].get_ydata(), [0.1, 0.1 * 0.5**0.5, 0.05], rtol=1e-6)
+    figure = plot_schedule(keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5), range(0, 11, 5))  # a sequence
+    np.testing.assert_allclose(figure.axes[0].lines[0].get_ydata(), [0.1, 0.1 * 0.5**0.5, 0.05], rtol=1e-6)
 
 
 @pytest.mark.parametrize("steps", [0, -3, [], "100"])

@@ -65,7 +65,10 @@ class FitSchedule:
     def assign(self, value):
         """`optimizer.learning_rate = value`, from a callback: the rate from the next step on."""
         if self.on_assign is None:
-            raise TypeError("keras_lr: the learning rate cannot be set outside the fit that put it in.")
+            raise TypeError(
+                f"keras_lr: cannot set the learning rate to {value!r} here: the optimizer follows a keras_lr "
+                f"schedule only inside the fit that put it in; set the rate before or after that fit."
+            )
         self.on_assign(float(value))
 
     def get_config(self):

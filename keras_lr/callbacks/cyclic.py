@@ -89,7 +89,9 @@ class CyclicLR(ScheduleCallback):
         if self.unit == "epochs":
             steps = self._steps_per_epoch()
             if steps is None:
-                self._missing_steps("the step size")
+                self._missing_steps(
+                    "the step size in steps", "pass steps_per_epoch to fit, or step sizes in steps (unit='steps')"
+                )
             kwargs["step_size_up"] = kwargs["step_size_up"] * steps
             if kwargs["step_size_down"] is not None:
                 kwargs["step_size_down"] = kwargs["step_size_down"] * steps

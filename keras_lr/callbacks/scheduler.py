@@ -28,11 +28,11 @@ class ScheduleCallback(EngineCallback):
         """The schedule for this fit (subclasses infer lengths from `self.params`)."""
         raise NotImplementedError
 
-    def _missing_steps(self, what):
+    def _missing_steps(self, what, remedy=None):
+        remedy = remedy or f"pass {what}, or steps_per_epoch to fit"
         raise ValueError(
             f"{type(self).__name__}: cannot infer {what} because fit's steps per "
-            f"epoch are unknown (a dataset of unknown length); pass {what} or "
-            f"steps_per_epoch to fit."
+            f"epoch are unknown (a dataset of unknown length); {remedy}."
         )
 
     def _schedule(self):

@@ -202,8 +202,10 @@ def test_errors_before_any_step():
 
 def test_total_steps_cannot_be_inferred_from_a_generator():
     model = bias_model(keras.optimizers.SGD(0.1))
-    with pytest.raises(ValueError, match="OneCycle: cannot infer total_steps"):
+    with pytest.raises(ValueError, match="OneCycle: cannot infer total_steps .*; pass total_steps, or steps_per_epoch"):
         _fit_unknown_length(model, keras_lr.OneCycle(0.1))
+    with pytest.raises(ValueError, match=r"CyclicLR: cannot infer the step size in steps .*\(unit='steps'\)"):
+        _fit_unknown_length(model, keras_lr.CyclicLR(0.01, 0.1, step_size_up=1, unit="epochs"))
     assert int(model.optimizer.iterations.numpy()) == 0
     callback = keras_lr.OneCycle(0.1, total_steps=6, base_momentum=None)
     _fit_unknown_length(model, callback)
