@@ -36,6 +36,8 @@ class EngineCallback(keras.callbacks.Callback):
 
     # Whether a schedule the optimizer holds is replaced for the fit (else an error).
     replaces_optimizer_schedule = False
+    # Whether no other keras_lr callback may join its fit, nor another callback set the rate (the range test).
+    runs_alone = False
 
     def __init__(self, verbose=0):
         super().__init__()
@@ -76,6 +78,10 @@ class EngineCallback(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._session.epoch_begin(epoch)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        # This fit's step follows: the train function the session put in may run (see `_Guarded`).
+        self._session.armed = True
 
     def on_train_batch_end(self, batch, logs=None):
         iteration = self._session.batch_end(batch)

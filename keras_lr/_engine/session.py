@@ -8,6 +8,13 @@ to leave puts back what the optimizer held. A later fit whose schedule is
 the same (the loop `fit(epochs=e + 1, initial_epoch=e)`) reuses the traced
 train function instead of tracing it again.
 
+Keras calls no `on_train_end` when a fit stops with an exception (Ctrl-C in
+a notebook, an error in a callback): the schedule stays in the optimizer.
+The train function the session puts in (`_Guarded`) knows its fit by the
+batch hook its members answer before each step; called without it, by a
+later fit without keras_lr callbacks (or `train_on_batch`), it puts back the
+optimizer's rate and Keras's own train function, then runs that.
+
 The session also counts the optimizer's steps from the batch hooks (reading
 the device's counter from a hook is slow, stale under JAX and racy with the
 torch backend's asynchronous hooks) and is the one writer of
@@ -29,6 +36,37 @@ from keras_lr._engine.state import sync
 
 # The open session of each optimizer: {id(optimizer): session}, while its members hold it.
 _OPEN = weakref.WeakValueDictionary()
+
+
+def close_interrupted(model):
+    """Closes the session of a fit of ``model`` that stopped with an exception, if one is left.
+
+    Called where no fit of keras_lr's runs on the model: a session's start, `lr_find`'s.
+    """
+    function = getattr(model, "train_function", None)
+    if isinstance(function, _Guarded):
+        function.session.abandon()
+
+
+class _Guarded:
+    """The fit's traced train function, which its session's members arm before each step.
+
+    Called unarmed, it is a later fit's (or `train_on_batch`'s): the fit that
+    put it in stopped with an exception, so its session is closed then, and
+    Keras's own train function runs instead. A Python check per call of the
+    train function, not per step of a `steps_per_execution` call.
+    """
+
+    def __init__(self, function, session):
+        self.function, self.session = function, session
+
+    def __call__(self, *args, **kwargs):
+        session = self.session
+        if not session.armed:
+            session.abandon()
+            return session.model.train_function(*args, **kwargs)
+        session.armed = False
+        return self.function(*args, **kwargs)
 
 
 def _describe(value):
@@ -86,6 +124,8 @@ class FitSession:
         self._attribute = None
         self._key_used = None
         self._warned_raise = False  # once per fit: a rate set from outside raised the schedule
+        self.armed = False  # a member's batch hook ran, and the train function (`_Guarded`) has not since
+        self._closed = False
         # Steps: the optimizer's counter at each epoch's start, and the steps the hooks
         # counted since (read at the first epoch, not now: BackupAndRestore puts back a
         # checkpoint in its on_train_begin).
@@ -109,6 +149,7 @@ class FitSession:
         optimizer = optimizers.optimizer_of(model, owner)
         session = _OPEN.get(id(optimizer))
         if session is None or session.token is not params or session.optimizer is not optimizer:
+            close_interrupted(model)
             current = getattr(optimizer, "_learning_rate", None)
             if isinstance(current, FitSchedule):  # left behind by a fit that was interrupted
                 _take_out(optimizer, current)
@@ -116,6 +157,14 @@ class FitSession:
             if not optimizers.has_rate(current):
                 raise optimizers.no_learning_rate(owner, optimizer)
             session = cls(model, optimizer, params, current)
+        alone = next((m for m in (*session.members, member) if m.runs_alone), None)
+        if alone is not None and session.members:
+            other = next(m for m in (*session.members, member) if m is not alone)
+            raise ValueError(
+                f"{owner}: {type(alone).__name__} runs the range test, which must be the only keras_lr callback in "
+                f"its fit: {type(other).__name__} would change the rates it records. Run the test on its own "
+                f"(keras_lr.lr_find), then train with {type(other).__name__}."
+            )
         if schedule is not None:
             if not replace and not isinstance(session.original, keras.Variable):
                 raise ValueError(
@@ -144,16 +193,29 @@ class FitSession:
             self.members.remove(member)
         if self.members:
             return False
+        self._close()
+        return True
+
+    def abandon(self):
+        """Closes the session of a fit that stopped with an exception (no member left in `on_train_end`).
+
+        Only ever called when no fit of this session runs: so it may put back
+        what a trace shared with a later session holds, as often as called.
+        """
+        self.members.clear()
+        self._close()
+
+    def _close(self):
+        first, self._closed = not self._closed, True
         if _OPEN.get(id(self.optimizer)) is self:
             del _OPEN[id(self.optimizer)]
         if self.fit_schedule is not None:
             _take_out(self.optimizer, self.fit_schedule)
             multiplier = self.multipliers.current
-            if isinstance(self.original, keras.Variable) and self.schedule is None and multiplier != 1.0:
+            if first and isinstance(self.original, keras.Variable) and self.schedule is None and multiplier != 1.0:
                 # As Keras's ReduceLROnPlateau leaves its reduced rate in the optimizer.
                 self.original.assign(self._original_value * multiplier)
             self._keep_trace()
-        return True
 
     # The first epoch: the schedule goes in.
 
@@ -187,9 +249,10 @@ class FitSession:
             if now != self._original_value and self._original_value > 0:
                 # A callback before ours (Keras's LearningRateScheduler) set the rate this epoch:
                 # a change of the multiplier, as its later changes are.
+                self.original.assign(self._original_value)
+                self._refuse_outside(now)
                 self._check_raise(now, self._original_value, "the optimizer was compiled with")
                 self.multipliers.set(now / self._original_value, self.start_iteration)
-                self.original.assign(self._original_value)
         key = self._key()
         trace = self._reusable_trace(key)
         if trace is not None:
@@ -213,6 +276,7 @@ class FitSession:
         self._plain = self.model.train_function
         if trace is not None:
             self.model.train_function = trace.function
+            trace.function.session = self
         else:
             # fit made its train function before the callbacks began: make it again, once.
             self._remake()
@@ -264,6 +328,7 @@ class FitSession:
 
             object.__setattr__(model, "train_step", fit_train_step)
         self.model.make_train_function(force=True)
+        self.model.train_function = _Guarded(self.model.train_function, self)
 
     def _key(self):
         """What a traced train function depends on besides variables; None: never reused.
@@ -346,12 +411,23 @@ class FitSession:
 
     def set_rate(self, rate):
         """A rate set from outside (`optimizer.learning_rate = rate`): from the next step on."""
+        self._refuse_outside(rate)
         iteration = self.iteration
         source = self.source_rate_at(iteration)
         if source > 0:
             scheduled = source * self.multipliers.current
             self._check_raise(rate, scheduled, f"{type(self.schedule_owner).__name__}'s schedule gives")
         self.set_multiplier(rate / source if source > 0 else 1.0, iteration)
+
+    def _refuse_outside(self, rate):
+        """A rate set from outside the range test's fit would make its curve a lie: an error."""
+        owner = self.schedule_owner
+        if owner is not None and owner.runs_alone:
+            raise ValueError(
+                f"{type(owner).__name__}: another callback set the learning rate to {rate:.4g} during the range "
+                f"test (Keras's LearningRateScheduler or ReduceLROnPlateau, say), so the test would record losses "
+                f"at rates it did not train at; leave rate callbacks out of the test's fit."
+            )
 
     def _check_raise(self, rate, reference, what):
         """Warns, once a fit, when a rate set from outside is over twice the rate it is a multiplier of

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from keras_lr import _validation as v
+from keras_lr import _warnings
 from keras_lr._engine import readout
 from keras_lr._engine.callback import EngineCallback
 from keras_lr._engine.distribution import check_logs_agree
@@ -118,6 +119,7 @@ class LRFinder(EngineCallback):
     """
 
     replaces_optimizer_schedule = True
+    runs_alone = True
     async_safe = False  # it reads every batch's loss and may stop training
 
     def __init__(
@@ -249,6 +251,13 @@ class LRFinder(EngineCallback):
 
     def on_train_end(self, logs=None):
         super().on_train_end(logs)
+        if self.warn and self._stopped_early is None and 0 < len(self._losses) < self.num_steps:
+            _warnings.warn(
+                f"LRFinder: the fit ended after {len(self._losses)} of the test's {self.num_steps} steps (at "
+                f"learning rate {self._rates[-1]:.3g}), and not because the loss diverged: another callback "
+                f"stopped it (EarlyStopping?), or fit's epochs ran out. Run the test alone, with epochs enough "
+                f"for num_steps, or with keras_lr.lr_find, which sees to both."
+            )
         self.result = self.make_result(warn=self.warn)
         if self._state is not None:
             self._state.restore()

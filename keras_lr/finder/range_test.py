@@ -5,6 +5,7 @@ import keras
 from keras_lr import _validation as v
 from keras_lr._engine import optimizers
 from keras_lr._engine.distribution import build_optimizer
+from keras_lr._engine.session import close_interrupted
 from keras_lr._engine.state import ModelState
 from keras_lr.finder.callback import LRFinder, check_range, check_trainable, check_validation_data
 
@@ -197,6 +198,7 @@ def lr_find(
     if _is_tf_dataset(x):
         _check_batched(owner, x, model)
 
+    close_interrupted(model)  # a schedule left in by a fit that stopped with an exception is not the model's
     build_optimizer(model)
     if _is_generator(x):
         x = _cycle(x)  # once: a second test reads on from where the first stopped

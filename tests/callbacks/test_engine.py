@@ -180,3 +180,55 @@ def test_a_different_schedule_is_traced_again():
     _, recorder = fit(model, [keras_lr.Scheduler(0.2)], epochs=1)
     assert model._keras_lr_trace.function is not first
     np.testing.assert_allclose(np.diff([start, *recorder.bias]), -0.2, rtol=1e-5)
+
+
+class _Interrupt(keras.callbacks.Callback):
+    """Ctrl-C at the third batch hook: Keras calls no on_train_end then."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 2:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("callback", ["Scheduler", "OneCycle", "ReduceLROnPlateau"])
+def test_a_fit_stopped_by_an_exception_leaves_no_schedule_for_the_next_plain_fit(callback):
+    model = bias_model(keras.optimizers.SGD(0.5, momentum=0.5 if callback == "OneCycle" else 0.0))
+    ours = {"Scheduler": lambda: keras_lr.Scheduler(0.1), "OneCycle": lambda: keras_lr.OneCycle(0.1),
+            "ReduceLROnPlateau": lambda: keras_lr.ReduceLROnPlateau(monitor="loss", patience=0)}[callback]
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, [ours(), _Interrupt()])
+    x, y = bias_data()
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False)  # no keras_lr callback
+    assert not isinstance(model.optimizer._learning_rate, keras_lr._engine.fit_schedule.FitSchedule)
+    assert float(model.optimizer.learning_rate) == 0.5 and float(model.optimizer.momentum) in (0.0, 0.5)
+    # The plain fit ran at the compiled rate from its first step (no momentum: a step of 0.5 each).
+    if callback != "OneCycle":
+        model.optimizer.iterations.assign(0)
+        before = float(model.layers[-1].bias.numpy()[0])
+        model.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False)
+        assert float(model.layers[-1].bias.numpy()[0]) == pytest.approx(before - STEPS * 0.5, rel=1e-5)
+    # And a keras_lr fit after it schedules as ever.
+    _, recorder = fit(model, [keras_lr.Scheduler(0.2)], epochs=1)
+    if callback != "OneCycle":
+        np.testing.assert_allclose(applied_rates(recorder)[1:], 0.2, rtol=1e-4)
+
+
+def test_the_first_plain_step_after_an_interrupted_fit_is_at_the_compiled_rate():
+    model = bias_model(keras.optimizers.SGD(0.5))
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, [keras_lr.Scheduler(0.1), _Interrupt()])
+    x, y = bias_data()
+    before = float(model.layers[-1].bias.numpy()[0])
+    model.fit(x[:4], y[:4], batch_size=4, epochs=1, verbose=0)  # one step
+    assert float(model.layers[-1].bias.numpy()[0]) == pytest.approx(before - 0.5, rel=1e-5)
+
+
+def test_train_on_batch_after_an_interrupted_fit_is_at_the_compiled_rate():
+    model = bias_model(keras.optimizers.SGD(0.5))
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, [keras_lr.OneCycle(0.1, base_momentum=None), _Interrupt()])
+    x, y = bias_data()
+    before = float(model.layers[-1].bias.numpy()[0])
+    model.train_on_batch(x[:4], y[:4])
+    assert float(model.layers[-1].bias.numpy()[0]) == pytest.approx(before - 0.5, rel=1e-5)
+    assert float(model.optimizer.learning_rate) == 0.5

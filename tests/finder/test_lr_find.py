@@ -304,6 +304,40 @@ def test_callback_needs_every_steps_loss():
         model.fit(*regression_data(), verbose=0, callbacks=[keras_lr.LRFinder()])
 
 
+@pytest.mark.parametrize("other, first", [
+    ("DivergenceGuard", True), ("DivergenceGuard", False), ("ReduceLROnPlateau", True), ("BoldDriver", False)])
+def test_the_range_test_refuses_keras_lr_callbacks_that_would_change_its_rates(other, first):
+    model = model_with(keras.optimizers.SGD())
+    before = state(model)
+    finder, callback = keras_lr.LRFinder(num_steps=20), getattr(keras_lr, other)()
+    with pytest.raises(ValueError, match=f"LRFinder runs the range test, which must be the only keras_lr callback "
+                                         f"in its fit: {other} would change the rates it records"):
+        model.fit(*regression_data(), verbose=0, callbacks=[finder, callback] if first else [callback, finder])
+    assert state(model) == before
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["keras-first", "keras-after"])
+def test_the_range_test_refuses_another_callback_setting_the_rate(first):
+    model = model_with(keras.optimizers.SGD(0.01))
+    halve = keras.callbacks.LearningRateScheduler(lambda epoch, rate: rate * 0.5)
+    finder = keras_lr.LRFinder(num_steps=20)
+    with pytest.raises(ValueError, match="LRFinder: another callback set the learning rate to .* during the range test"):
+        model.fit(*regression_data(), batch_size=8, epochs=3, verbose=0,
+                  callbacks=[halve, finder] if first else [finder, halve])
+    # What the failed fit put in the optimizer is gone by the next (plain) fit.
+    model.fit(*regression_data(), batch_size=8, epochs=1, verbose=0)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.01)
+
+
+def test_a_fit_that_ends_before_the_test_says_why():
+    model = model_with(keras.optimizers.SGD())
+    finder = keras_lr.LRFinder(num_steps=100)
+    with pytest.warns(UserWarning, match=r"LRFinder: the fit ended after 32 of the test's 100 steps .* and not because "
+                                         r"the loss diverged: another callback stopped it \(EarlyStopping\?\)"):
+        model.fit(*regression_data(), batch_size=8, epochs=1, verbose=0, callbacks=[finder])
+    assert len(finder.result.frame) == 32
+
+
 def test_schedule_callbacks_take_a_result():
     model = model_with(keras.optimizers.SGD())
     result = keras_lr.lr_find(model, *regression_data(), num_steps=200, seed=0, verbose=0)
