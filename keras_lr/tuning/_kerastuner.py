@@ -186,7 +186,9 @@ class Oracle:
     """What keras_lr's tuners add to KerasTuner's oracles (mixed in front of them).
 
     With `propose_again_randomly` (BayesianOptimization), a proposal that repeats a
-    configuration already tried is replaced by a random one.
+    configuration already tried is replaced by a random one, and every initial
+    point runs before the Gaussian process proposes (KerasTuner asks for random
+    values only for its first `num_initial_points` trials).
 
     State kept with the oracle's (`oracle.json`), so a resumed search goes on:
     `initial_points` handed out, the trial of each, pruned and diverged trials,
@@ -235,7 +237,15 @@ class Oracle:
 
     def populate_space(self, trial_id):
         self._handed = None
-        response = super().populate_space(trial_id)
+        response = None
+        if self.propose_again_randomly and self.keras_lr["next_initial"] < len(self.initial_points):
+            # BayesianOptimization asks for random values only for its first num_initial_points
+            # trials: the initial points past them (and the range test's) are handed out here.
+            values = self._random_values()
+            if self._handed is not None:
+                response = {"status": RUNNING, "values": values}
+        if response is None:
+            response = super().populate_space(trial_id)
         if self.propose_again_randomly and response.get("status") == RUNNING and self._duplicate(response["values"]):
             # BayesianOptimization can propose a configuration it already ran (often a bound
             # of the space): a repeat tells it nothing new, a random one does.

@@ -79,7 +79,8 @@ class LRHyperModel(keras_tuner.HyperModel):
             schedules, a constant rate at `result.suggestion`). In
             KerasTuner's chief/worker mode (with keras_lr's tuners), the test
             runs once, on the worker that gets the first trial; the chief
-            holds the other workers until its result is in.
+            holds the other workers until its result is in. `fit` outside a
+            search (retraining the best trial) runs no test.
         name: String or None, the hypermodel's name.
         tunable: Bool. Whether its hyperparameters are tuned (KerasTuner's meaning).
 
@@ -200,7 +201,8 @@ class LRHyperModel(keras_tuner.HyperModel):
             # keras_lr's oracle assigns the range test to one trial, on whichever worker runs it.
             if _kerastuner.marked(trial, _kerastuner.RANGE_TEST) is not None:
                 self._run_range_test(tuner, trial, model, args, kwargs)
-        elif self.finder is True and not self._finder_done:
+        elif self.finder is True and tuner is not None and not self._finder_done:
+            # Not outside a search (retraining the best trial): its rate is chosen already.
             self._run_range_test_here(tuner, trial, model, args, kwargs)
         ours = [_kerastuner.StopOnNonFiniteLoss()]
         if tuner is not None:
@@ -260,7 +262,7 @@ class LRHyperModel(keras_tuner.HyperModel):
         self._announce_bounds(f"the range test on trial {trial.trial_id}'s model")
 
     def _run_range_test_here(self, tuner, trial, model, args, kwargs):
-        """With KerasTuner's own tuners (or none): runs the range test once per hypermodel, narrows the local oracle."""
+        """With KerasTuner's own tuners: runs the range test once per hypermodel, narrows the local oracle."""
         oracle = _kerastuner.local_oracle(tuner) if tuner is not None else None
         if tuner is not None and oracle is None:
             raise keras_tuner.errors.FatalValueError(

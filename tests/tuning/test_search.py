@@ -249,6 +249,12 @@ def test_range_test_narrows_the_rate_for_the_trials_after_the_first(tmp_path, ca
     assert low <= peak <= high
     # ... from the result the hypermodel ran and exposes, brought within the rate's bounds.
     assert peak == min(max(result.one_cycle_max_lr, low), high)
+    # Retraining the best trial outside the search (a new process: a new hypermodel) runs no range test.
+    fresh = tuning.LRHyperModel(build_digits, schedules=("constant", "one_cycle"), finder=True)
+    best = tuner.get_best_hyperparameters()[0]
+    x, y = digits()
+    fresh.fit(best, fresh.build(best), x, y, epochs=1, batch_size=64, verbose=0)
+    assert fresh.range_test is None and "searched in" not in capsys.readouterr().out
 
 
 def test_a_range_test_result_sets_the_bounds_from_the_start(tmp_path):
@@ -284,6 +290,18 @@ def test_a_search_where_every_trial_diverges_says_so(tmp_path, capsys):
     assert np.isfinite(frame.score.iloc[0]) and frame.score.iloc[0] > seen.max()  # worse than anything seen
     assert tuner.get_best_hyperparameters() == []
     assert "Invalid loss" not in capsys.readouterr().out  # stopped silently
+
+
+def test_bayesian_optimization_runs_every_initial_point_whatever_its_num_initial_points(tmp_path):
+    points = [{"learning_rate": 0.05}, {"learning_rate": 0.02, "lr_schedule": "one_cycle"},
+              {"learning_rate": 0.01, "lr_schedule": "cosine"}]
+    tuner = make(tuning.BayesianOptimization, tuning.LRHyperModel(build_digits),
+                 tmp_path, max_trials=5, num_initial_points=1, initial_points=points, seed=3)
+    search_digits(tuner, epochs=1)
+    order = [tuner.oracle.trials[t].hyperparameters.values for t in tuner.oracle.start_order]
+    assert len(order) == 5
+    ran = [(v["learning_rate"], v["lr_schedule"]) for v in order[:4]]
+    assert ran == [(0.001, "constant"), (0.05, "constant"), (0.02, "one_cycle"), (0.01, "cosine")]
 
 
 @pytest.mark.parametrize("hypermodel", ["LRHyperModel", "a build function"])
