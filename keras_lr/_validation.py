@@ -9,7 +9,18 @@ import numbers
 
 
 def _fail(owner, name, requirement, value):
-    raise ValueError(f"{owner}: {name} must be {requirement}; received {name}={value!r}")
+    raise ValueError(f"{owner}: {name} must be {requirement}; received {name}={value!r}{result_hint(value)}")
+
+
+def result_hint(value):
+    """What to pass instead of a range test's result where a rate is wanted ('' for anything else)."""
+    if not hasattr(value, "one_cycle_max_lr"):
+        return ""
+    return (
+        ". A range test's result goes to the callbacks keras_lr.OneCycle(max_lr=result) and "
+        "keras_lr.CyclicLR(result), which read it when the fit begins; elsewhere pass one of its rates, "
+        "result.one_cycle_max_lr or result.suggestion"
+    )
 
 
 def _is_real(value):

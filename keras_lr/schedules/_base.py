@@ -6,6 +6,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_lr import _validation as v
+
 LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
 
 
@@ -60,7 +62,7 @@ def check_schedule(owner, name, schedule):
         return schedule
     raise ValueError(
         f"{owner}: {name} must be a LearningRateSchedule, a callable of the "
-        f"step or a number; received {name}={schedule!r}"
+        f"step or a number; received {name}={schedule!r}{v.result_hint(schedule)}"
     )
 
 

@@ -120,6 +120,23 @@ def test_nan_tail_is_ignored():
     assert assess(RATES, losses) == []
 
 
+def test_a_result_where_a_rate_is_wanted_says_where_it_goes():
+    import keras_lr
+
+    result = LRFinderResult(pd.DataFrame({"learning_rate": RATES, "loss": valley_curve()}), warn=False)
+    for make in (lambda: keras_lr.schedules.OneCycle(max_lr=result, total_steps=100), lambda: keras_lr.Scheduler(result)):
+        with pytest.raises(ValueError, match=r"A range test's result goes to the callbacks keras_lr.OneCycle\(max_lr=result\)"):
+            make()
+
+
+def test_one_high_first_batch_is_not_the_steepest_fall():
+    # A smoothed curve's first point is the first batch alone: 40% above the level after it.
+    losses = valley_curve()
+    losses[0] *= 1.4
+    assert decades(s.steep(RATES, losses), 1e-2) <= 0.05
+    assert s.steep(RATES, losses) == s.steep(RATES, valley_curve())
+
+
 def test_a_curve_that_never_falls():
     rng = np.random.default_rng(1)
     flat = 2.0 + rng.normal(0.0, 0.002, size=len(RATES))
