@@ -59,6 +59,9 @@ class EngineCallback(keras.callbacks.Callback):
         """The schedule this callback sets for the fit, or None (it only watches or scales)."""
         return None
 
+    def _refused(self):
+        """Called when the session refuses a rate set from outside (`runs_alone`), before the error."""
+
     def _rate_reader(self):
         """This callback's reader of its schedule's rates, shared with the session (None: the session makes one)."""
         return None
@@ -77,13 +80,11 @@ class EngineCallback(keras.callbacks.Callback):
         )
 
     def on_epoch_begin(self, epoch, logs=None):
+        self._session.tick()
         self._session.epoch_begin(epoch)
 
-    def on_train_batch_begin(self, batch, logs=None):
-        # This fit's step follows: the train function the session put in may run (see `_Guarded`).
-        self._session.armed = True
-
     def on_train_batch_end(self, batch, logs=None):
+        self._session.tick()
         iteration = self._session.batch_end(batch)
         self._after_batch(logs if logs is not None else {})
         self._session.write_logs(self, logs, iteration - 1)
@@ -93,6 +94,7 @@ class EngineCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         session = self._session
+        session.tick()
         session.epoch_end()
         self._at_epoch_end(epoch, logs if logs is not None else {})
         session.write_logs(self, logs, max(session.iteration - 1, session.epoch_start))

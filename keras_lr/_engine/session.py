@@ -10,10 +10,12 @@ train function instead of tracing it again.
 
 Keras calls no `on_train_end` when a fit stops with an exception (Ctrl-C in
 a notebook, an error in a callback): the schedule stays in the optimizer.
-The train function the session puts in (`_Guarded`) knows its fit by the
-batch hook its members answer before each step; called without it, by a
-later fit without keras_lr callbacks (or `train_on_batch`), it puts back the
-optimizer's rate and Keras's own train function, then runs that.
+While it is in, the model's `make_train_function`, which Keras calls as
+every fit and `train_on_batch` begins, is `_OnNextFit`: the next one closes
+the session first (puts back the optimizer's rate and Keras's own train
+function), with or without keras_lr callbacks. A rate set from outside
+after the fit stopped (`optimizer.learning_rate = 0.01`) becomes the
+optimizer's own then.
 
 The session also counts the optimizer's steps from the batch hooks (reading
 the device's counter from a hook is slow, stale under JAX and racy with the
@@ -38,35 +40,44 @@ from keras_lr._engine.state import sync
 _OPEN = weakref.WeakValueDictionary()
 
 
+_MAKE = "make_train_function"
+
+
 def close_interrupted(model):
     """Closes the session of a fit of ``model`` that stopped with an exception, if one is left.
 
     Called where no fit of keras_lr's runs on the model: a session's start, `lr_find`'s.
     """
-    function = getattr(model, "train_function", None)
-    if isinstance(function, _Guarded):
-        function.session.abandon()
+    make = model.__dict__.get(_MAKE)
+    if isinstance(make, _OnNextFit):
+        make.session.abandon()
 
 
-class _Guarded:
-    """The fit's traced train function, which its session's members arm before each step.
+class _OnNextFit:
+    """The model's `make_train_function` while a session's schedule is in.
 
-    Called unarmed, it is a later fit's (or `train_on_batch`'s): the fit that
-    put it in stopped with an exception, so its session is closed then, and
-    Keras's own train function runs instead. A Python check per call of the
-    train function, not per step of a `steps_per_execution` call.
+    Keras calls it as every fit and `train_on_batch` begins, before any
+    step. The session's own fit called it before the session began; a call
+    now comes from the next fit (or `train_on_batch`), so the fit that put
+    the schedule in ended without `on_train_end`: it closes that session,
+    then makes the train function as Keras would.
     """
 
-    def __init__(self, function, session):
-        self.function, self.session = function, session
+    def __init__(self, session, model):
+        self.session = session
+        self.previous = model.__dict__.get(_MAKE)  # an instance attribute it stands in for, if any
+        self.make = self.previous or getattr(type(model), _MAKE).__get__(model)
 
     def __call__(self, *args, **kwargs):
-        session = self.session
-        if not session.armed:
-            session.abandon()
-            return session.model.train_function(*args, **kwargs)
-        session.armed = False
-        return self.function(*args, **kwargs)
+        self.session.abandon()
+        return self.make(*args, **kwargs)
+
+    def remove(self, model):
+        if model.__dict__.get(_MAKE) is self:
+            if self.previous is None:
+                del model.__dict__[_MAKE]
+            else:
+                object.__setattr__(model, _MAKE, self.previous)
 
 
 def _describe(value):
@@ -124,8 +135,10 @@ class FitSession:
         self._attribute = None
         self._key_used = None
         self._warned_raise = False  # once per fit: a rate set from outside raised the schedule
-        self.armed = False  # a member's batch hook ran, and the train function (`_Guarded`) has not since
         self._closed = False
+        self._on_next_fit = None  # the model's make_train_function while the schedule is in
+        self._hooks = 0  # the members' hooks so far: a rate set after the last one came after the fit
+        self._set_late = None  # (rate, hooks then) of the last rate set from outside
         # Steps: the optimizer's counter at each epoch's start, and the steps the hooks
         # counted since (read at the first epoch, not now: BackupAndRestore puts back a
         # checkpoint in its on_train_begin).
@@ -193,20 +206,34 @@ class FitSession:
             self.members.remove(member)
         if self.members:
             return False
-        self._close()
+        if not self._closed:
+            self._close()
         return True
 
     def abandon(self):
         """Closes the session of a fit that stopped with an exception (no member left in `on_train_end`).
 
-        Only ever called when no fit of this session runs: so it may put back
-        what a trace shared with a later session holds, as often as called.
+        Only ever called when no fit of this session runs. A rate set from
+        outside after the members' last hook was set after the fit stopped:
+        it becomes the optimizer's own.
         """
+        if self._closed:
+            return
         self.members.clear()
+        late = self._set_late
         self._close()
+        if late is not None and late[1] == self._hooks and isinstance(self.original, keras.Variable):
+            self.original.assign(late[0])
+
+    def tick(self):
+        """A member's hook ran (see `abandon`)."""
+        self._hooks += 1
 
     def _close(self):
         first, self._closed = not self._closed, True
+        if self._on_next_fit is not None:
+            self._on_next_fit.remove(self.model)
+            self._on_next_fit = None
         if _OPEN.get(id(self.optimizer)) is self:
             del _OPEN[id(self.optimizer)]
         if self.fit_schedule is not None:
@@ -276,12 +303,13 @@ class FitSession:
         self._plain = self.model.train_function
         if trace is not None:
             self.model.train_function = trace.function
-            trace.function.session = self
         else:
             # fit made its train function before the callbacks began: make it again, once.
             self._remake()
         self._traced = self.model.train_function
         self._key_used = key
+        self._on_next_fit = _OnNextFit(self, self.model)
+        object.__setattr__(self.model, _MAKE, self._on_next_fit)
 
     def _read_schedule(self):
         """Readers of the schedule's rates and momenta; returns the optimizer attribute the momentum drives."""
@@ -327,8 +355,8 @@ class FitSession:
                 return train_step(model, state, data)
 
             object.__setattr__(model, "train_step", fit_train_step)
-        self.model.make_train_function(force=True)
-        self.model.train_function = _Guarded(self.model.train_function, self)
+        make = self.model.make_train_function
+        (make.make if isinstance(make, _OnNextFit) else make)(force=True)
 
     def _key(self):
         """What a traced train function depends on besides variables; None: never reused.
@@ -411,18 +439,25 @@ class FitSession:
 
     def set_rate(self, rate):
         """A rate set from outside (`optimizer.learning_rate = rate`): from the next step on."""
-        self._refuse_outside(rate)
         iteration = self.iteration
         source = self.source_rate_at(iteration)
+        scheduled = source * self.multipliers.current
+        if abs(rate - scheduled) <= 1e-5 * abs(scheduled):  # float32 rounding, its exp and pow too
+            return  # the rate it has (a LearningRateScheduler returning lr): nothing changes
+        self._refuse_outside(rate)
+        self._set_late = (float(rate), self._hooks)
         if source > 0:
             scheduled = source * self.multipliers.current
             self._check_raise(rate, scheduled, f"{type(self.schedule_owner).__name__}'s schedule gives")
         self.set_multiplier(rate / source if source > 0 else 1.0, iteration)
 
     def _refuse_outside(self, rate):
-        """A rate set from outside the range test's fit would make its curve a lie: an error."""
+        """A rate set from outside the range test's fit would make its curve a lie: an error, after the
+        session is closed and the test has put back what it changed."""
         owner = self.schedule_owner
         if owner is not None and owner.runs_alone:
+            self.abandon()
+            owner._refused()
             raise ValueError(
                 f"{type(owner).__name__}: another callback set the learning rate to {rate:.4g} during the range "
                 f"test (Keras's LearningRateScheduler or ReduceLROnPlateau, say), so the test would record losses "

@@ -249,6 +249,12 @@ class LRFinder(EngineCallback):
         self._stopped_early = reason
         self.model.stop_training = True
 
+    def _refused(self):
+        # The fit stops with an error: Keras calls no on_train_end, so the model is put back now.
+        if self._state is not None:
+            self._state.restore()
+            self._state = None
+
     def on_train_end(self, logs=None):
         super().on_train_end(logs)
         if self.warn and self._stopped_early is None and 0 < len(self._losses) < self.num_steps:

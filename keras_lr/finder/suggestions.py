@@ -331,8 +331,9 @@ def steep(learning_rates, losses):
     if lowest == 0:
         return math.nan
     reach = max(1, n // 20)
-    values = values.copy()
-    values[:reach] = np.median(values[: reach + 1])
+    if lowest > 2 * reach:  # (a minimum within the first spans is read as it is)
+        values = values.copy()
+        values[:reach] = np.median(values[: reach + 1])
     index = np.arange(lowest + 1)
     left = np.maximum(index - reach, 0)
     right = np.minimum(index + reach, lowest)

@@ -183,10 +183,18 @@ def test_a_different_schedule_is_traced_again():
 
 
 class _Interrupt(keras.callbacks.Callback):
-    """Ctrl-C at the third batch hook: Keras calls no on_train_end then."""
+    """Ctrl-C at the third batch hook (its end, or its begin after keras_lr's): Keras calls no on_train_end then."""
+
+    def __init__(self, where="end"):
+        super().__init__()
+        self.where = where
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if batch == 2 and self.where == "begin":
+            raise KeyboardInterrupt
 
     def on_train_batch_end(self, batch, logs=None):
-        if batch == 2:
+        if batch == 2 and self.where == "end":
             raise KeyboardInterrupt
 
 
@@ -200,7 +208,8 @@ def test_a_fit_stopped_by_an_exception_leaves_no_schedule_for_the_next_plain_fit
     x, y = bias_data()
     model.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False)  # no keras_lr callback
     assert not isinstance(model.optimizer._learning_rate, keras_lr._engine.fit_schedule.FitSchedule)
-    assert float(model.optimizer.learning_rate) == 0.5 and float(model.optimizer.momentum) in (0.0, 0.5)
+    assert float(model.optimizer.learning_rate) == 0.5
+    assert float(model.optimizer.momentum) == (0.5 if callback == "OneCycle" else 0.0)
     # The plain fit ran at the compiled rate from its first step (no momentum: a step of 0.5 each).
     if callback != "OneCycle":
         model.optimizer.iterations.assign(0)
@@ -213,10 +222,11 @@ def test_a_fit_stopped_by_an_exception_leaves_no_schedule_for_the_next_plain_fit
         np.testing.assert_allclose(applied_rates(recorder)[1:], 0.2, rtol=1e-4)
 
 
-def test_the_first_plain_step_after_an_interrupted_fit_is_at_the_compiled_rate():
+@pytest.mark.parametrize("where", ["end", "begin"])
+def test_the_first_plain_step_after_an_interrupted_fit_is_at_the_compiled_rate(where):
     model = bias_model(keras.optimizers.SGD(0.5))
     with pytest.raises(KeyboardInterrupt):
-        fit(model, [keras_lr.Scheduler(0.1), _Interrupt()])
+        fit(model, [keras_lr.Scheduler(0.1), _Interrupt(where)])
     x, y = bias_data()
     before = float(model.layers[-1].bias.numpy()[0])
     model.fit(x[:4], y[:4], batch_size=4, epochs=1, verbose=0)  # one step
@@ -232,3 +242,16 @@ def test_train_on_batch_after_an_interrupted_fit_is_at_the_compiled_rate():
     model.train_on_batch(x[:4], y[:4])
     assert float(model.layers[-1].bias.numpy()[0]) == pytest.approx(before - 0.5, rel=1e-5)
     assert float(model.optimizer.learning_rate) == 0.5
+
+
+def test_a_rate_set_after_an_interrupted_fit_is_the_one_the_next_fit_trains_at():
+    # Ctrl-C, lower the rate, fit again.
+    model = bias_model(keras.optimizers.SGD(0.5))
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, [keras_lr.OneCycle(0.1, base_momentum=None), _Interrupt()])
+    model.optimizer.learning_rate = 0.01
+    x, y = bias_data()
+    before = float(model.layers[-1].bias.numpy()[0])
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False)
+    assert float(model.layers[-1].bias.numpy()[0]) == pytest.approx(before - STEPS * 0.01, rel=1e-4)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.01)

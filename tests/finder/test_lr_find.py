@@ -317,16 +317,29 @@ def test_the_range_test_refuses_keras_lr_callbacks_that_would_change_its_rates(o
 
 
 @pytest.mark.parametrize("first", [True, False], ids=["keras-first", "keras-after"])
-def test_the_range_test_refuses_another_callback_setting_the_rate(first):
+@pytest.mark.parametrize("other", ["LearningRateScheduler", "ReduceLROnPlateau"])
+def test_the_range_test_refuses_another_callback_setting_the_rate(other, first):
     model = model_with(keras.optimizers.SGD(0.01))
-    halve = keras.callbacks.LearningRateScheduler(lambda epoch, rate: rate * 0.5)
-    finder = keras_lr.LRFinder(num_steps=20)
+    halve = (keras.callbacks.LearningRateScheduler(lambda epoch, rate: rate * 0.5) if other == "LearningRateScheduler"
+             else keras.callbacks.ReduceLROnPlateau("loss", factor=0.5, patience=0, min_delta=1e9))  # after 32 steps
+    finder = keras_lr.LRFinder(num_steps=40)
+    before = state(model)
     with pytest.raises(ValueError, match="LRFinder: another callback set the learning rate to .* during the range test"):
         model.fit(*regression_data(), batch_size=8, epochs=3, verbose=0,
                   callbacks=[halve, finder] if first else [finder, halve])
+    assert state(model) == before  # the weights and step counter the test had changed are put back
     # What the failed fit put in the optimizer is gone by the next (plain) fit.
     model.fit(*regression_data(), batch_size=8, epochs=1, verbose=0)
     assert float(model.optimizer.learning_rate) == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["keras-first", "keras-after"])
+def test_the_range_test_runs_beside_a_callback_that_sets_the_rate_it_has(first):
+    model = model_with(keras.optimizers.SGD(0.01))
+    keep = keras.callbacks.LearningRateScheduler(lambda epoch, rate: rate if epoch < 10 else rate * 0.1)
+    finder = keras_lr.LRFinder(num_steps=20, end_lr=0.1)
+    model.fit(*regression_data(), batch_size=8, epochs=3, verbose=0, callbacks=[keep, finder] if first else [finder, keep])
+    assert len(finder.result.frame) == 20
 
 
 def test_a_fit_that_ends_before_the_test_says_why():
