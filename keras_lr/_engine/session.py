@@ -230,7 +230,7 @@ class FitSession:
         self._hooks += 1
 
     def _close(self):
-        first, self._closed = not self._closed, True
+        self._closed = True
         if self._on_next_fit is not None:
             self._on_next_fit.remove(self.model)
             self._on_next_fit = None
@@ -239,7 +239,7 @@ class FitSession:
         if self.fit_schedule is not None:
             _take_out(self.optimizer, self.fit_schedule)
             multiplier = self.multipliers.current
-            if first and isinstance(self.original, keras.Variable) and self.schedule is None and multiplier != 1.0:
+            if isinstance(self.original, keras.Variable) and self.schedule is None and multiplier != 1.0:
                 # As Keras's ReduceLROnPlateau leaves its reduced rate in the optimizer.
                 self.original.assign(self._original_value * multiplier)
             self._keep_trace()
