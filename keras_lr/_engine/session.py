@@ -447,7 +447,6 @@ class FitSession:
         self._refuse_outside(rate)
         self._set_late = (float(rate), self._hooks)
         if source > 0:
-            scheduled = source * self.multipliers.current
             self._check_raise(rate, scheduled, f"{type(self.schedule_owner).__name__}'s schedule gives")
         self.set_multiplier(rate / source if source > 0 else 1.0, iteration)
 

@@ -249,11 +249,14 @@ class LRFinder(EngineCallback):
         self._stopped_early = reason
         self.model.stop_training = True
 
-    def _refused(self):
-        # The fit stops with an error: Keras calls no on_train_end, so the model is put back now.
+    def _put_back(self):
         if self._state is not None:
             self._state.restore()
             self._state = None
+
+    def _refused(self):
+        # The fit stops with an error: Keras calls no on_train_end, so the model is put back now.
+        self._put_back()
 
     def on_train_end(self, logs=None):
         super().on_train_end(logs)
@@ -265,9 +268,7 @@ class LRFinder(EngineCallback):
                 f"for num_steps, or with keras_lr.lr_find, which sees to both."
             )
         self.result = self.make_result(warn=self.warn)
-        if self._state is not None:
-            self._state.restore()
-            self._state = None
+        self._put_back()
 
     def make_result(self, warn=True):
         """The `LRFinderResult` of the steps recorded so far."""

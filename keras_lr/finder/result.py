@@ -61,8 +61,9 @@ def assess(learning_rates, losses, smoothing=0.9):
     return list(LRFinderResult(frame, smoothing, warn=False).reasons)
 
 
-def _assess(learning_rates, losses, keep=None):
-    """`assess`, each reason as (kind, message)."""
+def _assess(learning_rates, losses, keep):
+    """The reasons read from the points alone, each as (kind, message); ``keep``: the usable points
+    (`suggestions.usable`). `LRFinderResult` adds those read from the whole result."""
     rates = np.asarray(learning_rates, dtype=np.float64).reshape(-1)
     values = np.asarray(losses, dtype=np.float64).reshape(-1)
     reasons = []
@@ -75,18 +76,16 @@ def _assess(learning_rates, losses, keep=None):
         return reasons
     smoothed = s.smooth(values[finite])
     lowest = int(np.argmin(smoothed))
-    fall = smoothed[0] - smoothed[lowest]
     if lowest <= max(2, 0.1 * len(smoothed)) and smoothed[-1] > 2.0 * smoothed[0]:
         reasons.append(("diverged", "diverged at once: the loss rose from the first steps"))
         return reasons
-    if keep is not None:
-        kept = np.asarray(keep, dtype=bool) & finite
-        if kept.sum() < MIN_POINTS:
-            reasons.append(_too_few_usable(rates, values, kept))
-            return reasons
-        smoothed = s.smooth(values[kept])
-        lowest = int(np.argmin(smoothed))
-        fall = float(np.median(smoothed[: max(3, len(smoothed) // 10)])) - smoothed[lowest]
+    kept = np.asarray(keep, dtype=bool) & finite
+    if kept.sum() < MIN_POINTS:
+        reasons.append(_too_few_usable(rates, values, kept))
+        return reasons
+    smoothed = s.smooth(values[kept])
+    lowest = int(np.argmin(smoothed))
+    fall = float(np.median(smoothed[: max(3, len(smoothed) // 10)])) - smoothed[lowest]
     if lowest <= max(2, 0.1 * len(smoothed)) or fall <= 0.01 * abs(smoothed[0]):
         falling = rates[finite]
         reasons.append((
