@@ -172,8 +172,7 @@ class LRFinderResult(Recommendation):
         self.stopped_early = stopped_early
         column = "val_loss" if "val_loss" in frame else "loss"
         self.monitor = column
-        rates = frame["learning_rate"].to_numpy(dtype=np.float64)
-        values = frame[column].to_numpy(dtype=np.float64)
+        rates, values = s._arrays("LRFinderResult", frame["learning_rate"], frame[column])
         usable = s.usable(rates, values, smoothing)
         self.notes = list(usable.notes)
         # Smoothed over every point but the artefacts (the plot shows the rise too); read up to the rise.

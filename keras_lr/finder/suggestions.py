@@ -36,13 +36,22 @@ __all__ = [
 
 
 def _arrays(owner, learning_rates, losses):
-    """The rates and losses as float64 arrays of one length (``owner`` names the function in errors)."""
+    """The rates (checked to increase) and losses as float64 arrays of one length (``owner`` names the
+    function in errors)."""
     rates = np.asarray(learning_rates, dtype=np.float64).reshape(-1)
     values = np.asarray(losses, dtype=np.float64).reshape(-1)
     if rates.shape != values.shape:
         raise ValueError(
             f"{owner}: learning_rates and losses must have the same length; received "
             f"{rates.shape[0]} rates and {values.shape[0]} losses"
+        )
+    tested = rates[np.isfinite(rates)]
+    falls = np.nonzero(np.diff(tested) < 0)[0]
+    if falls.size:
+        i = int(falls[0])
+        raise ValueError(
+            f"{owner}: learning_rates must increase, in the order the range test ran them; received "
+            f"{tested[i]:.4g} then {tested[i + 1]:.4g} (a curve sorted by loss, or reversed?)"
         )
     return rates, values
 

@@ -174,6 +174,23 @@ def test_mismatched_lengths_are_an_error():
         s.smooth([1.0, 2.0], 1.0)
 
 
+def test_rates_out_of_order_are_an_error():
+    # A curve sorted by loss, or reversed, would give suggestions read from a jumble.
+    curve = valley_curve()
+    with pytest.raises(ValueError, match="one_cycle_max_lr: learning_rates must increase, in the order the range "
+                                         "test ran them; received 10 then 8.913"):
+        s.one_cycle_max_lr(RATES[::-1], curve[::-1])
+    with pytest.raises(ValueError, match="assess: learning_rates must increase"):
+        assess(RATES[::-1], curve)
+    frame = pd.DataFrame({"learning_rate": RATES[::-1], "loss": curve})
+    with pytest.raises(ValueError, match="LRFinderResult: learning_rates must increase"):
+        LRFinderResult(frame)
+    # NaN rates are skipped, and so is a rate tested twice.
+    rates = RATES.copy()
+    rates[5], rates[7] = np.nan, rates[6]
+    assert s.valley(rates, curve) > 0
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda: s.one_cycle_max_lr(RATES, valley_curve(), beta=1.5), r"one_cycle_max_lr: beta must be in \[0, 1\)"),
     (lambda: s.smooth([1.0, 2.0], None), "smooth: beta must be a finite number; received beta=None"),
