@@ -71,7 +71,8 @@ def results_frame(tuner):
         trial that ran the defaults, e.g. Keras's 0.001 and a constant
         rate); `score` (the objective, as the search ranked the trial: a
         diverged trial's is set below every finite one); `learning_rate`,
-        `lr_schedule` and every other hyperparameter (empty where inactive);
+        `lr_schedule` and every other hyperparameter (empty where inactive:
+        NaN, None, or <NA> in an integer one's Int64 column);
         `epochs` (epochs run); `best_epoch`; `diverged_after_best` (a trial
         not marked diverged whose objective ended non-finite, or clearly
         worse than after its first epoch);
@@ -107,6 +108,11 @@ def results_frame(tuner):
     columns = [c for c in _FIRST if c in ("trial_id", "status", "defaults", "score") or c in names]
     columns += [c for c in names if c not in columns] + ["epochs", "best_epoch", "diverged_after_best", "message"]
     frame = pd.DataFrame(rows, columns=columns)
+    for name in names:
+        present = [row.get(name) for row in rows if row.get(name) is not None]
+        if present and len(present) < len(rows) and all(type(value) is int for value in present):
+            # An integer hyperparameter inactive in some trials: whole numbers and <NA>, not 2.0 and NaN.
+            frame[name] = frame[name].astype("Int64")
     rank = {"completed": 0, "pruned": 1, "diverged": 2}
     frame["_rank"] = frame["status"].map(lambda s: rank.get(s, 3))
     frame["_key"] = frame["score"] if direction == "min" else -frame["score"]

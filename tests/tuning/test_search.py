@@ -340,7 +340,8 @@ def test_results_frame_has_every_trial_and_empty_inactive_parameters(tmp_path):
         assert column in frame
     defaults = frame[frame.defaults].iloc[0]
     assert defaults.learning_rate == 0.001 and defaults.lr_schedule == "constant"
-    assert defaults[["one_cycle_pct_start", "cyclic_mode", "step_factor"]].isna().all()
+    assert defaults[["one_cycle_pct_start", "cyclic_mode", "step_factor", "plateau_patience"]].isna().all()
+    assert str(frame.plateau_patience.dtype) == "Int64"  # whole numbers where active, not 2.0
     assert frame.score.is_monotonic_decreasing  # val_accuracy: best first
     assert frame.attrs["objective"] == "val_accuracy" and frame.attrs["direction"] == "max"
     figure = tuning.plot_results(tuner)
