@@ -10,6 +10,19 @@ def inner_optimizer(optimizer):
     return optimizer
 
 
+def step_counter(optimizer):
+    """The variable counting the batches the optimizer has been applied to.
+
+    Keras evaluates a `LearningRateSchedule` in the optimizer at this counter,
+    once per batch. `optimizer.iterations` is the same variable, except with
+    `gradient_accumulation_steps`: it then counts updates (the counter divided
+    by the steps, a new tensor at each read).
+    """
+    optimizer = inner_optimizer(optimizer)
+    counter = getattr(optimizer, "_iterations", None)
+    return counter if isinstance(counter, keras.Variable) else optimizer.iterations
+
+
 def no_optimizer(owner):
     return ValueError(f"{owner}: the model has no optimizer; call model.compile(optimizer=...) first.")
 

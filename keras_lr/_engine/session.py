@@ -117,6 +117,7 @@ class FitSession:
     def __init__(self, model, optimizer, token, original):
         self.model = model
         self.optimizer = optimizer
+        self._counter = optimizers.step_counter(optimizer)  # batches, also with gradient accumulation
         self.token = token
         self.original = original  # the optimizer's own rate: its Variable or its schedule
         self.members = []
@@ -251,7 +252,7 @@ class FitSession:
             return
         # The device's counter is exact between epochs on every backend (JAX syncs its state
         # at each epoch's end); within an epoch the hooks count.
-        self.epoch_start = int(self.optimizer.iterations.numpy())
+        self.epoch_start = int(self._counter.numpy())
         self.epoch, self.done = epoch, 0
         if self.start_iteration is None:
             self._put_in(epoch)
@@ -261,7 +262,7 @@ class FitSession:
 
         (An epoch of unknown length can run a last step with no batch hook.)
         """
-        self.done = max(self.done, int(self.optimizer.iterations.numpy()) - self.epoch_start)
+        self.done = max(self.done, int(self._counter.numpy()) - self.epoch_start)
 
     def _put_in(self, epoch):
         self.start_iteration = self.epoch_start
@@ -288,7 +289,7 @@ class FitSession:
         else:
             self._attribute = self._read_schedule()
             with variable_scope(self.model):  # mirrored like the optimizer's under tf.distribute
-                self.fit_schedule = FitSchedule(self.original, self.optimizer.iterations)
+                self.fit_schedule = FitSchedule(self.original, self._counter)
                 self.binding = MomentumBinding(self.optimizer, self._attribute) if self._attribute else None
         self.fit_schedule.original = self.original
         self.fit_schedule.schedule = self.schedule
@@ -424,7 +425,7 @@ class FitSession:
 
     def _eager_rate(self):
         """The rate of the step about to run, in Python (for an eagerly run step)."""
-        iteration = int(self.optimizer.iterations.numpy())
+        iteration = int(self._counter.numpy())
         if self.binding is not None:
             self.binding.update(self.momentum_at(iteration))
         return self.rate_at(iteration)

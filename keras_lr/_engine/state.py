@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from keras_lr._engine import optimizers
 from keras_lr._engine.momentum import MOMENTUM_ATTRIBUTES
 from keras_lr._engine.optimizers import inner_optimizer
 
@@ -64,7 +65,10 @@ class Snapshot:
         optimizer = model.optimizer
         skip = set()
         if not step_counter:
-            skip = {id(inner_optimizer(optimizer).iterations), id(optimizer.iterations)}
+            # The batch counter, and what Keras calls `iterations` (the same variable unless the
+            # optimizer accumulates gradients, or wraps another that holds it).
+            counters = (optimizers.step_counter(optimizer), inner_optimizer(optimizer).iterations, optimizer.iterations)
+            skip = {id(counter) for counter in counters}
         seen, self.variables = set(skip), []
         model_variables = model.variables if every_variable else model.weights
         for variable in list(model_variables) + list(optimizer.variables):

@@ -107,7 +107,9 @@ class Scheduler(ScheduleCallback):
     The schedule is evaluated inside the compiled train step from the
     optimizer's step counter, so the rate follows `optimizer.iterations`
     exactly, also with `compile(steps_per_execution=N)` (where Keras calls
-    batch hooks only every N steps). Each `fit` runs the schedule from its own
+    batch hooks only every N steps). With `gradient_accumulation_steps`, as
+    with a Keras schedule compiled in, the step is the batch: each update
+    takes the rate of the batch that completes it. Each `fit` runs the schedule from its own
     start: the schedule sees the step counted from that fit's first step plus
     `initial_epoch` times the steps per epoch, so resuming with
     `fit(..., initial_epoch=k)` continues where the interrupted run was.

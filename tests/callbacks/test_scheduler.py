@@ -264,3 +264,24 @@ def _fresh_one_cycle_bias(epochs):
 def test_bad_callback_arguments_name_the_argument(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+@pytest.mark.parametrize("callback", ["one_cycle", "scheduler"])
+def test_gradient_accumulation_follows_the_schedule_per_batch(callback):
+    # Keras evaluates a schedule in the optimizer at its batch counter, and `optimizer.iterations`
+    # divides that counter by gradient_accumulation_steps (a new tensor at every read): a keras_lr
+    # schedule read from `iterations` froze at its first step and sized the fit's steps in halves.
+    schedule = OneCycleSchedule(0.1, 30, base_momentum=None)
+    if callback == "one_cycle":
+        made = keras_lr.OneCycle(0.1, base_momentum=None)
+    else:
+        made = keras_lr.Scheduler(schedule)
+    model = bias_model(keras.optimizers.SGD(0.5, gradient_accumulation_steps=2))
+    _, recorder = fit(model, [made])
+    reference = bias_model(keras.optimizers.SGD(schedule, gradient_accumulation_steps=2))
+    _, expected = fit(reference, [])
+    np.testing.assert_allclose(recorder.bias, expected.bias, rtol=1e-5, atol=1e-7)
+    rates = evaluate_schedule(schedule, range(30))
+    # The update at each second batch, with the rate of that batch; the weights stay between.
+    np.testing.assert_allclose(recorder.bias[1::2], sgd_bias_trajectory(rates[1::2]), rtol=1e-5)
+    np.testing.assert_allclose(made.history_frame().learning_rate, rates, rtol=1e-6)

@@ -135,6 +135,17 @@ def test_loss_scale_optimizer_is_restored():
     assert state(model) == before
 
 
+def test_gradient_accumulation_trains_at_the_rates_tested_and_is_restored():
+    # Keras's `iterations` counts updates here, a new tensor at each read: a range test read
+    # from it stayed at start_lr, and its loss never moved.
+    model = trained(keras.optimizers.SGD(0.01, gradient_accumulation_steps=2))
+    before = state(model)
+    result = keras_lr.lr_find(model, *regression_data(), start_lr=1e-4, end_lr=1.0, num_steps=40, retry=False, verbose=0)
+    assert state(model) == before
+    losses = result.frame.loss.to_numpy()
+    assert losses[-10:].min() < 0.5 * losses[:5].mean()
+
+
 def test_the_rates_follow_the_range():
     model = model_with(keras.optimizers.SGD())
     result = keras_lr.lr_find(model, *regression_data(), start_lr=1e-5, end_lr=1e-1, num_steps=40, retry=False, verbose=0)
