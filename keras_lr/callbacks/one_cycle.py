@@ -1,6 +1,7 @@
 """The `OneCycle` callback: the one-cycle policy sized to the fit."""
 
 from keras_lr import _validation as v
+from keras_lr import _warnings
 from keras_lr._engine.recommendation import Recommendation, peak_from
 from keras_lr.callbacks.scheduler import ScheduleCallback
 from keras_lr.schedules.one_cycle import OneCycle as OneCycleSchedule
@@ -82,14 +83,25 @@ class OneCycle(ScheduleCallback):
 
     def _build_schedule(self):
         total_steps = self.total_steps
+        steps = self._steps_per_epoch()
         if total_steps is None:
-            steps = self._steps_per_epoch()
             if steps is None:
                 self._missing_steps("total_steps")
             total_steps = max(1, int(self.params["epochs"]) * steps)  # fit(epochs=0) trains nothing
         if self.recommendation is not None:
             self.schedule_kwargs["max_lr"] = peak_from("OneCycle", self.recommendation, total_steps)
-        return OneCycleSchedule(total_steps=total_steps, **self.schedule_kwargs)
+        schedule = OneCycleSchedule(total_steps=total_steps, **self.schedule_kwargs)
+        if self.total_steps is not None and steps is not None:
+            # The schedule's step at the fit's end counts initial_epoch's steps too.
+            fit_steps = int(self.params["epochs"]) * steps
+            if fit_steps > total_steps:
+                _warnings.warn(
+                    f"OneCycle: total_steps={total_steps} ends before this fit does, at step {fit_steps} "
+                    f"({self.params['epochs']} epochs of {steps}): its last {fit_steps - total_steps} steps "
+                    f"train at the cycle's final rate, {schedule.final_lr:.3g}. Leave total_steps=None to "
+                    f"size the cycle to the fit."
+                )
+        return schedule
 
     def get_config(self):
         return {"total_steps": self.total_steps, "verbose": self.verbose, **self.schedule_kwargs}

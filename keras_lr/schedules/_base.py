@@ -1,5 +1,6 @@
 """What every keras_lr schedule shares: the step as a float, children, serialization."""
 
+import inspect
 import numbers
 
 import keras
@@ -58,12 +59,32 @@ def check_schedule(owner, name, schedule):
                 f"received {name}={schedule!r}"
             )
         return float(schedule)
-    if isinstance(schedule, LearningRateSchedule) or callable(schedule):
+    if isinstance(schedule, LearningRateSchedule):
+        return schedule
+    if callable(schedule):
+        _check_takes_the_step(owner, name, schedule)
         return schedule
     raise ValueError(
         f"{owner}: {name} must be a LearningRateSchedule, a callable of the "
         f"step or a number; received {name}={schedule!r}{v.result_hint(schedule)}"
     )
+
+
+def _check_takes_the_step(owner, name, function):
+    """Refuses a callable that cannot be called with the step alone (Keras's `(epoch, lr)` one)."""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):  # a builtin or extension: nothing to read
+        return
+    try:
+        signature.bind(0)
+    except TypeError:
+        raise ValueError(
+            f"{owner}: {name} is called with one argument, the optimizer's step; received a callable "
+            f"taking {signature}. Keras's LearningRateScheduler takes a function of (epoch, lr): write "
+            f"one of the step (e.g. lambda step: 0.01 * 0.9 ** (step / steps_per_epoch)), or keep that "
+            f"function in keras.callbacks.LearningRateScheduler."
+        ) from None
 
 
 def call_schedule(schedule, step):

@@ -1,4 +1,5 @@
 import copy
+import warnings
 
 import keras
 import numpy as np
@@ -259,6 +260,9 @@ def _fresh_one_cycle_bias(epochs):
         (lambda: keras_lr.CyclicLR(0.1, 0.01), "CyclicLR: max_lr"),
         (lambda: keras_lr.CyclicLR(0.01, 0.1, unit="batches"), "CyclicLR: unit"),
         (lambda: keras_lr.CyclicLR(0.01, 0.1, mode="cosine"), "CyclicLR: mode"),
+        # Keras's LearningRateScheduler's (epoch, lr) function: it failed in the trace, a bare TypeError.
+        (lambda: keras_lr.Scheduler(lambda epoch, lr: lr * 0.9),
+         r"Scheduler: schedule is called with one argument, the optimizer's step; .*\(epoch, lr\)"),
     ],
 )
 def test_bad_callback_arguments_name_the_argument(make, message):
@@ -285,3 +289,21 @@ def test_gradient_accumulation_follows_the_schedule_per_batch(callback):
     # The update at each second batch, with the rate of that batch; the weights stay between.
     np.testing.assert_allclose(recorder.bias[1::2], sgd_bias_trajectory(rates[1::2]), rtol=1e-5)
     np.testing.assert_allclose(made.history_frame().learning_rate, rates, rtol=1e-6)
+
+
+def test_a_schedule_function_may_take_more_arguments_with_defaults():
+    model = bias_model(keras.optimizers.SGD(0.5))
+    _, recorder = fit(model, [keras_lr.Scheduler(lambda step, rate=0.02: rate + 0.0 * step)], epochs=1)
+    np.testing.assert_allclose(recorder.bias, -0.02 * np.arange(1, 11), rtol=1e-5)
+
+
+def test_a_cycle_shorter_than_the_fit_warns():
+    # The rest of the fit trains at the final rate (max_lr / 25 / 1e4): said, not silent.
+    model = bias_model(keras.optimizers.SGD(0.5))
+    with pytest.warns(UserWarning, match=r"OneCycle: total_steps=15 ends before this fit does, at step 20 .*last 5 steps"):
+        fit(model, [keras_lr.OneCycle(0.1, total_steps=15, base_momentum=None)], epochs=2)
+    # A cycle spanning the resumed fit: fit(epochs=2, initial_epoch=1) ends at its step 20.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(model, [keras_lr.OneCycle(0.1, total_steps=20, base_momentum=None)], epochs=2, initial_epoch=1)
+    assert not [w for w in caught if "OneCycle" in str(w.message)]
