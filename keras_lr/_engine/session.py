@@ -312,6 +312,11 @@ class FitSession:
         self._on_next_fit = _OnNextFit(self, self.model)
         object.__setattr__(self.model, _MAKE, self._on_next_fit)
 
+    @property
+    def cycles_momentum(self):
+        """Whether the optimizer's momentum follows the schedule's in this fit."""
+        return self._attribute is not None
+
     def _read_schedule(self):
         """Readers of the schedule's rates and momenta; returns the optimizer attribute the momentum drives."""
         if self.schedule is None:

@@ -74,7 +74,10 @@ class ScheduleCallback(EngineCallback):
         `step` is the step the schedule saw (counted as described above);
         `learning_rate` is the rate applied at it: the schedule's value times
         the multiplier of any adaptive callback (`ReduceLROnPlateau`,
-        `DivergenceGuard`, `BoldDriver`) in the same fit.
+        `DivergenceGuard`, `BoldDriver`) in the same fit. `momentum` is there
+        only when the schedule's momentum was applied: not for an optimizer
+        with none to cycle (SGD without `momentum`, Adagrad), where the fit
+        warned.
 
         Returns:
             A pandas DataFrame, one row per optimizer step.
@@ -94,7 +97,7 @@ class ScheduleCallback(EngineCallback):
                 rates = rates * self._session.multipliers.at_many(steps + self._session.offset)
             frame["learning_rate"] = rates
             momentum = evaluate_momentum(self._active_schedule, steps)
-            if momentum is not None:
+            if momentum is not None and self._session is not None and self._session.cycles_momentum:
                 frame["momentum"] = momentum
         else:
             frame["learning_rate"] = np.zeros((0,))

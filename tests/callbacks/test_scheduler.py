@@ -114,8 +114,11 @@ def test_optimizer_without_momentum_warns_and_schedules_the_rate():
 
 
 def test_sgd_without_momentum_warns():
+    callback = keras_lr.OneCycle(0.1)
     with pytest.warns(UserWarning, match="non-zero `momentum`"):
-        fit(bias_model(keras.optimizers.SGD(0.1)), [keras_lr.OneCycle(0.1)], epochs=1)
+        fit(bias_model(keras.optimizers.SGD(0.1)), [callback], epochs=1)
+    # The record shows what was applied: no momentum column of values never used.
+    assert list(callback.history_frame().columns) == ["epoch", "step", "learning_rate"]
 
 
 def test_each_fit_runs_its_own_cycle_and_the_optimizer_is_restored():
