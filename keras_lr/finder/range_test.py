@@ -46,18 +46,21 @@ def _cycle(iterator):
         yield from seen
 
 
-def _fit_arguments(x, y, batch_size, num_steps):
+def _fit_arguments(x, y, batch_size, num_steps, sample_weight=None, class_weight=None):
     """How to call fit so it runs (at least) ``num_steps`` steps, cycling short data."""
+    weights = {} if class_weight is None else dict(class_weight=class_weight)
     # Datasets and generators come batched (and shuffled) as they are.
     if _is_generator(x):  # already cycled by lr_find, so a second test reads on
-        return dict(x=x, steps_per_epoch=num_steps, epochs=1, shuffle=False)
+        return dict(x=x, steps_per_epoch=num_steps, epochs=1, shuffle=False, **weights)
     if _is_tf_dataset(x):
         if int(x.cardinality()) == -1:  # infinite: one epoch of num_steps
-            return dict(x=x, steps_per_epoch=num_steps, epochs=1, shuffle=False)
-        return dict(x=x, epochs=num_steps, shuffle=False)
+            return dict(x=x, steps_per_epoch=num_steps, epochs=1, shuffle=False, **weights)
+        return dict(x=x, epochs=num_steps, shuffle=False, **weights)
     if isinstance(x, keras.utils.PyDataset):
-        return dict(x=x, epochs=num_steps, shuffle=False)
-    return dict(x=x, y=y, batch_size=batch_size, epochs=num_steps)
+        return dict(x=x, epochs=num_steps, shuffle=False, **weights)
+    if sample_weight is not None:
+        weights["sample_weight"] = sample_weight
+    return dict(x=x, y=y, batch_size=batch_size, epochs=num_steps, **weights)
 
 
 def lr_find(
@@ -66,6 +69,8 @@ def lr_find(
     y=None,
     *,
     batch_size=None,
+    sample_weight=None,
+    class_weight=None,
     start_lr=1e-7,
     end_lr=10.0,
     num_steps=300,
@@ -122,6 +127,11 @@ def lr_find(
             batches. Data shorter than `num_steps` batches is cycled.
         y: Targets, with array inputs only.
         batch_size: Integer or None (32), with array inputs only.
+        sample_weight: None or an array of one weight per example, with
+            array inputs only (a dataset yields `(x, y, sample_weight)`).
+            As in `fit`: the test measures the loss training will follow.
+        class_weight: None or a dict from class index to weight, as in
+            `fit`.
         start_lr: Float > 0. Rate of the first step.
         end_lr: Float > start_lr. Rate of the last step.
         num_steps: Integer >= 2. Steps of the test. 300 by default (fastai
@@ -188,12 +198,19 @@ def lr_find(
                 f"dataset or generator of (x, y) batches."
             )
         batch_size = batch_size or 32
-    elif y is not None or batch_size is not None:
+    elif y is not None or batch_size is not None or sample_weight is not None:
         passed = ([f"y, a {type(y).__name__}"] if y is not None else []) + (
-            [f"batch_size={batch_size}"] if batch_size is not None else [])
+            [f"batch_size={batch_size}"] if batch_size is not None else []) + (
+            [f"sample_weight, a {type(sample_weight).__name__}"] if sample_weight is not None else [])
         raise ValueError(
-            f"{owner}: y and batch_size go with array inputs; x is a {type(x).__name__}, which yields (x, y) "
-            f"batches of its own size, so leave them out (received {' and '.join(passed)})."
+            f"{owner}: y, batch_size and sample_weight go with array inputs; x is a {type(x).__name__}, which "
+            f"yields (x, y) or (x, y, sample_weight) batches of its own size, so leave them out (received "
+            f"{' and '.join(passed)})."
+        )
+    if class_weight is not None and not isinstance(class_weight, dict):
+        raise ValueError(
+            f"{owner}: class_weight must be a dict from class index to weight, as in fit; received "
+            f"class_weight={class_weight!r}"
         )
     if _is_tf_dataset(x):
         _check_batched(owner, x, model)
@@ -222,7 +239,8 @@ def lr_find(
             model.steps_per_execution = 1
             if seed is not None:
                 keras.utils.set_random_seed(seed)
-            model.fit(**_fit_arguments(x, y, batch_size, steps), verbose=0, callbacks=[finder])
+            arguments = _fit_arguments(x, y, batch_size, steps, sample_weight, class_weight)
+            model.fit(**arguments, verbose=0, callbacks=[finder])
         finally:
             state.restore()
             if verbose and finder.result is not None and finder.result.stopped_early:

@@ -294,9 +294,12 @@ class LRHyperModel(keras_tuner.HyperModel):
         x = args[0] if args else kwargs.get("x")
         y = args[1] if len(args) > 1 else kwargs.get("y")
         batched = hasattr(x, "__next__") or hasattr(x, "element_spec") or isinstance(x, keras.utils.PyDataset)
+        # The loss the trials train on: the search's weights too.
+        class_weight = kwargs.get("class_weight")
         if batched:
-            return lr_find(model, x, verbose=0)
-        return lr_find(model, x, y, batch_size=kwargs.get("batch_size"), verbose=0)
+            return lr_find(model, x, class_weight=class_weight, verbose=0)
+        return lr_find(model, x, y, batch_size=kwargs.get("batch_size"), sample_weight=kwargs.get("sample_weight"),
+                       class_weight=class_weight, verbose=0)
 
     def _announce_bounds(self, source):
         if self.bounds is None:

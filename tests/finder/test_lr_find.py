@@ -146,6 +146,30 @@ def test_gradient_accumulation_trains_at_the_rates_tested_and_is_restored():
     assert losses[-10:].min() < 0.5 * losses[:5].mean()
 
 
+def test_sample_and_class_weights_are_in_the_tested_loss():
+    # As in fit: a weighted training's curve is the weighted loss (the first step's loss, before any
+    # update, is exactly twice the unweighted one under sum_over_batch_size).
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int32") + (x[:, 1] > 0).astype("int32")
+
+    def first_loss(**weights):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+        model.compile(keras.optimizers.Adam(), "sparse_categorical_crossentropy")
+        result = keras_lr.lr_find(model, x, y, batch_size=32, num_steps=20, retry=False, seed=0, verbose=0, **weights)
+        return result.frame.loss.iloc[0]
+
+    plain = first_loss()
+    assert first_loss(sample_weight=np.full(len(x), 2.0, "float32")) == pytest.approx(2 * plain, rel=1e-5)
+    assert first_loss(class_weight={0: 2.0, 1: 2.0, 2: 2.0}) == pytest.approx(2 * plain, rel=1e-5)
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    with pytest.raises(ValueError, match="lr_find: y, batch_size and sample_weight go with array inputs; .*sample_weight, a ndarray"):
+        keras_lr.lr_find(model_with(keras.optimizers.Adam()), dataset, sample_weight=np.ones(len(x)))
+    with pytest.raises(ValueError, match=r"lr_find: class_weight must be a dict .*received class_weight=\[1.0, 2.0\]"):
+        keras_lr.lr_find(model_with(keras.optimizers.Adam()), x, y, class_weight=[1.0, 2.0])
+
+
 def test_the_rates_follow_the_range():
     model = model_with(keras.optimizers.SGD())
     result = keras_lr.lr_find(model, *regression_data(), start_lr=1e-5, end_lr=1e-1, num_steps=40, retry=False, verbose=0)
@@ -266,7 +290,7 @@ def test_models_it_cannot_test():
     no_rate.optimizer._learning_rate = None
     with pytest.raises(ValueError, match="lr_find: the optimizer SGD has no learning rate"):
         keras_lr.lr_find(no_rate, x, y)
-    with pytest.raises(ValueError, match="lr_find: y and batch_size go with array inputs; x is a .*received batch_size=8"):
+    with pytest.raises(ValueError, match="lr_find: y, batch_size and sample_weight go with array inputs; x is a .*received batch_size=8"):
         keras_lr.lr_find(model_with(keras.optimizers.SGD()), tf.data.Dataset.from_tensor_slices((x, y)).batch(8), batch_size=8)
     with pytest.raises(ValueError, match="lr_find: x, a generator, yielded no batches"):
         keras_lr.lr_find(model_with(keras.optimizers.SGD()), (batch for batch in []))

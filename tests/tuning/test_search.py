@@ -257,6 +257,27 @@ def test_range_test_narrows_the_rate_for_the_trials_after_the_first(tmp_path, ca
     assert fresh.range_test is None and "searched in" not in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("weighting", ["class_weight", "sample_weight"])
+def test_the_searchs_weights_go_into_its_range_test(weighting, tmp_path, monkeypatch):
+    # The trials train on the weighted loss: the test that sets their bounds measures it too.
+    from keras_lr.tuning import hypermodel as module
+
+    seen = []
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs)
+        return keras_lr.lr_find(*args, **kwargs)
+
+    monkeypatch.setattr(module, "lr_find", recording)
+    hypermodel = tuning.LRHyperModel(build_digits, schedules=("constant",), finder=True)
+    tuner = make(tuning.RandomSearch, hypermodel, tmp_path, max_trials=1, seed=1)
+    x, y = digits()
+    weights = {c: 1.0 + c / 10 for c in range(10)} if weighting == "class_weight" else np.linspace(0.5, 1.5, len(x))
+    tuner.search(x, y, epochs=1, batch_size=64, validation_split=0.25, verbose=0, **{weighting: weights})
+    assert tuning.results_frame(tuner).status.tolist() == ["completed"]
+    assert len(seen) == 1 and seen[0]["batch_size"] == 64 and seen[0][weighting] is weights
+
+
 def test_a_range_test_result_sets_the_bounds_from_the_start(tmp_path):
     x, y = digits()
     model = build_digits(keras_tuner.HyperParameters())
