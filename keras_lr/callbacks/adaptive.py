@@ -1,6 +1,7 @@
 """What the adaptive callbacks share: the multiplier, the record, snapshots, losses."""
 
 from keras_lr import _validation as v
+from keras_lr import _warnings
 from keras_lr._engine.callback import EngineCallback
 from keras_lr._engine.distribution import build_optimizer, check_logs_agree
 from keras_lr._engine.losses import RunningMean
@@ -201,6 +202,19 @@ class MonitorCallback(AdaptiveCallback):
         # Checking at epoch ends, its batch hook only reads Python state.
         return self.frequency == "epoch"
 
+    def _reset(self):
+        super()._reset()
+        self._validated = False  # whether fit ran its validation in this epoch
+        self._warned_skip = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
+        self._validated = False
+
+    def on_test_end(self, logs=None):
+        # Inside fit: the epoch's validation (fit's evaluate calls the fit's callbacks).
+        self._validated = True
+
     def _check(self, value):
         raise NotImplementedError
 
@@ -217,10 +231,22 @@ class MonitorCallback(AdaptiveCallback):
 
     def _at_epoch_end(self, epoch, logs):
         if self.frequency == "epoch":
+            owner, available = type(self).__name__, ", ".join(sorted(logs)) or "none"
+            if self.monitor not in logs and self.monitor.startswith("val_") and not self._validated:
+                # No validation ran in this epoch: fit's validation_freq, or no validation data at all
+                # (the two look alike from here). Keras's ReduceLROnPlateau warns and skips too.
+                if not self._warned_skip:
+                    self._warned_skip = True
+                    _warnings.warn(
+                        f"{owner}: monitor={self.monitor!r} is not in epoch {epoch + 1}'s logs (available: "
+                        f"{available}): no validation ran in it, so the epoch is skipped, as with fit's "
+                        f"validation_freq. If fit has no validation data, pass validation_data or "
+                        f"validation_split, or monitor='loss'."
+                    )
+                return
             if self.monitor not in logs:
                 raise ValueError(
-                    f"{type(self).__name__}: monitor={self.monitor!r} is not in the logs "
-                    f"(available: {', '.join(sorted(logs)) or 'none'}); pass validation "
-                    f"data to fit for a val_ metric, or monitor one that is logged."
+                    f"{owner}: monitor={self.monitor!r} is not in the logs (available: {available}); "
+                    f"compile the metric, or monitor one that is logged."
                 )
             self._check(float(logs[self.monitor]))

@@ -110,10 +110,44 @@ def test_smoothing_averages_the_loss_between_checks():
     assert reductions == {0.9: 1, 0.0: 7}
 
 
-def test_missing_monitor_is_an_error_naming_the_logged_keys():
-    callback = keras_lr.ReduceLROnPlateau()
+def _fit_with_validation(callback, epochs=4, **kwargs):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.01), "mse")
+    return model.fit(x, y, batch_size=16, epochs=epochs, verbose=0, callbacks=[callback], **kwargs)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: keras_lr.ReduceLROnPlateau(patience=0, min_delta=1e9),
+    lambda: keras_lr.BoldDriver(monitor="val_loss"),
+], ids=["plateau", "bold-driver"])
+def test_epochs_without_validation_are_skipped_with_one_warning(make):
+    # fit(validation_freq=2): the first epoch logs no val_loss. It was an error, so the
+    # callbacks could not be used with validation_freq at all.
+    callback = make()
+    with pytest.warns(UserWarning, match=r"monitor='val_loss' is not in epoch 1's logs .*no validation ran in it") as caught:
+        _fit_with_validation(callback, validation_split=0.25, validation_freq=2)
+    assert sum("not in epoch" in str(w.message) for w in caught) == 1
+    if isinstance(callback, keras_lr.ReduceLROnPlateau):
+        # Checked at epochs 2 and 4 only: a first best, then one reduction (min_delta is huge).
+        assert callback.events_frame().epoch.tolist() == [3]
+    # With no validation data at all, every epoch is skipped after the same one warning.
+    callback = make()
+    with pytest.warns(UserWarning, match="If fit has no validation data, pass validation_data"):
+        history = _fit_with_validation(callback)
+    assert len(callback.events_frame()) == 0 and "val_loss" not in history.history
+
+
+def test_a_monitor_missing_from_a_validated_epoch_is_an_error_naming_the_logged_keys():
+    callback = keras_lr.ReduceLROnPlateau(monitor="val_acc")
+    with pytest.raises(ValueError, match=r"monitor='val_acc' is not in the logs \(available: loss, val_loss\)"):
+        _fit_with_validation(callback, validation_split=0.25)
+    callback = keras_lr.ReduceLROnPlateau(monitor="accuracy")
     driver = Driver(callback)
-    with pytest.raises(ValueError, match=r"monitor='val_loss' is not in the logs \(available: loss\)"):
+    with pytest.raises(ValueError, match=r"monitor='accuracy' is not in the logs \(available: loss\)"):
         driver.end_epoch(loss=1.0)
 
 
