@@ -682,14 +682,31 @@ class ObjectiveCheck(keras.callbacks.Callback):
         super().__init__()
         self.objective = objective
 
+    def on_train_begin(self, logs=None):
+        self._validated = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._validated = False
+
+    def on_test_end(self, logs=None):
+        self._validated = True  # the epoch's validation, inside fit
+
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        if not self.objective.has_value(logs):
+        if self.objective.has_value(logs):
+            return
+        logged = ", ".join(sorted(logs)) or "nothing"
+        if self.objective.name.startswith("val_") and not self._validated:
             raise keras_tuner.errors.FatalValueError(
-                f"The search's objective {self.objective.name!r} is not in the logs of fit "
-                f"(logged: {', '.join(sorted(logs)) or 'nothing'}); pass validation data to search() "
-                f"for a val_ metric, compile the metric, or choose a logged objective."
+                f"The search's objective {self.objective.name!r} is not in the logs of fit's epoch {epoch + 1}, "
+                f"which ran no validation (logged: {logged}); pass validation data to search() "
+                f"(validation_data or validation_split), and validate every epoch: KerasTuner scores a "
+                f"trial from each epoch's logs, so it cannot take validation_freq."
             )
+        raise keras_tuner.errors.FatalValueError(
+            f"The search's objective {self.objective.name!r} is not in the logs of fit (logged: {logged}); "
+            f"compile the metric, or choose a logged objective."
+        )
 
 
 def report_epoch(tuner, trial, model, epoch, logs):

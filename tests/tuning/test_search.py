@@ -334,6 +334,19 @@ def test_an_objective_that_is_not_logged_stops_the_search_at_once(hypermodel, tm
     assert len(tuner.oracle.trials) == 1
 
 
+@pytest.mark.parametrize("validation", ["none", "every second epoch"])
+def test_an_objective_on_epochs_without_validation_says_what_to_pass(validation, tmp_path):
+    # KerasTuner reads every epoch's logs for the score: fit(validation_freq=2) failed each trial
+    # with its KeyError; no validation data failed at once with a message that left validation_freq out.
+    tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build_digits), tmp_path, max_trials=3)
+    x, y = digits()
+    extra = {} if validation == "none" else dict(validation_split=0.25, validation_freq=2)
+    with pytest.raises(keras_tuner.errors.FatalValueError,
+                       match=r"'val_accuracy' is not in the logs of fit's epoch 1, which ran no validation .*validation_freq"):
+        tuner.search(x, y, epochs=2, batch_size=64, verbose=0, **extra)
+    assert len(tuner.oracle.trials) == 1
+
+
 def test_kerastuners_own_tuner_works_and_says_what_it_lacks(tmp_path):
     hypermodel = tuning.LRHyperModel(build_digits, schedules=("one_cycle",))
     tuner = make(keras_tuner.RandomSearch, hypermodel, tmp_path, max_trials=2, seed=1)
