@@ -76,6 +76,14 @@ class Snapshot:
                 seen.add(id(variable))
                 self.variables.append((variable, _copy(variable)))
         self._weights = {id(w) for w in model.weights}
+        self._accumulation = None
+        inner = inner_optimizer(optimizer)
+        steps = getattr(inner, "gradient_accumulation_steps", None)
+        if not step_counter and steps and getattr(inner, "_accumulated_gradients", None):
+            # The gradients summed since the last update go with the counter's place between updates.
+            counter = optimizers.step_counter(optimizer)
+            self._accumulation = (counter, int(steps), int(counter.numpy()) % int(steps),
+                                  {id(a) for a in inner._accumulated_gradients})
 
     def is_finite(self):
         """Whether every floating-point weight of the model was finite."""
@@ -83,8 +91,15 @@ class Snapshot:
 
     def restore(self):
         sync(self.model)  # under JAX, the next step then starts from what is assigned here
+        stale = set()
+        if self._accumulation is not None:
+            counter, steps, place, accumulators = self._accumulation
+            if int(counter.numpy()) % steps != place:
+                # Rolled back to another place between updates: the partial sum would be added to a
+                # different number of batches. Emptied, the next update averages fewer (a smaller step).
+                stale = accumulators
         for variable, value in self.variables:
-            variable.assign(value)
+            variable.assign(np.zeros_like(value) if id(variable) in stale else value)
 
 
 class ModelState(Snapshot):

@@ -204,3 +204,29 @@ def test_state_is_reset_at_train_begin_and_by_deepcopy():
 def test_bad_arguments(arguments, message):
     with pytest.raises(ValueError, match=f"DivergenceGuard: {message}"):
         keras_lr.DivergenceGuard(**arguments)
+
+
+def test_a_rollback_between_updates_keeps_the_accumulated_gradients_in_step():
+    # gradient_accumulation_steps=4, snapshots every 3 batches: a rollback at batch 8 (just after an
+    # update) to the snapshot of batch 6 (two gradients summed) restored that sum, so the next update
+    # averaged six batches over four. The step counter is not rolled back, so the sum is emptied.
+    from keras_lr._engine.optimizers import step_counter
+
+    x = np.ones((64, 1), "float32")
+    x[28:32] = np.nan  # the 8th batch of 4
+    y = np.zeros_like(x)
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, kernel_initializer="zeros", bias_initializer="ones")])
+    optimizer = keras.optimizers.SGD(0.01, gradient_accumulation_steps=4)
+    model.compile(optimizer, "mse")
+    seen = {}
+
+    class Probe(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 7:
+                seen["counter"] = int(keras.ops.convert_to_numpy(step_counter(optimizer)))
+                seen["sums"] = [float(np.abs(keras.ops.convert_to_numpy(a)).sum()) for a in optimizer._accumulated_gradients]
+
+    guard = keras_lr.DivergenceGuard(snapshot_every=3, patience=1)
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[guard, Probe()])
+    assert len(guard.events_frame()) == 1
+    assert seen["counter"] % 4 == 0 and seen["sums"] == [0.0, 0.0]
