@@ -204,16 +204,7 @@ class MonitorCallback(AdaptiveCallback):
 
     def _reset(self):
         super()._reset()
-        self._validated = False  # whether fit ran its validation in this epoch
         self._warned_skip = False
-
-    def on_epoch_begin(self, epoch, logs=None):
-        super().on_epoch_begin(epoch, logs)
-        self._validated = False
-
-    def on_test_end(self, logs=None):
-        # Inside fit: the epoch's validation (fit's evaluate calls the fit's callbacks).
-        self._validated = True
 
     def _check(self, value):
         raise NotImplementedError
@@ -232,7 +223,9 @@ class MonitorCallback(AdaptiveCallback):
     def _at_epoch_end(self, epoch, logs):
         if self.frequency == "epoch":
             owner, available = type(self).__name__, ", ".join(sorted(logs)) or "none"
-            if self.monitor not in logs and self.monitor.startswith("val_") and not self._validated:
+            # Keras logs val_loss whenever fit validates, whatever else is compiled.
+            validated = any(name.startswith("val_") for name in logs)
+            if self.monitor not in logs and self.monitor.startswith("val_") and not validated:
                 # No validation ran in this epoch: fit's validation_freq, or no validation data at all
                 # (the two look alike from here). Keras's ReduceLROnPlateau warns and skips too.
                 if not self._warned_skip:

@@ -80,7 +80,9 @@ class ScheduleCallback(EngineCallback):
         warned.
 
         Returns:
-            A pandas DataFrame, one row per optimizer step.
+            A pandas DataFrame, one row per optimizer step (per batch with
+            `gradient_accumulation_steps`: an update applies the rate of the
+            batch that completes it).
         """
         import pandas as pd
 
@@ -108,11 +110,11 @@ class Scheduler(ScheduleCallback):
     """Applies a learning-rate schedule at every optimizer step of `model.fit`.
 
     The schedule is evaluated inside the compiled train step from the
-    optimizer's step counter, so the rate follows `optimizer.iterations`
-    exactly, also with `compile(steps_per_execution=N)` (where Keras calls
-    batch hooks only every N steps). With `gradient_accumulation_steps`, as
-    with a Keras schedule compiled in, the step is the batch: each update
-    takes the rate of the batch that completes it. Each `fit` runs the schedule from its own
+    optimizer's step counter, so the rate follows the steps exactly, also
+    with `compile(steps_per_execution=N)` (where Keras calls batch hooks only
+    every N steps). With `gradient_accumulation_steps`, as with a Keras
+    schedule compiled in, the step is the batch: each update takes the rate
+    of the batch that completes it. Each `fit` runs the schedule from its own
     start: the schedule sees the step counted from that fit's first step plus
     `initial_epoch` times the steps per epoch, so resuming with
     `fit(..., initial_epoch=k)` continues where the interrupted run was.

@@ -131,7 +131,7 @@ def lr_find(
             array inputs only (a dataset yields `(x, y, sample_weight)`).
             As in `fit`: the test measures the loss training will follow.
         class_weight: None or a dict from class index to weight, as in
-            `fit`.
+            `fit` (which refuses it with a Python generator).
         start_lr: Float > 0. Rate of the first step.
         end_lr: Float > start_lr. Rate of the last step.
         num_steps: Integer >= 2. Steps of the test. 300 by default (fastai

@@ -682,21 +682,14 @@ class ObjectiveCheck(keras.callbacks.Callback):
         super().__init__()
         self.objective = objective
 
-    def on_train_begin(self, logs=None):
-        self._validated = False
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._validated = False
-
-    def on_test_end(self, logs=None):
-        self._validated = True  # the epoch's validation, inside fit
-
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         if self.objective.has_value(logs):
             return
         logged = ", ".join(sorted(logs)) or "nothing"
-        if self.objective.name.startswith("val_") and not self._validated:
+        names = getattr(self.objective, "name_to_direction", None) or [self.objective.name]  # multi-objective
+        validated = any(name.startswith("val_") for name in logs)  # Keras logs val_loss whenever fit validates
+        if any(name.startswith("val_") for name in names) and not validated:
             raise keras_tuner.errors.FatalValueError(
                 f"The search's objective {self.objective.name!r} is not in the logs of fit's epoch {epoch + 1}, "
                 f"which ran no validation (logged: {logged}); pass validation data to search() "

@@ -110,14 +110,14 @@ def test_smoothing_averages_the_loss_between_checks():
     assert reductions == {0.9: 1, 0.0: 7}
 
 
-def _fit_with_validation(callback, epochs=4, **kwargs):
+def _fit_with_validation(callback, epochs=4, extra=(), **kwargs):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 4)).astype("float32")
     y = x.sum(axis=1, keepdims=True)
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     model.compile(keras.optimizers.SGD(0.01), "mse")
-    return model.fit(x, y, batch_size=16, epochs=epochs, verbose=0, callbacks=[callback], **kwargs)
+    return model.fit(x, y, batch_size=16, epochs=epochs, verbose=0, callbacks=[*extra, callback], **kwargs)
 
 
 @pytest.mark.parametrize("make", [
@@ -134,6 +134,17 @@ def test_epochs_without_validation_are_skipped_with_one_warning(make):
     if isinstance(callback, keras_lr.ReduceLROnPlateau):
         # Checked at epochs 2 and 4 only: a first best, then one reduction (min_delta is huge).
         assert callback.events_frame().epoch.tolist() == [3]
+    # Whether an epoch validated is read from its logs: an evaluate() with the same callback
+    # inside an epoch that ran no validation (a callback listed before it) does not count.
+    callback = make()
+
+    class Evaluate(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.evaluate(np.ones((8, 4), "float32"), np.ones((8, 1), "float32"), verbose=0,
+                                callbacks=[callback])
+
+    with pytest.warns(UserWarning, match="no validation ran in it"):
+        _fit_with_validation(callback, epochs=2, validation_split=0.25, validation_freq=2, extra=[Evaluate()])
     # With no validation data at all, every epoch is skipped after the same one warning.
     callback = make()
     with pytest.warns(UserWarning, match="If fit has no validation data, pass validation_data"):

@@ -345,6 +345,11 @@ def test_an_objective_on_epochs_without_validation_says_what_to_pass(validation,
                        match=r"'val_accuracy' is not in the logs of fit's epoch 1, which ran no validation .*validation_freq"):
         tuner.search(x, y, epochs=2, batch_size=64, verbose=0, **extra)
     assert len(tuner.oracle.trials) == 1
+    # A multi-objective search named "multi_objective": its val_ parts tell the same.
+    tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build_digits), tmp_path / "multi", max_trials=3,
+                 objective=["val_accuracy", "val_loss"])
+    with pytest.raises(keras_tuner.errors.FatalValueError, match="which ran no validation"):
+        tuner.search(x, y, epochs=2, batch_size=64, verbose=0, **extra)
 
 
 def test_kerastuners_own_tuner_works_and_says_what_it_lacks(tmp_path):
