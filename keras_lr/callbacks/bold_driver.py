@@ -60,8 +60,8 @@ class BoldDriver(MonitorCallback):
         ValueError: for a bad argument; at the first check when `monitor`
             is not logged (an epoch with no validation, from fit's
             `validation_freq` or no validation data, is skipped instead,
-            with one warning for the fit); in `on_train_begin` when the model has no
-            optimizer with a learning rate, or under a multi-worker
+            with one warning for the fit); in `on_train_begin` when the
+            model has no optimizer with a learning rate, or under a multi-worker
             `tf.distribute` strategy whose workers would log different values
             (`model.distribute_reduction_method="first"`).
     """
