@@ -41,6 +41,7 @@ _OPEN = weakref.WeakValueDictionary()
 
 
 _MAKE = "make_train_function"
+_CONFIG = "get_config"
 
 
 def close_interrupted(model):
@@ -78,6 +79,46 @@ class _OnNextFit:
                 del model.__dict__[_MAKE]
             else:
                 object.__setattr__(model, _MAKE, self.previous)
+
+
+class _ConfigAsCompiled:
+    """The optimizer's `get_config` while a session's schedule is in: the config as compiled.
+
+    Keras serializes a learning rate that is a callable by its class, so a
+    checkpoint saved during a fit (ModelCheckpoint, or `model.save` after an
+    interrupted fit) named keras_lr's FitSchedule and loaded only in a
+    process that had imported keras_lr. The optimizer's own rate, a float or
+    the schedule it was compiled with, is what the config holds instead.
+    """
+
+    def __init__(self, optimizer, fit_schedule):
+        self.optimizer, self.fit_schedule = optimizer, fit_schedule
+        self.previous = optimizer.__dict__.get(_CONFIG)  # an instance attribute it stands in for, if any
+
+    def __call__(self):
+        optimizer = self.optimizer
+        inside = optimizer._learning_rate is self.fit_schedule
+        if inside:
+            optimizer._learning_rate = self.fit_schedule.original
+        try:
+            return self.previous() if self.previous is not None else type(optimizer).get_config(optimizer)
+        finally:
+            if inside:
+                optimizer._learning_rate = self.fit_schedule
+
+    @classmethod
+    def install(cls, optimizer, fit_schedule):
+        if not isinstance(optimizer.__dict__.get(_CONFIG), cls):
+            object.__setattr__(optimizer, _CONFIG, cls(optimizer, fit_schedule))
+
+    @staticmethod
+    def remove(optimizer):
+        current = optimizer.__dict__.get(_CONFIG)
+        if isinstance(current, _ConfigAsCompiled):
+            if current.previous is None:
+                del optimizer.__dict__[_CONFIG]
+            else:
+                object.__setattr__(optimizer, _CONFIG, current.previous)
 
 
 def _describe(value):
@@ -299,6 +340,7 @@ class FitSession:
         self.fit_schedule.offset.assign(self.offset)
         self.fit_schedule.multiplier.assign(self.multipliers.current)
         self.optimizer._learning_rate = self.fit_schedule
+        _ConfigAsCompiled.install(self.optimizer, self.fit_schedule)
         if self.binding is not None:
             self.binding.install()
         self._plain = self.model.train_function
@@ -502,4 +544,5 @@ def _take_out(optimizer, fit_schedule):
         fit_schedule.momentum.restore()
     if optimizer._learning_rate is fit_schedule:
         optimizer._learning_rate = fit_schedule.original
+    _ConfigAsCompiled.remove(optimizer)
     fit_schedule.on_assign = None

@@ -88,6 +88,32 @@ def test_resume_from_model_checkpoint(straight, tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
+def test_a_checkpoint_saved_during_a_fit_loads_without_keras_lr(tmp_path):
+    # Keras serializes a callable rate by its class: the checkpoint named keras_lr's FitSchedule,
+    # and a process that had not imported keras_lr (a server, an evaluation job) could not load it.
+    import json
+    import subprocess
+    import sys
+    import zipfile
+
+    x, y = data()
+    path = tmp_path / "during.keras"
+    model = build()
+    model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0,
+              callbacks=[keras_lr.OneCycle(0.05), keras_lr.ReduceLROnPlateau(monitor="loss"),
+                         keras.callbacks.ModelCheckpoint(str(path))])
+    with zipfile.ZipFile(path) as archive:
+        config = archive.read("config.json").decode()
+    assert "keras_lr" not in config
+    assert json.loads(config)["compile_config"]["optimizer"]["config"]["learning_rate"] == pytest.approx(0.01)
+    # After the fit the optimizer's own get_config is back (no attribute left on it).
+    assert "get_config" not in model.optimizer.__dict__
+    script = f"import keras; m = keras.saving.load_model({str(path)!r}); print(float(m.optimizer.learning_rate))"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert float(done.stdout.split()[-1]) == pytest.approx(0.01)
+
+
 def test_resume_with_backup_and_restore(straight, tmp_path):
     model_straight, frame_straight, _ = straight
     x, y = data()
