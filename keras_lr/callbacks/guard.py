@@ -15,7 +15,8 @@ class DivergenceGuard(AdaptiveCallback):
 
     Watches the training loss of every batch (the mean over the steps since
     the last batch hook, so every step is seen also with
-    `steps_per_execution > 1`). When it is NaN or infinite, or keeps rising
+    `steps_per_execution > 1`, though a blow-up within the fit's first
+    execution has no earlier reading to stand out from). When it is NaN or infinite, or keeps rising
     above `threshold` times the median of the last `window` good ones for
     `patience` batch hooks in a row, the guard
 
