@@ -301,9 +301,12 @@ class FitSession:
     def epoch_end(self):
         """At an epoch's end: the steps it ran, from the device's counter.
 
-        (An epoch of unknown length can run a last step with no batch hook.)
+        It can be more than the batch hooks counted (an epoch of unknown length
+        runs a last step with no hook) or fewer (a `LossScaleOptimizer` skips a
+        step whose gradients overflowed, and its counter stays: the schedule
+        did not move either).
         """
-        self.done = max(self.done, int(self._counter.numpy()) - self.epoch_start)
+        self.done = int(self._counter.numpy()) - self.epoch_start
 
     def _put_in(self, epoch):
         self.start_iteration = self.epoch_start

@@ -310,3 +310,27 @@ def test_a_cycle_shorter_than_the_fit_warns():
         warnings.simplefilter("always")
         fit(model, [keras_lr.OneCycle(0.1, total_steps=20, base_momentum=None)], epochs=2, initial_epoch=1)
     assert not [w for w in caught if "OneCycle" in str(w.message)]
+
+
+def test_steps_a_loss_scale_optimizer_skipped_are_not_in_the_record():
+    # Under mixed precision the first steps overflow at the initial loss scale: LossScaleOptimizer
+    # skips them and its counter stays, so the schedule does not move either. The record listed
+    # every batch, and its steps ran 0-3 in the first epoch and again 0-3 in the second.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = (x @ np.array([[1.0], [-2.0], [0.5], [3.0]]) * 3.0).astype("float32")
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        model.compile(keras.optimizers.SGD(0.01, momentum=0.9), "mse")
+        callback = keras_lr.OneCycle(0.05, total_steps=16, base_momentum=None)
+        model.fit(x, y, batch_size=16, epochs=4, shuffle=False, verbose=0, callbacks=[callback])
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    applied = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+    assert applied < 16  # the premise: some of the 16 steps were skipped
+    frame = callback.history_frame()
+    np.testing.assert_array_equal(frame.step, np.arange(applied))
+    np.testing.assert_allclose(frame.learning_rate, evaluate_schedule(OneCycleSchedule(0.05, 16, base_momentum=None),
+                                                                      range(applied)), rtol=1e-6)
