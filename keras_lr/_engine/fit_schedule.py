@@ -32,8 +32,11 @@ class FitSchedule:
     readers (the schedule evaluated for many steps at once): a dozen small
     tensor operations a step cost more than the step of a small model.
 
-    Serializing it gives back what the optimizer held (its float rate, or its
-    schedule): a model saved during a fit loads as the model compiled.
+    A model saved during a fit never holds it: while it is in, the
+    optimizer's `get_config` gives the rate it was compiled with (see the
+    session), so the file loads where keras_lr is not imported. Files saved
+    by earlier versions do name it; deserializing it gives back what the
+    optimizer held (its float rate, or its schedule).
     """
 
     def __init__(self, original, iterations):

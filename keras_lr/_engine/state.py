@@ -63,13 +63,9 @@ class Snapshot:
         self.iteration = iteration
         sync(model)
         optimizer = model.optimizer
-        skip = set()
-        if not step_counter:
-            # The batch counter, and what Keras calls `iterations` (the same variable unless the
-            # optimizer accumulates gradients, or wraps another that holds it).
-            counters = (optimizers.step_counter(optimizer), inner_optimizer(optimizer).iterations, optimizer.iterations)
-            skip = {id(counter) for counter in counters}
-        seen, self.variables = set(skip), []
+        inner = inner_optimizer(optimizer)
+        counter = optimizers.step_counter(optimizer)
+        seen, self.variables = set() if step_counter else {id(counter)}, []
         model_variables = model.variables if every_variable else model.weights
         for variable in list(model_variables) + list(optimizer.variables):
             if id(variable) not in seen:
@@ -77,11 +73,9 @@ class Snapshot:
                 self.variables.append((variable, _copy(variable)))
         self._weights = {id(w) for w in model.weights}
         self._accumulation = None
-        inner = inner_optimizer(optimizer)
         steps = getattr(inner, "gradient_accumulation_steps", None)
         if not step_counter and steps and getattr(inner, "_accumulated_gradients", None):
             # The gradients summed since the last update go with the counter's place between updates.
-            counter = optimizers.step_counter(optimizer)
             self._accumulation = (counter, int(steps), int(counter.numpy()) % int(steps),
                                   {id(a) for a in inner._accumulated_gradients})
 

@@ -221,13 +221,14 @@ class MonitorCallback(AdaptiveCallback):
             self._after_loss(steps, loss)
 
     def _at_epoch_end(self, epoch, logs):
-        if self.frequency == "epoch":
+        if self.frequency != "epoch":
+            return
+        if self.monitor not in logs:
             owner, available = type(self).__name__, ", ".join(sorted(logs)) or "none"
-            # Keras logs val_loss whenever fit validates, whatever else is compiled.
-            validated = any(name.startswith("val_") for name in logs)
-            if self.monitor not in logs and self.monitor.startswith("val_") and not validated:
-                # No validation ran in this epoch: fit's validation_freq, or no validation data at all
-                # (the two look alike from here). Keras's ReduceLROnPlateau warns and skips too.
+            # Keras logs val_loss whenever fit validates: without any val_ key, no validation ran
+            # in this epoch (fit's validation_freq, or no validation data: they look alike here).
+            # Keras's ReduceLROnPlateau warns and skips too.
+            if self.monitor.startswith("val_") and not any(name.startswith("val_") for name in logs):
                 if not self._warned_skip:
                     self._warned_skip = True
                     _warnings.warn(
@@ -237,9 +238,8 @@ class MonitorCallback(AdaptiveCallback):
                         f"validation_split, or monitor='loss'."
                     )
                 return
-            if self.monitor not in logs:
-                raise ValueError(
-                    f"{owner}: monitor={self.monitor!r} is not in the logs (available: {available}); "
-                    f"compile the metric, or monitor one that is logged."
-                )
-            self._check(float(logs[self.monitor]))
+            raise ValueError(
+                f"{owner}: monitor={self.monitor!r} is not in the logs (available: {available}); "
+                f"compile the metric, or monitor one that is logged."
+            )
+        self._check(float(logs[self.monitor]))
