@@ -1,10 +1,17 @@
-"""What a backend cannot do, as pytest marks that skip with the reason (tests run once per backend)."""
+"""What a backend or Keras version cannot do, as pytest marks that skip with the reason (tests run once per backend)."""
 
 import keras
 import pytest
 
 BACKEND = keras.backend.backend()
+KERAS_VERSION = tuple(int(part) for part in keras.version().split(".")[:2])
 
 needs_steps_per_execution = pytest.mark.skipif(
     BACKEND == "torch", reason="Keras's torch backend refuses steps_per_execution > 1"
+)
+
+needs_partial_executions = pytest.mark.skipif(
+    KERAS_VERSION < (3, 7),
+    reason="before Keras 3.7, fit with steps_per_execution > 1 runs past the end of an epoch that is not a "
+    "multiple of it (11 steps, then 'ran out of data', for 10 batches and 4)",
 )

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_lr._engine.optimizers import is_variable
 from keras_lr.schedules._base import as_float_step, call_rate_and_momentum
 
 
@@ -56,7 +57,7 @@ class FitSchedule:
             if self.momentum is not None:
                 self.momentum.update(momentum)
             return rate
-        if isinstance(self.original, keras.Variable):
+        if is_variable(self.original):
             return ops.cast(self.original, "float32")
         return ops.cast(self.original(step), "float32")
 
@@ -75,7 +76,7 @@ class FitSchedule:
         self.on_assign(float(value))
 
     def get_config(self):
-        if isinstance(self.original, keras.Variable):
+        if is_variable(self.original):
             return {"base_learning_rate": float(self.original.numpy())}
         return {"original": keras.saving.serialize_keras_object(self.original)}
 

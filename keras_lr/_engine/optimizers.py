@@ -2,6 +2,21 @@
 
 import keras
 
+# The class of the variables Keras creates. Before Keras 3.5, `keras.Variable` is a subclass of
+# the backend's variable class, and the variables that optimizers and layers create are
+# instances of that backend class, not of `keras.Variable`.
+_VARIABLE_CLASS = keras.Variable.__mro__[1]
+
+
+def is_variable(value):
+    """Whether ``value`` is a Keras variable, on every supported Keras."""
+    return isinstance(value, (keras.Variable, _VARIABLE_CLASS))
+
+
+def variable_value(value):
+    """A variable's value as a float (before Keras 3.5, variables have no ``__float__``)."""
+    return float(keras.ops.convert_to_numpy(value))
+
 
 def inner_optimizer(optimizer):
     """The optimizer that holds the learning rate (unwraps `LossScaleOptimizer`)."""
@@ -20,7 +35,7 @@ def step_counter(optimizer):
     """
     optimizer = inner_optimizer(optimizer)
     counter = getattr(optimizer, "_iterations", None)
-    return counter if isinstance(counter, keras.Variable) else optimizer.iterations
+    return counter if is_variable(counter) else optimizer.iterations
 
 
 def no_optimizer(owner):
@@ -44,4 +59,4 @@ def optimizer_of(model, owner):
 
 def has_rate(value):
     """Whether ``value`` is a learning rate an optimizer can hold: a variable or a schedule."""
-    return isinstance(value, keras.Variable) or callable(value)
+    return is_variable(value) or callable(value)

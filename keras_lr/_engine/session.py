@@ -43,6 +43,8 @@ _OPEN = weakref.WeakValueDictionary()
 _MAKE = "make_train_function"
 _CONFIG = "get_config"
 
+_HOOK_GETS_FIRST_STEP = tuple(int(part) for part in keras.version().split(".")[:2]) < (3, 11)
+
 
 def close_interrupted(model):
     """Closes the session of a fit of ``model`` that stopped with an exception, if one is left.
@@ -126,7 +128,7 @@ def _describe(value):
 
     A plain callable has none: two lambdas with the same code can hold different values.
     """
-    if isinstance(value, keras.Variable):
+    if optimizers.is_variable(value):
         return "variable"
     if isinstance(value, float):
         return repr(value)
@@ -170,8 +172,8 @@ class FitSession:
         self.multipliers = Multipliers()
         self._rate = None
         self._momentum = None
-        self._original_rate = None if isinstance(original, keras.Variable) else rate_reader(original)
-        self._original_value = float(original.numpy()) if isinstance(original, keras.Variable) else None
+        self._original_rate = None if optimizers.is_variable(original) else rate_reader(original)
+        self._original_value = float(original.numpy()) if optimizers.is_variable(original) else None
         self._plain = None
         self._traced = None
         self._attribute = None
@@ -189,6 +191,7 @@ class FitSession:
         self.epoch_start = None
         self.done = 0
         self.steps = None
+        self._hook_lag = 0  # what to add to a batch hook's index to get the last step it ended
 
     # Joining and leaving.
 
@@ -221,7 +224,7 @@ class FitSession:
                 f"(keras_lr.lr_find), then train with {type(other).__name__}."
             )
         if schedule is not None:
-            if not replace and not isinstance(session.original, keras.Variable):
+            if not replace and not optimizers.is_variable(session.original):
                 raise ValueError(
                     f"{owner}: the optimizer already has a learning-rate schedule "
                     f"({type(session.original).__name__}) that this callback would overwrite. "
@@ -240,6 +243,9 @@ class FitSession:
         session.members.append(member)
         steps = (params or {}).get("steps")
         session.steps = int(steps) if steps else None
+        # Keras before 3.11 gives a batch hook the index of the first step of the execution
+        # it ends (3.11 and later: the last), with steps_per_execution > 1.
+        session._hook_lag = (int(model.steps_per_execution or 1) - 1) if _HOOK_GETS_FIRST_STEP else 0
         return session
 
     def leave(self, member):
@@ -264,7 +270,7 @@ class FitSession:
         self.members.clear()
         late = self._set_late
         self._close()
-        if late is not None and late[1] == self._hooks and isinstance(self.original, keras.Variable):
+        if late is not None and late[1] == self._hooks and optimizers.is_variable(self.original):
             self.original.assign(late[0])
 
     def tick(self):
@@ -281,7 +287,7 @@ class FitSession:
         if self.fit_schedule is not None:
             _take_out(self.optimizer, self.fit_schedule)
             multiplier = self.multipliers.current
-            if isinstance(self.original, keras.Variable) and self.schedule is None and multiplier != 1.0:
+            if optimizers.is_variable(self.original) and self.schedule is None and multiplier != 1.0:
                 # As Keras's ReduceLROnPlateau leaves its reduced rate in the optimizer.
                 self.original.assign(self._original_value * multiplier)
             self._keep_trace()
@@ -316,7 +322,7 @@ class FitSession:
                 f"because the steps per epoch are unknown; pass steps_per_epoch to fit."
             )
         self.offset = self.start_iteration - epoch * (self.steps or 0)
-        if self.schedule is not None and isinstance(self.original, keras.Variable):
+        if self.schedule is not None and optimizers.is_variable(self.original):
             now = float(self.original.numpy())
             if now != self._original_value and self._original_value > 0:
                 # A callback before ours (Keras's LearningRateScheduler) set the rate this epoch:
@@ -443,7 +449,8 @@ class FitSession:
     def batch_end(self, batch):
         """The optimizer's step count after ``batch`` (not the latest: hooks may run out of order)."""
         # Keras may report an index past the epoch's end for its last, shorter execution.
-        done = batch + 1 if self.steps is None else min(batch + 1, self.steps)
+        done = batch + self._hook_lag + 1
+        done = done if self.steps is None else min(done, self.steps)
         self.done = max(self.done, done)
         return self.epoch_start + done
 

@@ -32,7 +32,7 @@ class BoldDriver(MonitorCallback):
     >>> _ = model.fit(x, 2 * x, batch_size=8, epochs=4, verbose=0, callbacks=[driver])
     >>> list(driver.events_frame().reason.str.split().str[-1])
     ['improved', 'improved', 'improved']
-    >>> round(float(model.optimizer.learning_rate), 5)
+    >>> round(float(model.optimizer.learning_rate.numpy()), 5)
     0.03375
 
     Args:

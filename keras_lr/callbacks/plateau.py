@@ -39,7 +39,7 @@ class ReduceLROnPlateau(MonitorCallback):
     >>> # Each epoch logs the rate its steps ran at; a cut applies from the next step.
     >>> [round(lr, 4) for lr in history.history["learning_rate"]]
     [0.1, 0.1, 0.05]
-    >>> round(float(model.optimizer.learning_rate), 4)
+    >>> round(float(model.optimizer.learning_rate.numpy()), 4)
     0.025
 
     Args:

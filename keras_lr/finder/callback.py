@@ -145,12 +145,13 @@ class LRFinder(EngineCallback):
             self.smoothing,
             self.divergence_threshold,
         ) = check_range(owner, start_lr, end_lr, num_steps, mode, smoothing, divergence_threshold)
-        self.validation_data = check_validation_data(owner, validation_data)
+        validation_data = check_validation_data(owner, validation_data)
         self.restore = v.check_bool(owner, "restore", restore)
         self.seed = None if seed is None else v.check_int(owner, "seed", seed, low=0)
         self.warn = v.check_bool(owner, "warn", warn)
         self.result = None
         super().__init__(verbose=verbose)
+        self.validation_data = validation_data  # after Keras's __init__, which sets it to None before 3.5
 
     def _reset(self):
         super()._reset()

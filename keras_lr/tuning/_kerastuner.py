@@ -71,7 +71,7 @@ import numpy as np
 from keras_tuner.src.distribute import utils as dist_utils
 from keras_tuner.src.engine import tuner_utils  # TunerCallback has no public name
 
-from keras_lr._engine.optimizers import inner_optimizer
+from keras_lr._engine.optimizers import inner_optimizer, variable_value
 
 CURVE = "curve/"
 OBJECTIVE_CURVE = CURVE + "objective"
@@ -730,7 +730,7 @@ def _is_number(value):
 def _current_rate(model):
     optimizer = inner_optimizer(getattr(model, "optimizer", None))
     try:
-        return float(optimizer.learning_rate)
+        return variable_value(optimizer.learning_rate)
     except (TypeError, ValueError, AttributeError):
         return None
 

@@ -7,7 +7,7 @@ import keras_tuner
 from keras_lr import _warnings
 from keras_lr import callbacks as lr_callbacks
 from keras_lr._engine.momentum import momentum_attribute
-from keras_lr._engine.optimizers import inner_optimizer
+from keras_lr._engine.optimizers import inner_optimizer, is_variable, variable_value
 from keras_lr.finder import LRFinderResult, lr_find
 from keras_lr.tuning import _kerastuner, space
 from keras_lr.tuning.tuners import _Search
@@ -138,14 +138,14 @@ class LRHyperModel(keras_tuner.HyperModel):
                 + ("" if not isinstance(model, keras.Model) else " with no optimizer (call model.compile)")
             )
         rate = getattr(inner_optimizer(model.optimizer), "_learning_rate", None)
-        if not isinstance(rate, keras.Variable):
+        if not is_variable(rate):
             raise ValueError(
                 f"LRHyperModel: build_model must compile the model with a float learning rate, "
                 f"e.g. Adam(keras_lr.tuning.learning_rate(hp)); received an optimizer holding "
                 f"{type(rate).__name__}. LRHyperModel puts each trial's schedule in itself: list the "
                 f"ones to choose from in LRHyperModel(schedules=...)."
             )
-        compiled = float(rate.numpy())
+        compiled = variable_value(rate)
         # (float32 in the optimizer: equal to a float hyperparameter's value to its precision)
         named = any(
             isinstance(value, float) and abs(value - compiled) <= 1e-6 * abs(value) for value in hp.values.values()
@@ -220,13 +220,12 @@ class LRHyperModel(keras_tuner.HyperModel):
         values = hp.values
         choice = space.SCHEDULES[values.get(SCHEDULE, self.schedules[0])]
         optimizer = inner_optimizer(model.optimizer)
-        try:
-            rate = float(optimizer.learning_rate)
-        except (TypeError, ValueError):
+        if not is_variable(getattr(optimizer, "_learning_rate", None)):
             raise keras_tuner.errors.FatalValueError(
                 "LRHyperModel: build_model must compile the model with a float learning rate "
                 "(keras_lr.tuning.learning_rate(hp)), not a schedule: LRHyperModel adds the schedule."
-            ) from None
+            )
+        rate = variable_value(optimizer.learning_rate)
         epochs = None
         if "tuner/epochs" in values:  # Hyperband: the schedule spans its whole budget
             epochs = getattr(tuner.oracle, "max_epochs", None) if tuner is not None else None
