@@ -20,6 +20,15 @@ $(VENV)/.installed-test: $(VENV)/bin/activate setup.cfg pyproject.toml
 	$(PY) -m pip install -e '.[test]'
 	touch $(VENV)/.installed $@
 
+# The oldest releases setup.cfg admits, in a venv of their own, with keras_lr from this checkout.
+OLDEST_VENV := .venv-oldest
+OLDEST := keras==3.3.3 tensorflow==2.16.2 keras-tuner==1.4.7 pandas==2.0.3 'numpy<2'
+$(OLDEST_VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(OLDEST_VENV)
+	$(OLDEST_VENV)/bin/python -m pip install --upgrade pip
+	$(OLDEST_VENV)/bin/python -m pip install -e . $(OLDEST) pytest pytest-xdist hypothesis scikit-learn
+	touch $@
+
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
@@ -27,15 +36,17 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/keras-lr demo
 
 # Every test, doctest and notebook under TensorFlow; the tests again under JAX and under
-# PyTorch, each backend in its own run (the notebooks and the command run on TensorFlow).
+# PyTorch, each backend in its own run (the notebooks and the command run on TensorFlow); then
+# the TensorFlow tests and doctests on the oldest releases setup.cfg admits.
 # TEST_WORKERS pytest-xdist processes share each run: one process keeps about one core busy
 # (the tiny models), so on 2 cores two workers took 0.63-0.81x the time of one under TensorFlow,
 # 0.66-0.73x under JAX and about 1x under PyTorch, which uses both cores (TEST_WORKERS=0: one process).
 TEST_WORKERS ?= 2
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test $(OLDEST_VENV)/.installed
 	KERAS_BACKEND=tensorflow $(PY) -m pytest -n $(TEST_WORKERS)
 	KERAS_BACKEND=jax $(PY) -m pytest -n $(TEST_WORKERS) tests --ignore=tests/test_notebooks.py --ignore=tests/test_cli.py
 	KERAS_BACKEND=torch $(PY) -m pytest -n $(TEST_WORKERS) tests --ignore=tests/test_notebooks.py --ignore=tests/test_cli.py
+	KERAS_BACKEND=tensorflow $(OLDEST_VENV)/bin/python -m pytest -n $(TEST_WORKERS) tests keras_lr --ignore=tests/test_notebooks.py --ignore=tests/test_cli.py
 
 # Stamps each notebook's Colab badge and install cell (from setup.cfg's url), runs it in place so
 # it is committed with its outputs, and saves the README's figures under docs/.
@@ -50,4 +61,4 @@ bench-smoke: $(VENV)/.installed-test
 	$(PY) benchmarks/distributed.py --smoke
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(OLDEST_VENV) build *.egg-info .pytest_cache
