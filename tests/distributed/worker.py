@@ -56,7 +56,7 @@ def _work_around_keras_multi_worker_fit():
 
     def build_from_a_local_batch(self, iterator=None, data_batch=None):
         if iterator is not None and self._distribute_strategy is not None:
-            for _, _, batches in iterator:
+            for *_, batches in iterator:  # (begin, end, batches); (step, batches) before Keras 3.11
                 data_batch = tree.map_structure(local_batch, next(batches))
                 break
             iterator = None
