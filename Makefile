@@ -20,11 +20,13 @@ $(VENV)/.installed-test: $(VENV)/bin/activate setup.cfg pyproject.toml
 	$(PY) -m pip install -e '.[test]'
 	touch $(VENV)/.installed $@
 
-# The oldest releases setup.cfg admits, in a venv of their own, with keras_lr from this checkout.
+# The oldest releases setup.cfg admits, in a venv of their own, with keras_lr from this checkout;
+# on the oldest Python it admits where pyenv has one (3.10), else on $(PYTHON).
 OLDEST_VENV := .venv-oldest
 OLDEST := keras==3.3.3 tensorflow==2.16.2 keras-tuner==1.4.7 pandas==2.0.3 'numpy<2'
+OLDEST_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.10.*/bin/python3.10) $(PYTHON))
 $(OLDEST_VENV)/.installed: setup.cfg pyproject.toml
-	$(PYTHON) -m venv $(OLDEST_VENV)
+	$(OLDEST_PYTHON) -m venv $(OLDEST_VENV)
 	$(OLDEST_VENV)/bin/python -m pip install --upgrade pip
 	$(OLDEST_VENV)/bin/python -m pip install -e . $(OLDEST) pytest pytest-xdist hypothesis scikit-learn
 	touch $@
