@@ -37,13 +37,13 @@ ROOT = pathlib.Path(__file__).parents[2]
 needs_tensorflow = pytest.mark.skipif(
     BACKEND != "tensorflow", reason="tf.distribute strategies run under the TensorFlow backend (make test's TensorFlow run)"
 )
-# Plain Keras, keras_lr or not: before 3.5 MirroredStrategy's kernel updates differ from one device's,
-# and before 3.10 fit logs a loss that differs from one device's (the weights agree), which the
-# plateau reduction then reads.
+# Plain Keras, keras_lr or not, in a probe without keras_lr: before 3.10 fit under MirroredStrategy
+# logs a loss other than one device's, which the plateau reduction then reads, and the weights
+# differed too on Keras 3.3-3.7 with TensorFlow 2.16 (they agreed on Keras 3.8 with TensorFlow 2.18).
 needs_keras_3_10 = pytest.mark.skipif(
     KERAS_VERSION < (3, 10),
-    reason="before Keras 3.10, fit under MirroredStrategy logs a loss other than one device's (and before 3.5 "
-    "it updates the weights differently), keras_lr or not",
+    reason="before Keras 3.10, fit under MirroredStrategy logs a loss other than one device's (and on 3.3-3.7 "
+    "with TensorFlow 2.16 it updates the weights differently), keras_lr or not",
 )
 needs_jax = pytest.mark.skipif(
     BACKEND != "jax", reason="keras.distribution.DataParallel is tested under the JAX backend (make test's JAX run)"
