@@ -2,15 +2,15 @@
 
 import keras
 
-# The class of the variables Keras creates. Before Keras 3.5, `keras.Variable` is a subclass of
-# the backend's variable class, and the variables that optimizers and layers create are
-# instances of that backend class, not of `keras.Variable`.
+# The backend's variable class, of which every Keras variable is an instance. Before Keras 3.5,
+# `keras.Variable` is a subclass of it, and the variables that optimizers and layers create are
+# instances of the backend class only; from 3.5 `keras.Variable` passes them too.
 _VARIABLE_CLASS = keras.Variable.__mro__[1]
 
 
 def is_variable(value):
     """Whether ``value`` is a Keras variable, on every supported Keras."""
-    return isinstance(value, (keras.Variable, _VARIABLE_CLASS))
+    return isinstance(value, _VARIABLE_CLASS)
 
 
 def variable_value(value):
