@@ -1,5 +1,6 @@
 """`LRHyperModel`: a KerasTuner hypermodel that tunes the learning rate and its schedule."""
 
+import math
 
 import keras
 import keras_tuner
@@ -70,8 +71,9 @@ class LRHyperModel(keras_tuner.HyperModel):
         finder: None; an `LRFinderResult`, whose curve narrows the rate's
             bounds for the whole search (`keras_lr.tuning.bounds_from_range_test`);
             or True: the range test runs once, on the first trial's model and
-            data before it trains, and narrows the bounds for the trials after
-            it. The bounds are printed and recorded (`results_frame(tuner).attrs`).
+            the data it trains on (with `validation_split`, the part `fit`
+            keeps for training) before it trains, and narrows the bounds for
+            the trials after it. The bounds are printed and recorded (`results_frame(tuner).attrs`).
             The defaults trial keeps Keras's 0.001, inside the bounds or not.
             With keras_lr's tuners, the trial after the defaults (and after
             any `initial_points`) runs the test's own recommendation: one cycle
@@ -297,7 +299,13 @@ class LRHyperModel(keras_tuner.HyperModel):
         class_weight = kwargs.get("class_weight")
         if batched:
             return lr_find(model, x, class_weight=class_weight, verbose=0)
-        return lr_find(model, x, y, batch_size=kwargs.get("batch_size"), sample_weight=kwargs.get("sample_weight"),
+        sample_weight = kwargs.get("sample_weight")
+        split = kwargs.get("validation_split")
+        if split and kwargs.get("validation_data") is None:
+            # The examples the trials train on: fit keeps the first floor(n * (1 - split)) of the arrays
+            # and scores the rest, which the range test must not have trained on either.
+            x, y, sample_weight = _training_part((x, y, sample_weight), split)
+        return lr_find(model, x, y, batch_size=kwargs.get("batch_size"), sample_weight=sample_weight,
                        class_weight=class_weight, verbose=0)
 
     def _announce_bounds(self, source):
@@ -307,3 +315,10 @@ class LRHyperModel(keras_tuner.HyperModel):
         else:
             print(f"LRHyperModel: learning rate searched in [{self.bounds[0]:.3g}, {self.bounds[1]:.3g}] "
                   f"from {source}.")
+
+
+def _training_part(arrays, validation_split):
+    """The arrays' first `floor(n * (1 - validation_split))` rows, as `fit` splits them."""
+    rows = next(int(a.shape[0]) for a in keras.tree.flatten(arrays) if a is not None)
+    end = int(math.floor(rows * (1.0 - validation_split)))
+    return keras.tree.map_structure(lambda a: None if a is None else a[:end], arrays)

@@ -259,13 +259,14 @@ def test_range_test_narrows_the_rate_for_the_trials_after_the_first(tmp_path, ca
 
 @pytest.mark.parametrize("weighting", ["class_weight", "sample_weight"])
 def test_the_searchs_weights_go_into_its_range_test(weighting, tmp_path, monkeypatch):
-    # The trials train on the weighted loss: the test that sets their bounds measures it too.
+    # The trials train on the weighted loss: the test that sets their bounds measures it too,
+    # on the examples they train on: validation_split's held-out end is not among them.
     from keras_lr.tuning import hypermodel as module
 
     seen = []
 
     def recording(*args, **kwargs):
-        seen.append(kwargs)
+        seen.append((args, kwargs))
         return keras_lr.lr_find(*args, **kwargs)
 
     monkeypatch.setattr(module, "lr_find", recording)
@@ -275,7 +276,35 @@ def test_the_searchs_weights_go_into_its_range_test(weighting, tmp_path, monkeyp
     weights = {c: 1.0 + c / 10 for c in range(10)} if weighting == "class_weight" else np.linspace(0.5, 1.5, len(x))
     tuner.search(x, y, epochs=1, batch_size=64, validation_split=0.25, verbose=0, **{weighting: weights})
     assert tuning.results_frame(tuner).status.tolist() == ["completed"]
-    assert len(seen) == 1 and seen[0]["batch_size"] == 64 and seen[0][weighting] is weights
+    assert len(seen) == 1
+    (_, x_test, y_test), kwargs = seen[0]
+    trained = int(len(x) * 0.75)  # Keras keeps the first 75% for training, as floor(n * (1 - split))
+    np.testing.assert_array_equal(x_test, x[:trained])
+    np.testing.assert_array_equal(y_test, y[:trained])
+    assert kwargs["batch_size"] == 64
+    if weighting == "class_weight":
+        assert kwargs["class_weight"] is weights and kwargs["sample_weight"] is None
+    else:
+        np.testing.assert_array_equal(kwargs["sample_weight"], weights[:trained])
+
+
+def test_the_range_test_uses_all_of_x_when_validation_data_is_given(tmp_path, monkeypatch):
+    # Keras ignores validation_split beside validation_data, and trains on all of x: so does the test.
+    from keras_lr.tuning import hypermodel as module
+
+    seen = []
+
+    def recording(*args, **kwargs):
+        seen.append(args)
+        return keras_lr.lr_find(*args, **kwargs)
+
+    monkeypatch.setattr(module, "lr_find", recording)
+    hypermodel = tuning.LRHyperModel(build_digits, schedules=("constant",), finder=True)
+    tuner = make(tuning.RandomSearch, hypermodel, tmp_path, max_trials=1, seed=1)
+    x, y = digits()
+    tuner.search(x, y, epochs=1, batch_size=64, validation_split=0.25, validation_data=(x[:100], y[:100]),
+                 verbose=0)
+    assert len(seen) == 1 and seen[0][1] is x and seen[0][2] is y
 
 
 def test_a_range_test_result_sets_the_bounds_from_the_start(tmp_path):
