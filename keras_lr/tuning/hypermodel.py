@@ -82,7 +82,8 @@ class LRHyperModel(keras_tuner.HyperModel):
             KerasTuner's chief/worker mode (with keras_lr's tuners), the test
             runs once, on the worker that gets the first trial; the chief
             holds the other workers until its result is in. `fit` outside a
-            search (retraining the best trial) runs no test.
+            search (retraining the best trial) runs no test. Either needs
+            `build_model` to call `keras_lr.tuning.learning_rate(hp)`.
         name: String or None, the hypermodel's name.
         tunable: Bool. Whether its hyperparameters are tuned (KerasTuner's meaning).
 
@@ -93,6 +94,9 @@ class LRHyperModel(keras_tuner.HyperModel):
 
     Raises:
         ValueError: for a bad argument.
+        keras_tuner.errors.FatalValueError: when a model is built (as the
+            tuner is made, with keras_lr's tuners), for a `finder` with a
+            `build_model` that does not call `keras_lr.tuning.learning_rate(hp)`.
     """
 
     def __init__(self, build_model, schedules=ALL_SCHEDULES, finder=None, name=None, tunable=True):
@@ -149,9 +153,13 @@ class LRHyperModel(keras_tuner.HyperModel):
             )
         compiled = variable_value(rate)
         # (float32 in the optimizer: equal to a float hyperparameter's value to its precision)
-        named = any(
-            isinstance(value, float) and abs(value - compiled) <= 1e-6 * abs(value) for value in hp.values.values()
-        )
+        named = [
+            name for name, value in hp.values.items()
+            if isinstance(value, float) and abs(value - compiled) <= 1e-6 * abs(value)
+        ]
+        if self.finder is not None and self.rate_name is None:
+            # Nothing for the range test to narrow: the search would run without it, silently.
+            raise keras_tuner.errors.FatalValueError(self._no_rate_for_finder(hp, named, compiled))
         if self.rate_name is None and not named and not self._warned_rate:  # not tuned, by us or by the user
             self._warned_rate = True
             _warnings.warn(
@@ -252,7 +260,6 @@ class LRHyperModel(keras_tuner.HyperModel):
         The oracle (on the chief, in a distributed search) narrows the rate's
         bounds and queues the test's recommendation for the trials to come.
         """
-        self._need_rate_name()
         result = self._range_test(model, args, kwargs)
         bounds = space.bounds_from_range_test(result)
         _kerastuner.report_range_test(tuner.oracle, trial, result, bounds)
@@ -270,7 +277,6 @@ class LRHyperModel(keras_tuner.HyperModel):
                 f"LRHyperModel(finder=True) with keras_tuner.{type(tuner).__name__} would run the range test on "
                 f"every worker of a distributed search; keras_lr.tuning.{type(tuner).__name__} runs it once."
             )
-        self._need_rate_name()
         result = self._range_test(model, args, kwargs)
         self._finder_done, self._result = True, result
         self.bounds = space.bounds_from_range_test(result)
@@ -283,12 +289,23 @@ class LRHyperModel(keras_tuner.HyperModel):
     def range_test(self):
         return self._result
 
-    def _need_rate_name(self):
-        if self.rate_name is None:
-            raise keras_tuner.errors.FatalValueError(
-                "LRHyperModel(finder=True) narrows the rate made by keras_lr.tuning.learning_rate(hp), "
-                "but build_model did not call it."
-            )
+    def _no_rate_for_finder(self, hp, named, compiled):
+        finder = "True" if self.finder is True else "result"
+        message = (f"LRHyperModel(finder={finder}) narrows the rate made by keras_lr.tuning.learning_rate(hp), "
+                   f"but build_model did not call it: ")
+        if not named:
+            return message + (f"its optimizer's rate is fixed at {compiled:g}. Compile with e.g. "
+                              f"keras.optimizers.Adam(keras_lr.tuning.learning_rate(hp)), or drop finder=.")
+        declared = _kerastuner.find_hp(hp, named[0])
+        low, high = getattr(declared, "min_value", None), getattr(declared, "max_value", None)
+        if low is not None and high is not None and low > 0:
+            keeps = low <= space.KERAS_DEFAULT <= high
+            instead = (f"keras_lr.tuning.learning_rate(hp, name={named[0]!r}, min_value={low:g}, max_value={high:g}"
+                       + (")" if keeps else f", default={low:g})"))
+        else:
+            keeps, instead = True, f"keras_lr.tuning.learning_rate(hp, name={named[0]!r})"
+        return message + (f"its optimizer's rate is the hyperparameter {named[0]!r}; declare it as {instead}"
+                          + (" (whose default is Keras's 0.001)" if keeps else "") + ", or drop finder=.")
 
     @staticmethod
     def _range_test(model, args, kwargs):

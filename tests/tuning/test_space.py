@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import keras_lr
 from keras_lr import tuning
 from keras_lr.finder import LRFinderResult
 from keras_lr.schedules import evaluate_schedule
@@ -108,6 +109,33 @@ def test_a_build_model_that_does_not_tune_the_rate_is_warned_of_once():
 
         tuning.LRHyperModel(own).build(keras_tuner.HyperParameters())
     assert not [w for w in record if "LRHyperModel" in str(w.message)]
+
+
+@pytest.mark.parametrize("finder", ["run", "result"])
+def test_a_finder_without_learning_rate_hp_is_refused_when_the_tuner_is_made(finder, tmp_path):
+    # finder= narrows the rate learning_rate(hp) declares: with the user's own hp.Float for the rate
+    # (or a fixed rate) there is nothing to narrow, and the search would run with neither test nor bounds.
+    def own(hp):
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile(keras.optimizers.Adam(hp.Float("lr", 1e-4, 1e-1, sampling="log")), "mse")
+        return model
+
+    def fixed(hp):
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile(keras.optimizers.Adam(0.003), "mse")
+        return model
+
+    x = np.linspace(-1.0, 1.0, 256, dtype="float32").reshape(128, 2)
+    result = True if finder == "run" else keras_lr.lr_find(fixed(None), x, x[:, :1], batch_size=16, seed=0, verbose=0)
+    with pytest.raises(keras_tuner.errors.FatalValueError,
+                       match=r"LRHyperModel\(finder=.*\) narrows the rate made by keras_lr.tuning.learning_rate\(hp\), "
+                             r"but build_model did not call it: its optimizer's rate is the hyperparameter 'lr'; "
+                             r"declare it as keras_lr.tuning.learning_rate\(hp, name='lr', min_value=0.0001, "
+                             r"max_value=0.1\)"):
+        make(tuning.RandomSearch, tuning.LRHyperModel(own, finder=result), tmp_path, max_trials=1)
+    with pytest.raises(keras_tuner.errors.FatalValueError,
+                       match=r"but build_model did not call it: its optimizer's rate is fixed at 0.003"):
+        make(tuning.RandomSearch, tuning.LRHyperModel(fixed, finder=result), tmp_path / "fixed", max_trials=1)
 
 
 def test_each_schedule_declares_its_parameters_only_when_chosen():
