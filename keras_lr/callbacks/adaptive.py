@@ -1,5 +1,7 @@
 """What the adaptive callbacks share: the multiplier, the record, snapshots, losses."""
 
+import difflib
+
 from keras_lr import _validation as v
 from keras_lr import _warnings
 from keras_lr._engine.callback import EngineCallback
@@ -17,19 +19,30 @@ def check_frequency(owner, frequency):
     return v.check_int(owner, "frequency", frequency, low=1)
 
 
+# Metrics whose direction "auto" knows, besides losses and accuracies.
+_FALLING = ("mse", "mae", "mape", "msle", "mean_squared_error", "mean_absolute_error")
+_RISING = ("auc", "precision", "recall", "f1_score", "r2_score")
+
+
 def resolve_mode(owner, monitor, mode):
     """"min" or "max" for ``monitor``; raises when "auto" cannot tell."""
     mode = v.check_choice(owner, "mode", mode, ("auto", "min", "max"))
     if mode != "auto":
         return mode
     name = monitor.removeprefix("val_")
-    if name == "loss" or name.endswith("_loss") or name in ("mse", "mae", "mape", "msle", "mean_squared_error", "mean_absolute_error"):
+    if name == "loss" or name.endswith("_loss") or name in _FALLING:
         return "min"
-    if "acc" in name or name in ("auc", "precision", "recall", "f1_score", "r2_score"):
+    if "acc" in name or name in _RISING:
         return "max"
+    # A misspelt metric would only show in the logs at the first epoch's end.
+    known = ["loss", "accuracy", *_FALLING, *_RISING]
+    close = difflib.get_close_matches(monitor, known + ["val_" + k for k in known], n=1, cutoff=0.85)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise ValueError(
-        f"{owner}: cannot tell whether monitor={monitor!r} should fall or rise; pass mode='min' or mode='max'."
+        f"{owner}: cannot tell whether monitor={monitor!r} should fall or rise{hint}; "
+        f"pass mode='min' or mode='max'."
     )
+
 
 
 class AdaptiveCallback(EngineCallback):

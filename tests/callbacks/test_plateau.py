@@ -196,7 +196,10 @@ def test_deepcopy_and_config_round_trip():
         (dict(frequency="batch"), "frequency must be one of"),
         (dict(frequency=10), "pass monitor='loss'"),
         (dict(monitor="loss", frequency=10, smoothing=1.0), "smoothing must be in"),
-        (dict(monitor="val_iou"), "cannot tell whether monitor='val_iou'"),
+        (dict(monitor="val_iou"), r"cannot tell whether monitor='val_iou' should fall or rise; pass mode"),
+        (dict(monitor="val_lossx"), r"cannot tell whether monitor='val_lossx' should fall or rise \(did you mean "
+                                    r"'val_loss'\?\); pass mode"),
+        (dict(monitor="acuracy"), r"monitor='acuracy' .*\(did you mean 'accuracy'\?\)"),
         (dict(monitor=""), "monitor must be a non-empty string"),
     ],
 )
