@@ -5,6 +5,7 @@ import pytest
 
 matplotlib.use("Agg")
 
+import keras_lr  # noqa: E402
 from keras_lr import plot_schedule  # noqa: E402
 from keras_lr.schedules import CyclicLR, evaluate_schedule  # noqa: E402
 
@@ -33,3 +34,21 @@ def test_plot_without_momentum_and_on_given_axes():
 def test_bad_steps(steps):
     with pytest.raises(ValueError, match="plot_schedule: steps"):
         plot_schedule(0.1, steps)
+
+
+@pytest.mark.parametrize(
+    "callback, hint",
+    [
+        (lambda: keras_lr.OneCycle(0.01), r"keras_lr.OneCycle is a callback, which sizes its schedule to the fit; "
+                                          r"pass the schedule keras_lr.schedules.OneCycle\(max_lr, total_steps\)"),
+        (lambda: keras_lr.CyclicLR(0.001, 0.01), r"pass the schedule keras_lr.schedules.CyclicLR\(base_lr, max_lr, "
+                                                 r"step_size_up\)"),
+        (lambda: keras_lr.Scheduler(CyclicLR(0.001, 0.01)), r"keras_lr.Scheduler is a callback; pass its schedule, "
+                                                            r"callback.schedule"),
+        (lambda: keras_lr.ReduceLROnPlateau(), r"ReduceLROnPlateau is a callback that changes the rate as training "
+                                               r"goes, with no schedule to pass here"),
+    ],
+)
+def test_a_callback_is_refused_with_the_schedule_to_plot(callback, hint):
+    with pytest.raises(ValueError, match="plot_schedule: schedule must be a LearningRateSchedule.*" + hint):
+        plot_schedule(callback(), 100)

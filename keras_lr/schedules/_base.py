@@ -66,8 +66,29 @@ def check_schedule(owner, name, schedule):
         return schedule
     raise ValueError(
         f"{owner}: {name} must be a LearningRateSchedule, a callable of the "
-        f"step or a number; received {name}={schedule!r}{v.result_hint(schedule)}"
+        f"step or a number; received {name}={schedule!r}{v.result_hint(schedule)}{_callback_hint(schedule)}"
     )
+
+
+# keras_lr's callbacks whose schedule has the same name in keras_lr.schedules, as the schedule is written.
+_SCHEDULE_OF_CALLBACK = {
+    "OneCycle": "keras_lr.schedules.OneCycle(max_lr, total_steps)",
+    "CyclicLR": "keras_lr.schedules.CyclicLR(base_lr, max_lr, step_size_up)",
+}
+
+
+def _callback_hint(value):
+    """What to pass instead of a callback where a schedule is wanted ('' for anything else)."""
+    if not isinstance(value, keras.callbacks.Callback):
+        return ""
+    name = type(value).__name__
+    ours = type(value).__module__.startswith("keras_lr.")
+    if ours and name in _SCHEDULE_OF_CALLBACK:
+        return (f". keras_lr.{name} is a callback, which sizes its schedule to the fit; "
+                f"pass the schedule {_SCHEDULE_OF_CALLBACK[name]}")
+    if ours and getattr(value, "schedule", None) is not None:  # a Scheduler
+        return f". keras_lr.{name} is a callback; pass its schedule, callback.schedule"
+    return f". {name} is a callback that changes the rate as training goes, with no schedule to pass here"
 
 
 def _check_takes_the_step(owner, name, function):
