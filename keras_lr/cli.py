@@ -252,16 +252,17 @@ def demo(train, validation, info, epochs=3, trials=6, max_lr=None, seed=0, out="
         # Seeded by the range test above (when it is reliable): the rate is searched within the bounds its
         # curve supports, and the trial after Keras's default runs its recommendation.
         finder = result if result.reliable else None
-        with contextlib.redirect_stdout(io.StringIO()):  # LRHyperModel prints the bounds; said below
-            hypermodel = tuning.LRHyperModel(build_model, finder=finder)
-        bounds = hypermodel.bounds
-        if bounds is not None:
-            say(f"   learning rate searched in [{bounds[0]:.3g}, {bounds[1]:.3g}] (from the "
-                f"range test); the trial after Keras's default runs the test's recommendation")
+        hypermodel = tuning.LRHyperModel(build_model, finder=finder)
         keras.utils.set_random_seed(seed)
         with tempfile.TemporaryDirectory() as directory:
-            tuner = tuning.RandomSearch(hypermodel, objective=metric, max_trials=trials,
-                                        seed=seed, directory=directory, project_name="demo")
+            # LRHyperModel prints the bounds (within learning_rate(hp)'s) as the tuner builds a model; said below.
+            with contextlib.redirect_stdout(io.StringIO()):
+                tuner = tuning.RandomSearch(hypermodel, objective=metric, max_trials=trials,
+                                            seed=seed, directory=directory, project_name="demo")
+            bounds = hypermodel.bounds
+            if bounds is not None:
+                say(f"   learning rate searched in [{bounds[0]:.3g}, {bounds[1]:.3g}] (from the "
+                    f"range test); the trial after Keras's default runs the test's recommendation")
             tuner.search(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=32, verbose=0)
             frame = tuning.results_frame(tuner)
             tuning.plot_results(tuner).savefig(os.path.join(out, "search.png"), dpi=100)

@@ -73,7 +73,9 @@ class LRHyperModel(keras_tuner.HyperModel):
             or True: the range test runs once, on the first trial's model and
             the data it trains on (with `validation_split`, the part `fit`
             keeps for training) before it trains, and narrows the bounds for
-            the trials after it. The bounds are printed and recorded (`results_frame(tuner).attrs`).
+            the trials after it. Either narrows the bounds given to
+            `learning_rate(hp)`, never widens them. The bounds are printed
+            and recorded (`results_frame(tuner).attrs`).
             The defaults trial keeps Keras's 0.001, inside the bounds or not.
             With keras_lr's tuners, the trial after the defaults (and after
             any `initial_points`) runs the test's own recommendation: one cycle
@@ -119,9 +121,9 @@ class LRHyperModel(keras_tuner.HyperModel):
         self.finder = finder
         self.bounds = None
         if isinstance(finder, LRFinderResult):
-            self.bounds = space.bounds_from_range_test(finder)
-            self._announce_bounds("the range test result given")
+            self.bounds = space.bounds_from_range_test(finder)  # within learning_rate(hp)'s at the first build
         self.rate_name = None
+        self.declared_bounds = None  # (min_value, max_value) given to learning_rate(hp)
         self._result = finder if isinstance(finder, LRFinderResult) else None
         self._finder_done = False
         self._warned = False
@@ -168,6 +170,9 @@ class LRHyperModel(keras_tuner.HyperModel):
                 f"compile with e.g. keras.optimizers.Adam(keras_lr.tuning.learning_rate(hp))."
             )
         oracle = _kerastuner.constructing.get()
+        if isinstance(self.finder, LRFinderResult) and not self._finder_done:
+            self._finder_done = True
+            self.bounds = self._announce_bounds("the range test result given", recommended=oracle is not None)
         if oracle is not None and self.rate_name is not None:
             self._register(oracle, hp)
         return model
@@ -263,11 +268,8 @@ class LRHyperModel(keras_tuner.HyperModel):
         result = self._range_test(model, args, kwargs)
         bounds = space.bounds_from_range_test(result)
         _kerastuner.report_range_test(tuner.oracle, trial, result, bounds)
-        hp = _kerastuner.find_hp(trial.hyperparameters, self.rate_name)
-        if bounds is not None and hp is not None:
-            bounds = _kerastuner.clip_bounds(hp, *bounds) or (hp.min_value, hp.max_value)
         self._finder_done, self._result, self.bounds = True, result, bounds
-        self._announce_bounds(f"the range test on trial {trial.trial_id}'s model")
+        self.bounds = self._announce_bounds(f"the range test on trial {trial.trial_id}'s model", recommended=True)
 
     def _run_range_test_here(self, tuner, trial, model, args, kwargs):
         """With KerasTuner's own tuners: runs the range test once per hypermodel, narrows the local oracle."""
@@ -279,11 +281,11 @@ class LRHyperModel(keras_tuner.HyperModel):
             )
         result = self._range_test(model, args, kwargs)
         self._finder_done, self._result = True, result
-        self.bounds = space.bounds_from_range_test(result)
+        test = self.bounds = space.bounds_from_range_test(result)
         where = "the range test" + (f" on trial {trial.trial_id}'s model" if trial is not None else "")
-        if self.bounds is not None and oracle is not None:
-            self.bounds = _kerastuner.narrow(oracle, self.rate_name, *self.bounds, source=where)
-        self._announce_bounds(where)
+        self.bounds = self._announce_bounds(where, recommended=False)
+        if test is not None and oracle is not None:
+            _kerastuner.narrow(oracle, self.rate_name, *test, source=where)
 
     @property
     def range_test(self):
@@ -325,13 +327,37 @@ class LRHyperModel(keras_tuner.HyperModel):
         return lr_find(model, x, y, batch_size=kwargs.get("batch_size"), sample_weight=sample_weight,
                        class_weight=class_weight, verbose=0)
 
-    def _announce_bounds(self, source):
-        if self.bounds is None:
+    def _announce_bounds(self, source, recommended):
+        """Prints the bounds the search samples: the test's (`self.bounds`) within learning_rate(hp)'s.
+
+        Says so when the test's recommendation (queued by keras_lr's
+        tuners when ``recommended``) falls outside them and is cut to them.
+        Returns the bounds searched, or None where the test narrows none
+        (an unreliable curve, or bounds outside the declared ones).
+        """
+        test, declared = self.bounds, self.declared_bounds
+        if test is None:
             print(f"LRHyperModel: {source} cannot narrow the learning rate's bounds (its curve is unreliable); "
                   f"searching the bounds given to learning_rate().")
-        else:
-            print(f"LRHyperModel: learning rate searched in [{self.bounds[0]:.3g}, {self.bounds[1]:.3g}] "
-                  f"from {source}.")
+            return None
+        if declared is None:
+            declared = (0.0, math.inf)
+        low, high = max(test[0], declared[0]), min(test[1], declared[1])
+        if not low < high:
+            print(f"LRHyperModel: {source} cannot narrow the learning rate's bounds (its bounds "
+                  f"[{test[0]:.3g}, {test[1]:.3g}] lie outside learning_rate(hp)'s [{declared[0]:g}, {declared[1]:g}]); "
+                  f"searching those.")
+            return None
+        message = f"LRHyperModel: learning rate searched in [{low:.3g}, {high:.3g}] from {source}"
+        recommend = self._recommend() if recommended else None
+        rate = getattr(self._result, recommend["rate_from"]) if recommend is not None else None
+        if rate is not None and math.isfinite(rate) and not low <= rate <= high:
+            what = "OneCycle peak" if recommend["rate_from"] == "one_cycle_max_lr" else "suggested rate"
+            side, bound, cut = ("above", "max_value", high) if rate > high else ("below", "min_value", low)
+            message += (f"; its {what} {rate:.3g} is {side} learning_rate(hp)'s {bound}={cut:g}: "
+                        f"the trial of its recommendation runs at {cut:g}")
+        print(message + ".")
+        return low, high
 
 
 def _training_part(arrays, validation_split):

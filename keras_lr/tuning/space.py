@@ -87,10 +87,11 @@ def learning_rate(hp, name="learning_rate", min_value=1e-5, max_value=1.0, defau
         step = v.check_number(owner, "step", step, low=1.0, low_open=True)
     building = _building.get()
     if building is not None:
-        building.rate_name = name
-        if building.bounds is not None:
-            low, high = building.bounds
-            min_value, max_value = max(min_value, low), min(max_value, high)
+        building.rate_name, building.declared_bounds = name, (min_value, max_value)
+        if building.bounds is not None:  # a range test's, where they overlap the bounds declared here
+            low, high = max(min_value, building.bounds[0]), min(max_value, building.bounds[1])
+            if low < high:
+                min_value, max_value = low, high
     return hp.Float(name, min_value, max_value, step=step, sampling="log", default=default)
 
 

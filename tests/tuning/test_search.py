@@ -320,7 +320,44 @@ def test_a_range_test_result_sets_the_bounds_from_the_start(tmp_path):
     assert (hp.min_value, hp.max_value) == (max(low, 1e-5), min(high, 1.0)) and hp.default == 0.001
     search_digits(tuner, epochs=1)
     assert tuning.results_frame(tuner).attrs["finder_bounds"] == {
-        "name": "learning_rate", "min_value": low, "max_value": high, "source": "the range test result given"}
+        "name": "learning_rate", "min_value": hp.min_value, "max_value": hp.max_value,
+        "source": "the range test result given"}
+
+
+def test_a_range_test_result_is_kept_within_the_rates_build_model_declares(tmp_path, capsys):
+    # What is printed and recorded is what the search samples: the result's bounds within
+    # learning_rate(hp)'s, and a peak above them is said to be cut, as its trial runs at the max.
+    x, y = digits()
+    result = keras_lr.lr_find(build_digits(keras_tuner.HyperParameters()), x, y, batch_size=64, seed=0, verbose=0)
+    low, high = tuning.bounds_from_range_test(result)
+    peak = result.one_cycle_max_lr
+    cap = float(f"{peak / 2:.3g}")
+    assert low < cap < peak < high
+    hypermodel = tuning.LRHyperModel(lambda hp: build_digits(hp, max_value=cap), finder=result)
+    tuner = make(tuning.RandomSearch, hypermodel, tmp_path, max_trials=2, seed=1)
+    printed = capsys.readouterr().out
+    assert f"learning rate searched in [{max(low, 1e-5):.3g}, {cap:.3g}] from the range test result given" in printed
+    assert (f"its OneCycle peak {peak:.3g} is above learning_rate(hp)'s max_value={cap:g}: "
+            f"the trial of its recommendation runs at {cap:g}") in printed
+    search_digits(tuner, epochs=1)
+    frame = tuning.results_frame(tuner)
+    assert frame.attrs["finder_bounds"]["max_value"] == cap
+    second = tuner.oracle.trials[tuner.oracle.start_order[1]].hyperparameters.values
+    assert second["lr_schedule"] == "one_cycle" and second["learning_rate"] == cap
+
+
+def test_a_range_test_result_outside_the_declared_rates_leaves_them(tmp_path, capsys):
+    x, y = digits()
+    result = keras_lr.lr_find(build_digits(keras_tuner.HyperParameters()), x, y, batch_size=64, seed=0, verbose=0)
+    low, _ = tuning.bounds_from_range_test(result)
+    cap = float(f"{low / 10:.3g}")
+    hypermodel = tuning.LRHyperModel(lambda hp: build_digits(hp, min_value=cap / 100, max_value=cap,
+                                                             default=cap / 10), finder=result)
+    tuner = make(tuning.RandomSearch, hypermodel, tmp_path, max_trials=1, seed=1)
+    hp = next(h for h in tuner.oracle.hyperparameters.space if h.name == "learning_rate")
+    assert (hp.min_value, hp.max_value) == (cap / 100, cap)
+    assert (f"LRHyperModel: the range test result given cannot narrow the learning rate's bounds "
+            f"(its bounds [{low:.3g},") in capsys.readouterr().out
 
 
 def test_a_search_where_every_trial_diverges_says_so(tmp_path, capsys):
