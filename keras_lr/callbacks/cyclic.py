@@ -1,9 +1,11 @@
 """The `CyclicLR` callback: cyclical learning rates with step sizes in steps or epochs."""
 
 from keras_lr import _validation as v
+from keras_lr import _warnings
 from keras_lr._engine.recommendation import Recommendation, bounds_from
 from keras_lr.callbacks.scheduler import ScheduleCallback
 from keras_lr.schedules.cyclic import CyclicLR as CyclicLRSchedule
+from keras_lr.schedules.evaluation import evaluate_schedule
 
 
 class CyclicLR(ScheduleCallback):
@@ -95,7 +97,19 @@ class CyclicLR(ScheduleCallback):
             kwargs["step_size_up"] = kwargs["step_size_up"] * steps
             if kwargs["step_size_down"] is not None:
                 kwargs["step_size_down"] = kwargs["step_size_down"] * steps
-        return CyclicLRSchedule(**kwargs)
+        schedule = CyclicLRSchedule(**kwargs)
+        steps, epochs = self._steps_per_epoch(), self.params.get("epochs")
+        if steps is not None and epochs is not None and int(epochs) * steps < schedule.step_size_up:
+            # The schedule's step at the fit's end counts initial_epoch's steps too.
+            end = int(epochs) * steps
+            _warnings.warn(
+                f"CyclicLR: this fit ends at step {end}, before the first cycle's rise to max_lr="
+                f"{schedule.max_lr:g} ends (step_size_up={schedule.step_size_up:g} steps): the rate only rises, "
+                f"to {float(evaluate_schedule(schedule, [end - 1])[0]):.3g}. Pass a step_size_up shorter than the "
+                f"fit (Smith uses 2-10 epochs of steps; unit='epochs' counts epochs), or keras_lr.OneCycle, "
+                f"which is sized to the fit."
+            )
+        return schedule
 
     def get_config(self):
         return {"unit": self.unit, "verbose": self.verbose, **self.schedule_kwargs}

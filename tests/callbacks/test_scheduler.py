@@ -313,6 +313,23 @@ def test_a_cycle_shorter_than_the_fit_warns():
     assert not [w for w in caught if "OneCycle" in str(w.message)]
 
 
+def test_a_fit_that_ends_before_the_first_rise_does_warns():
+    # CyclicLR's step sizes are in optimizer steps (default 2000, as PyTorch's): on a short fit the rate
+    # only rose, from base_lr, and never cycled. 10 steps an epoch here.
+    model = bias_model(keras.optimizers.SGD(0.5))
+    with pytest.warns(UserWarning, match=r"CyclicLR: this fit ends at step 20, before the first cycle's rise "
+                                         r"to max_lr=0.1 ends \(step_size_up=2000 steps\): the rate only rises, "
+                                         r"to 0.00194\. Pass a step_size_up"):
+        fit(model, [keras_lr.CyclicLR(0.001, 0.1, base_momentum=None)], epochs=2)
+    with pytest.warns(UserWarning, match=r"\(step_size_up=30 steps\)"):
+        fit(model, [keras_lr.CyclicLR(0.001, 0.1, step_size_up=3, unit="epochs", base_momentum=None)], epochs=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(model, [keras_lr.CyclicLR(0.001, 0.1, step_size_up=20, base_momentum=None)], epochs=2)  # reaches it
+        fit(model, [keras_lr.CyclicLR(0.001, 0.1, step_size_up=5, base_momentum=None)], epochs=2)
+    assert not [w for w in caught if "CyclicLR" in str(w.message)]
+
+
 def test_steps_a_loss_scale_optimizer_skipped_are_not_in_the_record():
     # Under mixed precision the first steps overflow at the initial loss scale: LossScaleOptimizer
     # skips them and its counter stays, so the schedule does not move either. The record listed
