@@ -169,6 +169,9 @@ class LRHyperModel(keras_tuner.HyperModel):
                 f"the schedule at the rate the model was compiled with ({compiled:g}), not the rate; "
                 f"compile with e.g. keras.optimizers.Adam(keras_lr.tuning.learning_rate(hp))."
             )
+        elif self.rate_name is None and not self._warned_rate:  # tuned by the user's own hyperparameter
+            self._warned_rate = True
+            self._warn_own_default(hp, named[0])
         oracle = _kerastuner.constructing.get()
         if isinstance(self.finder, LRFinderResult) and not self._finder_done:
             self._finder_done = True
@@ -290,6 +293,23 @@ class LRHyperModel(keras_tuner.HyperModel):
     @property
     def range_test(self):
         return self._result
+
+    @staticmethod
+    def _warn_own_default(hp, name):
+        """Warns when the user's own rate hyperparameter starts at its minimum, KerasTuner's default for a Float."""
+        declared = _kerastuner.find_hp(hp, name)
+        low, high = getattr(declared, "min_value", None), getattr(declared, "max_value", None)
+        if low is None or getattr(declared, "default", None) != low or low == space.KERAS_DEFAULT:
+            return
+        instead = f"keras_lr.tuning.learning_rate(hp, name={name!r}, min_value={low:g}, max_value={high:g})"
+        if low <= space.KERAS_DEFAULT <= high:
+            advice = f"declare it as {instead} to start from Keras's 0.001, or pass default= to hp.Float"
+        else:
+            advice = "if that is not meant, pass default= to hp.Float"
+        _warnings.warn(
+            f"LRHyperModel: the rate is build_model's own hyperparameter {name!r}, whose default (the first "
+            f"trial's rate) is its min_value, {low:g}, as KerasTuner defaults a Float; {advice}."
+        )
 
     def _no_rate_for_finder(self, hp, named, compiled):
         finder = "True" if self.finder is True else "result"

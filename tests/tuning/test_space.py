@@ -107,7 +107,31 @@ def test_a_build_model_that_does_not_tune_the_rate_is_warned_of_once():
             model.compile(keras.optimizers.Adam(hp.Float("lr", 1e-4, 1e-1, sampling="log")), "mse")
             return model
 
-        tuning.LRHyperModel(own).build(keras_tuner.HyperParameters())
+        def own_default(hp):  # ... with Keras's default as its own
+            model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+            model.compile(keras.optimizers.Adam(hp.Float("lr", 1e-4, 1e-1, sampling="log", default=1e-3)), "mse")
+            return model
+
+        tuning.LRHyperModel(own_default).build(keras_tuner.HyperParameters())
+    assert not [w for w in record if "LRHyperModel" in str(w.message)]
+
+
+def test_the_users_own_rate_hyperparameter_left_at_its_minimum_is_warned_of_once():
+    # KerasTuner's Float defaults to its min_value: the defaults trial would run at 1e-4, not Keras's 0.001.
+    def own(hp):
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile(keras.optimizers.Adam(hp.Float("lr", 1e-4, 1e-1, sampling="log")), "mse")
+        return model
+
+    hypermodel = tuning.LRHyperModel(own)
+    with pytest.warns(UserWarning, match=r"LRHyperModel: the rate is build_model's own hyperparameter 'lr', whose "
+                                         r"default \(the first trial's rate\) is its min_value, 0.0001, as KerasTuner "
+                                         r"defaults a Float; declare it as keras_lr.tuning.learning_rate\(hp, "
+                                         r"name='lr', min_value=0.0001, max_value=0.1\) to start from Keras's 0.001"):
+        hypermodel.build(keras_tuner.HyperParameters())
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        hypermodel.build(keras_tuner.HyperParameters())  # once
     assert not [w for w in record if "LRHyperModel" in str(w.message)]
 
 
