@@ -38,6 +38,12 @@ def test_demo_on_digits_writes_the_report_and_beats_kerass_default(tmp_path, cap
     assert len(trials) == 3 and sum("<- Keras's default" in line for line in trials) == 1
     frame = pd.read_csv(tmp_path / "trials.csv")
     assert len(frame) == 3 and frame.defaults.sum() == 1
+    # The final table scores every run at its last epoch, the search's best trial too (not its best epoch).
+    best = frame.iloc[0]
+    row = next(line for line in lines if line.strip().startswith("best trial ("))
+    assert float(row.split()[-1]) == pytest.approx(best["last_epoch_val_accuracy"], abs=5e-5)
+    assert (frame.last_epoch_val_accuracy <= frame.score + 1e-9).all()
+    assert "After the last of the 2 epochs, for every run" in summary
     # The search is seeded by the range test: its bounds, and its recommendation as the second trial.
     low, high = (float(v) for v in next(line for line in lines if "learning rate searched in" in line)
                  .split("[")[1].split("]")[0].split(", "))
