@@ -365,8 +365,8 @@ class LRHyperModel(keras_tuner.HyperModel):
         low, high = max(test[0], declared[0]), min(test[1], declared[1])
         if not low < high:
             print(f"LRHyperModel: {source} cannot narrow the learning rate's bounds (its bounds "
-                  f"[{test[0]:.3g}, {test[1]:.3g}] lie outside learning_rate(hp)'s [{declared[0]:g}, {declared[1]:g}]); "
-                  f"searching those.")
+                  f"[{test[0]:.3g}, {test[1]:.3g}] lie outside learning_rate(hp)'s "
+                  f"[{declared[0]:g}, {declared[1]:g}]); searching those.")
             return None
         message = f"LRHyperModel: learning rate searched in [{low:.3g}, {high:.3g}] from {source}"
         recommend = self._recommend() if recommended else None
