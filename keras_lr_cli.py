@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import os
 import sys
+import warnings
 
 DESCRIPTION = "keras_lr: learning-rate schedules, the range test and tuning for Keras 3."
 
@@ -181,10 +182,17 @@ def main(argv=None):
         from keras_lr import cli  # Keras and its backend load here
 
     try:
-        cli.run_demo(args)
+        with warnings.catch_warnings():  # Python's filters, shown in one line
+            warnings.showwarning = _show_warning
+            cli.run_demo(args)
     except cli.DataError as error:
         return _fail(error)
     return 0
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """A warning as a command says it: one line on stderr, without the file, line and source of Python's."""
+    print(f"keras-lr: warning: {message}", file=sys.stderr if file is None else file)
 
 
 def _tune_local(args):

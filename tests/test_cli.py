@@ -96,6 +96,18 @@ def test_demo_infers_regression_and_takes_task_from_the_command_line(tmp_path, c
     assert status == 0 and "(regression;" in (tmp_path / "s" / "summary.md").read_text()
 
 
+def test_a_warning_is_one_line_that_names_the_command(tmp_path, capsys):
+    # On wine the range test's loss is still falling at the last rate tested: a warning, said as a
+    # command says it, without Python's "file:line: UserWarning:" and the source line under it.
+    path = tmp_path / "wine.csv"
+    load_wine(as_frame=True).frame.to_csv(path, index=False)
+    status, _, err = run(["demo", "--csv", str(path), "--target", "target", "--epochs", "1", "--trials", "0",
+                          "--out", str(tmp_path / "w"), "--quiet"], capsys)
+    assert status == 0
+    assert "keras-lr: warning: lr_find: the loss was still falling at the last rate tested" in err
+    assert "UserWarning" not in err and "cli.run_demo" not in err
+
+
 def mistakes(tmp_path):
     good = table(tmp_path)
     empty = tmp_path / "empty.csv"
