@@ -67,6 +67,7 @@ class OneCycle(ScheduleCallback):
         if total_steps is not None:
             total_steps = v.check_int("OneCycle", "total_steps", total_steps, low=1)
         self.total_steps = total_steps
+        self._last_inferred = None  # the inferred total_steps of the last fit, kept across fits
         self.schedule_kwargs = dict(
             max_lr=max_lr,
             pct_start=pct_start,
@@ -81,13 +82,18 @@ class OneCycle(ScheduleCallback):
         checked = OneCycleSchedule(total_steps=total_steps or 1, **self.schedule_kwargs)
         self.schedule_kwargs["max_lr"] = checked.max_lr
 
+    def _reset(self):
+        super()._reset()
+        self._inferred = None  # this fit's total_steps, when inferred from it
+        self._resume_checked = False
+
     def _build_schedule(self):
         total_steps = self.total_steps
         steps = self._steps_per_epoch()
         if total_steps is None:
             if steps is None:
                 self._missing_steps("total_steps")
-            total_steps = max(1, int(self.params["epochs"]) * steps)  # fit(epochs=0) trains nothing
+            total_steps = self._inferred = max(1, int(self.params["epochs"]) * steps)  # epochs=0 trains nothing
         if self.recommendation is not None:
             self.schedule_kwargs["max_lr"] = peak_from("OneCycle", self.recommendation, total_steps)
         schedule = OneCycleSchedule(total_steps=total_steps, **self.schedule_kwargs)
@@ -102,6 +108,24 @@ class OneCycle(ScheduleCallback):
                     f"size the cycle to the fit."
                 )
         return schedule
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if not self._resume_checked:
+            self._resume_checked = True
+            last = self._last_inferred
+            if epoch > 0 and self._inferred is not None and last is not None and last != self._inferred:
+                # fit(epochs=e + 1, initial_epoch=e) in a loop: each fit a piece of a differently sized cycle.
+                _warnings.warn(
+                    f"OneCycle: this fit resumes at epoch {epoch + 1} with the cycle sized to its "
+                    f"{self.params['epochs']} epochs ({self._inferred} steps), where the last fit's was {last} "
+                    f"steps: the rate jumps into another cycle. Pass total_steps to run one cycle over "
+                    f"several fits."
+                )
+        super().on_epoch_begin(epoch, logs)
+
+    def on_train_end(self, logs=None):
+        super().on_train_end(logs)
+        self._last_inferred = self._inferred
 
     def get_config(self):
         return {"total_steps": self.total_steps, "verbose": self.verbose, **self.schedule_kwargs}

@@ -313,6 +313,30 @@ def test_a_cycle_shorter_than_the_fit_warns():
     assert not [w for w in caught if "OneCycle" in str(w.message)]
 
 
+def test_a_resumed_fit_that_resizes_an_inferred_cycle_warns():
+    # The loop fit(epochs=e + 1, initial_epoch=e) sizes each fit's cycle to e + 1 epochs: every epoch
+    # ended near 0, each a piece of a different cycle. 10 steps an epoch here.
+    model = bias_model(keras.optimizers.SGD(0.5))
+    callback = keras_lr.OneCycle(0.1, base_momentum=None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(model, [callback], epochs=1)
+    assert not [w for w in caught if "OneCycle" in str(w.message)]
+    with pytest.warns(UserWarning, match=r"OneCycle: this fit resumes at epoch 2 with the cycle sized to its 2 "
+                                         r"epochs \(20 steps\), where the last fit's was 10 steps: "
+                                         r"the rate jumps into another cycle\. Pass total_steps"):
+        fit(model, [callback], epochs=2, initial_epoch=1)
+    # Resuming the same cycle, or starting afresh (initial_epoch=0), is silent; so is a given total_steps.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for callback in (keras_lr.OneCycle(0.1, base_momentum=None),
+                         keras_lr.OneCycle(0.1, total_steps=30, base_momentum=None)):
+            fit(model, [callback], epochs=3)
+            fit(model, [callback], epochs=3, initial_epoch=2)
+            fit(model, [callback], epochs=1)
+    assert not [w for w in caught if "OneCycle" in str(w.message)]
+
+
 def test_a_fit_that_ends_before_the_first_rise_does_warns():
     # CyclicLR's step sizes are in optimizer steps (default 2000, as PyTorch's): on a short fit the rate
     # only rose, from base_lr, and never cycled. 10 steps an epoch here.
