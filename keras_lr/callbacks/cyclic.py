@@ -97,7 +97,10 @@ class CyclicLR(ScheduleCallback):
             kwargs["step_size_up"] = kwargs["step_size_up"] * steps
             if kwargs["step_size_down"] is not None:
                 kwargs["step_size_down"] = kwargs["step_size_down"] * steps
-        schedule = CyclicLRSchedule(**kwargs)
+        return CyclicLRSchedule(**kwargs)
+
+    def _check_fit(self):
+        schedule = self._active_schedule
         steps, epochs = self._steps_per_epoch(), self.params.get("epochs")
         if steps is not None and epochs is not None and int(epochs) * steps < schedule.step_size_up:
             # The schedule's step at the fit's end counts initial_epoch's steps too.
@@ -109,7 +112,6 @@ class CyclicLR(ScheduleCallback):
                 f"fit (Smith uses 2-10 epochs of steps; unit='epochs' counts epochs), or keras_lr.OneCycle, "
                 f"which is sized to the fit."
             )
-        return schedule
 
     def get_config(self):
         return {"unit": self.unit, "verbose": self.verbose, **self.schedule_kwargs}

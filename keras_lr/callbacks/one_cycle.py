@@ -96,18 +96,20 @@ class OneCycle(ScheduleCallback):
             total_steps = self._inferred = max(1, int(self.params["epochs"]) * steps)  # epochs=0 trains nothing
         if self.recommendation is not None:
             self.schedule_kwargs["max_lr"] = peak_from("OneCycle", self.recommendation, total_steps)
-        schedule = OneCycleSchedule(total_steps=total_steps, **self.schedule_kwargs)
-        if self.total_steps is not None and steps is not None:
+        return OneCycleSchedule(total_steps=total_steps, **self.schedule_kwargs)
+
+    def _check_fit(self):
+        steps, total_steps = self._steps_per_epoch(), self.total_steps
+        if total_steps is not None and steps is not None:
             # The schedule's step at the fit's end counts initial_epoch's steps too.
             fit_steps = int(self.params["epochs"]) * steps
             if fit_steps > total_steps:
                 _warnings.warn(
                     f"OneCycle: total_steps={total_steps} ends before this fit does, at step {fit_steps} "
                     f"({self.params['epochs']} epochs of {steps}): its last {fit_steps - total_steps} steps "
-                    f"train at the cycle's final rate, {schedule.final_lr:.3g}. Leave total_steps=None to "
-                    f"size the cycle to the fit."
+                    f"train at the cycle's final rate, {self._active_schedule.final_lr:.3g}. Leave "
+                    f"total_steps=None to size the cycle to the fit."
                 )
-        return schedule
 
     def on_epoch_begin(self, epoch, logs=None):
         if not self._resume_checked:

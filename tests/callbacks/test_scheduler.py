@@ -351,6 +351,9 @@ def test_a_fit_that_ends_before_the_first_rise_does_warns():
         warnings.simplefilter("always")
         fit(model, [keras_lr.CyclicLR(0.001, 0.1, step_size_up=20, base_momentum=None)], epochs=2)  # reaches it
         fit(model, [keras_lr.CyclicLR(0.001, 0.1, step_size_up=5, base_momentum=None)], epochs=2)
+        # A fit refused (two schedule callbacks) says only why.
+        with pytest.raises(ValueError, match="another keras_lr callback"):
+            fit(model, [keras_lr.OneCycle(0.01, base_momentum=None), keras_lr.CyclicLR(0.001, 0.1)], epochs=2)
     assert not [w for w in caught if "CyclicLR" in str(w.message)]
 
 
