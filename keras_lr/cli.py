@@ -261,8 +261,12 @@ def demo(train, validation, info, epochs=3, trials=6, max_lr=None, seed=0, out="
                                             seed=seed, directory=directory, project_name="demo")
             bounds = hypermodel.bounds
             if bounds is not None:
+                recommended = min(max(result.one_cycle_max_lr, bounds[0]), bounds[1])
+                cut = (f", its peak {result.one_cycle_max_lr:.3g} cut to the bound"
+                       if recommended != result.one_cycle_max_lr else "")
                 say(f"   learning rate searched in [{bounds[0]:.3g}, {bounds[1]:.3g}] (from the "
-                    f"range test); the trial after Keras's default runs the test's recommendation")
+                    f"range test); the trial after Keras's default runs the test's recommendation, "
+                    f"OneCycle at {recommended:.3g}{cut}")
             tuner.search(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=32, verbose=0)
             frame = tuning.results_frame(tuner)
             # The score KerasTuner ranks by is a trial's best epoch; the runs above are scored at their last.
@@ -329,6 +333,7 @@ def _write_summary(out, info, epochs, trials, result, peak, table, metric, files
         f"| OneCycle peak (`one_cycle_max_lr`) | {result.one_cycle_max_lr:.3g} |",
         "",
         ("The curve is reliable." if result.reliable else f"The curve is unreliable: {'; '.join(result.reasons)}.")
+        + "".join(f" {note[:1].upper()}{note[1:]}{'' if note.endswith('.') else '.'}" for note in result.notes)
         + f" Every step: [{files['range_test_csv']}]({files['range_test_csv']}).",
         "",
         f"## 2. OneCycle at {peak:.3g} against Keras's default, Adam(0.001)",

@@ -101,11 +101,17 @@ def test_a_warning_is_one_line_that_names_the_command(tmp_path, capsys):
     # command says it, without Python's "file:line: UserWarning:" and the source line under it.
     path = tmp_path / "wine.csv"
     load_wine(as_frame=True).frame.to_csv(path, index=False)
-    status, _, err = run(["demo", "--csv", str(path), "--target", "target", "--epochs", "1", "--trials", "0",
-                          "--out", str(tmp_path / "w"), "--quiet"], capsys)
+    status, out, err = run(["demo", "--csv", str(path), "--target", "target", "--epochs", "1", "--trials", "2",
+                            "--out", str(tmp_path / "w")], capsys)
     assert status == 0
     assert "keras-lr: warning: lr_find: the loss was still falling at the last rate tested" in err
     assert "UserWarning" not in err and "cli.run_demo" not in err
+    # The report says it too, beside "reliable"; and the peak above the search's bounds is said to be cut.
+    assert "The curve is reliable. The loss was still falling at the last rate tested" in (
+        tmp_path / "w" / "summary.md").read_text()
+    peak = float(next(line for line in out.splitlines() if "OneCycle peak" in line).split()[2])
+    assert peak > 1.0
+    assert f"runs the test's recommendation, OneCycle at 1, its peak {peak:.3g} cut to the bound" in out
 
 
 def mistakes(tmp_path):
