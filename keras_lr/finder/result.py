@@ -258,7 +258,13 @@ class LRFinderResult(Recommendation):
         if barely_fell:
             asks.append(f"the loss fell by only {100 * fell:.1f}% of its start")
         self._too_short = "; ".join(asks) or None
-        if self.reliable and usable.still_falling:
+        if self.reliable and usable.fitted is not None:
+            # No divergence to read, and no test of the rates past the point where the batches were fit.
+            self._warnings.append(
+                f"lr_find: {usable.notes[-1]}. The OneCycle peak ({self._peak:.3g}) is the rate where the loss "
+                f"fell below {s.FITTED_SHARE:.0%} of its start."
+            )
+        elif self.reliable and usable.still_falling:
             # Where training diverges was not reached: the peak is read from the last rate tested.
             last = int(np.nonzero(usable.keep)[0][-1])
             self._warnings.append(

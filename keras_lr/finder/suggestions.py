@@ -173,6 +173,13 @@ def running_average(losses, beta):
     return np.array(MovingAverage(beta).updates(np.asarray(losses, dtype=np.float64).reshape(-1).tolist()))
 
 
+# A curve that never rose but fell below this share of its start had fit the test's batches: past that
+# point the loss creeps towards 0 whatever the rate (the gradients vanish), so the rates above it were not
+# tested in any useful sense. Small data sets do this (wine, 133 rows, cycled 60 times over 300 steps):
+# benchmarks/fitted_curves.py measured where OneCycle trains on them (see FITTED_SHARE's use).
+FITTED_SHARE = 0.01
+
+
 class Usable:
     """Which points of a range test the suggestions read (see `usable`).
 
@@ -185,12 +192,16 @@ class Usable:
         still_falling: Bool. Whether the loss never rose for good and its
             smoothed minimum, the end read from one full one-sided window,
             is among the last points (the test ended too soon).
+        fitted: Integer or None. On a curve still falling, the index of the
+            first point where the smoothed loss was below `FITTED_SHARE` of
+            its start: the model had fit the test's batches, and the points
+            after it are set aside (None when it never got there).
         notes: List of strings: what was set aside or found, and why.
     """
 
-    def __init__(self, keep, artefacts, rise, notes, still_falling=False):
+    def __init__(self, keep, artefacts, rise, notes, still_falling=False, fitted=None):
         self.keep, self.artefacts, self.rise, self.notes = keep, artefacts, rise, notes
-        self.still_falling = still_falling
+        self.still_falling, self.fitted = still_falling, fitted
 
 
 def usable(learning_rates, losses, beta=0.9, rise=0.5):
@@ -217,7 +228,10 @@ def usable(learning_rates, losses, beta=0.9, rise=0.5):
     (the suggestions are then cautious, not wrong). The smoothing's windows
     shrink to the point alone at the end, so there the level is the median
     of the last full window's points (9 + 1 at 0.9): one lucky last batch
-    is not a fall.
+    is not a fall. If such a curve fell below `FITTED_SHARE` (1%) of its
+    start, the model had fit the test's batches (a small data set, cycled
+    many times over the test): the points after the first one below it are
+    set aside too, as they say nothing of the rates they were taken at.
 
     Args:
         learning_rates: Sequence of the test's rates (increasing).
@@ -263,19 +277,30 @@ def usable(learning_rates, losses, beta=0.9, rise=0.5):
         if len(above):
             first_rise = int(index[lowest + above[0]])
             keep[first_rise:] = False
-    still_falling = False
+    still_falling, fitted = False, None
     if first_rise is None and fall > 1e-6 * abs(start):
         # The end read from one full one-sided window (`_steady_end`): one lucky last batch is not a fall.
         smoothed = _steady_end(values[index], smooth(values[index], beta), beta)
         end = max(2, len(index) // 20, min(_window_reach(beta), len(index) // 2))  # the steady end included
         still_falling = int(np.argmin(smoothed)) >= len(index) - end
-        if still_falling:
+        below = np.nonzero(smoothed <= FITTED_SHARE * start)[0] if still_falling and start > 0 else []
+        if len(below):
+            fitted = int(index[below[0]])
+            keep[fitted + 1:] = False
+            notes.append(
+                f"the loss fell below {FITTED_SHARE:.0%} of its start by learning rate {rates[fitted]:.3g} and "
+                f"went on creeping down, without rising, to the last rate tested ({rates[index[-1]]:.3g}): the "
+                f"model had fit the test's batches (a small data set is cycled many times over the test), so the "
+                f"rates above {rates[fitted]:.3g} were not tested in any useful sense and the suggestions are "
+                f"read below it"
+            )
+        elif still_falling:
             notes.append(
                 f"the loss was still falling at the last rate tested ({rates[index[-1]]:.3g}): the test ended "
                 f"before the loss turned up, so the suggestions are cautious; raise end_lr (or num_steps) to see "
                 f"where training diverges"
             )
-    return Usable(keep, artefacts, first_rise, notes, still_falling)
+    return Usable(keep, artefacts, first_rise, notes, still_falling, fitted)
 
 
 def _fall(values):
@@ -473,6 +498,8 @@ def _one_cycle_peak(rates, values, beta, kept=None):
     start = float(np.median(curve[index[: max(3, len(index) // 10)]]))
     if lowest == index[0] or start - curve[lowest] <= 0:
         return math.nan
+    if kept.fitted is not None:  # no divergence to read: the rate at which the batches were fit
+        return float(min(rates[kept.fitted], rates[lowest]))
     rise = kept.rise if kept.rise is not None else index[-1]
     return float(min(rates[rise] / _one_cycle_divisor(rates, rise), rates[lowest]))
 

@@ -116,6 +116,17 @@ def test_a_test_that_never_reached_divergence_warns_and_one_that_started_too_hig
     assert result.one_cycle_max_lr < rates[0] and not result.reliable
 
 
+def test_a_curve_that_fit_its_batches_warns_with_the_peak_where_it_did():
+    rates = np.logspace(-7, 1, 300)
+    fitting = 1.3 * np.exp(-np.clip(np.log10(rates) + 4.0, 0.0, None) * 2.0)
+    with pytest.warns(UserWarning, match=r"the loss fell below 1% of its start by learning rate 0.0\d+ .*the model "
+                                         r"had fit the test's batches.*The OneCycle peak \(0.0\d+\) is the rate "
+                                         r"where the loss fell below 1% of its start\."):
+        result = LRFinderResult(frame(fitting, rates))
+    assert result.reliable and 0.015 < result.one_cycle_max_lr < 0.03
+    assert not any("still falling at the last rate" in note for note in result.notes)
+
+
 def test_a_curve_that_neither_fell_nor_rose_is_unreliable_whatever_its_last_batch():
     # Pure noise over eight decades whose last batch is its lowest: the smoothed minimum is that one
     # batch (the windows shrink at the end), a "fall" of 40%, and the peak would be the last rate / 8.

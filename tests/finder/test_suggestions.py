@@ -267,6 +267,27 @@ def test_a_curve_still_falling_at_the_end_is_noted():
     assert np.array_equal(s._steady_end(late, late, 0.0), late)
 
 
+def test_a_curve_that_fit_its_batches_is_read_up_to_where_the_loss_fell_below_1_percent():
+    # A small data set cycled over the test: the loss falls to ~0 and creeps on down to the last rate, never
+    # rising. The rates past the fit were not tested (the gradients vanish), so the peak is where it happened.
+    rates = np.logspace(-7, 1, 300)
+    losses = 1.3 * np.exp(-np.clip(np.log10(rates) + 4.0, 0.0, None) * 2.0)  # 1% of the start near 2e-2
+    usable = s.usable(rates, losses)
+    assert usable.rise is None and usable.still_falling
+    first = int(np.argmax(s._steady_end(losses, s.smooth(losses), 0.9) <= 0.01 * 1.3))
+    assert usable.fitted == first and 0.015 < rates[first] < 0.03
+    assert usable.keep[: first + 1].all() and not usable.keep[first + 1:].any()
+    assert len(usable.notes) == 1 and usable.notes[0].startswith(
+        f"the loss fell below 1% of its start by learning rate {rates[first]:.3g} and went on creeping down")
+    assert "raise end_lr" not in usable.notes[0]
+    peaks = s.one_cycle_peaks(rates, losses)
+    assert peaks.size == s.PEAK_DRAWS and s.one_cycle_max_lr(rates, losses) == pytest.approx(rates[first], rel=0.1)
+    # One that stopped above 1% of its start is the test ending too soon, as before: the last rate / ~8.
+    above = losses + 0.04  # still falling at the end, to 3% of its start
+    assert s.usable(rates, above).fitted is None and s.usable(rates, above).still_falling
+    assert s.one_cycle_max_lr(rates, above) > 0.5
+
+
 def test_negative_losses_are_kept_when_the_curve_starts_below_zero():
     # A loss that can be negative (a log-likelihood, say) is read as it is.
     losses = valley_curve() - 3.0
