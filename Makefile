@@ -59,6 +59,7 @@ bench-smoke: $(VENV)/.installed-test
 	$(PY) benchmarks/overhead.py --smoke
 	$(PY) benchmarks/adaptive.py --smoke
 	$(PY) benchmarks/finder_quality.py --smoke
+	$(PY) benchmarks/fitted_curves.py --smoke
 	$(PY) benchmarks/tuning.py --smoke
 	$(PY) benchmarks/distributed.py --smoke
 
