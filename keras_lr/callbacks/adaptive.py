@@ -44,7 +44,6 @@ def resolve_mode(owner, monitor, mode):
     )
 
 
-
 class AdaptiveCallback(EngineCallback):
     """Base of the callbacks that scale the learning rate from what training shows.
 

@@ -102,7 +102,7 @@ class CyclicLR(ScheduleCallback):
     def _check_fit(self):
         schedule = self._active_schedule
         steps, epochs = self._steps_per_epoch(), self.params.get("epochs")
-        if steps is not None and epochs is not None and int(epochs) * steps < schedule.step_size_up:
+        if steps is not None and epochs is not None and 0 < int(epochs) * steps < schedule.step_size_up:
             # The schedule's step at the fit's end counts initial_epoch's steps too.
             end = int(epochs) * steps
             _warnings.warn(
