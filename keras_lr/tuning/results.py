@@ -155,7 +155,8 @@ def plot_results(tuner, rate="learning_rate"):
     Left: score against the rate (log axis), one colour per schedule; the
     defaults trial is a star, pruned trials are hollow, diverged trials are
     crosses at the worst score of the axis. Right: the objective at every
-    epoch of every trial, the best trial thick, the defaults trial dashed.
+    epoch of every trial, the best trial thick, the defaults trial dashed
+    (a trial of one epoch is a dot).
 
     Args:
         tuner: A tuner after `search`.
@@ -209,6 +210,8 @@ def plot_results(tuner, rate="learning_rate"):
             style.update(alpha=1.0, linewidth=2.5)
         if row["defaults"]:
             style.update(linestyle="--", alpha=1.0)
+        if len(group) == 1:  # a trial of one epoch (or Hyperband's first round): a line of one point is not drawn
+            style.update(marker="o", markersize=4)
         right.plot(group["epoch"], group["value"], **style)
     right.set_xlabel("epoch")
     right.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -451,6 +451,10 @@ def test_results_frame_has_every_trial_and_empty_inactive_parameters(tmp_path):
     assert frame.attrs["objective"] == "val_accuracy" and frame.attrs["direction"] == "max"
     figure = tuning.plot_results(tuner)
     assert len(figure.axes) == 2 and figure.axes[0].get_xscale() == "log"
+    # One epoch a trial: each learning curve is a single point, drawn as a marker (a line alone hid it).
+    curves = figure.axes[1].lines
+    assert len(curves) == 2 and all(len(line.get_xdata()) == 1 and line.get_marker() not in ("None", "", None)
+                                    for line in curves)
 
 
 @pytest.mark.parametrize("name", TUNERS)
