@@ -262,7 +262,8 @@ class LRFinderResult(Recommendation):
             # No divergence to read, and no test of the rates past the point where the batches were fit.
             self._warnings.append(
                 f"lr_find: {usable.notes[-1]}. The OneCycle peak ({self._peak:.3g}) is the rate where the loss "
-                f"fell below {s.FITTED_SHARE:.0%} of its start."
+                f"fell below {s.FITTED_SHARE:.0%} of its start, the median over {s.PEAK_DRAWS} curves resampled "
+                f"from the batches' noise."
             )
         elif self.reliable and usable.still_falling:
             # Where training diverges was not reached: the peak is read from the last rate tested.
