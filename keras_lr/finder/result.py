@@ -238,6 +238,9 @@ class LRFinderResult(Recommendation):
                 f"raise num_steps (300 by default) or batch_size"
             )
         self.reliable = not self.reasons
+        if "too few" in kinds and usable.still_falling:
+            # A few points' last rate is no finding: the reason says what to change.
+            self.notes.remove(usable.notes[-1])
         barely_fell = self.reliable and fell < BARELY_FELL
         self.first_test = None
         self._warnings = []
@@ -329,7 +332,9 @@ class LRFinderResult(Recommendation):
 
     def __repr__(self):
         rates = ", ".join(f"{name}={value:.3g}" for name, value in self.suggestions.items())
-        state = "" if self.reliable else f", unreliable: {'; '.join(self.reasons)}"
+        rates += f", one_cycle_max_lr={self._peak:.3g}"
+        if not self.reliable:  # the reason first: these are rates it says not to train at
+            rates = f"unreliable: {'; '.join(self.reasons)}; not to train at: {rates}"
         notes = f", notes: {'; '.join(self.notes)}" if self.notes else ""
-        return f"LRFinderResult({len(self.frame)} steps, {rates}, one_cycle_max_lr={self._peak:.3g}{state}{notes})"
+        return f"LRFinderResult({len(self.frame)} steps, {rates}{notes})"
 

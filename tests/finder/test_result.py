@@ -57,6 +57,19 @@ def test_an_unreliable_curve_warns_and_says_why():
     assert "unreliable: the loss never fell" in repr(result)
 
 
+def test_an_unreliable_result_shows_its_reason_before_rates_it_says_not_to_train_at():
+    # Five points, still falling at the last: the suggestions are whatever five points give (10 here),
+    # and "still falling" is no finding on a curve too short to judge.
+    rates = np.logspace(-7, 1, 5)
+    with pytest.warns(UserWarning, match="too few points"):
+        result = LRFinderResult(frame(np.linspace(2.4, 2.2, 5), rates))
+    text = repr(result)
+    assert not result.reliable and result.notes == []
+    assert text.startswith("LRFinderResult(5 steps, unreliable: too few points")
+    assert text.index("unreliable") < text.index("not to train at: valley=") < text.index("one_cycle_max_lr=")
+    assert "still falling" not in text
+
+
 def test_plot_marks_every_suggestion_and_returns_the_figure(tmp_path):
     result = LRFinderResult(frame(valley_curve()))
     figure = result.plot(save=tmp_path / "range.png")
