@@ -54,6 +54,17 @@ def _diverged_after_best(trial, direction):
     return last > first + margin if direction == "min" else last < first - margin
 
 
+def _runs_defaults(oracle, trial_id, initial):
+    """Whether the trial ran the defaults: the defaults trial, or a Hyperband round that continued it."""
+    seen = set()
+    while trial_id is not None and trial_id not in seen and trial_id in oracle.trials:
+        if initial.get(trial_id) == 0:
+            return True
+        seen.add(trial_id)
+        trial_id = oracle.trials[trial_id].hyperparameters.values.get("tuner/trial_id")
+    return False
+
+
 def results_frame(tuner):
     """Every trial of a search, one row each, best first.
 
@@ -69,7 +80,8 @@ def results_frame(tuner):
         `"diverged"`: its loss became NaN or infinite, `"pruned"`,
         `"failed"`, `"invalid"`, `"running"`); `defaults` (True for the
         trial that ran the defaults, e.g. Keras's 0.001 and a constant
-        rate); `score` (the objective, as the search ranked the trial: a
+        rate, and for Hyperband's rounds that continued it, which name it
+        in `tuner/trial_id`); `score` (the objective, as the search ranked the trial: a
         diverged trial's is set below every finite one); `learning_rate`,
         `lr_schedule` and every other hyperparameter (empty where inactive:
         NaN, None, or <NA> in an integer one's Int64 column);
@@ -95,7 +107,7 @@ def results_frame(tuner):
         row = {
             "trial_id": trial_id,
             "status": status,
-            "defaults": initial.get(trial_id) == 0,
+            "defaults": _runs_defaults(oracle, trial_id, initial),
             "score": np.nan if trial.score is None else float(trial.score),
             **{name: values.get(name) for name in names},
             "epochs": len(losses) if losses else np.nan,
@@ -153,10 +165,11 @@ def plot_results(tuner, rate="learning_rate"):
     """Each trial's score against its learning rate, and every trial's learning curve.
 
     Left: score against the rate (log axis), one colour per schedule; the
-    defaults trial is a star, pruned trials are hollow, diverged trials are
-    crosses at the worst score of the axis. Right: the objective at every
-    epoch of every trial, the best trial thick, the defaults trial dashed
-    (a trial of one epoch is a dot).
+    defaults trial is a star (under Hyperband, its best round), pruned
+    trials are hollow, diverged trials are crosses at the worst score of the
+    axis. Right: the objective at every epoch of every trial, the best trial
+    thick, the defaults trial and its rounds dashed (a trial of one epoch is
+    a dot).
 
     Args:
         tuner: A tuner after `search`.

@@ -45,7 +45,10 @@ def test_the_defaults_trial_runs_first(name, tmp_path):
     values = {k: v for k, v in first.hyperparameters.values.items() if not k.startswith("tuner/")}
     assert values == {"lr_schedule": "constant", "learning_rate": 0.001}
     frame = tuning.results_frame(tuner)
-    assert frame.loc[frame.defaults, "trial_id"].tolist() == [oracle.start_order[0]]
+    # The defaults trial, and under Hyperband any round that continued it.
+    continued = [t for t in oracle.start_order[1:]
+                 if oracle.trials[t].hyperparameters.values.get("tuner/trial_id") == oracle.start_order[0]]
+    assert sorted(frame.loc[frame.defaults, "trial_id"]) == sorted([oracle.start_order[0], *continued])
     assert len(frame) == len(oracle.trials) >= 2
     later = [oracle.trials[t].hyperparameters.values for t in oracle.start_order[1:]]
     assert any(v.get("learning_rate") != 0.001 or v.get("lr_schedule") != "constant" for v in later)
@@ -148,6 +151,23 @@ def test_hyperband_rounds_continue_one_schedule_over_max_epochs(tmp_path):
         np.testing.assert_allclose([logged[trial_id][e] for e in epochs], expected, rtol=1e-4)
         continued += values["tuner/initial_epoch"] > 0
     assert continued >= 1  # some trial was continued in a later round
+
+
+def test_hyperband_marks_the_rounds_that_continue_the_defaults_as_the_defaults(tmp_path):
+    # The user's point diverges (SGD above ~2.3 here), so the defaults trial is the one continued.
+    tuner = make(tuning.Hyperband, tuning.LRHyperModel(build_regression), tmp_path, objective="val_loss",
+                 max_epochs=2, factor=2, initial_points=[{"lr_schedule": "constant", "learning_rate": 8.0}])
+    search_regression(tuner)
+    oracle = tuner.oracle
+    first = oracle.start_order[0]
+    continued = [t for t in oracle.start_order if oracle.trials[t].hyperparameters.values.get("tuner/trial_id") == first]
+    assert len(continued) == 1
+    frame = tuning.results_frame(tuner).set_index("trial_id")
+    assert sorted(frame.index[frame.defaults]) == sorted([first, *continued])
+    assert frame.loc[continued[0], "learning_rate"] == 1.0 and frame.loc[continued[0], "lr_schedule"] == "constant"
+    # The plot's star is the defaults' best round: the continued one, trained for both epochs.
+    star = [c for c in tuning.plot_results(tuner).axes[0].collections if c.get_label() == "defaults"]
+    assert len(star) == 1 and star[0].get_offsets()[0][1] == frame.loc[frame.defaults, "score"].min()
 
 
 class Interrupt(keras.callbacks.Callback):
