@@ -145,8 +145,10 @@ def history_frame(tuner):
     executions.
 
     Returns:
-        A pandas DataFrame with columns `trial_id`, `epoch` (from 1),
-        `metric`, `value`.
+        A pandas DataFrame with columns `trial_id`, `epoch` (from 1, as
+        Keras's progress bar and `results_frame`'s `best_epoch` count;
+        a callback's `history_frame` counts from 0, as `initial_epoch`
+        does), `metric`, `value`.
     """
     import pandas as pd
 
