@@ -5,6 +5,7 @@ import copy
 import keras
 
 from keras_lr import _validation as v
+from keras_lr import _warnings
 from keras_lr._engine.session import FitSession
 
 
@@ -71,13 +72,26 @@ class EngineCallback(keras.callbacks.Callback):
         return int(steps) if steps else None
 
     def on_train_begin(self, logs=None):
-        self._reset()
         owner = type(self).__name__
+        joined = self._session
+        if joined is not None and self in joined.members and joined.token is self.params:
+            # The same object twice in one list: every hook would run twice (each plateau reduced twice).
+            raise ValueError(
+                f"{owner}: this callback is twice in fit's callbacks; pass it once (two {owner}(...) objects "
+                f"if two are meant)."
+            )
+        self._reset()
         schedule = self._schedule()
         self._session = FitSession.join(
             self, self.model, self.params, owner, schedule=schedule, replace=self.replaces_optimizer_schedule,
             reader=self._rate_reader(),
         )
+        twin = next((m for m in self._session.members if m is not self and type(m) is type(self)), None)
+        if twin is not None and schedule is None:  # two schedule callbacks are refused in join
+            _warnings.warn(
+                f"two {owner} callbacks in one fit: their changes of the rate multiply (each scales it on its "
+                f"own); pass one unless that is meant."
+            )
         self._check_fit()
 
     def _check_fit(self):

@@ -174,3 +174,27 @@ def test_two_adaptive_callbacks_multiply():
     # After epoch 2 both act: x0.5 and x3.
     assert first.multiplier == second.multiplier == pytest.approx(1.5)
     assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.15)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: keras_lr.ReduceLROnPlateau(monitor="loss", mode="max", factor=0.5, patience=0),
+    lambda: keras_lr.OneCycle(max_lr=0.1),
+], ids=["ReduceLROnPlateau", "OneCycle"])
+def test_one_callback_passed_twice_is_refused_and_the_optimizer_kept(make):
+    # Its hooks ran twice per step: ReduceLROnPlateau reduced twice per plateau, OneCycle logged every step twice.
+    model = bias_model(keras.optimizers.SGD(0.1))
+    callback = make()
+    with pytest.raises(ValueError, match=rf"{type(callback).__name__}: this callback is twice in fit's callbacks"):
+        fit(model, [callback, callback])
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.1)
+    recorder = fit(model, [callback])  # once: it runs
+    assert len(recorder.batches) == EPOCHS * STEPS_PER_EPOCH
+
+
+def test_two_adaptive_callbacks_of_one_kind_warn_that_their_changes_multiply():
+    model = bias_model(keras.optimizers.SGD(0.1))
+    first = keras_lr.ReduceLROnPlateau(monitor="loss", mode="max", factor=0.5, patience=0)
+    second = keras_lr.ReduceLROnPlateau(monitor="loss", mode="max", factor=0.5, patience=0)
+    with pytest.warns(UserWarning, match="two ReduceLROnPlateau callbacks in one fit: their changes of the rate multiply"):
+        fit(model, [first, second], epochs=2)
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.025)  # x0.5, twice
