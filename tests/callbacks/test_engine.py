@@ -58,6 +58,22 @@ def test_kerass_reduce_lr_on_plateau_composes_as_a_multiplier():
     np.testing.assert_allclose(applied_rates(recorder), expected, rtol=1e-4)
 
 
+@pytest.mark.parametrize("keras_first", [False, True], ids=["after", "before"])
+def test_kerass_reduce_lr_on_plateau_logs_its_own_epoch_rate_when_listed_after(keras_first):
+    # Keras's callback writes logs["learning_rate"] at the epoch's end too: the rate the optimizer holds for
+    # the next step. Listed after ours, its value is the one History keeps.
+    model = bias_model(keras.optimizers.SGD(0.5))
+    ours = keras_lr.CyclicLR(0.001, 0.01, step_size_up=5, base_momentum=None)
+    watch = keras.callbacks.ReduceLROnPlateau(monitor="loss", patience=100)
+    history, _ = fit(model, [watch, ours] if keras_first else [ours, watch])
+    steps = np.arange(1, 4) * STEPS - (1 if keras_first else 0)  # the epoch's last step, or the next one
+    expected = evaluate_schedule(CyclicSchedule(0.001, 0.01, step_size_up=5, base_momentum=None), steps)
+    np.testing.assert_allclose(history.history["learning_rate"], expected, rtol=1e-5)
+    frame = ours.history_frame()
+    np.testing.assert_allclose(frame.learning_rate.iloc[STEPS - 1 :: STEPS], evaluate_schedule(
+        CyclicSchedule(0.001, 0.01, step_size_up=5, base_momentum=None), np.arange(1, 4) * STEPS - 1), rtol=1e-5)
+
+
 def test_kerass_reduce_lr_on_plateau_with_an_adaptive_callback_on_a_float_rate():
     model = bias_model(keras.optimizers.SGD(0.1))
     reduce = keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=1e9)
