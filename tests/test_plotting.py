@@ -52,3 +52,18 @@ def test_bad_steps(steps):
 def test_a_callback_is_refused_with_the_schedule_to_plot(callback, hint):
     with pytest.raises(ValueError, match="plot_schedule: schedule must be a LearningRateSchedule.*" + hint):
         plot_schedule(callback(), 100)
+
+
+@pytest.mark.parametrize("function", ["evaluate_schedule", "evaluate_momentum"])
+def test_evaluating_a_callback_says_which_schedule_to_pass(function):
+    from keras_lr import schedules
+
+    with pytest.raises(ValueError, match=rf"{function}: schedule must be a LearningRateSchedule.*"
+                                         r"pass the schedule keras_lr.schedules.OneCycle\(max_lr, total_steps\)"):
+        getattr(schedules, function)(keras_lr.OneCycle(0.01), [0, 1])
+
+
+def test_a_callbacks_rate_before_any_fit_says_where_to_read_it():
+    with pytest.raises(ValueError, match=r"OneCycle.rate_at: no fit has run .*schedule_for_last_fit.*"
+                                         r"keras_lr.schedules.OneCycle\(max_lr, total_steps\)"):
+        keras_lr.OneCycle(0.01, total_steps=10).rate_at(3)

@@ -3,7 +3,7 @@
 import numpy as np
 from keras import ops
 
-from keras_lr.schedules._base import call_momentum, call_schedule
+from keras_lr.schedules._base import call_momentum, call_schedule, check_schedule
 
 
 def _evaluate_vectorized(fn, steps):
@@ -35,11 +35,13 @@ def evaluate(fn, steps):
 
 def evaluate_schedule(schedule, steps):
     """Learning rates of ``schedule`` at ``steps`` (numpy float64)."""
+    schedule = check_schedule("evaluate_schedule", "schedule", schedule)
     return evaluate(lambda s: call_schedule(schedule, s), steps)
 
 
 def evaluate_momentum(schedule, steps):
     """Momenta of ``schedule`` at ``steps``, or None when it cycles none."""
+    schedule = check_schedule("evaluate_momentum", "schedule", schedule)
     if call_momentum(schedule, ops.convert_to_tensor(0.0)) is None:
         return None
     return evaluate(lambda s: call_momentum(schedule, s), steps)
