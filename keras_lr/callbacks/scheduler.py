@@ -6,7 +6,7 @@ import numpy as np
 from keras_lr._engine import readout
 from keras_lr._engine.callback import EngineCallback
 from keras_lr.schedules import evaluate_momentum, evaluate_schedule
-from keras_lr.schedules._base import check_schedule, deserialize_schedule, serialize_schedule
+from keras_lr.schedules._base import _SCHEDULE_OF_CALLBACK, check_schedule, deserialize_schedule, serialize_schedule
 
 
 class ScheduleCallback(EngineCallback):
@@ -62,6 +62,14 @@ class ScheduleCallback(EngineCallback):
 
         The schedule's own value: adaptive callbacks' multipliers not included.
         """
+        if self._cache is None:
+            name = type(self).__name__
+            sized = ", and its schedule is sized to the fit" if name in _SCHEDULE_OF_CALLBACK else ""
+            raise ValueError(
+                f"{name}.rate_at: no fit has run with this callback{sized} (schedule_for_last_fit() is None until "
+                f"then); to see the rates beforehand, plot the schedule: "
+                f"keras_lr.plot_schedule({_SCHEDULE_OF_CALLBACK.get(name, 'callback.schedule')}, steps)."
+            )
         return self._cache(step)
 
     def schedule_for_last_fit(self):
@@ -154,6 +162,10 @@ class Scheduler(ScheduleCallback):
         ValueError: in the constructor for a bad schedule; in
             `on_train_begin`, before any step runs, when the optimizer has no
             float learning rate to drive or already holds a schedule.
+        TypeError: in a TensorFlow or JAX fit, for a schedule the backend
+            cannot trace (Python's `if` or `float()` on the step): under
+            JAX as the first epoch begins, under TensorFlow at the first
+            step.
     """
 
     def __init__(self, schedule, verbose=0):
