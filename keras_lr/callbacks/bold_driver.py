@@ -46,8 +46,10 @@ class BoldDriver(MonitorCallback):
             optimizer steps.
         rollback: Bool. Whether a worsening also restores the weights and
             optimizer variables of the previous check.
-        min_lr: Float >= 0. Decreases stop at this rate.
-        max_lr: Float > 0 or None. Increases stop at this rate.
+        min_lr: Float >= 0. Decreases stop at this rate (a rate already
+            below it is not decreased, nor raised to it).
+        max_lr: Float > 0 or None. Increases stop at this rate (a rate
+            already above it is not increased, nor cut to it).
         verbose: Integer. 1 prints a line for each change.
 
     References:
@@ -104,13 +106,15 @@ class BoldDriver(MonitorCallback):
         if self.previous is None:
             self.previous = value
         elif self._improved(value):
-            new_rate = self.current_rate() * self.increase
-            if self.max_lr is not None:
-                new_rate = min(new_rate, self.max_lr)
+            rate = self.current_rate()
+            new_rate = rate * self.increase
+            if self.max_lr is not None:  # never below the rate: one above max_lr stays where it is
+                new_rate = max(rate, min(new_rate, self.max_lr))
             self._scale(self.increase, f"{self.monitor} {value:.4g} vs {self.previous:.4g}: improved", new_rate=new_rate)
             self.previous = value
         else:
-            new_rate = max(self.current_rate() * self.decrease, self.min_lr)
+            rate = self.current_rate()
+            new_rate = min(rate, max(rate * self.decrease, self.min_lr))  # one below min_lr stays
             reason = f"{self.monitor} {value:.4g} vs {self.previous:.4g}: worse"
             if self.rollback:
                 self._rollback(self._snapshot_at_check, losses_back_to=self._seen_at_check)

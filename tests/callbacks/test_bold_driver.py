@@ -127,3 +127,14 @@ def test_rollback_in_steps_drops_the_rejected_losses_from_the_epoch_mean():
         "improved",
     ]
     assert logs["loss"] == pytest.approx(3.8 / 6)  # mean of the kept steps 1, 1, .5, .5, .4, .4
+
+
+@pytest.mark.parametrize("bounds, losses", [(dict(min_lr=0.2), [1.0, 1.1]), (dict(max_lr=0.05), [1.0, 0.9])],
+                         ids=["worse below min_lr", "improved above max_lr"])
+def test_a_rate_outside_its_bounds_is_never_moved_the_wrong_way(bounds, losses):
+    # The rate compiled in (0.1) lies outside [min_lr, max_lr]: a worse loss raised it to min_lr, an
+    # improvement cut it to max_lr.
+    driver = Driver(keras_lr.BoldDriver(**bounds))
+    for loss in losses:
+        driver.end_epoch(loss=loss)
+    assert driver.rate() == pytest.approx(0.1)
