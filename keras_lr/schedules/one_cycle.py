@@ -9,10 +9,17 @@ from keras_lr import _validation as v
 from keras_lr.schedules._base import Schedule, as_float_step
 
 
-def _anneal(strategy, start, end, pct):
+def _anneal(strategy, start, end, pct, left):
+    """From ``start`` to ``end``: ``pct`` of the phase done, ``left`` (1 - pct, computed from the steps) to go.
+
+    PyTorch's formulas, rearranged for float32: PyTorch's `(end - start) * pct + start`
+    cancels near the end (4.02e-7 for 4e-7 at the last step, in float32), and its
+    `(cos(pi * pct) + 1) / 2` loses digits where it nears 0; `sin(pi / 2 * left) ** 2`
+    is the same value. Both agree with PyTorch's float64 to 3e-6 (relative).
+    """
     if strategy == "cos":
-        return end + (start - end) / 2.0 * (ops.cos(math.pi * pct) + 1.0)
-    return (end - start) * pct + start
+        return end + (start - end) * ops.square(ops.sin((math.pi / 2.0) * left))
+    return start * left + end * pct
 
 
 @keras.saving.register_keras_serializable(package="keras_lr")
@@ -126,11 +133,13 @@ class OneCycle(Schedule):
         start_step = 0.0
         for end_step, start_lr, end_lr, start_m, end_m in phases:
             length = end_step - start_step
-            # A phase of no length is already complete (PyTorch divides by zero).
-            pct = (step - start_step) / length if length != 0 else ops.ones_like(step)
-            rates.append(_anneal(self.anneal_strategy, start_lr, end_lr, pct))
+            if length != 0:
+                pct, left = (step - start_step) / length, (end_step - step) / length
+            else:  # a phase of no length is already complete (PyTorch divides by zero)
+                pct, left = ops.ones_like(step), ops.zeros_like(step)
+            rates.append(_anneal(self.anneal_strategy, start_lr, end_lr, pct, left))
             if momentum:
-                momenta.append(_anneal(self.anneal_strategy, start_m, end_m, pct))
+                momenta.append(_anneal(self.anneal_strategy, start_m, end_m, pct, left))
             start_step = end_step
 
         def select(values):

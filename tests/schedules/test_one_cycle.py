@@ -63,6 +63,19 @@ def test_matches_pytorch_one_cycle_lr(case):
     np.testing.assert_allclose(evaluate_momentum(schedule, steps), case["beta_1"], rtol=2e-5)
 
 
+@pytest.mark.parametrize("anneal_strategy", ["linear", "cos"])
+@pytest.mark.parametrize("three_phase", [False, True])
+def test_the_anneal_ends_at_final_lr_to_float32_precision(anneal_strategy, three_phase):
+    # PyTorch's (end - start) * pct + start gave 4.02e-7 for 4e-7 at the last step in float32.
+    for total in (100, 257, 5000):
+        schedule = OneCycle(0.1, total, pct_start=0.25, anneal_strategy=anneal_strategy, three_phase=three_phase)
+        steps = np.arange(total)
+        expected = np.array([numpy_one_cycle(s, 0.1, total, pct_start=0.25, anneal_strategy=anneal_strategy,
+                                             three_phase=three_phase)[0] for s in steps])
+        np.testing.assert_allclose(evaluate_schedule(schedule, steps), expected, rtol=5e-6)
+        assert evaluate_schedule(schedule, [total - 1])[0] == pytest.approx(schedule.final_lr, rel=1e-6)
+
+
 def test_holds_final_value_past_total_steps():
     schedule = OneCycle(max_lr=0.1, total_steps=20)
     values = evaluate_schedule(schedule, [19, 20, 21, 1000, 10**6])
