@@ -7,6 +7,48 @@ from keras_lr._engine.optimizers import is_variable
 from keras_lr.schedules._base import as_float_step, call_rate_and_momentum
 
 
+def not_traceable(schedule, error):
+    """The TypeError for a schedule that failed on a symbolic step (``error``: what it raised)."""
+    first = (str(error).strip().splitlines() or [""])[0].split(". ")[0]
+    return TypeError(
+        f"keras_lr: the learning-rate schedule {schedule!r} failed inside the compiled train step "
+        f"({type(error).__name__}: {first}). It runs there on a symbolic step: a function of the step "
+        f"written with Python's `if`, `float(step)`, `math` or numpy works in plot_schedule and on the "
+        f"torch backend, not in a TensorFlow or JAX fit; write it with keras.ops, e.g. "
+        f"`lambda step: keras.ops.where(step < 10, 0.01, 0.001)`."
+    )
+
+
+class _Trace(keras.Operation):
+    """The schedule traced by the backend as a train step traces it (a `keras.Operation`'s output spec)."""
+
+    def __init__(self, schedule):
+        super().__init__()
+        self.schedule = schedule
+        self.error = None
+
+    def call(self, step):
+        try:
+            return call_rate_and_momentum(self.schedule, step)[0]
+        except Exception as error:  # kept: Keras wraps it in a message of its own (garbled under JAX)
+            self.error = error
+            raise
+
+
+def check_traceable(schedule):
+    """Raises `not_traceable` if the backend cannot trace ``schedule`` on a symbolic step.
+
+    For JAX, before the fit's first step: Keras's JAX trainer takes the
+    model's variables out of them as the first step begins, and a trace
+    that fails then leaves the model without its weights.
+    """
+    trace = _Trace(schedule)
+    try:
+        trace(keras.KerasTensor((), "float32"))
+    except Exception as error:
+        raise not_traceable(schedule, trace.error or error) from error
+
+
 @keras.saving.register_keras_serializable(package="keras_lr")
 class FitSchedule:
     """The optimizer's learning rate during one fit: `source(step - offset) * multiplier`.
@@ -53,7 +95,10 @@ class FitSchedule:
     def source(self, step):
         """The rate before the multiplier at the optimizer's ``step`` (a tensor)."""
         if self.schedule is not None:
-            rate, momentum = call_rate_and_momentum(self.schedule, as_float_step(step - self.offset))
+            try:
+                rate, momentum = call_rate_and_momentum(self.schedule, as_float_step(step - self.offset))
+            except Exception as error:  # in the train step's trace: the user's function met a symbolic step
+                raise not_traceable(self.schedule, error) from error
             if self.momentum is not None:
                 self.momentum.update(momentum)
             return rate

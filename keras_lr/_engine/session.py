@@ -31,7 +31,7 @@ import keras
 from keras_lr import _warnings
 from keras_lr._engine import optimizers
 from keras_lr._engine.distribution import variable_scope
-from keras_lr._engine.fit_schedule import FitSchedule
+from keras_lr._engine.fit_schedule import FitSchedule, check_traceable
 from keras_lr._engine.momentum import MomentumBinding, momentum_attribute, why_not_cycled
 from keras_lr._engine.readout import Multipliers, momentum_reader, rate_reader
 from keras_lr._engine.state import sync
@@ -315,6 +315,8 @@ class FitSession:
         self.done = int(self._counter.numpy()) - self.epoch_start
 
     def _put_in(self, epoch):
+        if self.schedule is not None and keras.backend.backend() == "jax":
+            check_traceable(self.schedule)  # before anything changes; see check_traceable
         self.start_iteration = self.epoch_start
         if epoch and self.steps is None and self.schedule is not None:
             raise ValueError(

@@ -271,3 +271,24 @@ def test_a_rate_set_after_an_interrupted_fit_is_the_one_the_next_fit_trains_at()
     model.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False)
     assert float(model.layers[-1].bias.numpy()[0]) == pytest.approx(before - STEPS * 0.01, rel=1e-4)
     assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.01)
+
+
+class PythonIf(keras.optimizers.schedules.LearningRateSchedule):
+    def __call__(self, step):
+        return 0.01 if step < 10 else 0.001
+
+
+@pytest.mark.skipif(BACKEND == "torch", reason="the torch backend runs the step eagerly: Python's `if` works there")
+@pytest.mark.parametrize("schedule", [lambda step: 0.01 if step < 10 else 0.001, PythonIf()], ids=["lambda", "class"])
+def test_a_schedule_of_python_control_flow_says_to_write_it_with_keras_ops(schedule):
+    model = bias_model(keras.optimizers.SGD(0.5))
+    weights = [w.numpy() for w in model.weights]
+    with pytest.raises(TypeError, match=r"failed inside the compiled train step .*keras\.ops\.where") as raised:
+        fit(model, [keras_lr.Scheduler(schedule)])
+    assert "Error: " in str(raised.value)  # the backend's own error, named
+    # Nothing lost: under JAX a trace failing in the first step left the model without its weights.
+    for before, after in zip(weights, model.weights):
+        np.testing.assert_array_equal(after.numpy(), before)
+    # Written with keras.ops, the same schedule trains, and the failed fit left nothing behind.
+    _, recorder = fit(model, [keras_lr.Scheduler(lambda step: keras.ops.where(step < 10, 0.01, 0.001))])
+    np.testing.assert_allclose(applied_rates(recorder), np.repeat([0.01, 0.001, 0.001], STEPS), rtol=1e-5)
