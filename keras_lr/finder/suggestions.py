@@ -396,7 +396,10 @@ def slide(learning_rates, losses, window=15, threshold=0.05):
     A window of ``window`` points slides left from the minimum of the loss
     while the slopes of the loss (against log10 of the rate, as a fraction
     of the total fall per decade) at its two ends differ by more than
-    ``threshold`` (and have not crossed). Where they first agree, the window straddles the steepest
+    ``threshold`` (and have not crossed), once its left end is on the fall
+    (at half its steepest slope: a flat bottom before the minimum, where
+    both ends agree at 0, is passed over). Where they first agree, the
+    window straddles the steepest
     part of the fall, and its left end is a rate at which the loss has begun
     to fall fast but is still well clear of the minimum: a cautious pick
     (fastai's `slide` slides a window the same way, from the end of the
@@ -416,6 +419,12 @@ def slide(learning_rates, losses, window=15, threshold=0.05):
         return math.nan
     slope = np.gradient(values[: lowest + 1], np.log10(rates[: lowest + 1])) / fall
     right, left = lowest, lowest - window
+    # A flat bottom: two ends that agree because neither is on the fall yet. Slide until the left end
+    # falls at half the steepest slope before the minimum, then compare the ends.
+    steepest = float(np.min(slope))
+    while left > 0 and slope[left] > 0.5 * steepest:
+        right -= 1
+        left -= 1
     sign = np.sign(slope[right] - slope[left])
     # Stop where the two slopes agree, or cross (a coarse curve can step over the band).
     while left > 0 and abs(slope[right] - slope[left]) > threshold and np.sign(slope[right] - slope[left]) == sign:

@@ -46,6 +46,18 @@ def test_clean_valley():
     assert decades(s.slide(RATES, losses), 10 ** (-2.0 - 0.35)) <= 0.1
 
 
+@pytest.mark.parametrize("noise", [0.0, 0.01])
+def test_slide_on_a_flat_bottom_is_on_the_fall_not_after_it(noise):
+    # The sigmoid's fall (centre 1e-2, width 0.3 decades), then 1.5 decades flat before the rise: the
+    # window first met two flat ends at the minimum and gave a rate past the fall (1.1 here).
+    x = np.linspace(-6, 1, 300)
+    losses = 2.0 - 1.5 / (1.0 + np.exp(-(x + 2.0) / 0.3)) + np.maximum(x - 0.3, 0.0) * 20
+    losses = s.smooth(losses + np.random.default_rng(0).normal(0.0, noise, len(x)))
+    rate = s.slide(10**x, losses)
+    done = (losses[0] - losses[np.searchsorted(10**x, rate)]) / (losses[0] - losses.min())
+    assert 0.1 < done < 0.9, (rate, done)  # on the fall (it gave 98-100% of it done)
+
+
 def test_noisy_valley_after_smoothing():
     rng = np.random.default_rng(0)
     losses = valley_curve() + rng.normal(0.0, 0.05, size=len(RATES))
