@@ -76,8 +76,13 @@ def check_bool(owner, name, value):
 
 
 def check_momentum_pair(owner, base_momentum, max_momentum):
-    """Checks ``base_momentum <= max_momentum``, both in [0, 1); None turns cycling off."""
+    """Checks ``base_momentum <= max_momentum``, both in [0, 1); None turns cycling off.
+
+    With cycling off, ``max_momentum`` is still checked (its config keeps it) unless None.
+    """
     if base_momentum is None:
+        if max_momentum is not None:
+            check_number(owner, "max_momentum", max_momentum, low=0.0, high=1.0, high_open=True)
         return None, None
     base_momentum = check_number(owner, "base_momentum", base_momentum, low=0.0, high=1.0, high_open=True)
     max_momentum = check_number(owner, "max_momentum", max_momentum, low=0.0, high=1.0, high_open=True)

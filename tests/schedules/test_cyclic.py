@@ -70,6 +70,7 @@ def test_triangular2_halves_each_cycle():
         (dict(gamma=1.5), "gamma"),
         (dict(base_momentum=1.2), "base_momentum"),
         (dict(base_momentum=0.9, max_momentum=0.8), "max_momentum"),
+        (dict(base_momentum=None, max_momentum=-5), "max_momentum"),
     ],
 )
 def test_bad_arguments_name_the_argument(kwargs, name):

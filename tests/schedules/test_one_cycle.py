@@ -118,6 +118,8 @@ def test_momentum_off():
         (dict(base_momentum=1.0), "base_momentum"),
         (dict(max_momentum=1.0), "max_momentum"),
         (dict(base_momentum=0.95, max_momentum=0.9), "max_momentum"),
+        (dict(base_momentum=None, max_momentum="junk"), "max_momentum"),
+        (dict(base_momentum=None, max_momentum=float("nan")), "max_momentum"),
     ],
 )
 def test_bad_arguments_name_the_argument(kwargs, name):
