@@ -1,6 +1,7 @@
 """`LRFinder`: the learning-rate range test as a callback inside `model.fit`."""
 
 import math
+import numbers
 
 import keras
 import numpy as np
@@ -22,6 +23,16 @@ def check_validation_data(owner, validation_data):
         raise ValueError(
             f"{owner}: validation_data must be (x, y), (x, y, sample_weight) or a dataset; "
             f"received a sequence of length {len(validation_data)}"
+        )
+    if isinstance(validation_data, (numbers.Number, str, bytes)):
+        raise ValueError(
+            f"{owner}: validation_data must be (x, y), (x, y, sample_weight) or a dataset; "
+            f"received validation_data={validation_data!r}"
+        )
+    if isinstance(validation_data, np.ndarray):
+        raise ValueError(
+            f"{owner}: validation_data must be (x, y), (x, y, sample_weight) or a dataset; received a numpy "
+            f"array of shape {validation_data.shape}: pass (x_val, y_val)"
         )
     return validation_data
 

@@ -270,6 +270,10 @@ def test_steps_per_execution_is_set_aside_for_the_test():
         (dict(divergence_threshold=1.0), "divergence_threshold must be > 1"),
         (dict(seed=-1), "seed must be an integer >= 0"),
         (dict(validation_data=(1, 2, 3, 4)), "validation_data must be .*received a sequence of length 4"),
+        (dict(validation_data=5), "validation_data must be .*received validation_data=5"),
+        (dict(validation_data="val.csv"), "validation_data must be .*received validation_data='val.csv'"),
+        (dict(validation_data=np.zeros((8, 4))), "validation_data must be .*received a numpy array of shape "
+                                                 r"\(8, 4\): pass \(x_val, y_val\)"),
     ],
 )
 def test_bad_arguments(arguments, message):
