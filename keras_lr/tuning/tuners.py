@@ -149,6 +149,14 @@ def _seed(search_class, args, kwargs):
     return seed
 
 
+def _check_max_trials(search_class, args, kwargs):
+    """Refuses a ``max_trials`` below 1: KerasTuner reads 0 as no limit, so the search never ends."""
+    bound = inspect.signature(search_class.__init__).bind_partial(None, *args, **kwargs)
+    max_trials = bound.arguments.get("max_trials")
+    if max_trials is not None:
+        v.check_int(search_class.__name__, "max_trials", max_trials, low=1)
+
+
 def _timeouts(owner, trial_timeout, chief_timeout):
     if trial_timeout is not None:
         trial_timeout = v.check_number(owner, "trial_timeout", trial_timeout, low=0.0, low_open=True)
@@ -211,6 +219,7 @@ class RandomSearch(keras_tuner.RandomSearch, _Search):
         self._initial_points, self._pruner = _options(owner, initial_points, pruning)
         self._trial_timeout, self._chief_timeout = _timeouts(owner, trial_timeout, chief_timeout)
         self._seed = _seed(keras_tuner.RandomSearch, args, kwargs)
+        _check_max_trials(keras_tuner.RandomSearch, args, kwargs)
         super().__init__(*args, **kwargs)
 
 
@@ -238,6 +247,7 @@ class BayesianOptimization(keras_tuner.BayesianOptimization, _Search):
         self._initial_points, self._pruner = _options(owner, initial_points, pruning)
         self._trial_timeout, self._chief_timeout = _timeouts(owner, trial_timeout, chief_timeout)
         self._seed = _seed(keras_tuner.BayesianOptimization, args, kwargs)
+        _check_max_trials(keras_tuner.BayesianOptimization, args, kwargs)
         super().__init__(*args, **kwargs)
 
 
@@ -260,6 +270,7 @@ class GridSearch(keras_tuner.GridSearch, _Search):
         self._initial_points, self._pruner = _options(owner, initial_points, pruning)
         self._trial_timeout, self._chief_timeout = _timeouts(owner, trial_timeout, chief_timeout)
         self._seed = _seed(keras_tuner.GridSearch, args, kwargs)
+        _check_max_trials(keras_tuner.GridSearch, args, kwargs)
         if self._initial_points:
             raise ValueError(
                 f"{owner}: initial_points are not supported: a grid runs every combination in "

@@ -258,6 +258,10 @@ def test_initial_points_are_checked_against_the_space(tmp_path):
         (tuning.RandomSearch, dict(pruning="sometimes"), "pruning must be None, 'median', 'halving' or a pruner"),
         (tuning.GridSearch, dict(initial_points=[{"learning_rate": 0.01}]), "initial_points are not supported"),
         (tuning.Hyperband, dict(pruning="median"), "pruning is not supported: Hyperband already stops"),
+        # KerasTuner reads 0 as no limit: the search never ended.
+        (tuning.RandomSearch, dict(max_trials=0), "max_trials must be an integer >= 1; received max_trials=0"),
+        (tuning.BayesianOptimization, dict(max_trials=-1), "max_trials must be an integer >= 1"),
+        (tuning.GridSearch, dict(max_trials=2.5), "max_trials must be an integer; received max_trials=2.5"),
     ],
 )
 def test_tuners_name_each_bad_argument(tuner_class, kwargs, message, tmp_path):
