@@ -82,7 +82,8 @@ def results_frame(tuner):
         trial that ran the defaults, e.g. Keras's 0.001 and a constant
         rate, and for Hyperband's rounds that continued it, which name it
         in `tuner/trial_id`); `score` (the objective, as the search ranked the trial: a
-        diverged trial's is set below every finite one); `learning_rate`,
+        diverged trial's is set worse than every finite one, so above them
+        for an objective to minimize); `learning_rate`,
         `lr_schedule` and every other hyperparameter (empty where inactive:
         NaN, None, or <NA> in an integer one's Int64 column);
         `epochs` (epochs run); `best_epoch`; `diverged_after_best` (a trial
