@@ -7,13 +7,21 @@ value received, e.g. ``OneCycle: max_lr must be > 0; received max_lr=-1``.
 import math
 import numbers
 
+import keras
+
 
 def _fail(owner, name, requirement, value):
     raise ValueError(f"{owner}: {name} must be {requirement}; received {name}={value!r}{result_hint(value)}")
 
 
 def result_hint(value):
-    """What to pass instead of a range test's result where a rate is wanted ('' for anything else)."""
+    """What to pass instead of a range test's result, or an optimizer, where a rate is wanted ('' for anything else)."""
+    if isinstance(value, keras.optimizers.Optimizer):
+        # PyTorch's schedulers take the optimizer first: OneCycleLR(optimizer, max_lr, ...).
+        return (
+            ". keras_lr's schedules and callbacks take no optimizer (PyTorch's schedulers do): the callbacks "
+            "drive the optimizer the model was compiled with; pass the rates only"
+        )
     if not hasattr(value, "one_cycle_max_lr"):
         return ""
     return (

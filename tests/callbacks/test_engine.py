@@ -292,3 +292,15 @@ def test_a_schedule_of_python_control_flow_says_to_write_it_with_keras_ops(sched
     # Written with keras.ops, the same schedule trains, and the failed fit left nothing behind.
     _, recorder = fit(model, [keras_lr.Scheduler(lambda step: keras.ops.where(step < 10, 0.01, 0.001))])
     np.testing.assert_allclose(applied_rates(recorder), np.repeat([0.01, 0.001, 0.001], STEPS), rtol=1e-5)
+
+
+@pytest.mark.parametrize("make", [
+    lambda opt: keras_lr.OneCycle(opt),
+    lambda opt: keras_lr.CyclicLR(opt, 0.01),
+    lambda opt: CyclicSchedule(opt, 0.001, 0.01),
+    lambda opt: OneCycleSchedule(opt, 100),
+], ids=["OneCycle", "CyclicLR", "schedules.CyclicLR", "schedules.OneCycle"])
+def test_an_optimizer_passed_first_as_pytorch_does_says_to_pass_the_rates_only(make):
+    with pytest.raises(ValueError, match=r"received (max|base)_lr=<.*SGD.*keras_lr's schedules and callbacks take no "
+                                         r"optimizer \(PyTorch's schedulers do\)"):
+        make(keras.optimizers.SGD(0.1))
