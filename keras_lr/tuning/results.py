@@ -7,6 +7,12 @@ import numpy as np
 from keras_lr.tuning import _kerastuner
 
 _FIRST = ["trial_id", "status", "defaults", "score", "learning_rate", "lr_schedule"]
+# results_frame's own columns; a hyperparameter of one of these names is the column "hp/<name>".
+_OWN = {"trial_id", "status", "defaults", "score", "epochs", "best_epoch", "diverged_after_best", "message"}
+
+
+def _column(name):
+    return f"hp/{name}" if name in _OWN else name
 
 
 def _oracle(owner, tuner):
@@ -85,7 +91,8 @@ def results_frame(tuner):
         diverged trial's is set worse than every finite one, so above them
         for an objective to minimize); `learning_rate`,
         `lr_schedule` and every other hyperparameter (empty where inactive:
-        NaN, None, or <NA> in an integer one's Int64 column);
+        NaN, None, or <NA> in an integer one's Int64 column; one named like
+        a column of this frame, `epochs` say, is `hp/epochs`);
         `epochs` (epochs run); `best_epoch`; `diverged_after_best` (a trial
         not marked diverged whose objective ended non-finite, or clearly
         worse than after its first epoch);
@@ -110,7 +117,7 @@ def results_frame(tuner):
             "status": status,
             "defaults": _runs_defaults(oracle, trial_id, initial),
             "score": np.nan if trial.score is None else float(trial.score),
-            **{name: values.get(name) for name in names},
+            **{_column(name): values.get(name) for name in names},
             "epochs": len(losses) if losses else np.nan,
             "best_epoch": np.nan if status == "diverged" or trial.best_step is None else int(trial.best_step) + 1,
             "diverged_after_best": status != "diverged" and _diverged_after_best(trial, direction),
@@ -119,9 +126,10 @@ def results_frame(tuner):
         }
         rows.append(row)
     columns = [c for c in _FIRST if c in ("trial_id", "status", "defaults", "score") or c in names]
-    columns += [c for c in names if c not in columns] + ["epochs", "best_epoch", "diverged_after_best", "message"]
+    columns += [_column(c) for c in names if c not in columns]
+    columns += ["epochs", "best_epoch", "diverged_after_best", "message"]
     frame = pd.DataFrame(rows, columns=columns)
-    for name in names:
+    for name in map(_column, names):
         present = [row.get(name) for row in rows if row.get(name) is not None]
         if present and len(present) < len(rows) and all(type(value) is int for value in present):
             # An integer hyperparameter inactive in some trials: whole numbers and <NA>, not 2.0 and NaN.

@@ -510,3 +510,19 @@ def test_a_resumed_search_keeps_its_saved_seed(tmp_path):
                                           seed=5, **kwargs).oracle
     assert resumed.seed == 0 and resumed.gpr.random_state == 0
     assert resumed._random_state.uniform() == np.random.RandomState(0).uniform()
+
+
+class TunedEpochs(tuning.LRHyperModel):
+    def fit(self, hp, model, *args, **kwargs):
+        kwargs["epochs"] = hp.Int("epochs", 1, 2)
+        return super().fit(hp, model, *args, **kwargs)
+
+
+def test_a_hyperparameter_named_like_a_results_column_keeps_its_own_column(tmp_path):
+    # Tuning fit's epochs gave results_frame two 'epochs' columns: frame["epochs"] was a DataFrame.
+    tuner = make(tuning.RandomSearch, TunedEpochs(build_digits, schedules=("constant",)), tmp_path, max_trials=3,
+                 seed=1)
+    search_digits(tuner)
+    frame = tuning.results_frame(tuner)
+    assert frame.columns.is_unique
+    assert (frame["hp/epochs"] == frame["epochs"]).all() and set(frame["epochs"]) <= {1, 2}
