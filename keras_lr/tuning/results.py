@@ -180,7 +180,8 @@ def plot_results(tuner, rate="learning_rate"):
     trials are hollow, diverged trials are crosses at the worst score of the
     axis. Right: the objective at every epoch of every trial, the best trial
     thick, the defaults trial and its rounds dashed (a trial of one epoch is
-    a dot).
+    a dot), on an axis that spans the trials that did not diverge (a
+    diverging trial's curve runs off it).
 
     Args:
         tuner: A tuner after `search`.
@@ -237,6 +238,15 @@ def plot_results(tuner, rate="learning_rate"):
         if len(group) == 1:  # a trial of one epoch (or Hyperband's first round): a line of one point is not drawn
             style.update(marker="o", markersize=4)
         right.plot(group["epoch"], group["value"], **style)
+    # The axis spans the trials that did not diverge: a diverging one's huge, finite values before its
+    # loss became infinite would flatten every other curve at 0. Its curve runs off the axis.
+    calm = frame["trial_id"][(frame["status"] != "diverged") & ~frame["diverged_after_best"].astype(bool)]
+    values = objective_curves["value"][objective_curves["trial_id"].isin(calm)].astype(float)
+    values = values[np.isfinite(values)]
+    if len(values):
+        low, high = float(values.min()), float(values.max())
+        margin = 0.05 * (high - low) or 0.05 * abs(high) or 0.05
+        right.set_ylim(low - margin, high + margin)
     right.set_xlabel("epoch")
     right.xaxis.set_major_locator(MaxNLocator(integer=True))
     right.set_ylabel(objective)

@@ -526,3 +526,23 @@ def test_a_hyperparameter_named_like_a_results_column_keeps_its_own_column(tmp_p
     frame = tuning.results_frame(tuner)
     assert frame.columns.is_unique
     assert (frame["hp/epochs"] == frame["epochs"]).all() and set(frame["epochs"]) <= {1, 2}
+
+
+def test_plot_results_scales_the_learning_curves_to_the_trials_that_did_not_diverge(tmp_path):
+    # At 2.8 the regression's loss grows for a few epochs before it is infinite: its huge, finite
+    # val_loss set the right panel's axis, and every other curve was a flat line at 0.
+    keras.utils.set_random_seed(0)
+    tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build_regression, schedules=("constant",)), tmp_path,
+                 objective="val_loss", max_trials=3, seed=0,
+                 initial_points=[{"lr_schedule": "constant", "learning_rate": 2.8}])
+    search_regression(tuner)
+    frame = tuning.results_frame(tuner)
+    curves = tuning.history_frame(tuner)
+    curves = curves[curves.metric == "objective"]
+    kept = frame.trial_id[(frame.status != "diverged") & ~frame.diverged_after_best]
+    wild = frame.trial_id[frame.status == "diverged"]
+    assert len(kept) >= 1 and len(wild) == 1
+    assert curves[curves.trial_id.isin(wild)].value.max() > 1e3 * curves[curves.trial_id.isin(kept)].value.max()
+    low, high = tuning.plot_results(tuner).axes[1].get_ylim()
+    values = curves[curves.trial_id.isin(kept)].value
+    assert low <= values.min() and values.max() <= high < 10 * values.max()
