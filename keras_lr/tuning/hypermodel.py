@@ -109,7 +109,19 @@ class LRHyperModel(keras_tuner.HyperModel):
                 f"makes it: def build_model(hp): ...; return model"
             )
         if not callable(build_model):
-            raise ValueError(f"{owner}: build_model must be a callable hp -> compiled model; received {build_model!r}")
+            hint = (". To keep a HyperModel's own fit (tuning batch_size, say), subclass LRHyperModel, "
+                    "override fit and call super().fit(hp, model, *args, **kwargs); its build goes in as "
+                    "build_model" if isinstance(build_model, keras_tuner.HyperModel) else "")
+            raise ValueError(
+                f"{owner}: build_model must be a callable hp -> compiled model; received {build_model!r}{hint}"
+            )
+        source = getattr(build_model, "__self__", None)
+        if isinstance(source, keras_tuner.HyperModel) and type(source).fit is not keras_tuner.HyperModel.fit:
+            _warnings.warn(
+                f"{owner}: build_model is {type(source).__name__}.build, whose class has a fit of its own, which "
+                f"the search will not call (LRHyperModel's fit runs); to keep it, subclass LRHyperModel, override "
+                f"fit and call super().fit(hp, model, *args, **kwargs)."
+            )
         super().__init__(name=name, tunable=tunable)
         self.build_model = build_model
         self.schedules = space.check_schedules(owner, schedules)
@@ -256,10 +268,14 @@ class LRHyperModel(keras_tuner.HyperModel):
             return
         self._warned = True
         name = type(tuner).__name__
+        ours = name in ("RandomSearch", "BayesianOptimization", "Hyperband", "GridSearch")
+        # A Tuner subclass of the user's own has no keras_lr counterpart: name the four that exist.
+        instead = (f"keras_lr.tuning.{name} takes the same arguments and does" if ours else
+                   "keras_lr.tuning's RandomSearch, BayesianOptimization, Hyperband and GridSearch do")
+        where = f"keras_tuner.{name}" if ours else f"the tuner {name}"
         _warnings.warn(
-            f"LRHyperModel: keras_tuner.{name} does not run the defaults trial first, score "
-            f"trials whose loss diverges, or keep learning curves; keras_lr.tuning.{name} "
-            f"takes the same arguments and does."
+            f"LRHyperModel: {where} does not run the defaults trial first, score "
+            f"trials whose loss diverges, or keep learning curves; {instead}."
         )
 
     def _run_range_test(self, tuner, trial, model, args, kwargs):

@@ -546,3 +546,15 @@ def test_plot_results_scales_the_learning_curves_to_the_trials_that_did_not_dive
     low, high = tuning.plot_results(tuner).axes[1].get_ylim()
     values = curves[curves.trial_id.isin(kept)].value
     assert low <= values.min() and values.max() <= high < 10 * values.max()
+
+
+def test_a_tuner_subclass_of_ones_own_is_not_told_of_a_keras_lr_class_that_does_not_exist(tmp_path):
+    class MyTuner(keras_tuner.RandomSearch):
+        pass
+
+    tuner = make(MyTuner, tuning.LRHyperModel(build_digits, schedules=("constant",)), tmp_path, max_trials=1)
+    with pytest.warns(UserWarning, match="the tuner MyTuner does not run the defaults trial first.*; "
+                                         "keras_lr.tuning's RandomSearch, BayesianOptimization, Hyperband and "
+                                         "GridSearch do") as record:
+        search_digits(tuner, epochs=1)
+    assert not any("keras_lr.tuning.MyTuner" in str(w.message) for w in record)

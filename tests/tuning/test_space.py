@@ -70,6 +70,23 @@ def test_lrhypermodel_names_each_bad_argument(kwargs, message):
         tuning.LRHyperModel(**kwargs)
 
 
+class BatchSizeHyperModel(keras_tuner.HyperModel):
+    def build(self, hp):
+        return build_digits(hp)
+
+    def fit(self, hp, model, *args, **kwargs):
+        return model.fit(*args, batch_size=hp.Choice("batch_size", [32, 64]), **kwargs)
+
+
+def test_a_hypermodel_of_ones_own_is_told_how_to_keep_its_fit():
+    with pytest.raises(ValueError, match="received <.*BatchSizeHyperModel.*subclass LRHyperModel, override fit"):
+        tuning.LRHyperModel(BatchSizeHyperModel())
+    # Its build alone would silently drop its fit (batch_size never tuned).
+    with pytest.warns(UserWarning, match="BatchSizeHyperModel.build, whose class has a fit of its own, which the "
+                                         "search will not call"):
+        tuning.LRHyperModel(BatchSizeHyperModel().build)
+
+
 def test_build_model_must_return_a_compiled_model():
     hypermodel = tuning.LRHyperModel(lambda hp: keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
     with pytest.raises(ValueError, match="build_model must return a compiled keras.Model.*call model.compile"):
