@@ -171,6 +171,19 @@ class LRHyperModel(keras_tuner.HyperModel):
             name for name, value in hp.values.items()
             if isinstance(value, float) and abs(value - compiled) <= 1e-6 * abs(value)
         ]
+        declared = hp.values.get(self.rate_name) if self.rate_name is not None else None
+        if isinstance(declared, float) and abs(declared - compiled) > 1e-6 * abs(declared):
+            message = (
+                f"LRHyperModel: build_model called keras_lr.tuning.learning_rate(hp) ({self.rate_name!r} = "
+                f"{declared:g} here) but compiled the model with {compiled:g}: the search records"
+                f"{' and the range test narrows' if self.finder is not None else ''} a rate that does not train. "
+                f"Compile with the value learning_rate(hp) returns, e.g. keras.optimizers.Adam(rate)."
+            )
+            if self.finder is not None:
+                raise keras_tuner.errors.FatalValueError(message)
+            if not self._warned_rate:
+                self._warned_rate = True
+                _warnings.warn(message)
         if self.finder is not None and self.rate_name is None:
             # Nothing for the range test to narrow: the search would run without it, silently.
             raise keras_tuner.errors.FatalValueError(self._no_rate_for_finder(hp, named, compiled))

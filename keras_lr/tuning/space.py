@@ -85,6 +85,14 @@ def learning_rate(hp, name="learning_rate", min_value=1e-5, max_value=1.0, defau
         )
     if step is not None:
         step = v.check_number(owner, "step", step, low=1.0, low_open=True)
+    existing = next((p for p in hp.space if p.name == name), None)
+    if existing is not None and (getattr(existing, "sampling", None) != "log" or existing.default != default):
+        # KerasTuner keeps a name's first declaration, and would ignore this call's bounds and default.
+        raise ValueError(
+            f"{owner}: {name!r} is already a hyperparameter of this search, declared with other settings "
+            f"(default {existing.default!r}); KerasTuner keeps the first declaration and would ignore this "
+            f"call's. Declare the rate once, with learning_rate(hp, ...), and use the value it returns."
+        )
     building = _building.get()
     if building is not None:
         building.rate_name, building.declared_bounds = name, (min_value, max_value)

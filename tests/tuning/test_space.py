@@ -292,3 +292,37 @@ def test_the_pruner_names_resolve(tmp_path):
                       tuning.MedianPruner)
     assert isinstance(tuning.RandomSearch(build_digits, pruning="halving", **tuner_kwargs).oracle.pruner,
                       tuning.SuccessiveHalvingPruner)
+
+
+def tiny(rate):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(rate), "mse")
+    return model
+
+
+def test_a_rate_declared_with_learning_rate_but_not_compiled_is_named():
+    # The search recorded (and a range test narrowed) a rate that never trained.
+    def other(hp):
+        tuning.learning_rate(hp)
+        return tiny(hp.Float("lr", 1e-4, 1e-2, sampling="log"))
+
+    with pytest.warns(UserWarning, match=r"build_model called keras_lr.tuning.learning_rate\(hp\) \('learning_rate' "
+                                         r"= 0.001 here\) but compiled the model with 0.0001"):
+        tuning.LRHyperModel(other).build(keras_tuner.HyperParameters())
+    with pytest.raises(keras_tuner.errors.FatalValueError, match=r"compiled the model with 0.0001"):
+        tuning.LRHyperModel(other, finder=True).build(keras_tuner.HyperParameters())
+
+
+@pytest.mark.parametrize("first", ["own", "twice"])
+def test_a_rate_declared_twice_with_other_settings_is_refused(first):
+    # KerasTuner keeps a name's first declaration: the other's bounds and default were ignored in silence.
+    def build(hp):
+        if first == "own":
+            hp.Float("learning_rate", 1e-4, 1e-2, sampling="log")
+        else:
+            tuning.learning_rate(hp)
+        return tiny(tuning.learning_rate(hp, min_value=1e-3, max_value=1e-1, default=0.01))
+
+    with pytest.raises(ValueError, match=r"learning_rate: 'learning_rate' is already a hyperparameter of this search, "
+                                         r"declared with other settings"):
+        tuning.LRHyperModel(build).build(keras_tuner.HyperParameters())
