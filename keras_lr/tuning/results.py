@@ -172,7 +172,7 @@ def history_frame(tuner):
     return pd.DataFrame(rows, columns=["trial_id", "epoch", "metric", "value"])
 
 
-def plot_results(tuner, rate="learning_rate"):
+def plot_results(tuner, rate=None):
     """Each trial's score against its learning rate, and every trial's learning curve.
 
     Left: score against the rate (log axis), one colour per schedule; the
@@ -185,7 +185,9 @@ def plot_results(tuner, rate="learning_rate"):
 
     Args:
         tuner: A tuner after `search`.
-        rate: String. The name of the learning-rate hyperparameter.
+        rate: String or None. The name of the learning-rate hyperparameter;
+            None: the name `LRHyperModel`'s `learning_rate(hp, name=...)`
+            gave it ("learning_rate" by default).
 
     Returns:
         The matplotlib Figure.
@@ -194,6 +196,8 @@ def plot_results(tuner, rate="learning_rate"):
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     frame = results_frame(tuner)
+    if rate is None:
+        rate = getattr(getattr(tuner, "hypermodel", None), "rate_name", None) or "learning_rate"
     if rate not in frame:
         raise ValueError(f"plot_results: the search has no hyperparameter {rate!r}; pass rate=<its name>")
     curves = history_frame(tuner)

@@ -558,3 +558,10 @@ def test_a_tuner_subclass_of_ones_own_is_not_told_of_a_keras_lr_class_that_does_
                                          "GridSearch do") as record:
         search_digits(tuner, epochs=1)
     assert not any("keras_lr.tuning.MyTuner" in str(w.message) for w in record)
+
+
+def test_plot_results_finds_a_rate_named_by_learning_rate(tmp_path):
+    tuner = make(tuning.RandomSearch, tuning.LRHyperModel(lambda hp: build_digits(hp, name="adam_lr"),
+                                                          schedules=("constant",)), tmp_path, max_trials=1)
+    search_digits(tuner, epochs=1)
+    assert tuning.plot_results(tuner).axes[0].get_xlabel() == "adam_lr"
