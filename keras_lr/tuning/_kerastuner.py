@@ -158,8 +158,10 @@ def check_point(owner, hyperparameters, point, index):
     for name, value in point.items():
         if name not in known:
             raise ValueError(
-                f"{owner}: {where} names {name!r}, which is not in the search space "
-                f"(it has: {', '.join(sorted(known))})"
+                f"{owner}: {where} names {name!r}, which is not in the search space when the tuner is made "
+                f"(it has: {', '.join(sorted(known))}). The space is what build_model declares at the defaults: "
+                f"a hyperparameter declared in fit, or only under a condition the defaults do not meet, is not "
+                f"there yet; declare it in build_model, outside the condition, to give it an initial value"
             )
         hp = known[name]
         if isinstance(hp, keras_tuner.engine.hyperparameters.Choice) and value not in hp.values:
