@@ -140,6 +140,7 @@ class LRHyperModel(keras_tuner.HyperModel):
         self._finder_done = False
         self._warned = False
         self._warned_rate = False  # once: build_model did not call tuning.learning_rate(hp)
+        self._warned_scheduler = False  # once: a LearningRateScheduler passed to search
 
     def build(self, hp):
         default = "constant" if "constant" in self.schedules else self.schedules[0]
@@ -238,6 +239,15 @@ class LRHyperModel(keras_tuner.HyperModel):
                     f"LRHyperModel chooses each trial's schedule: remove {type(callback).__name__} "
                     f"from the callbacks passed to search()."
                 )
+        scheduler = next((c for c in callbacks if isinstance(c, keras.callbacks.LearningRateScheduler)), None)
+        if scheduler is not None and not self._warned_scheduler:
+            # It composes (a multiplier on the trial's schedule), so results_frame's rates are not those trained.
+            self._warned_scheduler = True
+            _warnings.warn(
+                "LRHyperModel: keras.callbacks.LearningRateScheduler, passed to search, scales every trial's "
+                "schedule by what it sets, so the rates the trials record are not the rates they train at; "
+                "LRHyperModel chooses each trial's schedule: leave it out."
+            )
         tuner, trial = _kerastuner.search_of(callbacks)
         self._check_tuner(tuner)
         if self.finder is True and isinstance(tuner, _Search):

@@ -565,3 +565,13 @@ def test_plot_results_finds_a_rate_named_by_learning_rate(tmp_path):
                                                           schedules=("constant",)), tmp_path, max_trials=1)
     search_digits(tuner, epochs=1)
     assert tuning.plot_results(tuner).axes[0].get_xlabel() == "adam_lr"
+
+
+def test_a_learning_rate_scheduler_passed_to_search_is_warned_of_once(tmp_path):
+    tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build_digits, schedules=("one_cycle",)), tmp_path,
+                 max_trials=2)
+    halve = keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.5)
+    with pytest.warns(UserWarning, match="LearningRateScheduler, passed to search, scales every trial's schedule") \
+            as record:
+        search_digits(tuner, epochs=1, callbacks=[halve])
+    assert sum("LearningRateScheduler, passed to search" in str(w.message) for w in record) == 1
