@@ -141,6 +141,8 @@ class LRHyperModel(keras_tuner.HyperModel):
         self._warned = False
         self._warned_rate = False  # once: build_model did not call tuning.learning_rate(hp)
         self._warned_scheduler = False  # once: a LearningRateScheduler passed to search
+        self._warned_no_search = False  # once: finder=True, but fit called without KerasTuner's callbacks
+        self._awaits_test = False  # finder=True, and a keras_lr tuner was made with this hypermodel
 
     def build(self, hp):
         default = "constant" if "constant" in self.schedules else self.schedules[0]
@@ -210,6 +212,7 @@ class LRHyperModel(keras_tuner.HyperModel):
         """Tells the oracle of a keras_lr tuner being built about the range test (on the chief, in a distributed search)."""
         recommend = self._recommend()
         if self.finder is True:
+            self._awaits_test = True
             _kerastuner.expect_range_test(oracle, self.rate_name, recommend)
         elif self._result is not None and self.bounds is not None:
             _kerastuner.record_bounds(oracle, self.rate_name, *self.bounds, source="the range test result given")
@@ -249,6 +252,15 @@ class LRHyperModel(keras_tuner.HyperModel):
                 "LRHyperModel chooses each trial's schedule: leave it out."
             )
         tuner, trial = _kerastuner.search_of(callbacks)
+        if tuner is None and self._awaits_test and not self._finder_done and not self._warned_no_search:
+            # A run_trial of the user's own that calls fit without KerasTuner's callbacks looks like no search.
+            self._warned_no_search = True
+            _warnings.warn(
+                "LRHyperModel(finder=True): fit ran without KerasTuner's callbacks, so it cannot tell which search "
+                "and trial it runs for, and no range test ran. In a run_trial of your own, pass on the callbacks "
+                "it receives: self.hypermodel.fit(hp, model, ..., callbacks=kwargs['callbacks']). Retraining a "
+                "trial after the search needs none."
+            )
         self._check_tuner(tuner)
         if self.finder is True and isinstance(tuner, _Search):
             # keras_lr's oracle assigns the range test to one trial, on whichever worker runs it.

@@ -575,3 +575,22 @@ def test_a_learning_rate_scheduler_passed_to_search_is_warned_of_once(tmp_path):
             as record:
         search_digits(tuner, epochs=1, callbacks=[halve])
     assert sum("LearningRateScheduler, passed to search" in str(w.message) for w in record) == 1
+
+
+class OwnRunTrial(tuning.RandomSearch):
+    """The KerasTuner pattern: build, fit through the hypermodel, return the score; no callbacks passed on."""
+
+    def run_trial(self, trial, x, y, **kwargs):
+        model = self.hypermodel.build(trial.hyperparameters)
+        history = self.hypermodel.fit(trial.hyperparameters, model, x, y, epochs=1, batch_size=64, verbose=0,
+                                      validation_split=0.25)
+        return {"val_accuracy": history.history["val_accuracy"][-1]}
+
+
+def test_finder_true_in_a_run_trial_that_passes_no_callbacks_says_no_test_ran(tmp_path):
+    tuner = make(OwnRunTrial, tuning.LRHyperModel(build_digits, finder=True), tmp_path, max_trials=2)
+    with pytest.warns(UserWarning, match=r"fit ran without KerasTuner's callbacks, .* no range test ran\. In a "
+                                         r"run_trial of your own, pass on the callbacks") as record:
+        tuner.search(*digits())
+    assert sum("fit ran without KerasTuner's callbacks" in str(w.message) for w in record) == 1
+    assert tuner.hypermodel.range_test is None
