@@ -155,6 +155,7 @@ def resample(losses, beta=0.9, draws=40, seed=0):
         A float64 numpy array of shape (draws, len(losses)).
     """
     draws = v.check_int("resample", "draws", draws, low=1)
+    seed = v.check_int("resample", "seed", seed, low=0)
     beta = _beta("resample", beta)
     values = np.asarray(losses, dtype=np.float64).reshape(-1)
     finite = np.isfinite(values)

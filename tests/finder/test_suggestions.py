@@ -211,6 +211,8 @@ def test_rates_out_of_order_are_an_error():
     (lambda: s.slide(RATES, valley_curve(), window=0), "slide: window must be an integer >= 1"),
     (lambda: s.cyclic_bounds(RATES, valley_curve(), fraction=1), r"cyclic_bounds: fraction must be in \(0, 1\)"),
     (lambda: s.resample(valley_curve(), beta=-0.1), r"resample: beta must be in \[0, 1\)"),
+    (lambda: s.resample(valley_curve(), seed=1.5), r"resample: seed must be an integer"),
+    (lambda: s.resample(valley_curve(), seed=-1), r"resample: seed must be an integer >= 0"),
     (lambda: assess(RATES, valley_curve(), smoothing=1), r"assess: smoothing must be in \[0, 1\)"),
 ])
 def test_each_argument_is_checked_by_the_function_it_was_given_to(call, message):
