@@ -81,7 +81,8 @@ class ScheduleCallback(EngineCallback):
 
         `epoch` is Keras's epoch index, from 0 as in `fit(initial_epoch=...)`
         and `History.epoch` (`keras_lr.tuning.history_frame` counts a
-        search's epochs from 1, as Keras's progress bar does). `step` is the step the schedule saw (counted as described above);
+        search's epochs from 1, as Keras's progress bar does). `step` is the
+        step the schedule saw (counted as described above);
         `learning_rate` is the rate applied at it: the schedule's value times
         the multiplier of any adaptive callback (`ReduceLROnPlateau`,
         `DivergenceGuard`, `BoldDriver`) in the same fit. `momentum` is there
