@@ -32,7 +32,7 @@ from keras_lr import _warnings
 from keras_lr._engine import optimizers
 from keras_lr._engine.distribution import variable_scope
 from keras_lr._engine.fit_schedule import FitSchedule, check_traceable
-from keras_lr._engine.momentum import MomentumBinding, momentum_attribute, why_not_cycled
+from keras_lr._engine.momentum import MomentumBinding, momentum_attribute, plain, why_not_cycled
 from keras_lr._engine.readout import Multipliers, momentum_reader, rate_reader
 from keras_lr._engine.state import sync
 
@@ -390,6 +390,15 @@ class FitSession:
             self._momentum = None
             _warnings.warn(f"{owner}: {why}; only the learning rate is scheduled. Pass base_momentum=None to silence this.")
             return None
+        compiled = float(plain(getattr(self.optimizer, attribute)))
+        low, high = getattr(self.schedule, "base_momentum", None), getattr(self.schedule, "max_momentum", None)
+        if low is not None and high is not None and not low - 1e-6 <= compiled <= high + 1e-6:
+            # As PyTorch's schedulers do, but TF Addons and Keras 2's CLR callbacks never touched it (a GAN's 0.5).
+            _warnings.warn(
+                f"{owner}: cycles {name}'s {attribute} between {low:g} and {high:g}, in place of the {compiled:g} it "
+                f"was compiled with; pass base_momentum=None to keep {compiled:g}, or base_momentum and "
+                f"max_momentum around it."
+            )
         return attribute
 
     def _remake(self):

@@ -1,5 +1,7 @@
 """What every keras_lr fit shares: Keras's own rate callbacks, logs, configs, one re-trace."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -108,6 +110,19 @@ def test_a_cycled_momentum_is_logged_under_the_optimizers_name(make_optimizer, a
     ends = np.arange(1, 4) * STEPS - 1
     np.testing.assert_allclose(history.history[attribute], evaluate_momentum(reference, ends), rtol=1e-6)
     np.testing.assert_allclose(history.history["learning_rate"], evaluate_schedule(reference, ends), rtol=1e-6)
+
+
+def test_a_compiled_momentum_outside_the_cycle_is_named_once_and_one_inside_is_silent():
+    # A GAN's Adam(beta_1=0.5) cycled between 0.85 and 0.95 without a word (TF Addons never touched it).
+    model = bias_model(keras.optimizers.Adam(0.1, beta_1=0.5))
+    with pytest.warns(UserWarning, match=r"OneCycle: cycles Adam's beta_1 between 0.85 and 0.95, in place of the "
+                                         r"0.5 it was compiled with; pass base_momentum=None to keep 0.5"):
+        fit(model, [keras_lr.OneCycle(0.1)])
+    for make in (lambda: keras.optimizers.Adam(0.1), lambda: keras.optimizers.SGD(0.1, momentum=0.9)):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", message=".*in place of the")
+            fit(bias_model(make()), [keras_lr.OneCycle(0.1)])
+            fit(bias_model(make()), [keras_lr.CyclicLR(0.01, 0.1, step_size_up=5)])
 
 
 CALLBACKS = [
