@@ -143,6 +143,13 @@ class LRHyperModel(keras_tuner.HyperModel):
         self._warned_scheduler = False  # once: a LearningRateScheduler passed to search
         self._warned_no_search = False  # once: finder=True, but fit called without KerasTuner's callbacks
         self._awaits_test = False  # finder=True, and a keras_lr tuner was made with this hypermodel
+        self._built = None  # (oracle, {the user's values: model}) while a keras_lr tuner is made with it
+        own = keras_tuner.HyperParameters()
+        own.Choice(SCHEDULE, list(self.schedules))
+        for schedule in self.schedules:
+            with own.conditional_scope(SCHEDULE, [schedule]):
+                space.SCHEDULES[schedule].declare(own)
+        self._own = {hp.name for hp in own.space}  # the hyperparameters LRHyperModel declares itself
 
     def build(self, hp):
         default = "constant" if "constant" in self.schedules else self.schedules[0]
@@ -150,6 +157,19 @@ class LRHyperModel(keras_tuner.HyperModel):
         for schedule in self.schedules:
             with hp.conditional_scope(SCHEDULE, [schedule]):
                 space.SCHEDULES[schedule].declare(hp)
+        oracle = _kerastuner.constructing.get()
+        if oracle is None:
+            self._built = None
+        else:
+            # A keras_lr tuner being made: KerasTuner builds once per conditional scope to find the space,
+            # and each of the schedules' scopes would build the user's model again (16 times for the six).
+            # Values of the user's own hyperparameters seen before declare nothing new: reuse that model.
+            if self._built is None or self._built[0] is not oracle:
+                self._built = (oracle, {})
+            key = tuple(sorted((name, repr(value)) for name, value in hp.values.items() if name not in self._own))
+            model = self._built[1].get(key)
+            if model is not None:
+                return model
         token = space._building.set(self)
         try:
             model = self.build_model(hp)
@@ -200,12 +220,13 @@ class LRHyperModel(keras_tuner.HyperModel):
         elif self.rate_name is None and not self._warned_rate:  # tuned by the user's own hyperparameter
             self._warned_rate = True
             self._warn_own_default(hp, named[0])
-        oracle = _kerastuner.constructing.get()
         if isinstance(self.finder, LRFinderResult) and not self._finder_done:
             self._finder_done = True
             self.bounds = self._announce_bounds("the range test result given", recommended=oracle is not None)
         if oracle is not None and self.rate_name is not None:
             self._register(oracle, hp)
+        if oracle is not None:
+            self._built[1][key] = model
         return model
 
     def _register(self, oracle, hp):

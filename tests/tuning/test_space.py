@@ -326,3 +326,25 @@ def test_a_rate_declared_twice_with_other_settings_is_refused(first):
     with pytest.raises(ValueError, match=r"learning_rate: 'learning_rate' is already a hyperparameter of this search, "
                                          r"declared with other settings"):
         tuning.LRHyperModel(build).build(keras_tuner.HyperParameters())
+
+
+def test_making_a_tuner_builds_the_users_model_once_per_configuration_of_its_own(tmp_path):
+    # KerasTuner builds the model once per conditional scope to find the space: with the six schedules,
+    # 16 builds of the user's model (8 s of ResNet50), though only LRHyperModel's own values changed.
+    calls = []
+
+    def build(hp):
+        calls.append(dict(hp.values))
+        hp.Choice("width", [8, 16])
+        with hp.conditional_scope("width", [16]):
+            hp.Float("dropout", 0.0, 0.5)
+        return build_digits(hp)
+
+    tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build), tmp_path, max_trials=2)
+    assert len(calls) <= 4, calls  # its own scope (width=16) is still explored
+    names = {hp.name for hp in tuner.oracle.hyperparameters.space}
+    plain = make(keras_tuner.RandomSearch, lambda hp: tuning.LRHyperModel(build).build(hp), tmp_path / "plain",
+                 max_trials=2)
+    assert names == {hp.name for hp in plain.oracle.hyperparameters.space}
+    assert {"dropout", "width", "learning_rate", "lr_schedule", "one_cycle_pct_start", "cyclic_cycles",
+            "plateau_patience"} <= names
