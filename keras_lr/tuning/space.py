@@ -16,6 +16,7 @@ from keras_lr import _validation as v
 from keras_lr._engine.recommendation import Recommendation
 from keras_lr import callbacks as lr_callbacks
 from keras_lr import schedules as lr_schedules
+from keras_lr.tuning import _kerastuner
 
 # The rate must lie in (LOWEST, HIGHEST].
 LOWEST, HIGHEST = 1e-7, 10.0
@@ -85,7 +86,7 @@ def learning_rate(hp, name="learning_rate", min_value=1e-5, max_value=1.0, defau
         )
     if step is not None:
         step = v.check_number(owner, "step", step, low=1.0, low_open=True)
-    existing = next((p for p in hp.space if p.name == name), None)
+    existing = _kerastuner.find_hp(hp, name)
     if existing is not None and (getattr(existing, "sampling", None) != "log" or existing.default != default):
         # KerasTuner keeps a name's first declaration, and would ignore this call's bounds and default.
         raise ValueError(
