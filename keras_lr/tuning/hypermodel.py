@@ -145,18 +145,19 @@ class LRHyperModel(keras_tuner.HyperModel):
         self._awaits_test = False  # finder=True, and a keras_lr tuner was made with this hypermodel
         self._built = None  # (oracle, {the user's values: model}) while a keras_lr tuner is made with it
         own = keras_tuner.HyperParameters()
-        own.Choice(SCHEDULE, list(self.schedules))
-        for schedule in self.schedules:
-            with own.conditional_scope(SCHEDULE, [schedule]):
-                space.SCHEDULES[schedule].declare(own)
+        self._declare(own)
         self._own = {hp.name for hp in own.space}  # the hyperparameters LRHyperModel declares itself
 
-    def build(self, hp):
+    def _declare(self, hp):
+        """Declares `lr_schedule` and, each in its conditional scope, the schedules' own hyperparameters."""
         default = "constant" if "constant" in self.schedules else self.schedules[0]
         hp.Choice(SCHEDULE, list(self.schedules), default=default)
         for schedule in self.schedules:
             with hp.conditional_scope(SCHEDULE, [schedule]):
                 space.SCHEDULES[schedule].declare(hp)
+
+    def build(self, hp):
+        self._declare(hp)
         oracle = _kerastuner.constructing.get()
         if oracle is None:
             self._built = None
