@@ -24,15 +24,11 @@ def check_validation_data(owner, validation_data):
             f"{owner}: validation_data must be (x, y), (x, y, sample_weight) or a dataset; "
             f"received a sequence of length {len(validation_data)}"
         )
-    if isinstance(validation_data, (numbers.Number, str, bytes)):
+    if isinstance(validation_data, (numbers.Number, str, bytes, np.ndarray)):
+        received = (f"a numpy array of shape {validation_data.shape}: pass (x_val, y_val)"
+                    if isinstance(validation_data, np.ndarray) else f"validation_data={validation_data!r}")
         raise ValueError(
-            f"{owner}: validation_data must be (x, y), (x, y, sample_weight) or a dataset; "
-            f"received validation_data={validation_data!r}"
-        )
-    if isinstance(validation_data, np.ndarray):
-        raise ValueError(
-            f"{owner}: validation_data must be (x, y), (x, y, sample_weight) or a dataset; received a numpy "
-            f"array of shape {validation_data.shape}: pass (x_val, y_val)"
+            f"{owner}: validation_data must be (x, y), (x, y, sample_weight) or a dataset; received {received}"
         )
     return validation_data
 
