@@ -4,6 +4,10 @@ import abc
 import math
 
 from keras_lr import _validation as v
+from keras_lr import _warnings
+
+# lr_find's default end_lr and the tuning space's highest rate: no rate above it is ever tested.
+HIGHEST_TESTED = 10.0
 
 
 class Recommendation(abc.ABC):
@@ -39,6 +43,19 @@ class Recommendation(abc.ABC):
         return self.cyclic_bounds()
 
 
+def _check_scale(owner, name, rate):
+    """Warns (and returns True) for a rate above any a range test or search tries: most likely not a rate."""
+    if not (v._is_real(rate) and rate > HIGHEST_TESTED):
+        return False
+    order = "OneCycle(max_lr, total_steps, ...)" if owner == "OneCycle" else "CyclicLR(base_lr, max_lr, ...)"
+    _warnings.warn(
+        f"{owner}: {name}={rate!r} trains at a rate above {HIGHEST_TESTED:g}, the highest that lr_find tests "
+        f"by default and a keras_lr search tries. If it is a count (keras-one-cycle's "
+        f"OneCycleLR(num_samples, batch_size, max_lr) order), keras_lr's order is {order}."
+    )
+    return True
+
+
 def _unusable(owner, what, result):
     reasons = "; ".join(result.reasons) or "the curve gives no such rate"
     return ValueError(
@@ -52,6 +69,7 @@ def peak_from(owner, value, total_steps=None):
     if not isinstance(value, Recommendation):
         if not v._is_real(value):
             v._fail(owner, "max_lr", "a number or a range test's result (keras_lr.lr_find(...))", value)
+        _check_scale(owner, "max_lr", value)
         return value
     rate = value.one_cycle_max_lr_for(total_steps)
     if not value.reliable or rate is None or not math.isfinite(rate):
@@ -66,6 +84,9 @@ def bounds_from(owner, base_lr, max_lr, total_steps=None):
             v._fail(owner, "base_lr", "a number or a range test's result (keras_lr.lr_find(...))", base_lr)
         if max_lr is None:
             raise ValueError(f"{owner}: max_lr is required unless base_lr is a range test result; received max_lr=None")
+        for name, rate in (("base_lr", base_lr), ("max_lr", max_lr)):
+            if _check_scale(owner, name, rate):
+                break
         return base_lr, max_lr
     if max_lr is not None:
         raise ValueError(

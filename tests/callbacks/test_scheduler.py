@@ -379,3 +379,18 @@ def test_steps_a_loss_scale_optimizer_skipped_are_not_in_the_record():
     np.testing.assert_array_equal(frame.step, np.arange(applied))
     np.testing.assert_allclose(frame.learning_rate, evaluate_schedule(OneCycleSchedule(0.05, 16, base_momentum=None),
                                                                       range(applied)), rtol=1e-6)
+
+
+def test_a_peak_above_the_rates_any_range_test_reaches_warns():
+    # keras-one-cycle's OneCycleLR(num_samples, batch_size, max_lr) order, typed into OneCycle:
+    # max_lr=1000, total_steps=32, pct_start=0.01, which trains at a rate of 1000 without a word.
+    with pytest.warns(UserWarning, match=r"OneCycle: max_lr=1000 .*above 10.*OneCycle\(max_lr, total_steps"):
+        keras_lr.OneCycle(1000, 32, 0.01)
+    with pytest.warns(UserWarning, match=r"CyclicLR: max_lr=50 .*above 10"):
+        keras_lr.CyclicLR(0.001, 50)
+    with pytest.warns(UserWarning, match=r"CyclicLR: base_lr=20 .*above 10"):
+        keras_lr.CyclicLR(20, 30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        keras_lr.OneCycle(10.0, 100)
+        keras_lr.CyclicLR(0.5, 10)
