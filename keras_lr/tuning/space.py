@@ -11,6 +11,7 @@ import difflib
 import math
 
 import keras
+import keras_tuner
 
 from keras_lr import _validation as v
 from keras_lr._engine.recommendation import Recommendation
@@ -96,6 +97,14 @@ def learning_rate(hp, name="learning_rate", min_value=1e-5, max_value=1.0, defau
         )
     building = _building.get()
     if building is not None:
+        if building.finder is not None and building.rate_name not in (None, name):
+            # A rate per optimizer: one range test, run with one of them, would narrow whichever came first.
+            raise keras_tuner.errors.FatalValueError(
+                f"LRHyperModel(finder={'True' if building.finder is True else 'result'}) narrows one rate, but "
+                f"build_model declared two with keras_lr.tuning.learning_rate(hp): {building.rate_name!r} and "
+                f"{name!r}; the test, run with the defaults' optimizer, would narrow the first alone. Run one search "
+                f"per optimizer, each with its own finder, or search without finder=."
+            )
         building.rate_name, building.declared_bounds = name, (min_value, max_value)
         if building.bounds is not None:  # a range test's, where they overlap the bounds declared here
             low, high = max(min_value, building.bounds[0]), min(max_value, building.bounds[1])

@@ -348,3 +348,27 @@ def test_making_a_tuner_builds_the_users_model_once_per_configuration_of_its_own
     assert names == {hp.name for hp in plain.oracle.hyperparameters.space}
     assert {"dropout", "width", "learning_rate", "lr_schedule", "one_cycle_pct_start", "cyclic_cycles",
             "plateau_patience"} <= names
+
+
+def test_a_finder_with_two_rates_is_refused_when_the_tuner_is_made(tmp_path):
+    # A rate per optimizer, each under its own condition: one range test (run with the defaults' optimizer)
+    # narrowed the first rate declared and left the other, without a word.
+    def two(hp):
+        kind = hp.Choice("optimizer", ["adam", "sgd"])
+        with hp.conditional_scope("optimizer", ["adam"]):
+            if kind == "adam":
+                optimizer = keras.optimizers.Adam(tuning.learning_rate(hp, name="adam_lr"))
+        with hp.conditional_scope("optimizer", ["sgd"]):
+            if kind == "sgd":
+                optimizer = keras.optimizers.SGD(tuning.learning_rate(hp, name="sgd_lr"), momentum=0.9)
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile(optimizer, "mse")
+        return model
+
+    with pytest.raises(keras_tuner.errors.FatalValueError,
+                       match=r"LRHyperModel\(finder=True\) narrows one rate, but build_model declared two with "
+                             r"keras_lr.tuning.learning_rate\(hp\): 'adam_lr' and 'sgd_lr'"):
+        make(tuning.RandomSearch, tuning.LRHyperModel(two, finder=True), tmp_path, max_trials=1)
+    # Without a finder each rate is searched in its own branch, as KerasTuner does.
+    tuner = make(tuning.RandomSearch, tuning.LRHyperModel(two), tmp_path / "plain", max_trials=1)
+    assert {"adam_lr", "sgd_lr"} <= {hp.name for hp in tuner.oracle.hyperparameters.space}
