@@ -143,6 +143,7 @@ class LRHyperModel(keras_tuner.HyperModel):
         self._warned_scheduler = False  # once: a LearningRateScheduler passed to search
         self._warned_no_search = False  # once: finder=True, but fit called without KerasTuner's callbacks
         self._awaits_test = False  # finder=True, and a keras_lr tuner was made with this hypermodel
+        self._checked_resume = False  # once: what a resumed search keeps from its saved space
         self._built = None  # (oracle, {the user's values: model}) while a keras_lr tuner is made with it
         own = keras_tuner.HyperParameters()
         self._declare(own)
@@ -284,6 +285,9 @@ class LRHyperModel(keras_tuner.HyperModel):
                 "trial after the search needs none."
             )
         self._check_tuner(tuner)
+        if isinstance(tuner, _Search) and not self._checked_resume:
+            self._checked_resume = True
+            self._check_resumed(tuner)
         if self.finder is True and isinstance(tuner, _Search):
             # keras_lr's oracle assigns the range test to one trial, on whichever worker runs it.
             if _kerastuner.marked(trial, _kerastuner.RANGE_TEST) is not None:
@@ -319,6 +323,28 @@ class LRHyperModel(keras_tuner.HyperModel):
         has_momentum = momentum_attribute(optimizer) is not None
         validation = fit_kwargs.get("validation_data") is not None or bool(fit_kwargs.get("validation_split"))
         return choice.callback(values, rate, epochs, has_momentum, validation)
+
+    def _check_resumed(self, tuner):
+        """Warns where a search resumed (`overwrite=False`) keeps its saved space over this hypermodel's."""
+        oracle = _kerastuner.local_oracle(tuner)
+        if not isinstance(oracle, _kerastuner.Oracle):
+            return  # a worker's: the chief's oracle holds the state
+        again = "overwrite=True (or another project_name) begins a new search with them"
+        saved = _kerastuner.find_hp(oracle.hyperparameters, SCHEDULE)
+        if saved is not None and set(saved.values) != set(self.schedules):
+            _warnings.warn(
+                f"LRHyperModel: this search resumes one saved with the schedules {list(saved.values)}, and "
+                f"searches those, not {list(self.schedules)}: KerasTuner keeps a resumed search's space; {again}."
+            )
+        state = oracle.keras_lr
+        tested = state["range_test"] is not None or state["finder_bounds"] is not None
+        if self.finder is not None and self.rate_name is not None and not tested and (
+                self.finder is True or self.bounds is not None):
+            finder = "True" if self.finder is True else "result"
+            _warnings.warn(
+                f"LRHyperModel(finder={finder}): this search resumes one that began without a range test, and "
+                f"runs none now (its rate keeps the bounds it was saved with); {again}."
+            )
 
     def _check_tuner(self, tuner):
         if tuner is None or isinstance(tuner, _Search) or self._warned:

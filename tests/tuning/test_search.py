@@ -1,6 +1,7 @@
 """Real searches with keras_lr's tuners: trial order, schedules per trial, divergence, Hyperband, resume."""
 
 import math
+import warnings
 
 import keras
 import keras_tuner
@@ -594,3 +595,32 @@ def test_finder_true_in_a_run_trial_that_passes_no_callbacks_says_no_test_ran(tm
         tuner.search(*digits())
     assert sum("fit ran without KerasTuner's callbacks" in str(w.message) for w in record) == 1
     assert tuner.hypermodel.range_test is None
+
+
+def test_a_resumed_search_says_what_it_keeps_from_before(tmp_path):
+    # KerasTuner resumes with the space it saved: a finder= or schedules= added on the resume did nothing, silently.
+    x, y = digits()
+    first = make(tuning.RandomSearch, tuning.LRHyperModel(build_digits, schedules=["constant", "one_cycle"]),
+                 tmp_path, max_trials=1, seed=3)
+    search_digits(first)
+
+    def resume(hypermodel):
+        return tuning.RandomSearch(hypermodel, objective="val_accuracy", max_trials=2, seed=3,
+                                   directory=str(tmp_path), project_name="search", overwrite=False)
+
+    with pytest.warns(UserWarning, match=r"LRHyperModel\(finder=True\): this search resumes one that began without "
+                                         r"a range test, and runs none now.*overwrite=True"):
+        search_digits(resume(tuning.LRHyperModel(build_digits, schedules=["constant", "one_cycle"], finder=True)))
+    with pytest.warns(UserWarning, match=r"LRHyperModel: this search resumes one saved with the schedules "
+                                         r"\['constant', 'one_cycle'\], and searches those, not "
+                                         r"\['constant', 'cosine'\].*overwrite=True"):
+        resumed = resume(tuning.LRHyperModel(build_digits, schedules=["constant", "cosine"]))
+        resumed.oracle.max_trials = 3
+        search_digits(resumed)
+    # Resumed as it began: nothing to say.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        resumed = resume(tuning.LRHyperModel(build_digits, schedules=["constant", "one_cycle"]))
+        resumed.oracle.max_trials = 4
+        search_digits(resumed)
+    assert not [w for w in caught if "resumes" in str(w.message)]
