@@ -369,13 +369,18 @@ def steep(learning_rates, losses):
     if lowest > 2 * reach:  # (a minimum within the first spans is read as it is)
         values = values.copy()
         values[:reach] = np.median(values[: reach + 1])
+    return float(rates[int(np.argmin(_slopes(rates, values, lowest, reach)))])
+
+
+def _slopes(rates, values, lowest, reach):
+    """The slope of ``values`` against log10 of the rate at each point up to ``lowest``, taken across
+    ``reach`` points on either side (fewer at the ends; +inf where the rates do not grow)."""
     index = np.arange(lowest + 1)
     left = np.maximum(index - reach, 0)
     right = np.minimum(index + reach, lowest)
-    log_rates = np.log(rates)
+    log_rates = np.log10(rates)
     span = log_rates[right] - log_rates[left]
-    slope = np.where(span > 0, (values[right] - values[left]) / np.where(span > 0, span, 1.0), np.inf)
-    return float(rates[int(np.argmin(slope))])
+    return np.where(span > 0, (values[right] - values[left]) / np.where(span > 0, span, 1.0), np.inf)
 
 
 def minimum(learning_rates, losses, divisor=10.0):
@@ -392,19 +397,28 @@ def minimum(learning_rates, losses, divisor=10.0):
 
 
 def slide(learning_rates, losses, window=15, threshold=0.05):
-    """The left end of the first window, sliding down from the minimum, whose two ends fall alike.
+    """The left end of the first window, sliding down the fall from its foot, whose two ends fall alike.
 
-    A window of ``window`` points slides left from the minimum of the loss
+    A window of ``window`` points slides left down the fall of the loss
     while the slopes of the loss (against log10 of the rate, as a fraction
     of the total fall per decade) at its two ends differ by more than
-    ``threshold`` (and have not crossed), once its left end is on the fall
-    (at half its steepest slope: a flat bottom before the minimum, where
-    both ends agree at 0, is passed over). Where they first agree, the
-    window straddles the steepest
-    part of the fall, and its left end is a rate at which the loss has begun
-    to fall fast but is still well clear of the minimum: a cautious pick
-    (fastai's `slide` slides a window the same way, from the end of the
-    curve; starting at the minimum keeps the divergent tail out of it).
+    ``threshold`` (and have not crossed); each slope is taken across a third
+    of the window on either side, so batch noise does not decide where they
+    agree. Where they first agree, the
+    window straddles the steepest part of the fall, and its left end is a
+    rate at which the loss has begun to fall fast but is still well clear
+    of the minimum: a cautious pick (fastai's `slide` slides a window the
+    same way, from the end of the curve; starting at the minimum keeps the
+    divergent tail out of it).
+
+    The slide runs on the fall alone, as `cyclic_bounds` finds it: it
+    starts with its left end no later than the fall's foot (within a tenth
+    of the fall of the minimum; a flat bottom before the minimum, where
+    both ends agree at 0, is passed over), and stops at the fall's top (a
+    tenth of the way down), which it returns when the ends never agree
+    before it. Batch noise on the flat start before the fall, whose slopes
+    from point to point can be steeper than the fall's, never takes it
+    there.
 
     Returns:
         A float, or NaN when the minimum has fewer than ``window`` points
@@ -418,20 +432,24 @@ def slide(learning_rates, losses, window=15, threshold=0.05):
     start, lowest, fall = _fall(values)
     if fall <= 0 or lowest < window:
         return math.nan
-    slope = np.gradient(values[: lowest + 1], np.log10(rates[: lowest + 1])) / fall
-    right, left = lowest, lowest - window
-    # A flat bottom: two ends that agree because neither is on the fall yet. Slide until the left end
-    # falls at half the steepest slope before the minimum, then compare the ends.
-    steepest = float(np.min(slope))
-    while left > 0 and slope[left] > 0.5 * steepest:
-        right -= 1
-        left -= 1
-    sign = np.sign(slope[right] - slope[left])
-    # Stop where the two slopes agree, or cross (a coarse curve can step over the band).
-    while left > 0 and abs(slope[right] - slope[left]) > threshold and np.sign(slope[right] - slope[left]) == sign:
-        right -= 1
-        left -= 1
-    return float(rates[left])
+    top, foot = _fall_span(values, start, lowest, fall, 0.1)
+    slope = _slopes(rates, values, lowest, max(1, window // 3)) / fall
+    left = min(lowest - window, foot)
+    right = left + window
+    if left > top:
+        sign = np.sign(slope[right] - slope[left])
+        # Stop where the two slopes agree, or cross (a coarse curve can step over the band).
+        while left > top and abs(slope[right] - slope[left]) > threshold and np.sign(slope[right] - slope[left]) == sign:
+            right -= 1
+            left -= 1
+    return float(rates[max(left, top)])
+
+
+def _fall_span(values, start, lowest, fall, fraction):
+    """(top, foot): the indices from which the curve stays ``fraction`` of its fall below its start, and
+    within ``fraction`` of its fall of its minimum, up to the minimum."""
+    top = _stays_below(values, lowest, start - fraction * fall)
+    return top, max(_stays_below(values, lowest, values[lowest] + fraction * fall), top)
 
 
 def cyclic_bounds(learning_rates, losses, fraction=0.1):
@@ -453,8 +471,7 @@ def cyclic_bounds(learning_rates, losses, fraction=0.1):
     start, lowest, fall = _fall(values)
     if fall <= 0 or lowest == 0:
         return math.nan, math.nan
-    base = _stays_below(values, lowest, start - fraction * fall)
-    top = max(_stays_below(values, lowest, values[lowest] + fraction * fall), base)
+    base, top = _fall_span(values, start, lowest, fall, fraction)
     return float(rates[base]), float(rates[top])
 
 

@@ -58,6 +58,21 @@ def test_slide_on_a_flat_bottom_is_on_the_fall_not_after_it(noise):
     assert 0.1 < done < 0.9, (rate, done)  # on the fall (it gave 98-100% of it done)
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_slide_stays_on_the_fall_over_a_noisy_start(seed):
+    # At rates too low to move the model, the loss repeats each epoch's batches (16 here), and the
+    # first batch, before any step, stands above them: slopes from point to point on that flat start
+    # were steeper than the fall's, and slide gave the first rate tested (1e-07) on 5 of 12 seeds
+    # of a small regression.
+    x = np.linspace(-7, 1, 300)
+    epoch = np.random.default_rng(seed).uniform(-0.15, 0.15, 16)
+    raw = 2.0 + np.resize(epoch, len(x)) - 1.5 / (1.0 + np.exp(-(x + 2.0) / 0.3)) + np.maximum(x + 0.5, 0.0) * 20
+    raw[0] += 0.5
+    losses = s.smooth(raw)
+    top, foot = s.cyclic_bounds(10**x, losses)
+    assert top <= s.slide(10**x, losses) <= foot
+
+
 def test_noisy_valley_after_smoothing():
     rng = np.random.default_rng(0)
     losses = valley_curve() + rng.normal(0.0, 0.05, size=len(RATES))
