@@ -131,6 +131,29 @@ class MomentumBinding:
 
     def install(self):
         setattr(self.optimizer, self.attribute, StepValue(self.original, self.variable))
+        if keras.backend.backend() == "jax" and isinstance(self.optimizer, keras.optimizers.Nadam):
+            self._hold_tensor_in_nadam_step()
+
+    def _hold_tensor_in_nadam_step(self):
+        """Under JAX, Nadam's step sees the momentum as the variable's tensor, not the StepValue.
+
+        Nadam multiplies a variable by `beta_1` (`_u_product * beta_1`, its
+        running product of momenta); JAX converts a float subclass as the
+        Python float it is there, which would be the compiled `beta_1`. Its
+        step has no Python test on `beta_1`, so the tensor serves throughout.
+        """
+        optimizer, attribute = self.optimizer, self.attribute
+        step = type(optimizer)._backend_update_step.__get__(optimizer)
+
+        def with_tensor(grads, trainable_variables, learning_rate):
+            held = getattr(optimizer, attribute)
+            setattr(optimizer, attribute, self.variable.value)
+            try:
+                return step(grads, trainable_variables, learning_rate)
+            finally:
+                setattr(optimizer, attribute, held)
+
+        optimizer._backend_update_step = with_tensor
 
     def update(self, momentum):
         """Called inside the train step with the step's momentum."""
@@ -142,3 +165,4 @@ class MomentumBinding:
 
     def restore(self):
         setattr(self.optimizer, self.attribute, self.original)
+        vars(self.optimizer).pop("_backend_update_step", None)

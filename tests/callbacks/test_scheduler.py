@@ -97,6 +97,46 @@ def test_momentum_cycling_changes_the_updates_of_every_momentum_optimizer(make_o
     assert not np.allclose(weights[0], weights[1], rtol=1e-4, atol=1e-6)
 
 
+MOMENTUM_OPTIMIZERS = [
+    (lambda: keras.optimizers.SGD(0.01, momentum=0.9, nesterov=True), "momentum"),
+    (lambda: keras.optimizers.Adam(0.01), "beta_1"),
+    (lambda: keras.optimizers.AdamW(0.01), "beta_1"),
+    (lambda: keras.optimizers.Adamax(0.01), "beta_1"),
+    (lambda: keras.optimizers.Nadam(0.01), "beta_1"),
+    (lambda: keras.optimizers.Lion(0.01), "beta_1"),
+    pytest.param(lambda: keras.optimizers.RMSprop(0.01, momentum=0.9), "momentum", marks=pytest.mark.skipif(
+        BACKEND == "jax", reason="under JAX RMSprop's momentum cannot be cycled (keras_lr warns)")),
+    pytest.param(lambda: keras.optimizers.Muon(0.01), "momentum", marks=pytest.mark.skipif(
+        not hasattr(keras.optimizers, "Muon"), reason="this Keras has no Muon")),
+]
+
+
+@pytest.mark.parametrize("make_optimizer, attribute", MOMENTUM_OPTIMIZERS,
+                         ids=["SGD", "Adam", "AdamW", "Adamax", "Nadam", "Lion", "RMSprop", "Muon"])
+def test_cycled_momentum_trains_as_the_momentum_set_by_hand_each_step(make_optimizer, attribute):
+    # The compiled step against an eager one whose rate and momentum are set as floats before each batch.
+    # Under JAX, Nadam's running product of its momenta (`_u_product * beta_1`) read the compiled beta_1.
+    x = np.random.default_rng(0).normal(size=(40, 3)).astype("float32")
+    y = x @ np.array([[1.0], [-2.0], [0.5]], "float32")
+
+    def model(run_eagerly):
+        made = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, kernel_initializer="ones")])
+        made.compile(make_optimizer(), "mse", run_eagerly=run_eagerly)
+        return made
+
+    cycled, callback = model(False), keras_lr.OneCycle(0.05, base_momentum=0.5, max_momentum=0.95)
+    cycled.fit(x, y, batch_size=4, epochs=2, verbose=0, shuffle=False, callbacks=[callback])
+    frame = callback.history_frame()
+    by_hand = model(True)
+    for step, (rate, momentum) in enumerate(zip(frame.learning_rate, frame.momentum)):
+        by_hand.optimizer.learning_rate = float(rate)
+        setattr(by_hand.optimizer, attribute, float(momentum))
+        start = (step % 10) * 4
+        by_hand.train_on_batch(x[start:start + 4], y[start:start + 4])
+    np.testing.assert_allclose(cycled.layers[-1].kernel.numpy(), by_hand.layers[-1].kernel.numpy(), rtol=1e-5, atol=1e-6)
+    assert "_backend_update_step" not in vars(cycled.optimizer)  # Nadam's step under JAX, as it was
+
+
 @pytest.mark.skipif(BACKEND != "jax", reason="a JAX limit")
 def test_rmsprop_under_jax_warns_and_schedules_the_rate():
     model = bias_model(keras.optimizers.RMSprop(0.5, momentum=0.9))
