@@ -229,8 +229,9 @@ def usable(learning_rates, losses, beta=0.9, rise=0.5):
     (the suggestions are then cautious, not wrong). The smoothing's windows
     shrink to the point alone at the end, so there the level is the median
     of the last full window's points (9 + 1 at 0.9): one lucky last batch
-    is not a fall. If such a curve fell below `FITTED_SHARE` (1%) of its
-    start, the model had fit the test's batches (a small data set, cycled
+    is not a fall. If a curve that never turned up fell below `FITTED_SHARE`
+    (1%) of its start, still falling at the end or lying flat at the float's
+    floor, the model had fit the test's batches (a small data set, cycled
     many times over the test): the points after the first one below it are
     set aside too, as they say nothing of the rates they were taken at.
 
@@ -284,13 +285,16 @@ def usable(learning_rates, losses, beta=0.9, rise=0.5):
         smoothed = _steady_end(values[index], smooth(values[index], beta), beta)
         end = max(2, len(index) // 20, min(_window_reach(beta), len(index) // 2))  # the steady end included
         still_falling = int(np.argmin(smoothed)) >= len(index) - end
-        below = np.nonzero(smoothed <= FITTED_SHARE * start)[0] if still_falling and start > 0 else []
+        # Still creeping down at the end, or lying flat at the floor of the float (2.4e-7 in float32): either
+        # way the loss never rose, and the rates past the fit were not tested.
+        below = np.nonzero(smoothed <= FITTED_SHARE * start)[0] if start > 0 else []
         if len(below):
             fitted = int(index[below[0]])
             keep[fitted + 1:] = False
+            how = "went on creeping down" if still_falling else "stayed down"
             notes.append(
                 f"the loss fell below {FITTED_SHARE:.0%} of its start by learning rate {rates[fitted]:.3g} and "
-                f"went on creeping down, without rising, to the last rate tested ({rates[index[-1]]:.3g}): the "
+                f"{how}, without rising, to the last rate tested ({rates[index[-1]]:.3g}): the "
                 f"model had fit the test's batches (a small data set is cycled many times over the test), so the "
                 f"rates above {rates[fitted]:.3g} were not tested in any useful sense and the suggestions are "
                 f"read below it"

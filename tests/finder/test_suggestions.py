@@ -317,6 +317,21 @@ def test_a_curve_that_fit_its_batches_is_read_up_to_where_the_loss_fell_below_1_
     assert s.one_cycle_max_lr(rates, above) > 0.5
 
 
+def test_a_curve_that_fit_its_batches_and_lies_flat_at_the_floor_is_read_the_same():
+    # Four rows in one batch: the loss falls to float32's floor (2.4e-7) and lies flat there for the last
+    # decade, neither rising nor still falling. It was read as a curve that never rose, reliable, and the
+    # peak was the last rate tested / 8 (1.26), where such a model's held-out loss blows up.
+    rates = np.logspace(-7, 1, 300)
+    losses = np.maximum(0.68 * np.exp(-np.clip(np.log10(rates) + 4.0, 0.0, None) * 4.0), 2.4e-7)
+    usable = s.usable(rates, losses)
+    assert usable.rise is None and not usable.still_falling
+    first = int(np.argmax(s._steady_end(losses, s.smooth(losses), 0.9) <= 0.01 * 0.68))
+    assert usable.fitted == first and not usable.keep[first + 1:].any()
+    assert len(usable.notes) == 1 and usable.notes[0].startswith(
+        f"the loss fell below 1% of its start by learning rate {rates[first]:.3g} and stayed down")
+    assert s.one_cycle_max_lr(rates, losses) == pytest.approx(rates[first], rel=0.1) and rates[first] < 0.05
+
+
 def test_negative_losses_are_kept_when_the_curve_starts_below_zero():
     # A loss that can be negative (a log-likelihood, say) is read as it is.
     losses = valley_curve() - 3.0
