@@ -81,9 +81,10 @@ def learning_rate(hp, name="learning_rate", min_value=1e-5, max_value=1.0, defau
         )
     default = v.check_number(owner, "default", default)
     if not min_value <= default <= max_value:
+        keras_default = " (Keras's 0.001, taken when default is not given: pass one within the bounds)"
         raise ValueError(
             f"{owner}: default must lie in [min_value, max_value] = [{min_value:g}, {max_value:g}]; "
-            f"received default={default!r}"
+            f"received default={default!r}" + (keras_default if default == KERAS_DEFAULT else "")
         )
     if step is not None:
         step = v.check_number(owner, "step", step, low=1.0, low_open=True)

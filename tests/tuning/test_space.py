@@ -38,6 +38,8 @@ def test_learning_rate_is_log_sampled_with_kerass_default():
         (dict(min_value=0.1, max_value=0.01), "min_value must be < max_value"),
         (dict(min_value=0.1, max_value=0.1, default=0.1), "min_value must be < max_value"),
         (dict(default=2.0), "default must lie in \\[min_value, max_value\\]"),
+        (dict(min_value=0.01, max_value=0.1), "default must lie .* received default=0.001 \\(Keras's 0.001, taken when default is not "
+                                              "given: pass one within the bounds\\)"),
         (dict(min_value=0.01, max_value=1.0), "default must lie in"),
         (dict(default="0.001"), "default must be a finite number"),
         (dict(name=""), "name must be a non-empty string"),
