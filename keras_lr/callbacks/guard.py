@@ -34,7 +34,9 @@ class DivergenceGuard(AdaptiveCallback):
     NaN or infinite. Keras calls callbacks in the order of the list, so put
     the guard before every checkpoint callback: a `ModelCheckpoint` listed
     after it never saves NaN weights at an epoch end; one listed before it
-    saves before the check.
+    saves before the check. After a rollback the batch's `logs["loss"]` is
+    the epoch's loss over the steps kept, so a `TerminateOnNaN` listed after
+    the guard lets training go on; one listed before it stops at the NaN.
 
     When the loss diverges again within `snapshot_every` steps of a
     recovery, the recovery failed. The guard makes at most `max_recoveries`
@@ -187,7 +189,12 @@ class DivergenceGuard(AdaptiveCallback):
     def _after_steps(self, steps, logs):
         loss = self._interval_loss(steps, logs)
         if loss is not None and not self.stopped:
+            recoveries = self.recoveries
             self._observe(loss)
+            if self.recoveries != recoveries and isinstance(logs, dict):
+                # The callbacks after this one (TerminateOnNaN, a progress bar) get the same logs: they see
+                # the epoch's loss over the steps kept, not the NaN the rollback undid.
+                logs["loss"] = self._losses.mean if self._losses.count else 0.0
 
     def _at_epoch_end(self, epoch, logs):
         # The last step of an epoch can leave non-finite weights with a finite loss.

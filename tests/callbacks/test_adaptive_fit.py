@@ -5,6 +5,8 @@ every step in its weights; the diverging regression shows what the guard
 saves.
 """
 
+import math
+
 import keras
 import numpy as np
 import pytest
@@ -145,6 +147,23 @@ def test_no_nan_reaches_checkpoints(tmp_path):
     for epoch in range(1, 6):
         model.load_weights(str(tmp_path / f"epoch{epoch}.weights.h5"))
         assert all(np.isfinite(w).all() for w in model.get_weights()), epoch
+
+
+@pytest.mark.parametrize("steps_per_execution", [1, 4])
+def test_terminate_on_nan_listed_after_the_guard_sees_the_loss_it_kept(steps_per_execution):
+    # The guard rolled back, but the batch's logs still held the NaN, and TerminateOnNaN stopped the fit.
+    terminate = keras.callbacks.TerminateOnNaN()
+    guard = keras_lr.DivergenceGuard()
+    seen = []
+
+    class Losses(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(logs["loss"])
+
+    model, start, end = diverging_fit([guard, terminate, Losses()], steps_per_execution)
+    assert guard.recoveries >= 3 and not model.stop_training
+    assert len(seen) == 5 * 16 // steps_per_execution and all(math.isfinite(loss) for loss in seen)
+    assert end < start
 
 
 def test_guard_stops_at_the_last_good_weights_when_recoveries_fail():
