@@ -109,7 +109,7 @@ def parser():
     output = demo.add_argument_group("output")
     output.add_argument("--out", metavar="DIR", default="keras_lr_report",
                         help="the report folder, created if missing (default: ./keras_lr_report)")
-    output.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    output.add_argument("--quiet", action="store_true", help="print nothing but warnings and errors")
     local = commands.add_parser(
         "tune-local", help="run a search script as a chief and N workers on this machine (KerasTuner's chief/worker mode)",
         description=TUNE_LOCAL, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -131,7 +131,7 @@ def parser():
                        help="how long the chief may take to start serving (default: 300)")
     local.add_argument("--timeout", type=_positive_number("--timeout", "a number of seconds"), default=None, metavar="SECONDS",
                        help="how long the whole search may take; then every process is stopped (default: no limit)")
-    local.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    local.add_argument("--quiet", action="store_true", help="print nothing but warnings and errors")
     return main
 
 
@@ -140,6 +140,8 @@ def _check_files(args):
     if args.csv is not None:
         if args.target is None:
             raise UsageError("--csv needs --target COLUMN, the column to predict")
+        if os.path.isdir(args.csv):
+            raise UsageError(f"--csv {args.csv!r} is a folder, not a file")
         if not os.path.isfile(args.csv):
             raise UsageError(f"--csv {args.csv!r}: no such file")
         try:
@@ -197,6 +199,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 def _tune_local(args):
     """keras-lr tune-local: 0 when the search finished, 1 when it failed, 2 for a mistake in the command line."""
+    if os.path.isdir(args.script):
+        return _fail(f"SCRIPT {args.script!r} is a folder, not a file")
     if not os.path.isfile(args.script):
         return _fail(f"SCRIPT {args.script!r}: no such file")
     if args.logs is not None:

@@ -7,7 +7,9 @@ default; a summary on the terminal and a report folder with the figures, the
 tables and `summary.md`.
 """
 
+import math
 import os
+import sys
 import time
 
 
@@ -55,17 +57,29 @@ def infer_task(target):
     return "regression"
 
 
+def _count(number, word):
+    """"1 epoch", "3 epochs"."""
+    return f"{number} {word}" + ("" if number == 1 else "s")
+
+
+def _plain(value):
+    """A numpy scalar as the Python value it holds (its repr without "np.int64(...)")."""
+    return value.item() if hasattr(value, "item") else value
+
+
 def load_table(path, target, task, seed):
     """A CSV table as standardised numeric features and a target, split 75% / 25%.
 
-    Numeric columns: missing values take the median, then standardised (on
-    the training rows). Other columns: missing values take the most frequent
+    Numeric columns: missing (or infinite) values take the median, then
+    standardised (on the training rows). Other columns: missing values take the most frequent
     value, then one-hot encoded. Rows without a target are dropped.
 
     Raises:
         DataError: for a table that cannot be read, is empty, has no such
-            target, a target with one class (or one value), or no usable feature.
+            target, a target with one class (or one value) or a class of one
+            example, or no usable feature.
     """
+    import numpy as np
     import pandas as pd
 
     try:
@@ -88,19 +102,42 @@ def load_table(path, target, task, seed):
     task = infer_task(labels) if task == "auto" else task
     if labels.nunique() < 2:
         kind = "one class" if task == "classification" else "one value"
-        raise DataError(f"--target {target!r} has {kind} ({labels.iloc[0]!r}): nothing to learn")
+        raise DataError(f"--target {target!r} has {kind} ({_plain(labels.iloc[0])!r}): nothing to learn")
     if task == "regression" and not pd.api.types.is_numeric_dtype(labels):
         raise DataError(f"--task regression needs a numeric --target; {target!r} holds text")
     features = table.drop(columns=[target])
     features = features.loc[:, features.notna().any() & (features.nunique(dropna=True) > 1)]
     if features.shape[1] == 0:
         raise DataError(f"--csv {path!r}: no usable feature besides {target!r} (every other column is empty or constant)")
+    if task == "classification":
+        counts = labels.value_counts()
+        rare = counts[counts < 2]
+        if len(rare):
+            # The held-out quarter is drawn class by class (stratified): a class needs a row on each side.
+            others = f" (and {len(rare) - 1} other classes)" if len(rare) > 1 else ""
+            raise DataError(
+                f"--target {target!r}: class {str(_plain(rare.index[0]))!r} has 1 example{others}; the held-out "
+                f"split takes a share of each class, so each needs at least 2"
+                + (", or pass --task regression for a numeric target" if pd.api.types.is_numeric_dtype(labels)
+                   else "")
+            )
+        held_out = math.ceil(0.25 * len(labels))
+        if len(counts) > held_out:
+            raise DataError(
+                f"--target {target!r} has {len(counts)} classes, more than the {held_out} rows held out (a "
+                f"quarter of {len(labels)}), which take one of each class at least; the table needs more rows"
+                + (", or pass --task regression for a numeric target" if pd.api.types.is_numeric_dtype(labels)
+                   else "")
+            )
     numeric = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c])
                and not pd.api.types.is_bool_dtype(features[c])]
     categorical = [c for c in features.columns if c not in numeric]
     for column in categorical:
         features[column] = features[column].fillna(features[column].mode().iloc[0]).astype(str)
-    encoded = pd.get_dummies(features, columns=categorical, dtype="float32")
+    # Floats throughout: standardised values go back into whole-number columns (pandas 3 refuses them in int64),
+    # and an infinite value is missing, not a column of NaN after standardising.
+    encoded = pd.get_dummies(features, columns=categorical, dtype="float32").astype("float64")
+    encoded = encoded.replace([np.inf, -np.inf], np.nan)
     if task == "classification":
         classes = sorted(labels.astype(str).unique())
         y = labels.astype(str).map({c: i for i, c in enumerate(classes)}).to_numpy("int32")
@@ -191,7 +228,7 @@ def demo(train, validation, info, epochs=3, trials=6, max_lr=None, seed=0, out="
     verbose = 0 if getattr(say, "quiet", False) else 2
     (x_train, y_train), (x_val, y_val) = train, validation
     say(f"keras_lr demo: {info['name']}, {info['task']}, {info['train']} training and {info['validation']} "
-        f"held-out examples, {info['features']} features; Adam, {epochs} epochs; backend {keras.backend.backend()}")
+        f"held-out examples, {_count(info['features'], 'feature')}; Adam, {_count(epochs, 'epoch')}; backend {keras.backend.backend()}")
 
     def compiled(optimizer):
         keras.utils.set_random_seed(seed)
@@ -239,7 +276,7 @@ def demo(train, validation, info, epochs=3, trials=6, max_lr=None, seed=0, out="
     # 4. A short search of the rate and its schedule.
     best, bounds = None, None
     if trials:
-        say(f"\n4. KerasTuner search of the rate and its schedule, {trials} trials of {epochs} epochs:")
+        say(f"\n4. KerasTuner search of the rate and its schedule, {_count(trials, 'trial')} of {_count(epochs, 'epoch')}:")
 
         def build_model(hp):
             return _compile(keras, _model(keras, x_train.shape[1], info),
@@ -286,7 +323,7 @@ def demo(train, validation, info, epochs=3, trials=6, max_lr=None, seed=0, out="
         scores["defaults trial (Adam 0.001, constant)"] = default_trial[f"last_epoch_{metric}"]
 
     table = pd.DataFrame({"run": list(scores), metric: list(scores.values())})
-    say(f"\nheld-out {metric} after {epochs} epochs (the last epoch's" +
+    say(f"\nheld-out {metric} after {_count(epochs, 'epoch')} (the last epoch's" +
         (", the best trial chosen on this same split):" if trials else "):"))
     for run, score in scores.items():
         say(f"   {run:45s} {score:.4f}")
@@ -317,9 +354,9 @@ def _write_summary(out, info, epochs, trials, result, peak, table, metric, files
         "# keras_lr demo report",
         "",
         f"Data: {info['name']} ({info['task']}; {info['train']} training and {info['validation']} held-out "
-        f"examples; {info['columns']} columns, {info['features']} features after encoding"
-        + (f"; {info['dropped']} rows without a target dropped" if info.get("dropped") else "") + ").",
-        f"Model: an MLP (64 ReLU units), Adam, batch 32, {epochs} epochs."
+        f"examples; {_count(info['columns'], 'column')}, {_count(info['features'], 'feature')} after encoding"
+        + (f"; {_count(info['dropped'], 'row')} without a target dropped" if info.get("dropped") else "") + ").",
+        f"Model: an MLP (64 ReLU units), Adam, batch 32, {_count(epochs, 'epoch')}."
         + (" The target is standardised (mean 0, sd 1): losses are in its sd units, squared." if info.get("scaled_target")
            else ""),
         "",
@@ -347,7 +384,7 @@ def _write_summary(out, info, epochs, trials, result, peak, table, metric, files
     ]
     if "trials_csv" in files:
         lines += [
-            f"## 3. A KerasTuner search of the rate and its schedule ({trials} trials)",
+            f"## 3. A KerasTuner search of the rate and its schedule ({_count(trials, 'trial')})",
             "",
             f"![search]({files['search_png']})",
             "",
@@ -360,7 +397,7 @@ def _write_summary(out, info, epochs, trials, result, peak, table, metric, files
     lines += [
         f"## Held-out {metric}",
         "",
-        f"After the last of the {epochs} epochs, for every run"
+        f"{'After the last of the ' + _count(epochs, 'epoch') if epochs > 1 else 'After the one epoch'}, for every run"
         + (": the search ranks trials by their best epoch (the score in trials.csv), and the best trial is chosen on "
            "this same held-out split, which flatters it." if "trials_csv" in files else "."),
         "",
@@ -372,3 +409,9 @@ def _write_summary(out, info, epochs, trials, result, peak, table, metric, files
     ]
     with open(os.path.join(out, "summary.md"), "w") as handle:
         handle.write("\n".join(lines))
+
+
+if __name__ == "__main__":  # python -m keras_lr.cli: the keras-lr command
+    import keras_lr_cli
+
+    sys.exit(keras_lr_cli.main())

@@ -89,7 +89,10 @@ def test_demo_infers_regression_and_takes_task_from_the_command_line(tmp_path, c
     frame.to_csv(path, index=False)
     status, _, _ = run(["demo", "--csv", str(path), "--target", "target", "--epochs", "1", "--trials", "0",
                         "--out", str(tmp_path / "r"), "--quiet"], capsys)
-    assert status == 0 and "(regression;" in (tmp_path / "r" / "summary.md").read_text()
+    summary = (tmp_path / "r" / "summary.md").read_text()
+    assert status == 0 and "(regression;" in summary
+    assert "Adam, batch 32, 1 epoch." in summary and "After the one epoch, for every run" in summary
+    assert "1 epochs" not in summary and "1 features" not in summary
     frame["sex_class"] = (frame["sex"] > 0).astype(int)
     frame.to_csv(path, index=False)
     status, _, _ = run(["demo", "--csv", str(path), "--target", "sex_class", "--task", "regression", "--epochs", "1",
@@ -126,6 +129,12 @@ def mistakes(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00\x81" * 100)
     a_file = tmp_path / "file"
     a_file.write_text("")
+    numeric_one_class = tmp_path / "numeric_one.csv"
+    pd.DataFrame({"a": [1.0, 2.0, 3.0], "target": [1, 1, 1]}).to_csv(numeric_one_class, index=False)
+    rare = tmp_path / "rare.csv"  # a class of one example cannot be split in two
+    pd.DataFrame({"a": np.arange(40.0), "target": ["x"] * 39 + ["y"]}).to_csv(rare, index=False)
+    crowded = tmp_path / "crowded.csv"
+    pd.DataFrame({"a": np.arange(10.0), "target": list("abcde") * 2}).to_csv(crowded, index=False)
     return [
         (["--csv", str(tmp_path / "missing.csv"), "--target", "t"], "no such file"),
         (["--csv", str(binary), "--target", "t"], "not a readable CSV table"),
@@ -137,10 +146,14 @@ def mistakes(tmp_path):
         (["--csv", str(good)], "--csv needs --target COLUMN"),
         (["--target", "target"], "--target goes with --csv FILE"),
         (["--out", str(a_file / "report")], "cannot write there"),
+        (["--csv", str(tmp_path), "--target", "t"], "is a folder, not a file"),
+        (["--csv", str(numeric_one_class), "--target", "target"], "has one class (1): nothing to learn"),
+        (["--csv", str(rare), "--target", "target"], "--target 'target': class 'y' has 1 example"),
+        (["--csv", str(crowded), "--target", "target"], "has 5 classes, more than the 3 rows held out"),
     ]
 
 
-@pytest.mark.parametrize("case", range(10))
+@pytest.mark.parametrize("case", range(14))
 def test_each_mistake_is_one_line_and_exit_status_2(case, tmp_path, capsys):
     argv, message = mistakes(tmp_path)[case]
     out_dir = [] if "--out" in argv else ["--out", str(tmp_path / "out")]
@@ -148,6 +161,29 @@ def test_each_mistake_is_one_line_and_exit_status_2(case, tmp_path, capsys):
     assert status == 2
     assert err.count("\n") == 1 and err.startswith("keras-lr: error: ") and message in err
     assert "Traceback" not in err
+
+
+def test_whole_number_and_infinite_feature_values_are_read(tmp_path):
+    # pandas 3 refuses the standardised floats written back into an int64 column ("rooms", an id); an
+    # infinite value had turned its whole column into NaN and the range test into "the loss never fell".
+    from keras_lr import cli
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"rooms": rng.integers(1, 8, 80), "area": rng.normal(size=80), "flag": [True, False] * 40})
+    frame["price"] = frame.rooms + frame.area + rng.normal(0.0, 0.1, 80)
+    frame.loc[5, "area"] = np.inf
+    path = tmp_path / "houses.csv"
+    frame.to_csv(path, index=False)
+    (x_train, _), (x_val, _), info = cli.load_table(str(path), "price", "auto", 0)
+    assert info["task"] == "regression" and x_train.shape[1] == 4  # rooms, area and flag's two
+    assert np.isfinite(x_train).all() and np.isfinite(x_val).all()
+    assert abs(x_train[:, 0].mean()) < 1e-6 and x_train[:, 0].std() == pytest.approx(1.0, rel=0.05)
+
+
+def test_python_m_keras_lr_cli_is_the_command():
+    done = subprocess.run([sys.executable, "-m", "keras_lr.cli", "--version"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("keras-lr "), (done.stdout, done.stderr[-500:])
 
 
 @pytest.mark.parametrize("argv", [["demo", "--epochs", "0"], ["demo", "--max-lr", "-1"], ["demo", "--trials", "-1"],
