@@ -56,6 +56,7 @@ class AdaptiveCallback(EngineCallback):
     def _reset(self):
         super()._reset()
         self._loss_metric = None
+        self._logs_running_mean = None  # whether logs["loss"] is Keras's running mean (known at the first hook)
         self._losses = RunningMean()  # the epoch's loss, step by step, from the logged running mean
         self._epoch = 0
         self._done = 0  # steps of the epoch seen by this callback's batch hooks
@@ -107,11 +108,29 @@ class AdaptiveCallback(EngineCallback):
 
         Worked out from `logs["loss"]`, the epoch's running mean, without
         reading anything from the device; exact when the batches are the same
-        size (the last, smaller batch of an epoch counts as a whole one).
+        size (the last, smaller batch of an epoch counts as a whole one). A
+        fit whose loss tracker has counted nothing by its first batch hook
+        (a `train_step` of one's own that logs each batch's loss) is taken at
+        its word: the logged loss is the last batch's.
         """
         mean = logs.get("loss")
         if mean is None:
             return None
+        if self._logs_running_mean is None:
+            # Keras logs its loss tracker's mean since the epoch began; a train_step of one's own may log
+            # each batch's loss and leave the tracker at 0 (one read, once a fit).
+            # A Mean of one's own named "loss" (not listed in `metrics`) logs behind Keras's idle one: the
+            # tracker that counted is the one whose mean is logged, and the one a rollback rewinds.
+            counted = [m for m in self.model.metrics if m.name == "loss" and hasattr(m, "count")
+                       and float(read(self.model, m.count)) > 0]
+            self._logs_running_mean = bool(counted)
+            if counted:
+                self._loss_metric = counted[0]
+        if not self._logs_running_mean:
+            # The batch's own loss: kept as the epoch's mean too, for a rollback to come back to.
+            count, kept = self._losses.count + steps, self._losses.mean
+            self._losses.rewind(count, kept + (float(mean) - kept) * steps / count)
+            return float(mean)
         return self._losses.update(self._losses.count + steps, float(mean))
 
     def _forget_losses(self, back_to):

@@ -13,8 +13,9 @@ class Driver:
     the logs `fit` would pass.
     """
 
-    def __init__(self, callback, learning_rate=0.1, optimizer=None, steps=None):
+    def __init__(self, callback, learning_rate=0.1, optimizer=None, steps=None, per_batch=False):
         self.callback = callback
+        self.per_batch = per_batch  # logs each batch's own loss, as a train_step of one's own may
         self.model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
         self.model.compile(optimizer or keras.optimizers.SGD(learning_rate), "mse")
         self.optimizer = self.model.optimizer
@@ -43,9 +44,10 @@ class Driver:
         """``steps`` optimizer steps with this loss each, then one batch hook."""
         for _ in range(steps):
             self.optimizer.iterations.assign_add(1)
-            self.tracker.update_state(loss)
+            if not self.per_batch:
+                self.tracker.update_state(loss)
             self.model.layers[-1].kernel.assign(np.full((1, 1), float(self.step), "float32"))
-        logs = {"loss": float(self.tracker.result())}
+        logs = {"loss": float(loss) if self.per_batch else float(self.tracker.result())}
         self.callback.on_train_batch_end(self.batch_index + steps - 1, logs)
         self.batch_index += steps
         return logs

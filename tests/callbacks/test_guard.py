@@ -176,6 +176,19 @@ def test_rollback_forgets_every_spike_it_waited_for():
     assert logs["loss"] == 1.0
 
 
+def test_a_train_step_that_logs_each_batchs_own_loss_is_read_as_it_is():
+    # A train_step of one's own may return {"loss": this batch's loss} and leave Keras's tracker at 0.
+    # Read as the epoch's running mean, such noisy but healthy losses became spikes, and a rollback.
+    guard = keras_lr.DivergenceGuard(snapshot_every=5, patience=1)
+    driver = Driver(guard, per_batch=True)
+    noise = np.random.default_rng(0).uniform(-0.2, 0.2, 100)
+    for loss in np.linspace(1.5, 0.5, 100) + noise:  # falling, with each batch's noise
+        driver.batch(loss)
+    assert guard.recoveries == 0 and guard.events_frame().empty
+    logs = driver.batch(math.nan)
+    assert guard.recoveries == 1 and math.isfinite(logs["loss"])  # the kept steps' mean, for the callbacks after
+
+
 def test_state_is_reset_at_train_begin_and_by_deepcopy():
     guard = keras_lr.DivergenceGuard(max_recoveries=0)
     driver = Driver(guard)
