@@ -60,6 +60,22 @@ def _diverged_after_best(trial, direction):
     return last > first + margin if direction == "min" else last < first - margin
 
 
+def _best_epoch(trial, direction):
+    """The epoch (from 1, as `history_frame`) of the trial's best objective; NaN when none.
+
+    Read from the curve keras_lr's tuners keep, whose epochs go on from a
+    Hyperband round's `initial_epoch`: KerasTuner's `best_step` counts
+    within the round.
+    """
+    values = {epoch: value for epoch, value in _kerastuner.curve(trial, "objective").items() if math.isfinite(value)}
+    if values:
+        pick = min if direction == "min" else max
+        return int(pick(sorted(values), key=values.__getitem__)) + 1  # the first of equals, as KerasTuner
+    if trial.best_step is None:
+        return np.nan
+    return int(trial.best_step) + 1 + int(trial.hyperparameters.values.get("tuner/initial_epoch", 0))
+
+
 def _runs_defaults(oracle, trial_id, initial):
     """Whether the trial ran the defaults: the defaults trial, or a Hyperband round that continued it."""
     seen = set()
@@ -93,7 +109,11 @@ def results_frame(tuner):
         `lr_schedule` and every other hyperparameter (empty where inactive:
         NaN, None, or <NA> in an integer one's Int64 column; one named like
         a column of this frame, `epochs` say, is `hp/epochs`);
-        `epochs` (epochs run); `best_epoch`; `diverged_after_best` (a trial
+        `epochs` (epochs run); `best_epoch` (from 1, as `history_frame`
+        counts: a Hyperband round's epochs go on from its `initial_epoch`,
+        so a round that ran epochs 2 and 3 has `epochs` 2 and a
+        `best_epoch` of 2 or 3);
+        `diverged_after_best` (a trial
         not marked diverged whose objective ended non-finite, or clearly
         worse than after its first epoch);
         `message`. `frame.attrs` holds the objective, its direction and the
@@ -119,7 +139,7 @@ def results_frame(tuner):
             "score": np.nan if trial.score is None else float(trial.score),
             **{_column(name): values.get(name) for name in names},
             "epochs": len(losses) if losses else np.nan,
-            "best_epoch": np.nan if status == "diverged" or trial.best_step is None else int(trial.best_step) + 1,
+            "best_epoch": np.nan if status == "diverged" else _best_epoch(trial, direction),
             "diverged_after_best": status != "diverged" and _diverged_after_best(trial, direction),
             "message": extra.get("pruned", {}).get(trial_id) or extra.get("diverged", {}).get(trial_id)
             or (trial.message.strip().splitlines()[-1] if trial.message else None),

@@ -152,6 +152,13 @@ def test_hyperband_rounds_continue_one_schedule_over_max_epochs(tmp_path):
         np.testing.assert_allclose([logged[trial_id][e] for e in epochs], expected, rtol=1e-4)
         continued += values["tuner/initial_epoch"] > 0
     assert continued >= 1  # some trial was continued in a later round
+    # best_epoch counts as history_frame does: a continued round's epochs go on from its initial_epoch
+    # (it was KerasTuner's best step within the round, plus 1).
+    frame, history = tuning.results_frame(tuner), tuning.history_frame(tuner)
+    objective = history[history.metric == "objective"]
+    for row in frame.itertuples():
+        curve = objective[objective.trial_id == row.trial_id].sort_values("epoch")
+        assert row.best_epoch == int(curve.epoch.iloc[int(np.argmax(curve.value.to_numpy()))]), row.trial_id
 
 
 def test_hyperband_marks_the_rounds_that_continue_the_defaults_as_the_defaults(tmp_path):
