@@ -29,6 +29,15 @@ def _check_batched(owner, dataset, model):
         )
 
 
+def _leaves(x):
+    """The arrays of an input that may be a dict, list or tuple of them (a model of several inputs)."""
+    if isinstance(x, dict):
+        return [leaf for value in x.values() for leaf in _leaves(value)]
+    if isinstance(x, (list, tuple)):
+        return [leaf for value in x for leaf in _leaves(value)]
+    return [x]
+
+
 def _is_generator(x):
     """A Python iterator that fit cannot restart (a generator, an iterator)."""
     return hasattr(x, "__next__") and not isinstance(x, keras.utils.PyDataset)
@@ -197,6 +206,10 @@ def lr_find(
                 f"{owner}: y is required with array inputs (x is a {type(x).__name__}); pass the targets, or a "
                 f"dataset or generator of (x, y) batches."
             )
+        rows = [len(part) for part in _leaves(x) if hasattr(part, "shape") and len(getattr(part, "shape", ())) > 0]
+        if rows and min(rows) == 0:
+            shape = next(tuple(part.shape) for part in _leaves(x) if hasattr(part, "shape") and len(part) == 0)
+            raise ValueError(f"{owner}: x has no rows (shape {shape}): nothing to train on.")
         batch_size = batch_size or 32
     elif y is not None or batch_size is not None or sample_weight is not None:
         passed = ([f"y, a {type(y).__name__}"] if y is not None else []) + (
@@ -214,6 +227,8 @@ def lr_find(
         )
     if _is_tf_dataset(x):
         _check_batched(owner, x, model)
+        if int(x.cardinality()) == 0:
+            raise ValueError(f"{owner}: x, a {type(x).__name__}, is empty: nothing to train on.")
 
     close_interrupted(model)  # a schedule left in by a fit that stopped with an exception is not the model's
     build_optimizer(model)
@@ -249,6 +264,11 @@ def lr_find(
 
     finder = test(num_steps)
     first = finder.result
+    if first is not None and len(first.frame) == 0:
+        raise ValueError(
+            f"{owner}: fit ran no step on x (a {type(x).__name__}): it yielded no batch. Is it empty, or does a "
+            f"filter drop every element?"
+        )
     why = first._too_short if (retry and first is not None) else None
     if why:
         if verbose:

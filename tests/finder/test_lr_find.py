@@ -299,6 +299,15 @@ def test_models_it_cannot_test():
         keras_lr.lr_find(model_with(keras.optimizers.SGD()), tf.data.Dataset.from_tensor_slices((x, y)).batch(8), batch_size=8)
     with pytest.raises(ValueError, match="lr_find: x, a generator, yielded no batches"):
         keras_lr.lr_find(model_with(keras.optimizers.SGD()), (batch for batch in []))
+    # Empty data: it had read as a curve of "too few points", with advice to raise num_steps.
+    with pytest.raises(ValueError, match=r"lr_find: x has no rows \(shape \(0, 4\)\): nothing to train on"):
+        keras_lr.lr_find(model_with(keras.optimizers.SGD()), x[:0], y[:0])
+    with pytest.raises(ValueError, match=r"lr_find: x, a .*Dataset, is empty: nothing to train on"):
+        keras_lr.lr_find(model_with(keras.optimizers.SGD()), tf.data.Dataset.from_tensor_slices((x[:0], y[:0])).batch(8))
+    if keras.backend.backend() == "tensorflow":  # (JAX's and torch's fit fail on it with errors of their own)
+        nothing = tf.data.Dataset.from_tensor_slices((x, y)).filter(lambda *_: False).batch(8)
+        with pytest.raises(ValueError, match=r"lr_find: fit ran no step on x \(a .*\): it yielded no batch"):
+            keras_lr.lr_find(model_with(keras.optimizers.SGD()), nothing)
 
 
 def test_a_frozen_model_is_refused_before_any_step():
