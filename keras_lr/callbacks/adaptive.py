@@ -1,6 +1,7 @@
 """What the adaptive callbacks share: the multiplier, the record, snapshots, losses."""
 
 import difflib
+import re
 
 from keras_lr import _validation as v
 from keras_lr import _warnings
@@ -19,20 +20,34 @@ def check_frequency(owner, frequency):
     return v.check_int(owner, "frequency", frequency, low=1)
 
 
-# Metrics whose direction "auto" knows, besides losses and accuracies.
-_FALLING = ("mse", "mae", "mape", "msle", "mean_squared_error", "mean_absolute_error")
-_RISING = ("auc", "precision", "recall", "f1_score", "r2_score")
+# Metrics whose direction "auto" knows, besides losses and accuracies (Keras's names and short names).
+_FALLING = ("mse", "mae", "mape", "msle", "rmse", "mean_squared_error", "mean_absolute_error",
+            "mean_absolute_percentage_error", "mean_squared_logarithmic_error", "root_mean_squared_error",
+            "log_cosh_error", "logcosh", "hinge", "squared_hinge", "categorical_hinge", "kl_divergence", "poisson",
+            "crossentropy", "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy")
+_RISING = ("auc", "precision", "recall", "f1_score", "fbeta_score", "r2_score", "iou", "mean_iou",
+           "cosine_similarity", "precision_at_recall", "recall_at_precision", "sensitivity_at_specificity",
+           "specificity_at_sensitivity")
 
 
 def resolve_mode(owner, monitor, mode):
-    """"min" or "max" for ``monitor``; raises when "auto" cannot tell."""
+    """"min" or "max" for ``monitor``; raises when "auto" cannot tell.
+
+    Read from the name as Keras writes it: `val_` before a validation
+    metric, an output's name before its metric (`val_cls_mae`), and `_1`
+    after a second metric of one kind (`val_auc_1`).
+    """
     mode = v.check_choice(owner, "mode", mode, ("auto", "min", "max"))
     if mode != "auto":
         return mode
-    name = monitor.removeprefix("val_")
-    if name == "loss" or name.endswith("_loss") or name in _FALLING:
+    name = re.sub(r"_\d+$", "", monitor.removeprefix("val_"))
+
+    def named(known):
+        return any(name == metric or name.endswith("_" + metric) for metric in known)
+
+    if name == "loss" or name.endswith("_loss") or named(_FALLING):
         return "min"
-    if "acc" in name or name in _RISING:
+    if "acc" in name or named(_RISING):
         return "max"
     # A misspelt metric would only show in the logs at the first epoch's end.
     known = ["loss", "accuracy", *_FALLING, *_RISING]

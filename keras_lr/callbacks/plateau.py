@@ -52,7 +52,10 @@ class ReduceLROnPlateau(MonitorCallback):
         verbose: Integer. 1 prints a line for each reduction.
         mode: One of `"auto"`, `"min"`, `"max"`. Whether the monitored
             quantity should fall or rise; `"auto"` infers it from the name
-            and raises if it cannot.
+            (losses, errors and cross-entropies fall; accuracies, AUC,
+            precision, recall, F-scores, R^2 and IoU rise; an output's
+            prefix and Keras's `_1` suffix are read through) and raises
+            if it cannot.
         min_delta: Float >= 0. Smallest change that counts as an improvement.
         cooldown: Integer >= 0. Checks to wait after a reduction before
             counting patience again.

@@ -59,6 +59,19 @@ def test_auto_mode_maximises_accuracy():
     np.testing.assert_allclose(rates, [0.1, 0.1, 0.05], rtol=1e-6)
 
 
+@pytest.mark.parametrize("monitor, mode", [
+    ("val_cls_mae", "min"),  # an output's metric, prefixed with its name
+    ("val_root_mean_squared_error", "min"),  # had been offered 'val_mean_squared_error'
+    ("rmse", "min"),
+    ("val_auc_1", "max"),  # Keras numbers a second metric of one kind
+    ("val_out_accuracy", "max"),
+    ("val_mean_iou", "max"),
+    ("val_head_loss", "min"),
+])
+def test_auto_mode_reads_the_metric_names_keras_writes(monitor, mode):
+    assert keras_lr.ReduceLROnPlateau(monitor=monitor)._direction == mode
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_same_decisions_as_keras_on_a_float_rate(seed):
     rng = np.random.default_rng(seed)
@@ -196,7 +209,7 @@ def test_deepcopy_and_config_round_trip():
         (dict(frequency="batch"), "frequency must be one of"),
         (dict(frequency=10), "pass monitor='loss'"),
         (dict(monitor="loss", frequency=10, smoothing=1.0), "smoothing must be in"),
-        (dict(monitor="val_iou"), r"cannot tell whether monitor='val_iou' should fall or rise; pass mode"),
+        (dict(monitor="val_widgets"), r"cannot tell whether monitor='val_widgets' should fall or rise; pass mode"),
         (dict(monitor="val_lossx"), r"cannot tell whether monitor='val_lossx' should fall or rise \(did you mean "
                                     r"'val_loss'\?\); pass mode"),
         (dict(monitor="acuracy"), r"monitor='acuracy' .*\(did you mean 'accuracy'\?\)"),
