@@ -139,9 +139,10 @@ class Scheduler(ScheduleCallback):
     fit saves them (the schedule belongs to the callback, which puts it back
     on resume). `LossScaleOptimizer` (mixed precision) is unwrapped.
 
-    Logs `learning_rate` at every batch and epoch (so `History`, `CSVLogger`
-    and `TensorBoard` record it); `history_frame()` gives every step's rate
-    of the last fit as a pandas DataFrame.
+    Logs `learning_rate` at every batch and epoch (so `History` and
+    `CSVLogger` record it; Keras's `TensorBoard` writes the optimizer's rate
+    at an epoch's end in its place, the next step's); `history_frame()`
+    gives every step's rate of the last fit as a pandas DataFrame.
 
     Example:
 
