@@ -37,6 +37,14 @@ def check_trainable(model, owner):
     """Raises when the model has no trainable weights: no learning rate can move its loss, so a range
     test on it is batch noise (a frozen base model without a trainable head, say)."""
     if not model.trainable_weights:
+        unbuilt = [layer.name for layer in model.layers if not layer.built]
+        if model.trainable and unbuilt:
+            # A subclassed model's build(input_shape) builds no sublayer unless its own build does.
+            raise ValueError(
+                f"{owner}: the model has no trainable weights because its layers are not built ("
+                f"{', '.join(unbuilt[:3])}{', ...' if len(unbuilt) > 3 else ''}); call the model on a batch "
+                f"first, e.g. model(x[:1]), so that they create their weights."
+            )
         raise ValueError(
             f"{owner}: the model has no trainable weights (is it, or every layer, set trainable=False?), so no "
             f"learning rate changes its loss; make the layers that should train trainable, compile the model "
