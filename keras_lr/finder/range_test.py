@@ -14,6 +14,20 @@ def _is_tf_dataset(x):
     return type(x).__module__.startswith("tensorflow") and hasattr(x, "cardinality")
 
 
+def _check_targets(owner, dataset, model):
+    """Raises when a dataset yields inputs alone to a model compiled with a loss, which needs targets.
+
+    Keras's fit would fail inside its first step ("None values not
+    supported") and leave the model unable to trace another fit.
+    """
+    spec = dataset.element_spec
+    if getattr(model, "loss", None) is not None and not (isinstance(spec, tuple) and len(spec) >= 2):
+        raise ValueError(
+            f"{owner}: the dataset yields inputs alone, with no targets for the loss; make it yield (x, y) "
+            f"batches, e.g. tf.data.Dataset.zip((inputs, targets)) or dataset.map(lambda x: (x, target(x)))."
+        )
+
+
 def _check_batched(owner, dataset, model):
     """Raises when a dataset yields single examples where the model takes batches."""
     spec = dataset.element_spec
@@ -226,6 +240,7 @@ def lr_find(
             f"class_weight={class_weight!r}"
         )
     if _is_tf_dataset(x):
+        _check_targets(owner, x, model)
         _check_batched(owner, x, model)
         if int(x.cardinality()) == 0:
             raise ValueError(f"{owner}: x, a {type(x).__name__}, is empty: nothing to train on.")

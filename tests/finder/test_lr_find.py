@@ -302,6 +302,11 @@ def test_models_it_cannot_test():
     # Empty data: it had read as a curve of "too few points", with advice to raise num_steps.
     with pytest.raises(ValueError, match=r"lr_find: x has no rows \(shape \(0, 4\)\): nothing to train on"):
         keras_lr.lr_find(model_with(keras.optimizers.SGD()), x[:0], y[:0])
+    # A dataset of inputs alone: Keras's "None values not supported", and a model that could not fit again.
+    model = model_with(keras.optimizers.SGD())
+    with pytest.raises(ValueError, match=r"lr_find: the dataset yields inputs alone, with no targets for the loss"):
+        keras_lr.lr_find(model, tf.data.Dataset.from_tensor_slices(x).batch(8))
+    assert len(keras_lr.lr_find(model, x, y, num_steps=20, verbose=0).frame) > 0  # the model still fits
     with pytest.raises(ValueError, match=r"lr_find: x, a .*Dataset, is empty: nothing to train on"):
         keras_lr.lr_find(model_with(keras.optimizers.SGD()), tf.data.Dataset.from_tensor_slices((x[:0], y[:0])).batch(8))
     # JAX's and torch's fit, and Keras 3.3's on TensorFlow, fail on it with errors of their own.
