@@ -1,6 +1,7 @@
 """What the adaptive callbacks share: the multiplier, the record, snapshots, losses."""
 
 import difflib
+import math
 import re
 
 from keras_lr import _validation as v
@@ -8,7 +9,7 @@ from keras_lr import _warnings
 from keras_lr._engine.callback import EngineCallback
 from keras_lr._engine.distribution import build_optimizer, check_logs_agree
 from keras_lr._engine.losses import RunningMean
-from keras_lr._engine.state import Snapshot, read
+from keras_lr._engine.state import Snapshot, read, sync
 
 EVENT_COLUMNS = ["step", "epoch", "old_learning_rate", "new_learning_rate", "multiplier", "reason"]
 
@@ -131,22 +132,30 @@ class AdaptiveCallback(EngineCallback):
         mean = logs.get("loss")
         if mean is None:
             return None
-        if self._logs_running_mean is None:
+        if self._logs_running_mean is None and self._losses.count + steps >= 2 and math.isfinite(float(mean)):
             # Keras logs its loss tracker's mean since the epoch began; a train_step of one's own may log
-            # each batch's loss and leave the tracker at 0 (one read, once a fit).
-            # A Mean of one's own named "loss" (not listed in `metrics`) logs behind Keras's idle one: the
-            # tracker that counted is the one whose mean is logged, and the one a rollback rewinds.
-            counted = [m for m in self.model.metrics if m.name == "loss" and hasattr(m, "count")
-                       and float(read(self.model, m.count)) > 0]
-            self._logs_running_mean = bool(counted)
-            if counted:
-                self._loss_metric = counted[0]
-        if not self._logs_running_mean:
+            # another Mean's (a VAE's total_loss_tracker), or each batch's own loss. The Mean whose
+            # result is the logged value is the one; none, and it is each batch's. (After one step the
+            # two agree, and a NaN matches nothing: read once a fit, at the first finite hook after two.)
+            self._loss_metric = self._tracker_of(float(mean))
+            self._logs_running_mean = self._loss_metric is not None
+        if self._logs_running_mean is False:
             # The batch's own loss: kept as the epoch's mean too, for a rollback to come back to.
             count, kept = self._losses.count + steps, self._losses.mean
             self._losses.rewind(count, kept + (float(mean) - kept) * steps / count)
             return float(mean)
         return self._losses.update(self._losses.count + steps, float(mean))
+
+    def _tracker_of(self, logged):
+        """The `Mean` metric whose result is the logged loss, or None (the logs hold each batch's own loss)."""
+        sync(self.model)
+        for metric in self.model.metrics:
+            if not (hasattr(metric, "total") and hasattr(metric, "count")):
+                continue
+            count = float(metric.count.numpy())
+            if count > 0 and math.isclose(float(metric.total.numpy()) / count, logged, rel_tol=1e-5, abs_tol=1e-12):
+                return metric
+        return None
 
     def _forget_losses(self, back_to):
         """Drops the rolled-back steps' losses from the epoch's mean.
@@ -159,9 +168,10 @@ class AdaptiveCallback(EngineCallback):
         metric = self._loss_metric
         kept_now = self._losses.count
         kept, mean = back_to
-        weight = float(read(self.model, metric.count)) / kept_now if kept_now else 0.0  # samples per step
-        metric.total.assign(mean * kept * weight if kept else 0.0)
-        metric.count.assign(kept * weight)
+        if metric is not None and self._logs_running_mean is not False:  # no tracker logs a batch's own loss
+            weight = float(read(self.model, metric.count)) / kept_now if kept_now else 0.0  # samples per step
+            metric.total.assign(mean * kept * weight if kept else 0.0)
+            metric.count.assign(kept * weight)
         self._losses.rewind(kept, mean)
 
     def _seen(self):

@@ -16,7 +16,8 @@ class DivergenceGuard(AdaptiveCallback):
     Watches the training loss of every batch (the mean over the steps since
     the last batch hook, so every step is seen also with
     `steps_per_execution > 1`, though a blow-up within the fit's first
-    execution has no earlier reading to stand out from). When it is NaN or infinite, or keeps rising
+    execution has no earlier reading to stand out from; with a `train_step`
+    of one's own that logs each batch's own loss, the last step's). When it is NaN or infinite, or keeps rising
     above `threshold` times the median of the last `window` good ones for
     `patience` batch hooks in a row, the guard
 
@@ -35,8 +36,11 @@ class DivergenceGuard(AdaptiveCallback):
     the guard before every checkpoint callback: a `ModelCheckpoint` listed
     after it never saves NaN weights at an epoch end; one listed before it
     saves before the check. After a rollback the batch's `logs["loss"]` is
-    the epoch's loss over the steps kept, so a `TerminateOnNaN` listed after
-    the guard lets training go on; one listed before it stops at the NaN.
+    the epoch's loss over the steps kept (with none kept, the last one
+    logged before the divergence; before any, 0, as Keras logs a mean of
+    no step), so a
+    `TerminateOnNaN` listed after the guard lets training go on; one listed
+    before it stops at the NaN.
 
     When the loss diverges again within `snapshot_every` steps of a
     recovery, the recovery failed. The guard makes at most `max_recoveries`
@@ -111,6 +115,7 @@ class DivergenceGuard(AdaptiveCallback):
         self._spikes = 0  # spikes in a row, each above the one before
         self._last_spike = math.inf
         self._good_seen = (0, 0.0)  # the epoch's (steps, mean loss) at the last good batch hook
+        self._last_good_logged = None  # logs["loss"] at the last batch hook without a rollback
 
     def _spike(self, loss):
         """Why ``loss`` is a spike, or None."""
@@ -193,8 +198,15 @@ class DivergenceGuard(AdaptiveCallback):
             self._observe(loss)
             if self.recoveries != recoveries and isinstance(logs, dict):
                 # The callbacks after this one (TerminateOnNaN, a progress bar) get the same logs: they see
-                # the epoch's loss over the steps kept, not the NaN the rollback undid.
-                logs["loss"] = self._losses.mean if self._losses.count else 0.0
+                # the epoch's loss over the steps kept, not the NaN the rollback undid; with no step of the
+                # epoch kept, the last good loss logged (not a loss of 0 that never happened), and before
+                # any, 0, Keras's mean of no step, as its tracker now holds (a callback may read logs["loss"]).
+                if self._losses.count:
+                    logs["loss"] = self._losses.mean
+                else:
+                    logs["loss"] = 0.0 if self._last_good_logged is None else self._last_good_logged
+            elif self.recoveries == recoveries and math.isfinite(float(logs.get("loss", math.nan))):
+                self._last_good_logged = float(logs["loss"])
 
     def _at_epoch_end(self, epoch, logs):
         # The last step of an epoch can leave non-finite weights with a finite loss.

@@ -199,6 +199,21 @@ def test_guard_reads_a_train_step_that_logs_each_batchs_own_loss():
               callbacks=[guard])
     assert guard.recoveries == 0
 
+    class Bare(Raw):  # no metric at all: a rollback had no tracker to rewind, and crashed
+        @property
+        def metrics(self):
+            return []
+
+    keras.utils.set_random_seed(0)
+    model = Bare()
+    model(digits.data[:2].astype("float32"))
+    model.compile(keras.optimizers.Adam(0.003))
+    x = (digits.data[:160] / 16).astype("float32")
+    x[40:48] = np.nan
+    guard = keras_lr.DivergenceGuard()
+    model.fit(x, digits.target[:160], batch_size=8, epochs=1, verbose=0, shuffle=False, callbacks=[guard])
+    assert guard.recoveries == 1 and all(np.isfinite(w).all() for w in model.get_weights())
+
 
 def test_guard_stops_at_the_last_good_weights_when_recoveries_fail():
     guard = keras_lr.DivergenceGuard(factor=0.9, max_recoveries=1)

@@ -182,11 +182,27 @@ def test_a_train_step_that_logs_each_batchs_own_loss_is_read_as_it_is():
     guard = keras_lr.DivergenceGuard(snapshot_every=5, patience=1)
     driver = Driver(guard, per_batch=True)
     noise = np.random.default_rng(0).uniform(-0.2, 0.2, 100)
-    for loss in np.linspace(1.5, 0.5, 100) + noise:  # falling, with each batch's noise
+    losses = np.linspace(1.5, 0.5, 100) + noise  # falling, with each batch's noise
+    for loss in losses:
         driver.batch(loss)
     assert guard.recoveries == 0 and guard.events_frame().empty
     logs = driver.batch(math.nan)
     assert guard.recoveries == 1 and math.isfinite(logs["loss"])  # the kept steps' mean, for the callbacks after
+    driver.begin_epoch()
+    logs = driver.batch(math.nan)  # the epoch's first step: none kept, so the last good loss (not 0)
+    assert guard.recoveries == 2 and logs["loss"] == pytest.approx(float(losses[-1]))  # as logged then
+
+
+def test_a_train_step_that_logs_a_mean_of_its_own_is_read_as_a_running_mean():
+    # A VAE's train_step logs its total_loss_tracker's mean as "loss" and leaves Keras's tracker idle:
+    # read as each batch's loss, a blow-up (10, 50, 250, ...) was diluted into the mean and never caught.
+    guard = keras_lr.DivergenceGuard()
+    driver = Driver(guard, own_tracker=True)
+    start = driver.kernel()
+    for loss in [1.0] * 40 + [10.0, 50.0, 250.0, 1250.0]:
+        driver.batch(loss)
+    assert guard.recoveries == 1 and guard.events_frame().reason[0].startswith("loss 250 > 4 x median 1")
+    assert driver.kernel() > start  # rolled back to a snapshot of the good steps, not the start
 
 
 def test_state_is_reset_at_train_begin_and_by_deepcopy():
