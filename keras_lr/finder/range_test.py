@@ -21,10 +21,12 @@ def _check_targets(owner, dataset, model):
     supported") and leave the model unable to trace another fit.
     """
     spec = dataset.element_spec
-    if getattr(model, "loss", None) is not None and not (isinstance(spec, tuple) and len(spec) >= 2):
+    own_step = type(model).train_step is not keras.Model.train_step  # an autoencoder's may take x as its target
+    if getattr(model, "loss", None) is not None and not own_step and not (isinstance(spec, tuple) and len(spec) >= 2):
         raise ValueError(
-            f"{owner}: the dataset yields inputs alone, with no targets for the loss; make it yield (x, y) "
-            f"batches, e.g. tf.data.Dataset.zip((inputs, targets)) or dataset.map(lambda x: (x, target(x)))."
+            f"{owner}: x, a {type(dataset).__name__}, yields inputs alone, with no targets for the loss; make it "
+            f"yield (x, y) batches, e.g. tf.data.Dataset.zip((inputs, targets)) or dataset.map(lambda x: (x, "
+            f"target(x)))."
         )
 
 
@@ -50,6 +52,15 @@ def _leaves(x):
     if isinstance(x, (list, tuple)):
         return [leaf for value in x for leaf in _leaves(value)]
     return [x]
+
+
+def _rows(array):
+    """The first dimension of an array-like (numpy, a tensor, sparse or ragged), or None when unknown."""
+    try:
+        shape = tuple(array.shape)
+        return int(shape[0]) if shape and shape[0] is not None else None
+    except (AttributeError, TypeError, ValueError):
+        return None
 
 
 def _is_generator(x):
@@ -220,10 +231,9 @@ def lr_find(
                 f"{owner}: y is required with array inputs (x is a {type(x).__name__}); pass the targets, or a "
                 f"dataset or generator of (x, y) batches."
             )
-        rows = [len(part) for part in _leaves(x) if hasattr(part, "shape") and len(getattr(part, "shape", ())) > 0]
-        if rows and min(rows) == 0:
-            shape = next(tuple(part.shape) for part in _leaves(x) if hasattr(part, "shape") and len(part) == 0)
-            raise ValueError(f"{owner}: x has no rows (shape {shape}): nothing to train on.")
+        empty = [part for part in _leaves(x) if _rows(part) == 0]
+        if empty:
+            raise ValueError(f"{owner}: x has no rows (shape {tuple(empty[0].shape)}): nothing to train on.")
         batch_size = batch_size or 32
     elif y is not None or batch_size is not None or sample_weight is not None:
         passed = ([f"y, a {type(y).__name__}"] if y is not None else []) + (

@@ -304,9 +304,18 @@ def test_models_it_cannot_test():
         keras_lr.lr_find(model_with(keras.optimizers.SGD()), x[:0], y[:0])
     # A dataset of inputs alone: Keras's "None values not supported", and a model that could not fit again.
     model = model_with(keras.optimizers.SGD())
-    with pytest.raises(ValueError, match=r"lr_find: the dataset yields inputs alone, with no targets for the loss"):
+    with pytest.raises(ValueError, match=r"lr_find: x, a .*Dataset, yields inputs alone, with no targets for the loss"):
         keras_lr.lr_find(model, tf.data.Dataset.from_tensor_slices(x).batch(8))
     assert len(keras_lr.lr_find(model, x, y, num_steps=20, verbose=0).frame) > 0  # the model still fits
+    if BACKEND == "tensorflow":  # an autoencoder's train_step of its own takes x as its target: not refused
+        class AutoEncoder(keras.Sequential):
+            def train_step(self, data):
+                return super().train_step((data, data))
+
+        encoder = AutoEncoder([keras.Input((4,)), keras.layers.Dense(2), keras.layers.Dense(4)])
+        encoder.compile(keras.optimizers.SGD(), "mse")
+        assert len(keras_lr.lr_find(encoder, tf.data.Dataset.from_tensor_slices(x).batch(8), num_steps=20,
+                                    verbose=0).frame) > 0
     with pytest.raises(ValueError, match=r"lr_find: x, a .*Dataset, is empty: nothing to train on"):
         keras_lr.lr_find(model_with(keras.optimizers.SGD()), tf.data.Dataset.from_tensor_slices((x[:0], y[:0])).batch(8))
     # JAX's and torch's fit, and Keras 3.3's on TensorFlow, fail on it with errors of their own.
@@ -314,6 +323,21 @@ def test_models_it_cannot_test():
         nothing = tf.data.Dataset.from_tensor_slices((x, y)).filter(lambda *_: False).batch(8)
         with pytest.raises(ValueError, match=r"lr_find: fit ran no step on x \(a .*\): it yielded no batch"):
             keras_lr.lr_find(model_with(keras.optimizers.SGD()), nothing)
+
+
+def test_the_empty_data_check_reads_rows_of_sparse_and_ragged_inputs():
+    # Its first version called len(), which a scipy sparse matrix, a tf.SparseTensor and a
+    # tf.RaggedTensor refuse: lr_find raised TypeError on inputs it had taken before.
+    import scipy.sparse
+
+    from keras_lr.finder.range_test import _rows
+
+    x = np.eye(4, dtype="float32")
+    assert _rows(x) == 4 and _rows(x[:0]) == 0
+    assert _rows(scipy.sparse.csr_matrix(x)) == 4
+    assert _rows(tf.sparse.from_dense(x)) == 4
+    assert _rows(tf.ragged.constant([[1.0], [2.0, 3.0]])) == 2
+    assert _rows(3.0) is None
 
 
 def test_a_model_whose_layers_are_not_built_is_told_to_build_them():
