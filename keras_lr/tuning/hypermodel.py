@@ -143,7 +143,7 @@ class LRHyperModel(keras_tuner.HyperModel):
         self._warned_scheduler = False  # once: a LearningRateScheduler passed to search
         self._warned_no_search = False  # once: finder=True, but fit called without KerasTuner's callbacks
         self._awaits_test = False  # finder=True, and a keras_lr tuner was made with this hypermodel
-        self._checked_resume = False  # once: what a resumed search keeps from its saved space
+        self._checked_resume = None  # the tuner last checked for what a resumed search keeps from its saved space
         self._built = None  # (oracle, {the user's values: model}) while a keras_lr tuner is made with it
         own = keras_tuner.HyperParameters()
         self._declare(own)
@@ -225,6 +225,8 @@ class LRHyperModel(keras_tuner.HyperModel):
         if isinstance(self.finder, LRFinderResult) and not self._finder_done:
             self._finder_done = True
             self.bounds = self._announce_bounds("the range test result given", recommended=oracle is not None)
+        if isinstance(oracle, _kerastuner.Oracle):
+            oracle.keras_lr.setdefault("schedules", list(self.schedules))  # saved: a resume compares its own
         if oracle is not None and self.rate_name is not None:
             self._register(oracle, hp)
         if oracle is not None:
@@ -285,8 +287,8 @@ class LRHyperModel(keras_tuner.HyperModel):
                 "trial after the search needs none."
             )
         self._check_tuner(tuner)
-        if isinstance(tuner, _Search) and not self._checked_resume:
-            self._checked_resume = True
+        if isinstance(tuner, _Search) and self._checked_resume is not tuner:
+            self._checked_resume = tuner  # once a search: a hypermodel may serve another
             self._check_resumed(tuner)
         if self.finder is True and isinstance(tuner, _Search):
             # keras_lr's oracle assigns the range test to one trial, on whichever worker runs it.
@@ -330,10 +332,12 @@ class LRHyperModel(keras_tuner.HyperModel):
         if not isinstance(oracle, _kerastuner.Oracle):
             return  # a worker's: the chief's oracle holds the state
         again = "overwrite=True (or another project_name) begins a new search with them"
-        saved = _kerastuner.find_hp(oracle.hyperparameters, SCHEDULE)
-        if saved is not None and set(saved.values) != set(self.schedules):
+        # The schedules the search was made with (not its space's lr_schedule, which a search's own
+        # hyperparameters= may narrow on purpose).
+        saved = oracle.keras_lr.get("schedules")
+        if saved is not None and set(saved) != set(self.schedules):
             _warnings.warn(
-                f"LRHyperModel: this search resumes one saved with the schedules {list(saved.values)}, and "
+                f"LRHyperModel: this search resumes one saved with the schedules {list(saved)}, and "
                 f"searches those, not {list(self.schedules)}: KerasTuner keeps a resumed search's space; {again}."
             )
         state = oracle.keras_lr

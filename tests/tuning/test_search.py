@@ -631,3 +631,11 @@ def test_a_resumed_search_says_what_it_keeps_from_before(tmp_path):
         resumed.oracle.max_trials = 4
         search_digits(resumed)
     assert not [w for w in caught if "resumes" in str(w.message)]
+    # A new search whose hyperparameters= narrow the schedules (KerasTuner's way) resumes nothing.
+    narrowed = keras_tuner.HyperParameters()
+    narrowed.Choice("lr_schedule", ["constant", "one_cycle"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        search_digits(make(tuning.RandomSearch, tuning.LRHyperModel(build_digits), tmp_path / "new", max_trials=1,
+                           hyperparameters=narrowed))
+    assert not [w for w in caught if "resumes" in str(w.message)]
