@@ -230,8 +230,9 @@ def usable(learning_rates, losses, beta=0.9, rise=0.5):
     shrink to the point alone at the end, so there the level is the median
     of the last full window's points (9 + 1 at 0.9): one lucky last batch
     is not a fall. If a curve that never turned up fell below `FITTED_SHARE`
-    (1%) of its start, still falling at the end or lying flat at the float's
-    floor, the model had fit the test's batches (a small data set, cycled
+    (1%) of its start, still falling at the end or lying flat near 0 (below
+    `FITTED_SHARE` squared of its start: the float's floor, not a noise
+    floor), the model had fit the test's batches (a small data set, cycled
     many times over the test): the points after the first one below it are
     set aside too, as they say nothing of the rates they were taken at.
 
@@ -285,9 +286,11 @@ def usable(learning_rates, losses, beta=0.9, rise=0.5):
         smoothed = _steady_end(values[index], smooth(values[index], beta), beta)
         end = max(2, len(index) // 20, min(_window_reach(beta), len(index) // 2))  # the steady end included
         still_falling = int(np.argmin(smoothed)) >= len(index) - end
-        # Still creeping down at the end, or lying flat at the floor of the float (2.4e-7 in float32): either
-        # way the loss never rose, and the rates past the fit were not tested.
-        below = np.nonzero(smoothed <= FITTED_SHARE * start)[0] if start > 0 else []
+        # Still creeping down at the end, or lying flat near 0 (float32's floor is 2.4e-7): either way the
+        # loss never rose, and the rates past the fit were not tested. A flat end above FITTED_SHARE**2 of
+        # the start is a noise floor (an unscaled regression's MSE falling from 100 to 0.5), read as before.
+        fitted_flat = start > 0 and float(np.min(smoothed)) <= FITTED_SHARE**2 * start
+        below = np.nonzero(smoothed <= FITTED_SHARE * start)[0] if start > 0 and (still_falling or fitted_flat) else []
         if len(below):
             fitted = int(index[below[0]])
             keep[fitted + 1:] = False

@@ -330,6 +330,9 @@ def test_a_curve_that_fit_its_batches_and_lies_flat_at_the_floor_is_read_the_sam
     assert len(usable.notes) == 1 and usable.notes[0].startswith(
         f"the loss fell below 1% of its start by learning rate {rates[first]:.3g} and stayed down")
     assert s.one_cycle_max_lr(rates, losses) == pytest.approx(rates[first], rel=0.1) and rates[first] < 0.05
+    # A flat end well above 0 is a noise floor (an unscaled regression's MSE, 100 down to 0.5): not a fit.
+    floor = np.maximum(100.0 * np.exp(-np.clip(np.log10(rates) + 4.0, 0.0, None) * 4.0), 0.5)
+    assert s.usable(rates, floor).fitted is None and s.usable(rates, floor).notes == []
 
 
 def test_negative_losses_are_kept_when_the_curve_starts_below_zero():
