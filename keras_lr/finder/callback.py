@@ -109,7 +109,9 @@ class LRFinder(EngineCallback):
             centered moving median over as many points as that average
             weighs ((1 + smoothing) / (1 - smoothing): 19 for 0.9).
         divergence_threshold: Float > 1. The test stops when the smoothed
-            loss exceeds this times its best.
+            loss exceeds this times its best (for a loss whose best is 0
+            or below, when it rises above its best by this minus 1 times
+            its fall from the start).
         validation_data: None, or `(x, y)` / a dataset to evaluate the loss
             on after every step (slower; the suggestions then use `val_loss`).
         restore: Bool. Whether to put the model back as it was when fit ends.
@@ -171,7 +173,7 @@ class LRFinder(EngineCallback):
     def _reset(self):
         super()._reset()
         self._rates, self._losses, self._val_losses = [], [], []
-        self._average, self._best = MovingAverage(self.smoothing), math.inf
+        self._average, self._best, self._start = MovingAverage(self.smoothing), math.inf, None
         self._stopped_early = None
         self._state = None
         self._progbar = None
@@ -241,17 +243,30 @@ class LRFinder(EngineCallback):
         smoothed = self._average.update(monitored)
         if math.isfinite(monitored):
             self._best = min(self._best, smoothed)
+            if self._start is None:
+                self._start = smoothed
         if self._progbar is not None:
             self._progbar.update(step + 1, [("learning_rate", rate), ("loss", loss), ("smoothed_loss", smoothed)])
         if not math.isfinite(monitored):
             self._stop(f"the loss was {monitored} at learning rate {rate:.3g}")
-        elif smoothed > self.divergence_threshold * self._best:
-            self._stop(
-                f"the smoothed loss ({smoothed:.4g}) exceeded {self.divergence_threshold:g} x its best "
-                f"({self._best:.4g}) at learning rate {rate:.3g}"
-            )
+        elif self._diverged(smoothed):
+            rule = (f"{self.divergence_threshold:g} x its best ({self._best:.4g})" if self._best > 0 else
+                    f"its best ({self._best:.4g}) by {self.divergence_threshold - 1:g} x its fall from the start")
+            self._stop(f"the smoothed loss ({smoothed:.4g}) exceeded {rule} at learning rate {rate:.3g}")
         elif step + 1 >= self.num_steps:
             self.model.stop_training = True
+
+    def _diverged(self, smoothed):
+        """Whether the smoothed loss rose past the stop rule: `divergence_threshold` times its best.
+
+        A loss that went to 0 or below (a log-likelihood, a cosine similarity) has no such ratio: it
+        diverged when it rose above its best by `divergence_threshold - 1` times its fall from the start.
+        """
+        best = self._best
+        if best > 0:
+            return smoothed > self.divergence_threshold * best
+        fall = self._start - best
+        return fall > 0 and smoothed - best > (self.divergence_threshold - 1.0) * fall
 
     def _validation_loss(self):
         data = self.validation_data

@@ -200,12 +200,13 @@ class Usable:
         notes: List of strings: what was set aside or found, and why.
     """
 
-    def __init__(self, keep, artefacts, rise, notes, still_falling=False, fitted=None):
+    def __init__(self, keep, artefacts, rise, notes, still_falling=False, fitted=None, signed=False):
         self.keep, self.artefacts, self.rise, self.notes = keep, artefacts, rise, notes
         self.still_falling, self.fitted = still_falling, fitted
+        self.signed = signed  # the loss went below 0 by more than rounding: one that can be negative
 
 
-def usable(learning_rates, losses, beta=0.9, rise=0.5):
+def usable(learning_rates, losses, beta=0.9, rise=0.5, signed=None):
     """The part of a range test's curve that suggestions may be read from.
 
     Three kinds of points are set aside:
@@ -242,6 +243,9 @@ def usable(learning_rates, losses, beta=0.9, rise=0.5):
         beta: Float in [0, 1). The running average's weight of the past.
         rise: Float in (0, 1]. How far back up, as a fraction of the fall,
             the running average must climb for the rise to count.
+        signed: Bool or None. Whether the loss can be negative (its values
+            below 0 are then kept, and no fit of the batches is read); None
+            infers it: a loss below 0 by more than float rounding can be.
 
     Returns:
         A `Usable`.
@@ -254,9 +258,13 @@ def usable(learning_rates, losses, beta=0.9, rise=0.5):
     notes = []
     index = np.nonzero(keep)[0]
     if len(index) < 3:
-        return Usable(keep, artefacts, None, notes)
+        return Usable(keep, artefacts, None, notes, signed=bool(signed))
     start = float(np.median(values[index[: max(3, len(index) // 10)]]))
-    if start > 0:
+    # A loss below 0 by more than float rounding can be negative (a log-likelihood, a cosine similarity):
+    # its values below 0 are training's, and its fall is not a share of its start.
+    # (Resampled curves take the recorded one's answer: their redrawn noise can dip below 0.)
+    signed = bool(np.any(values[index] < -1e-6 * abs(start))) if signed is None else bool(signed)
+    if start > 0 and not signed:
         artefacts = keep & (values <= 0)
         below = artefacts
         if below.any():
@@ -269,7 +277,7 @@ def usable(learning_rates, losses, beta=0.9, rise=0.5):
             )
             index = np.nonzero(keep)[0]
             if len(index) < 3:
-                return Usable(keep, artefacts, None, notes)
+                return Usable(keep, artefacts, None, notes, signed=bool(signed))
     average = running_average(values[index], beta)
     lowest = int(np.argmin(average))
     fall = start - float(average[lowest])
@@ -290,7 +298,8 @@ def usable(learning_rates, losses, beta=0.9, rise=0.5):
         # loss never rose, and the rates past the fit were not tested. A flat end above FITTED_SHARE**2 of
         # the start is a noise floor (an unscaled regression's MSE falling from 100 to 0.5), read as before.
         fitted_flat = start > 0 and float(np.min(smoothed)) <= FITTED_SHARE**2 * start
-        below = np.nonzero(smoothed <= FITTED_SHARE * start)[0] if start > 0 and (still_falling or fitted_flat) else []
+        fits = start > 0 and not signed and (still_falling or fitted_flat)
+        below = np.nonzero(smoothed <= FITTED_SHARE * start)[0] if fits else []
         if len(below):
             fitted = int(index[below[0]])
             keep[fitted + 1:] = False
@@ -308,7 +317,7 @@ def usable(learning_rates, losses, beta=0.9, rise=0.5):
                 f"before the loss turned up, so the suggestions are cautious; raise end_lr (or num_steps) to see "
                 f"where training diverges"
             )
-    return Usable(keep, artefacts, first_rise, notes, still_falling, fitted)
+    return Usable(keep, artefacts, first_rise, notes, still_falling, fitted, signed)
 
 
 def _fall(values):
@@ -519,11 +528,11 @@ def _one_cycle_divisor(learning_rates, at):
     return PEAK_BELOW_RISE / 10.0**shift
 
 
-def _one_cycle_peak(rates, values, beta, kept=None):
+def _one_cycle_peak(rates, values, beta, kept=None, signed=None):
     """The rule on one curve: the rise / `_one_cycle_divisor`, no higher than the rate at the smoothed minimum.
 
     ``kept`` is the curve's `usable`, when the caller has it already."""
-    kept = usable(rates, values, beta) if kept is None else kept
+    kept = usable(rates, values, beta, signed=signed) if kept is None else kept
     index = np.nonzero(kept.keep)[0]
     if len(index) < 3:
         return math.nan
@@ -564,7 +573,7 @@ def one_cycle_peaks(learning_rates, losses, beta=0.9, draws=PEAK_DRAWS, seed=0):
     if not np.isfinite(_one_cycle_peak(rates, values, beta, kept)):
         return np.zeros(0)
     curves = resample(np.where(kept.artefacts, np.nan, values), beta, draws=draws, seed=seed)
-    peaks = np.array([_one_cycle_peak(rates, curve, beta) for curve in curves])
+    peaks = np.array([_one_cycle_peak(rates, curve, beta, signed=kept.signed) for curve in curves])
     return peaks[np.isfinite(peaks)]
 
 

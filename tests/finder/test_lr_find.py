@@ -325,6 +325,20 @@ def test_models_it_cannot_test():
             keras_lr.lr_find(model_with(keras.optimizers.SGD()), nothing)
 
 
+def test_a_loss_that_goes_below_zero_is_tested_to_its_divergence():
+    # A log-likelihood or a cosine similarity falls below 0: "4 x its best" then held at once, and the test
+    # stopped within a few steps; its values below 0 were set aside as a collapsed network's.
+    x, y = regression_data()
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(), lambda t, p: keras.ops.mean(keras.ops.square(t - p), axis=-1) - 1.0)
+    result = keras_lr.lr_find(model, x, y, batch_size=16, seed=0, verbose=0)
+    losses = result.frame.loss.to_numpy()
+    assert len(losses) > 150 and np.nanmin(losses) < -0.5  # it went on well below 0
+    assert result.stopped_early is None or "by 3 x its fall from the start" in result.stopped_early
+    assert result.usable[np.isfinite(losses) & (losses < 0)].any() and not any("set aside" in n for n in result.notes)
+    assert result.reliable and 1e-4 < result.one_cycle_max_lr < result.rise_lr
+
+
 def test_the_empty_data_check_reads_rows_of_sparse_and_ragged_inputs():
     # Its first version called len(), which a scipy sparse matrix, a tf.SparseTensor and a
     # tf.RaggedTensor refuse: lr_find raised TypeError on inputs it had taken before.
