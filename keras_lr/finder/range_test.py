@@ -45,15 +45,6 @@ def _check_batched(owner, dataset, model):
         )
 
 
-def _leaves(x):
-    """The arrays of an input that may be a dict, list or tuple of them (a model of several inputs)."""
-    if isinstance(x, dict):
-        return [leaf for value in x.values() for leaf in _leaves(value)]
-    if isinstance(x, (list, tuple)):
-        return [leaf for value in x for leaf in _leaves(value)]
-    return [x]
-
-
 def _rows(array):
     """The first dimension of an array-like (numpy, a tensor, sparse or ragged), or None when unknown."""
     try:
@@ -231,7 +222,7 @@ def lr_find(
                 f"{owner}: y is required with array inputs (x is a {type(x).__name__}); pass the targets, or a "
                 f"dataset or generator of (x, y) batches."
             )
-        empty = [part for part in _leaves(x) if _rows(part) == 0]
+        empty = [part for part in keras.tree.flatten(x) if _rows(part) == 0]  # a model of several inputs too
         if empty:
             raise ValueError(f"{owner}: x has no rows (shape {tuple(empty[0].shape)}): nothing to train on.")
         batch_size = batch_size or 32
