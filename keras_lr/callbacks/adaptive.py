@@ -124,10 +124,11 @@ class AdaptiveCallback(EngineCallback):
 
         Worked out from `logs["loss"]`, the epoch's running mean, without
         reading anything from the device; exact when the batches are the same
-        size (the last, smaller batch of an epoch counts as a whole one). A
-        fit whose loss tracker has counted nothing by its first batch hook
-        (a `train_step` of one's own that logs each batch's loss) is taken at
-        its word: the logged loss is the last batch's.
+        size (the last, smaller batch of an epoch counts as a whole one).
+        The running mean is the `Mean` metric whose result is the logged
+        value (Keras's loss tracker, or a `train_step`'s own, a VAE's
+        `total_loss_tracker` say); when none is, the logged loss is taken at
+        its word as the last batch's (a `train_step` that logs each batch's).
         """
         mean = logs.get("loss")
         if mean is None:
@@ -168,7 +169,7 @@ class AdaptiveCallback(EngineCallback):
         metric = self._loss_metric
         kept_now = self._losses.count
         kept, mean = back_to
-        if metric is not None and self._logs_running_mean is not False:  # no tracker logs a batch's own loss
+        if metric is not None:  # (none when the logs hold each batch's own loss)
             weight = float(read(self.model, metric.count)) / kept_now if kept_now else 0.0  # samples per step
             metric.total.assign(mean * kept * weight if kept else 0.0)
             metric.count.assign(kept * weight)

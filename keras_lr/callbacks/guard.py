@@ -38,9 +38,8 @@ class DivergenceGuard(AdaptiveCallback):
     saves before the check. After a rollback the batch's `logs["loss"]` is
     the epoch's loss over the steps kept (with none kept, the last one
     logged before the divergence; before any, 0, as Keras logs a mean of
-    no step), so a
-    `TerminateOnNaN` listed after the guard lets training go on; one listed
-    before it stops at the NaN.
+    no step), so a `TerminateOnNaN` listed after the guard lets training
+    go on; one listed before it stops at the NaN.
 
     When the loss diverges again within `snapshot_every` steps of a
     recovery, the recovery failed. The guard makes at most `max_recoveries`
@@ -196,7 +195,10 @@ class DivergenceGuard(AdaptiveCallback):
         if loss is not None and not self.stopped:
             recoveries = self.recoveries
             self._observe(loss)
-            if self.recoveries != recoveries and isinstance(logs, dict):
+            if self.recoveries == recoveries:
+                if math.isfinite(loss):
+                    self._last_good_logged = float(logs["loss"])
+            elif isinstance(logs, dict):
                 # The callbacks after this one (TerminateOnNaN, a progress bar) get the same logs: they see
                 # the epoch's loss over the steps kept, not the NaN the rollback undid; with no step of the
                 # epoch kept, the last good loss logged (not a loss of 0 that never happened), and before
@@ -205,8 +207,6 @@ class DivergenceGuard(AdaptiveCallback):
                     logs["loss"] = self._losses.mean
                 else:
                     logs["loss"] = 0.0 if self._last_good_logged is None else self._last_good_logged
-            elif self.recoveries == recoveries and math.isfinite(float(logs.get("loss", math.nan))):
-                self._last_good_logged = float(logs["loss"])
 
     def _at_epoch_end(self, epoch, logs):
         # The last step of an epoch can leave non-finite weights with a finite loss.
