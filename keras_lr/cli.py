@@ -17,6 +17,9 @@ class DataError(ValueError):
     """What is wrong with the user's table, in one line."""
 
 
+# The share of the rows held out, on which every score is reported.
+HELD_OUT = 0.25
+
 # Up to this many distinct whole numbers, a numeric target is a class label.
 MAX_CLASSES = 20
 
@@ -41,7 +44,7 @@ def _split(x, y, task, seed):
     from sklearn.model_selection import train_test_split
 
     stratify = y if task == "classification" else None
-    x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=0.25, random_state=seed, stratify=stratify)
+    x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=HELD_OUT, random_state=seed, stratify=stratify)
     return (x_train, y_train), (x_val, y_val)
 
 
@@ -112,22 +115,19 @@ def load_table(path, target, task, seed):
     if task == "classification":
         counts = labels.value_counts()
         rare = counts[counts < 2]
+        instead = ", or pass --task regression for a numeric target" if pd.api.types.is_numeric_dtype(labels) else ""
         if len(rare):
             # The held-out quarter is drawn class by class (stratified): a class needs a row on each side.
             others = f" (and {len(rare) - 1} other classes)" if len(rare) > 1 else ""
             raise DataError(
                 f"--target {target!r}: class {str(_plain(rare.index[0]))!r} has 1 example{others}; the held-out "
-                f"split takes a share of each class, so each needs at least 2"
-                + (", or pass --task regression for a numeric target" if pd.api.types.is_numeric_dtype(labels)
-                   else "")
+                f"split takes a share of each class, so each needs at least 2{instead}"
             )
-        held_out = math.ceil(0.25 * len(labels))
+        held_out = math.ceil(HELD_OUT * len(labels))  # as train_test_split rounds it
         if len(counts) > held_out:
             raise DataError(
                 f"--target {target!r} has {len(counts)} classes, more than the {held_out} rows held out (a "
-                f"quarter of {len(labels)}), which take one of each class at least; the table needs more rows"
-                + (", or pass --task regression for a numeric target" if pd.api.types.is_numeric_dtype(labels)
-                   else "")
+                f"quarter of {len(labels)}), which take one of each class at least; the table needs more rows{instead}"
             )
     numeric = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c])
                and not pd.api.types.is_bool_dtype(features[c])]
