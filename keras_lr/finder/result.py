@@ -41,6 +41,8 @@ def _share_fallen(curve):
 # never fell, or neither fell much nor rose (flat), or a peak the batches' noise moves; not a curve
 # that diverged at once, mostly NaN, or a peak below the rates tested (a range to move).
 NEVER_FELL, NOT_STEADY, FLAT = "never fell", "not steady", "flat"
+# A network that died on the test's highest rates: a longer test over them, denser, may diverge first.
+COLLAPSED = "collapsed"
 
 
 def assess(learning_rates, losses, smoothing=0.9):
@@ -48,7 +50,8 @@ def assess(learning_rates, losses, smoothing=0.9):
 
     A pure function of the raw rates and (unsmoothed) losses of a range test:
     the `reasons` of the `LRFinderResult` made from them, so empty exactly
-    when that result is `reliable`.
+    when that result is `reliable`. (A network that collapsed to one output,
+    which `lr_find` sees in the model and not in the curve, adds a reason.)
 
     Args:
         learning_rates: Sequence of the test's rates (increasing).
@@ -127,6 +130,23 @@ def _too_few_usable(rates, values, kept):
                   f"needs more steps to start")
 
 
+def _collapse_reason(rates, values, smoothing):
+    """Why a result whose network gave one output for every input at the end of the test is unreliable."""
+    finite = np.isfinite(values) & (rates > 0)
+    curve = s.smooth(values[finite], smoothing)
+    level = float(np.median(values[finite][-(s._window_reach(smoothing) + 1):]))  # the end, one full window
+    # The rate from which the smoothed loss stayed within a tenth of that level above it.
+    above = np.nonzero(curve > level + max(0.1 * abs(level), 1e-12))[0]
+    reached = rates[finite][min(above[-1] + 1, len(curve) - 1)] if len(above) else rates[finite][0]
+    return (
+        f"the network collapsed: at the end of the test (learning rate {rates[finite][-1]:.3g}) it gave the same "
+        f"output for every input of a batch of the data, where it had not before the test, so the loss it fell "
+        f"to ({level:.3g}, by {reached:.3g}) is a constant prediction's, not training's, and the curve does not "
+        f"show where training fails; standardise the inputs if they are not (units die at high rates on "
+        f"unscaled features), or lower end_lr below {reached:.3g}"
+    )
+
+
 class LRFinderResult(Recommendation):
     """The curve of a learning-rate range test and the rates it suggests.
 
@@ -151,7 +171,8 @@ class LRFinderResult(Recommendation):
             (too few points, the loss never fell, it neither fell by 10%
             nor rose for good, it diverged at once, mostly NaN, a spread
             wider than 10x or fewer than half of the resampled curves
-            supporting a peak, or a peak below the rates tested); `reasons`
+            supporting a peak, a peak below the rates tested, or a network
+            that collapsed to one output for every input); `reasons`
             says why, and `lr_find` warns.
         reasons: List of strings. Why the result is unreliable (empty when
             it is reliable).
@@ -164,12 +185,19 @@ class LRFinderResult(Recommendation):
         monitor: String. The column the suggestions read: "val_loss" when
             the test ran on validation data, else "loss".
         stopped_early: String or None. Why the test ended before `num_steps`.
+        collapsed: Bool. Whether the network gave the same output for
+            every input at the end of the test (`lr_find` compares its
+            outputs on a batch of the data before and after): it died on
+            the test's highest rates, so its loss fell to a constant
+            prediction's, and the result is unreliable. Always False from
+            the `LRFinder` callback alone, which does not see the data.
     """
 
-    def __init__(self, frame, smoothing=0.9, stopped_early=None, warn=True):
+    def __init__(self, frame, smoothing=0.9, stopped_early=None, warn=True, collapsed=False):
         self.frame = frame = frame.copy()  # its smoothed_loss column is (re)computed here
         self.smoothing = smoothing
         self.stopped_early = stopped_early
+        self.collapsed = collapsed = v.check_bool("LRFinderResult", "collapsed", collapsed)
         column = "val_loss" if "val_loss" in frame else "loss"
         self.monitor = column
         rates, values = s._arrays("LRFinderResult", frame["learning_rate"], frame[column])
@@ -188,6 +216,12 @@ class LRFinderResult(Recommendation):
         assessed = _assess(rates, values, usable.keep)
         self.reasons = [message for _, message in assessed]
         kinds = {kind for kind, _ in assessed}
+        if collapsed:
+            kinds.add(COLLAPSED)
+            self.reasons.append(_collapse_reason(rates, values, smoothing))
+            # What the curve's end was read as (the batches fit, a fall still going) was the network dying.
+            if usable.fitted is not None or usable.still_falling:
+                self.notes.remove(usable.notes[-1])
         self.reliable = not self.reasons
         self.suggestions = {
             "valley": s.valley(rates, curve),
@@ -238,7 +272,7 @@ class LRFinderResult(Recommendation):
                 f"raise num_steps (300 by default) or batch_size"
             )
         self.reliable = not self.reasons
-        if "too few" in kinds and usable.still_falling:
+        if "too few" in kinds and usable.still_falling and not collapsed:
             # A few points' last rate is no finding: the reason says what to change.
             self.notes.remove(usable.notes[-1])
         barely_fell = self.reliable and fell < BARELY_FELL
@@ -260,6 +294,8 @@ class LRFinderResult(Recommendation):
             asks.append("its OneCycle peak was not steady")
         if barely_fell:
             asks.append(f"the loss fell by only {100 * fell:.1f}% of its start")
+        if collapsed:
+            asks.append("the network collapsed to one output, which a denser test may diverge before")
         self._too_short = "; ".join(asks) or None
         if self.reliable and usable.fitted is not None:
             # No divergence to read, and no test of the rates past the point where the batches were fit.
