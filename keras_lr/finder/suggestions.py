@@ -221,7 +221,10 @@ def usable(learning_rates, losses, beta=0.9, rise=0.5, signed=None):
       minimum, climbs back more than ``rise`` of the way from that minimum
       to the starting level, or to twice its minimum, whichever comes
       first (a loss that fell close to 0 doubles long before it climbs
-      halfway back). The running average lags the raw loss, which
+      halfway back). Its minimum is looked for after its first
+      `_window_reach` points (9 at 0.9), which average a few batches
+      alone, unless the loss never fell below its start after them (a
+      test that started too high). The running average lags the raw loss, which
       here is what is wanted: one lucky low batch in the divergent tail
       cannot pull it down, so the tail is cut however its raw losses jump.
 
@@ -279,7 +282,14 @@ def usable(learning_rates, losses, beta=0.9, rise=0.5, signed=None):
             if len(index) < 3:
                 return Usable(keep, artefacts, None, notes, signed=bool(signed))
     average = running_average(values[index], beta)
-    lowest = int(np.argmin(average))
+    # The average's first points average a few batches alone: on a trained model's flat, noisy start its
+    # lowest point was often there (three lucky batches), and the whole curve after it read as a rise. It
+    # is looked for after them, unless the loss never fell below its start there (a test that started too
+    # high, rising from its first steps).
+    settled = min(_window_reach(beta), len(index) // 10)
+    lowest = settled + int(np.argmin(average[settled:]))
+    if not average[lowest] < start:
+        lowest = int(np.argmin(average))
     fall = start - float(average[lowest])
     first_rise = None
     if fall > 1e-6 * abs(start):  # a fall within rounding is none

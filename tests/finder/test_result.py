@@ -219,3 +219,21 @@ def test_a_loss_that_barely_fell_is_noted_with_what_to_change():
     assert LRFinderResult(frame(valley_curve()), warn=False).notes == []
     # Nor is a curve that starts at or below 0, whose share fallen means nothing.
     assert not any("barely" in note for note in LRFinderResult(frame(barely - 3.0), warn=False).notes)
+
+
+def test_a_trained_models_lucky_first_batches_are_not_its_minimum():
+    # A trained model's batch losses vary several-fold on a flat start. Three lucky first batches made the
+    # running average's lowest point, from which the flat start read as a rise "within 3 steps of start_lr"
+    # (lower start_lr, which gives the same noise); the fall by 40% and the divergence after it went unread.
+    rates = np.logspace(-7, 1, 300)
+    x = np.log10(rates)
+    trend = 0.055 * (1.0 - 0.4 / (1.0 + np.exp(-(x + 1.0) / 0.2))) * 10.0 ** (3.0 * np.clip(x, 0.0, None))
+    losses = trend * np.exp(np.random.default_rng(0).normal(0.0, 0.6, size=300))
+    losses[:3] = [0.072, 0.037, 0.010]
+    result = LRFinderResult(frame(losses, rates), warn=False)
+    assert result.reliable, result.reasons
+    assert 0.1 < result.rise_lr < 3.0 and 0.01 < result.one_cycle_max_lr < 0.3
+    # A curve that rises from its first steps is still read so (start_lr too high).
+    rising = np.r_[np.linspace(1.0, 0.8, 4), np.linspace(0.8, 1.9, 26)]
+    assert LRFinderResult(frame(rising, np.logspace(-7, -5, 30)), warn=False).reasons[0].startswith(
+        "too few usable points before the loss rose for good")

@@ -407,11 +407,11 @@ def test_the_peak_is_the_median_over_resampled_curves():
 
 
 def test_draws_that_support_no_peak_are_left_out():
-    # A fall of 0.02 under noise of 0.05: one resampled curve of the 40 has no fall left.
+    # A fall of 0.02 under noise of 0.05: a few resampled curves of the 40 have no fall left.
     rates = np.geomspace(1e-5, 1.0, 60)
     x = np.log10(rates)
     losses = 2.0 - 0.02 / (1.0 + np.exp(-(x + 3.0) / 0.3)) + np.where(x > -1.0, 3.0 * (x + 1.0) ** 2, 0.0)
-    losses = losses + np.random.default_rng(1).normal(0.0, 0.05, rates.shape)
+    losses = losses + np.random.default_rng(4).normal(0.0, 0.05, rates.shape)
     peaks = s.one_cycle_peaks(rates, losses)
     assert 0 < peaks.size < 40 and np.all(np.isfinite(peaks))
     assert s.one_cycle_max_lr(rates, losses) == pytest.approx(math.exp(np.median(np.log(peaks))))
