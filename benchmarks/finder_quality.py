@@ -303,8 +303,10 @@ def run(job):
                 "seconds": time.perf_counter() - start,
                 "rates": result.frame["learning_rate"].tolist(),
                 "losses": result.frame["loss"].tolist(),
-                "first": {"rates": first.frame["learning_rate"].tolist(), "losses": first.frame["loss"].tolist()},
+                "first": {"rates": first.frame["learning_rate"].tolist(), "losses": first.frame["loss"].tolist(),
+                          "collapsed": first.collapsed},
                 "retried": result.first_test is not None,
+                "collapsed": result.collapsed,  # seen in the model, not in the curve
             }
         if kind == "baseline":
             model = compiled(task, job["seed"], optimizer("adam", 0.001))
@@ -387,7 +389,7 @@ def _curve_result(curve):
     from keras_lr.finder import LRFinderResult
 
     frame = pd.DataFrame({"learning_rate": curve["rates"], "loss": curve["losses"]})
-    return LRFinderResult(frame, warn=False)
+    return LRFinderResult(frame, warn=False, collapsed=curve.get("collapsed", False))
 
 
 def total_steps(task, budget):

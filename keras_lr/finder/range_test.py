@@ -57,36 +57,52 @@ def _rows(array):
 
 
 def _probe(x, batch_size):
-    """Inputs to compare the model's outputs on before and after the test, or None where taking them would
-    change what the test reads (a generator) or the data cannot be sliced.
+    """(inputs, note): inputs to compare the model's outputs on before and after the test, or None with a
+    note saying why not (None for a generator: reading it would change what the test reads).
 
-    Arrays give ``batch_size`` rows spread evenly over them, not the first: on rows sorted by class the
-    first batch is one class, to which a fitted network with a saturated output may give one output. A
-    dataset or PyDataset gives its first batch's inputs (the targets and weights dropped).
+    Arrays give ``batch_size`` rows spread evenly over them (a strided slice, which numpy, tensors of every
+    backend, scipy sparse and pandas' ``iloc`` take), not the first: on rows sorted by class the first
+    batch is one class. A dataset or PyDataset gives its first batch's inputs. Called after the test, so a
+    cached dataset has been read in full and the test's batches were not changed by it.
     """
+    if _is_generator(x):
+        return None, None
     try:
-        if _is_generator(x):
-            return None
         if _is_tf_dataset(x) or isinstance(x, keras.utils.PyDataset):
             batch = next(iter(x)) if _is_tf_dataset(x) else x[0]
-            return batch[0] if isinstance(batch, tuple) else batch
+            return keras.utils.unpack_x_y_sample_weight(batch)[0], None
         count = _rows(keras.tree.flatten(x)[0])
-        rows = np.unique(np.linspace(0, count - 1, min(batch_size, count)).astype(int))
-        return keras.tree.map_structure(lambda part: part.iloc[rows] if hasattr(part, "iloc") else part[rows], x)
-    except Exception:  # a layout we cannot slice: the check is skipped, the test runs as before
-        return None
+        step = max(1, count // batch_size)
+        rows = slice(0, step * min(batch_size, count), step)
+        return keras.tree.map_structure(lambda part: part.iloc[rows] if hasattr(part, "iloc") else part[rows], x), None
+    except Exception as error:  # a layout this cannot slice (tf.SparseTensor, ...): say so, run on
+        return None, f"{type(error).__name__}: {error}"
 
 
 def _outputs(model, inputs):
-    """The model's outputs on ``inputs`` (inference), each output as a float64 array; None when the model
-    cannot be called on them."""
-    if inputs is None:
-        return None
+    """(outputs, note): the model's outputs on ``inputs`` (inference), each as a float64 array, or None with
+    what the call raised."""
     try:
         outputs = model(inputs, training=False)
-        return [np.asarray(keras.ops.convert_to_numpy(part), dtype=np.float64) for part in keras.tree.flatten(outputs)]
-    except Exception:  # e.g. a model that takes its inputs in a form fit builds: the check is skipped
-        return None
+        return [np.asarray(keras.ops.convert_to_numpy(part), dtype=np.float64) for part in keras.tree.flatten(outputs)], None
+    except Exception as error:  # e.g. a model that takes its inputs in a form only fit builds
+        return None, f"{type(error).__name__}: {error}"
+
+
+def _check_collapse(model, x, batch_size, state):
+    """(collapsed, note) for a test that has just run to its end: its model's outputs on a batch of ``x``
+    now, against those of the model as ``state`` kept it (restored for that, then again after, as the call
+    moves a stateful layer's state)."""
+    inputs, note = _probe(x, batch_size)
+    if inputs is None:
+        return False, note
+    after, note = _outputs(model, inputs)
+    if after is None:
+        return False, note
+    state.restore()
+    before, note = _outputs(model, inputs)
+    state.restore()
+    return _collapsed(before, after), note
 
 
 def _collapsed(before, after):
@@ -179,22 +195,23 @@ def lr_find(
     were reliable, their peaks at the grid's best. `retry=False` keeps the
     first test whatever it shows.
 
-    A network can die on the test's highest rates instead of diverging: on
-    unscaled inputs its ReLU units die, it gives one output for every input,
-    and its loss falls to that constant prediction's and stays there, which
-    the curve alone reads as a fall still going at `end_lr` (with a OneCycle
-    peak of about 1, at which the network dies again). `lr_find` compares
-    the model's outputs on one batch of the data (rows spread over arrays,
-    the first batch of a dataset or PyDataset; not a generator's) before
-    and after the test: if they were all equal at the end, and not before,
-    the result is unreliable (`result.collapsed`), its reason says to
-    standardise the inputs or lower `end_lr`, and the test is run again: a
-    denser test may diverge before the units die. On unscaled breast
-    cancer (Adam, 20 seeds) 6 first tests collapsed; 4 had read as reliable,
-    with peaks of 0.47-1.26 that trained to the majority class alone in 5
-    epochs (63% held out, where 0.03 gave 85-92%). Run again, 5 diverged
-    first, their peaks 0.006-0.03 scoring 80-90%; the sixth collapsed
-    again and is unreliable.
+    A network can die on the test's highest rates instead of diverging:
+    its ReLU units die (on unscaled inputs, for one), it gives one output
+    for every input, and its loss falls to that constant prediction's and
+    stays there, which the curve alone reads as a fall still going at
+    `end_lr` (with a OneCycle peak of about 1, at which the network dies
+    again). After a test that ran to `end_lr` (one stopped by a divergence
+    has read it), `lr_find` compares the model's outputs on one batch of the
+    data (rows spread over arrays, the first batch of a dataset or
+    PyDataset; not a generator's) at the end of the test and before it: all
+    equal at the end and not before, and the curve not risen for good
+    before it reached their loss (a CNN's loss that climbs back to the
+    labels' entropy as its units die has read its rise, and stands), the
+    result is unreliable (`result.collapsed`), its reason says to
+    standardise the inputs or lower
+    `end_lr`, and the test is run again: a denser test may diverge before
+    the units die. Inputs it cannot slice (a `tf.SparseTensor`) or a model
+    it cannot call on them leave a note. The README has the figures.
 
     Example:
 
@@ -316,8 +333,6 @@ def lr_find(
     if _is_generator(x):
         x = _cycle(x)  # once: a second test reads on from where the first stopped
     state = ModelState(model)
-    probe = _probe(x, batch_size or 32)
-    before = _outputs(model, probe)
 
     def test(steps):
         finder = LRFinder(
@@ -339,10 +354,16 @@ def lr_find(
                 keras.utils.set_random_seed(seed)
             arguments = _fit_arguments(x, y, batch_size, steps, sample_weight, class_weight)
             model.fit(**arguments, verbose=0, callbacks=[finder])
-            if finder.result is not None and _collapsed(before, _outputs(model, probe)):
-                result = finder.result  # the same curve, read knowing that the network died on it
-                finder.result = LRFinderResult(result.frame, result.smoothing, result.stopped_early, warn=False,
-                                               collapsed=True)
+            result = finder.result
+            # A test stopped by a divergence has read it (a diverged network may give one output too); one
+            # that ran to end_lr may have ended on a dead network.
+            if result is not None and len(result.frame) and result.stopped_early is None:
+                collapsed, note = _check_collapse(model, x, batch_size or 32, state)
+                if collapsed:  # the same curve, read knowing that the network died on it
+                    finder.result = result = LRFinderResult(result.frame, result.smoothing, warn=False, collapsed=True)
+                if note:
+                    result.notes.append(f"the model's outputs could not be compared before and after the test "
+                                        f"({note}), so a network that collapsed to one output would not be seen")
         finally:
             state.restore()
             if verbose and finder.result is not None and finder.result.stopped_early:
@@ -357,9 +378,11 @@ def lr_find(
             f"filter drop every element?"
         )
     why = first._too_short if (retry and first is not None) else None
+    collapsed = first is not None and first.collapsed  # not a length to change: the network died
     if why:
         if verbose:
-            print(f"\nlr_find: {num_steps} steps were too short to judge ({why}); testing again with {3 * num_steps}.")
+            judged = "could not be judged" if collapsed else "were too short to judge"
+            print(f"\nlr_find: {num_steps} steps {judged} ({why}); testing again with {3 * num_steps}.")
         finder = test(3 * num_steps)
     result = finder.result
     if why and first.reliable and not result.reliable:
@@ -370,7 +393,8 @@ def lr_find(
         result = first
     elif why:
         result.first_test = first
-        result.notes.insert(0, f"a first test of {num_steps} steps was too short to judge ({why}); this is a second "
+        judged = "could not be judged" if collapsed else "was too short to judge"
+        result.notes.insert(0, f"a first test of {num_steps} steps {judged} ({why}); this is a second "
                                f"test of {3 * num_steps} steps over the same rates")
     if result is not None:
         result._warn()

@@ -130,18 +130,40 @@ def _too_few_usable(rates, values, kept):
                   f"needs more steps to start")
 
 
+def _collapse_floor(rates, values, smoothing):
+    """(level, index) of a collapsed network's loss: the curve's end, read over one full smoothing window
+    (its constant prediction's loss), and the first point from which the smoothed loss stayed within a
+    tenth of that level (an index into ``values``)."""
+    finite = np.nonzero(np.isfinite(values) & (rates > 0))[0]
+    curve = s.smooth(values[finite], smoothing)
+    level = float(s._steady_end(values[finite], curve, smoothing)[-1])
+    away = np.nonzero(np.abs(curve - level) > max(0.1 * abs(level), 1e-12))[0]
+    return level, int(finite[min(away[-1] + 1, len(curve) - 1)] if len(away) else finite[0])
+
+
+def _fell_to_collapse(rates, values, rise, smoothing):
+    """Whether the curve read the fall to a collapsed network's loss as training: it never rose for good
+    (``rise``, `suggestions.usable`'s), or that loss lies in the lower half of its fall, nearer its minimum
+    than its start (an inflated start on unscaled inputs falls to it, and a late bounce of the dead
+    network's loss reads as the rise). A curve that rose back to it (a CNN whose loss climbs back to the
+    labels' entropy, its start, as its units die) has read that rise."""
+    if rise is None:
+        return True
+    finite = values[np.isfinite(values) & (rates > 0)]
+    curve = s.smooth(finite, smoothing)
+    start = float(np.median(curve[: max(3, len(curve) // 10)]))
+    return _collapse_floor(rates, values, smoothing)[0] < 0.5 * (start + float(curve.min()))
+
+
 def _collapse_reason(rates, values, smoothing):
     """Why a result whose network gave one output for every input at the end of the test is unreliable."""
-    finite = np.isfinite(values) & (rates > 0)
-    curve = s.smooth(values[finite], smoothing)
-    level = float(np.median(values[finite][-(s._window_reach(smoothing) + 1):]))  # the end, one full window
-    # The rate from which the smoothed loss stayed within a tenth of that level above it.
-    above = np.nonzero(curve > level + max(0.1 * abs(level), 1e-12))[0]
-    reached = rates[finite][min(above[-1] + 1, len(curve) - 1)] if len(above) else rates[finite][0]
+    level, at = _collapse_floor(rates, values, smoothing)
+    reached = rates[at]
+    last = rates[np.isfinite(values) & (rates > 0)][-1]
     return (
-        f"the network collapsed: at the end of the test (learning rate {rates[finite][-1]:.3g}) it gave the same "
-        f"output for every input of a batch of the data, where it had not before the test, so the loss it fell "
-        f"to ({level:.3g}, by {reached:.3g}) is a constant prediction's, not training's, and the curve does not "
+        f"the network collapsed: at the end of the test (learning rate {last:.3g}) it gave the same output "
+        f"for every input of a batch of the data, where it had not before the test, so the loss it fell to "
+        f"({level:.3g}, by {reached:.3g}) is a constant prediction's, not training's, and the curve does not "
         f"show where training fails; standardise the inputs if they are not (units die at high rates on "
         f"unscaled features), or lower end_lr below {reached:.3g}"
     )
@@ -187,22 +209,26 @@ class LRFinderResult(Recommendation):
         stopped_early: String or None. Why the test ended before `num_steps`.
         collapsed: Bool. Whether the network gave the same output for
             every input at the end of the test (`lr_find` compares its
-            outputs on a batch of the data before and after): it died on
-            the test's highest rates, so its loss fell to a constant
-            prediction's, and the result is unreliable. Always False from
-            the `LRFinder` callback alone, which does not see the data.
+            outputs on a batch of the data before and after) and the curve
+            read its fall to that constant prediction's loss as training
+            (it never rose for good, or that loss lies nearer its minimum
+            than its start): the network died on the test's highest rates,
+            and the result is unreliable. A curve that rose back to that
+            loss has read the rise, and is not collapsed. Always False
+            from the `LRFinder` callback alone, which does not see the data.
     """
 
     def __init__(self, frame, smoothing=0.9, stopped_early=None, warn=True, collapsed=False):
         self.frame = frame = frame.copy()  # its smoothed_loss column is (re)computed here
         self.smoothing = smoothing
         self.stopped_early = stopped_early
-        self.collapsed = collapsed = v.check_bool("LRFinderResult", "collapsed", collapsed)
+        collapsed = v.check_bool("LRFinderResult", "collapsed", collapsed)
         column = "val_loss" if "val_loss" in frame else "loss"
         self.monitor = column
         rates, values = s._arrays("LRFinderResult", frame["learning_rate"], frame[column])
         usable = s.usable(rates, values, smoothing)
         self.notes = list(usable.notes)
+        self.collapsed = collapsed = collapsed and _fell_to_collapse(rates, values, usable.rise, smoothing)
         # Smoothed over every point but the artefacts (the plot shows the rise too); read up to the rise.
         smoothed = s.smooth(np.where(usable.artefacts, np.nan, values), smoothing)
         shown = smoothed if column == "loss" else s.smooth(frame["loss"].to_numpy(np.float64), smoothing)

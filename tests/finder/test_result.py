@@ -237,3 +237,28 @@ def test_a_trained_models_lucky_first_batches_are_not_its_minimum():
     rising = np.r_[np.linspace(1.0, 0.8, 4), np.linspace(0.8, 1.9, 26)]
     assert LRFinderResult(frame(rising, np.logspace(-7, -5, 30)), warn=False).reasons[0].startswith(
         "too few usable points before the loss rose for good")
+
+
+def test_a_collapse_counts_where_the_curve_read_its_fall_as_training():
+    # lr_find passes collapsed=True when the network gave one output for every input at the end of a test
+    # that ran to end_lr. Where the loss fell to that constant prediction's and lay there (unscaled breast
+    # cancer), the fall read as training: unreliable. Where it rose to it after its minimum (a CNN whose
+    # loss climbs back to the labels' entropy as its units die), the rise was read: the result stands.
+    rates = np.logspace(-7, 1, 300)
+    x = np.log10(rates)
+    noise = np.exp(np.random.default_rng(0).normal(0.0, 0.1, size=300))
+    fell = (130.0 / (1.0 + np.exp((x + 2.5) / 0.3)) + 1.5 - 0.85 / (1.0 + np.exp(-(x + 0.3) / 0.1))) * noise
+    result = LRFinderResult(frame(fell, rates), warn=False, collapsed=True)
+    assert result.collapsed and not result.reliable and result._too_short.startswith("the network collapsed")
+    assert "(0.6" in result.reasons[0] and "lower end_lr below" in result.reasons[0]
+    assert LRFinderResult(frame(fell, rates), warn=False).reliable  # as the curve alone read it
+    # The dead network's loss may bounce up at the last rates (its output's bias thrown about): a "rise",
+    # from which the curve read a peak of 0.5-0.8 that trained to the majority class; but that loss lies
+    # near the minimum of a fall from 130, and the fall to it was read as training all the same.
+    bounced = fell * np.where(np.arange(300) >= 285, 3.0, 1.0)
+    assert s.usable(rates, bounced).rise is not None
+    assert LRFinderResult(frame(bounced, rates), warn=False, collapsed=True).collapsed
+    rose = (2.3 - 1.8 / (1.0 + np.exp(-(x + 3.0) / 0.3)) + 1.8 / (1.0 + np.exp(-(x + 0.5) / 0.1))) * noise
+    result = LRFinderResult(frame(rose, rates), warn=False, collapsed=True)
+    assert not result.collapsed and result.reliable
+    assert result.one_cycle_max_lr == LRFinderResult(frame(rose, rates), warn=False).one_cycle_max_lr
