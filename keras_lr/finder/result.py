@@ -149,10 +149,8 @@ def _fell_to_collapse(rates, values, rise, smoothing):
     labels' entropy, its start, as its units die) has read that rise."""
     if rise is None:
         return True
-    finite = values[np.isfinite(values) & (rates > 0)]
-    curve = s.smooth(finite, smoothing)
-    start = float(np.median(curve[: max(3, len(curve) // 10)]))
-    return _collapse_floor(rates, values, smoothing)[0] < 0.5 * (start + float(curve.min()))
+    start, _, fall = s._fall(s.smooth(values[np.isfinite(values) & (rates > 0)], smoothing))
+    return _collapse_floor(rates, values, smoothing)[0] < start - 0.5 * fall
 
 
 def _collapse_reason(rates, values, smoothing):
