@@ -204,10 +204,11 @@ def lr_find(
     has read it), `lr_find` compares the model's outputs on one batch of the
     data (rows spread over arrays, the first batch of a dataset or
     PyDataset; not a generator's) at the end of the test and before it: all
-    equal at the end and not before, and the curve not risen for good
-    before it reached their loss (a CNN's loss that climbs back to the
-    labels' entropy as its units die has read its rise, and stands), the
-    result is unreliable (`result.collapsed`), its reason says to
+    equal at the end and not before, and that loss read as part of the
+    fall (the curve never rose for good, or that loss lies nearer its
+    minimum than its start: a CNN whose loss climbs back to the labels'
+    entropy, its start, as its units die has read that rise, and stands),
+    the result is unreliable (`result.collapsed`), its reason says to
     standardise the inputs or lower
     `end_lr`, and the test is run again: a denser test may diverge before
     the units die. Inputs it cannot slice (a `tf.SparseTensor`) or a model
