@@ -211,7 +211,8 @@ def lr_find(
     the result is unreliable (`result.collapsed`), its reason says to
     standardise the inputs or lower
     `end_lr`, and the test is run again: a denser test may diverge before
-    the units die. Inputs it cannot slice (a `tf.SparseTensor`) or a model
+    the units die (its answer then still warns to standardise the inputs).
+    Inputs it cannot slice (a `tf.SparseTensor`) or a model
     it cannot call on them leave a note. The README has the figures.
 
     Example:
@@ -397,6 +398,14 @@ def lr_find(
         judged = "could not be judged" if collapsed else "was too short to judge"
         result.notes.insert(0, f"a first test of {num_steps} steps {judged} ({why}); this is a second "
                                f"test of {3 * num_steps} steps over the same rates")
+        if collapsed and result.reliable:
+            # The denser curve is read, but what let the units die is still there: its peak may train poorly
+            # (unscaled breast cancer with RMSprop: 4e-4 to 7e-4, worse than 0.01).
+            result._warnings.append(
+                f"lr_find: the network of a first test of {num_steps} steps collapsed to one output for every "
+                f"input at its highest rates: units die at high rates on unscaled features, so standardise the "
+                f"inputs if they are not. The answer is a second test of {3 * num_steps} steps, which did not."
+            )
     if result is not None:
         result._warn()
     return result

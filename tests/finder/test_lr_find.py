@@ -771,3 +771,19 @@ def test_a_network_that_fits_sorted_classes_is_not_called_collapsed():
         warnings.simplefilter("ignore")  # the batches were fit, as the warning says
         result = keras_lr.lr_find(model, x, y, batch_size=32, seed=0, verbose=0)
     assert not result.collapsed and result.reliable
+
+
+def test_a_reliable_second_test_after_a_collapse_warns_to_standardise_the_inputs(monkeypatch):
+    # The second test's peak is read from a denser curve, but the inputs that let the units die are still
+    # there (on unscaled breast cancer with RMSprop such peaks trained worse than 0.01): the warning says so.
+    from keras_lr.finder import range_test
+
+    checks = iter([(True, None), (False, None)])  # the first test's network died, the second's did not
+    monkeypatch.setattr(range_test, "_check_collapse", lambda *args: next(checks))
+    monkeypatch.setattr(keras_lr.finder.result, "_fell_to_collapse", lambda *args: True)  # whatever its curve
+    x, y = regression_data()
+    with pytest.warns(UserWarning, match=r"the network of a first test of 30 steps collapsed to one output .*"
+                                         r"standardise the inputs if they are not.*a second test of 90 steps"):
+        result = keras_lr.lr_find(model_with(keras.optimizers.SGD()), x, y, start_lr=1e-4, end_lr=0.01,
+                                  num_steps=30, seed=0, verbose=0)
+    assert result.reliable and result.first_test.collapsed and len(result.frame) == 90
