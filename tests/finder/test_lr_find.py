@@ -758,8 +758,9 @@ def test_a_collapse_check_that_cannot_run_says_so():
 
 def test_a_network_that_fits_sorted_classes_is_not_called_collapsed():
     # A network that fit its batches gives outputs near 0 and 1: on one class's rows they lie within 1e-5
-    # of each other. That is not one output for every input (the outputs are compared on rows spread over
-    # the data, and within a millionth of the spread they had before the test).
+    # of each other. That is not one output for every input: a collapse is a spread within a millionth of
+    # the one before the test. (The rows compared are spread over the data; on this network the first 32,
+    # one class, would pass too.)
     rng = np.random.default_rng(0)
     y = np.repeat([0.0, 1.0], 60).astype("float32")
     x = (np.where(y[:, None] > 0, 6.0, -6.0) + 0.5 * rng.normal(size=(120, 2))).astype("float32")
