@@ -17,16 +17,20 @@ class DivergenceGuard(AdaptiveCallback):
     the last batch hook, so every step is seen also with
     `steps_per_execution > 1`, though a blow-up within the fit's first
     execution has no earlier reading to stand out from; with a `train_step`
-    of one's own that logs each batch's own loss, the last step's). When it is NaN or infinite, or keeps rising
-    above `threshold` times the median of the last `window` good ones for
-    `patience` batch hooks in a row, the guard
+    of one's own that logs each batch's own loss, the last step's). When it is
+    NaN or infinite, or above `threshold` times the median of the last
+    `window` good ones and either rising for `patience` batch hooks in a row
+    or staying there for `window` (a network collapsed to one output gives a
+    constant loss), the guard
 
     1. restores the last good snapshot: the model's weights and every
        optimizer variable (moments, loss scale) but the step counter, so
        schedules and logs keep following the steps `fit` ran;
     2. multiplies the learning rate by `factor` from the next step on (a
        multiplier on top of any schedule, as `ReduceLROnPlateau`'s);
-    3. lets training go on.
+    3. lets training go on, judging the restored weights against the good
+       losses they were judged by before (not the first ones after the
+       rollback, which may already be a collapse's).
 
     A snapshot is taken in host memory every `snapshot_every` steps, and only
     counts as good once the loss computed from it has been seen to be good,
@@ -79,8 +83,11 @@ class DivergenceGuard(AdaptiveCallback):
             makes; a divergence after the last of them (within
             `snapshot_every` steps, so it failed) stops training.
         window: Integer >= 1. How many recent good batch losses the median
-            is taken over. (A median, not a moving average: it forgets a
-            run of huge but finite losses after `window / 2` batches.)
+            is taken over, and how many batch hooks in a row above
+            `threshold` times it count as divergence however the loss goes
+            (at least `patience`). (A median, not a moving average: it
+            forgets a run of huge but finite losses after `window / 2`
+            batches.)
         verbose: Integer. 1 prints a line for each rollback.
 
     Raises:
@@ -112,6 +119,9 @@ class DivergenceGuard(AdaptiveCallback):
         self._last_recovery = 0
         self._recent = collections.deque(maxlen=self.window)
         self._spikes = 0  # spikes in a row, each above the one before
+        self._high = 0  # spikes in a row, however they went
+        # The recent losses the good snapshot's weights were judged by: the reference after a rollback to it.
+        self._good_recent = None
         self._last_spike = math.inf
         self._good_seen = (0, 0.0)  # the epoch's (steps, mean loss) at the last good batch hook
         self._last_good_logged = None  # logs["loss"] at the last batch hook without a rollback
@@ -132,8 +142,12 @@ class DivergenceGuard(AdaptiveCallback):
         self._candidate = None
         # The spikes' losses go from the epoch's mean with the steps that made them.
         self._rollback(self._good, losses_back_to=self._good_seen)
-        # The recent losses were those of weights now gone: the reference restarts.
-        self._recent.clear()
+        # The recent losses were those of weights now gone: the reference goes back to the one the restored
+        # weights were judged by. (Restarting it from the losses after the rollback made a collapse there,
+        # a constant loss six times the one before, the new normal.)
+        if self._good_recent is None:  # the start's weights, before a window of their losses was seen
+            self._good_recent = tuple(self._recent)
+        self._recent = collections.deque(self._good_recent, maxlen=self.window)
         self.failed_recoveries += 1
         if self.failed_recoveries > self.max_recoveries:
             self.stopped = True
@@ -155,7 +169,7 @@ class DivergenceGuard(AdaptiveCallback):
     def _observe(self, loss):
         """Acts on the mean loss of the steps since the last batch hook."""
         if not math.isfinite(loss):
-            self._spikes = 0
+            self._spikes = self._high = 0
             self._recover(f"loss {loss}")
             return
         spike = self._spike(loss)
@@ -165,16 +179,25 @@ class DivergenceGuard(AdaptiveCallback):
             rising = self._spikes == 0 or loss > self._last_spike
             self._spikes = self._spikes + 1 if rising else 1
             self._last_spike = loss
+            # A loss that stays that high is no run of hard batches either, however it goes: a network
+            # collapsed to one output gives a constant loss.
+            self._high += 1
             if self._spikes >= self.patience:
-                self._spikes = 0
+                self._spikes = self._high = 0
                 self._recover(spike if self.patience == 1 else f"{spike}, {self.patience} batches in a row")
+            elif self._high >= max(self.window, self.patience):
+                high, self._spikes, self._high = self._high, 0, 0
+                self._recover(f"{spike}, {high} batches in a row")
             return
-        self._spikes = 0
+        self._spikes = self._high = 0
         self._good_seen = self._seen()
         self._recent.append(loss)
         if self._candidate is not None:
-            # Its weights gave this good loss: it becomes the good snapshot.
+            # Its weights gave this good loss: it becomes the good snapshot, judged by these losses.
             self._good, self._candidate = self._candidate, None
+            self._good_recent = tuple(self._recent)
+        elif self._good_recent is None and len(self._recent) == self.window:
+            self._good_recent = tuple(self._recent)  # the start's weights: the first window of their losses
         if self.failed_recoveries and self._iteration() - self._last_recovery >= self.snapshot_every:
             self.failed_recoveries = 0  # the last recovery held
         if self._iteration() - self._good.iteration >= self.snapshot_every:

@@ -36,12 +36,42 @@ def test_spike_above_threshold_times_the_median():
         driver.batch(loss)
     assert guard.recoveries == 1  # 8.1 > 4 x 2
     assert guard.events_frame().reason[0] == "loss 8.1 > 4 x median 2; rolled back to step 0"
-    # The rollback restarts the reference from the restored weights' losses.
-    for loss in [7.9, 11.5]:
+    # After the rollback the restored weights (the start's) are judged as they were: against the
+    # losses they led to before the divergence (1, 2, 3), not against the first ones after it.
+    driver.batch(8.5)  # > 4 x 2 (it had been the first of a new reference)
+    assert guard.recoveries == 2
+
+
+def test_a_collapse_right_after_a_rollback_is_a_failed_recovery():
+    # SGD at a rate of 30 on digits (measured under JAX): the guard rolled back twice, and the second cut
+    # rate collapsed the network at once to a constant loss of 14.5, six times the 2.4 before. The losses
+    # after the rollback had become the reference, so the collapse was its normal, and training went on.
+    guard = keras_lr.DivergenceGuard(factor=0.5, patience=3, window=5, snapshot_every=100)
+    driver = Driver(guard, learning_rate=1.0)
+    for loss in [2.4, 2.3, 2.4, 14.1, 14.3, 14.6]:  # diverges: rises 3 batches in a row
         driver.batch(loss)
     assert guard.recoveries == 1
-    driver.batch(40.0)  # median of (7.9, 11.5) is 9.7: > 4 x 9.7
+    for loss in [14.5, 14.4, 14.5, 14.4]:  # the restored weights gave 2.3-2.4; these are not their level
+        driver.batch(loss)
+    assert guard.recoveries == 1  # not rising for 3 batches: hard batches, maybe
+    driver.batch(14.5)  # the fifth in a row (window=5): the loss stays there
     assert guard.recoveries == 2
+    assert guard.events_frame().reason[1] == (
+        "loss 14.5 > 4 x median 2.4, 5 batches in a row; rolled back to step 0"
+    )
+    assert driver.rate() == pytest.approx(0.25)
+
+
+def test_a_loss_that_stays_high_counts_however_it_goes():
+    # A network collapsed to one output gives a constant loss: it never rises batch on batch.
+    guard = keras_lr.DivergenceGuard(threshold=4.0, patience=3, window=20)
+    driver = Driver(guard)
+    for loss in [1.0] * 5 + [9.0, 8.0] * 9 + [9.0]:  # 19 in a row above 4, never three rising
+        driver.batch(loss)
+    assert guard.recoveries == 0
+    driver.batch(8.0)
+    assert guard.recoveries == 1
+    assert guard.events_frame().reason[0] == "loss 8 > 4 x median 1, 20 batches in a row; rolled back to step 0"
 
 
 def test_spikes_must_persist_and_rise_for_patience_batches():
