@@ -35,14 +35,15 @@ def _is_real(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def check_number(owner, name, value, *, low=None, high=None, low_open=False, high_open=False):
+def check_number(owner, name, value, *, low=None, high=None, low_open=False, high_open=False, low_name=None):
     """Returns ``float(value)`` after checking it is a finite real in the range.
 
-    ``low``/``high`` are inclusive unless ``low_open``/``high_open``.
+    ``low``/``high`` are inclusive unless ``low_open``/``high_open``;
+    ``low_name`` names the argument ``low`` comes from, for the message.
     """
     if not _is_real(value) or not math.isfinite(value):
         _fail(owner, name, "a finite number", value)
-    value = float(value)
+    given, value = value, float(value)
     bad_low = low is not None and (value <= low if low_open else value < low)
     bad_high = high is not None and (value >= high if high_open else value > high)
     if bad_low or bad_high:
@@ -51,12 +52,13 @@ def check_number(owner, name, value, *, low=None, high=None, low_open=False, hig
         lo = "-inf" if low is None else f"{low:g}"
         hi = "inf" if high is None else f"{high:g}"
         if high is None:
-            requirement = f"> {low:g}" if low_open else f">= {low:g}"
+            bound = f"{low_name} ({low:g})" if low_name else f"{low:g}"
+            requirement = f"> {bound}" if low_open else f">= {bound}"
         elif low is None:
             requirement = f"< {high:g}" if high_open else f"<= {high:g}"
         else:
             requirement = f"in {left}{lo}, {hi}{right}"
-        _fail(owner, name, requirement, value)
+        _fail(owner, name, requirement, given)
     return value
 
 

@@ -68,7 +68,7 @@ class CyclicLR(Schedule):
     ):
         owner = "CyclicLR"
         self.base_lr = v.check_number(owner, "base_lr", base_lr, low=0.0)
-        self.max_lr = v.check_number(owner, "max_lr", max_lr, low=self.base_lr, low_open=True)
+        self.max_lr = v.check_number(owner, "max_lr", max_lr, low=self.base_lr, low_open=True, low_name="base_lr")
         self.step_size_up = v.check_number(owner, "step_size_up", step_size_up, low=0.0, low_open=True)
         if step_size_down is not None:
             step_size_down = v.check_number(owner, "step_size_down", step_size_down, low=0.0, low_open=True)

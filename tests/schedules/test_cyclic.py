@@ -78,3 +78,11 @@ def test_bad_arguments_name_the_argument(kwargs, name):
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=rf"CyclicLR: {name}"):
         CyclicLR(**arguments)
+
+
+def test_bad_arguments_are_echoed_as_given_and_the_bound_is_named():
+    # "max_lr must be > 0.1" did not say that 0.1 was base_lr; and 0 came back as 0.0.
+    with pytest.raises(ValueError, match=r"^CyclicLR: max_lr must be > base_lr \(0.1\); received max_lr=0.01$"):
+        CyclicLR(0.1, 0.01)
+    with pytest.raises(ValueError, match=r"step_size_up must be > 0; received step_size_up=0$"):
+        CyclicLR(0.001, 0.01, step_size_up=0)
