@@ -131,7 +131,8 @@ class ReduceLROnPlateau(MonitorCallback):
         if old_rate <= self.min_lr * (1.0 + 1e-6):
             return
         new_rate = max(old_rate * self.factor, self.min_lr)
-        self._scale(self.factor, f"{self.monitor} did not improve for {self.wait} checks", new_rate=new_rate)
+        checks = "1 check" if self.wait == 1 else f"{self.wait} checks"
+        self._scale(self.factor, f"{self.monitor} did not improve for {checks}", new_rate=new_rate)
         self.cooldown_counter = self.cooldown
         self.wait = 0
 

@@ -226,6 +226,6 @@ def test_verbose_prints_one_line_per_change(capsys):
     epoch_rates(callback, [1.0, 2.0, 3.0])
     lines = [line for line in capsys.readouterr().out.splitlines() if line]
     assert lines == [
-        "Step 0 (epoch 2): ReduceLROnPlateau learning rate 0.1 -> 0.05 (val_loss did not improve for 1 checks).",
-        "Step 0 (epoch 3): ReduceLROnPlateau learning rate 0.05 -> 0.025 (val_loss did not improve for 1 checks).",
+        "Step 0 (epoch 2): ReduceLROnPlateau learning rate 0.1 -> 0.05 (val_loss did not improve for 1 check).",
+        "Step 0 (epoch 3): ReduceLROnPlateau learning rate 0.05 -> 0.025 (val_loss did not improve for 1 check).",
     ]
