@@ -27,6 +27,7 @@ import json
 import weakref
 
 import keras
+import numpy as np
 
 from keras_lr import _warnings
 from keras_lr._engine import optimizers
@@ -135,9 +136,23 @@ def _describe(value):
     if not isinstance(value, keras.optimizers.schedules.LearningRateSchedule):
         return None
     try:
+        # Its class and config first: Keras's serialize_keras_object imports TensorFlow, where it is installed,
+        # to look for its types (about 2 s and its start-up logs in every JAX or torch process that fits).
+        kind = f"{type(value).__module__}.{type(value).__qualname__}"
+        return json.dumps({"class": kind, "config": value.get_config()}, sort_keys=True, default=_plain)
+    except Exception:  # noqa: BLE001 - a config that is not plain numbers and strings
+        pass
+    try:
         return json.dumps(keras.saving.serialize_keras_object(value), sort_keys=True)
     except Exception:  # noqa: BLE001 - a schedule whose config does not serialize
         return None
+
+
+def _plain(value):
+    """A numpy scalar as a Python number, for json; anything else is not described."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not plain: {type(value).__name__}")
 
 
 class _Trace:

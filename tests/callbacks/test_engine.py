@@ -1,5 +1,8 @@
 """What every keras_lr fit shares: Keras's own rate callbacks, logs, configs, one re-trace."""
 
+import os
+import subprocess
+import sys
 import warnings
 
 import keras
@@ -211,6 +214,38 @@ def test_a_different_schedule_is_traced_again():
     _, recorder = fit(model, [keras_lr.Scheduler(0.2)], epochs=1)
     assert model._keras_lr_trace.function is not first
     np.testing.assert_allclose(np.diff([start, *recorder.bias]), -0.2, rtol=1e-5)
+
+
+def test_a_schedule_of_the_same_class_with_another_config_is_traced_again():
+    model = bias_model(keras.optimizers.SGD(0.5))
+    x, y = bias_data()
+    traces = []
+    for epoch, rate in enumerate((0.1, 0.1, 0.2)):  # a new but equal schedule, then another
+        schedule = keras.optimizers.schedules.ExponentialDecay(rate, decay_steps=3, decay_rate=0.7)
+        model.fit(x, y, batch_size=4, epochs=epoch + 1, initial_epoch=epoch, verbose=0, shuffle=False,
+                  callbacks=[keras_lr.Scheduler(schedule)])
+        traces.append(model._keras_lr_trace.function)
+    assert traces[0] is traces[1] and traces[2] is not traces[1]
+
+
+@pytest.mark.skipif(BACKEND == "tensorflow", reason="TensorFlow is the backend")
+def test_a_scheduled_fit_on_another_backend_does_not_import_tensorflow():
+    # Keras's serialize_keras_object imports TensorFlow where it is installed (setup.cfg installs it): comparing
+    # a fit's schedule with the last one's that way cost every JAX or torch process about 2 s and TF's logs.
+    script = (
+        "import sys, numpy as np, keras, keras_lr\n"
+        "x = np.ones((16, 1), 'float32')\n"
+        "model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])\n"
+        "model.compile(keras.optimizers.SGD(momentum=0.9), 'mse')\n"
+        "for callback in [keras_lr.OneCycle(0.01), keras_lr.CyclicLR(0.001, 0.01, step_size_up=2),\n"
+        "                 keras_lr.Scheduler(keras.optimizers.schedules.CosineDecay(0.01, 10))]:\n"
+        "    model.fit(x, x, batch_size=4, verbose=0, callbacks=[callback, keras_lr.ReduceLROnPlateau('loss')])\n"
+        "print('tensorflow' in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "KERAS_BACKEND": BACKEND})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip().splitlines()[-1] == "False"
 
 
 class _Interrupt(keras.callbacks.Callback):
