@@ -14,6 +14,7 @@ from keras_lr._engine.distribution import check_logs_agree
 from keras_lr._engine.losses import MovingAverage, RunningMean
 from keras_lr._engine.state import ModelState, read
 from keras_lr.finder.result import LRFinderResult
+from keras_lr.finder.suggestions import _window_reach
 from keras_lr.schedules import RangeTest
 
 
@@ -72,8 +73,9 @@ class LRFinder(EngineCallback):
     Raises the learning rate at every step from `start_lr` to `end_lr`
     (evenly in log rate with `mode="exp"`), records the loss of each batch,
     and stops training when `num_steps` steps are done, when the smoothed
-    loss exceeds `divergence_threshold` times its best, or on a NaN or
-    infinite loss. The rate is applied inside the train step; a schedule the
+    loss exceeds `divergence_threshold` times its best (taken once the
+    running average weighs a window of batches: after 9 at the default
+    smoothing, at most a tenth of the test), or on a NaN or infinite loss. The rate is applied inside the train step; a schedule the
     optimizer holds is replaced for the test and put back. Then `result`
     holds the curve and its suggestions (an `LRFinderResult`).
 
@@ -174,6 +176,11 @@ class LRFinder(EngineCallback):
         super()._reset()
         self._rates, self._losses, self._val_losses = [], [], []
         self._average, self._best, self._start = MovingAverage(self.smoothing), math.inf, None
+        self._finite = 0  # finite losses seen
+        # The best is taken once the running average weighs a window of batches, not one or two: with heavy
+        # sample or class weights (3% positives weighted 17x) the first batch, without a positive, was the
+        # best, and the next one's loss "diverged" at a rate of 1e-7, three steps in.
+        self._settled = min(_window_reach(self.smoothing), self.num_steps // 10)
         self._stopped_early = None
         self._state = None
         self._progbar = None
@@ -242,7 +249,9 @@ class LRFinder(EngineCallback):
         self._losses.append(loss)
         smoothed = self._average.update(monitored)
         if math.isfinite(monitored):
-            self._best = min(self._best, smoothed)
+            self._finite += 1
+            if self._finite > self._settled:
+                self._best = min(self._best, smoothed)
             if self._start is None:
                 self._start = smoothed
         if self._progbar is not None:

@@ -788,3 +788,29 @@ def test_a_reliable_second_test_after_a_collapse_warns_to_standardise_the_inputs
         result = keras_lr.lr_find(model_with(keras.optimizers.SGD()), x, y, start_lr=1e-4, end_lr=0.01,
                                   num_steps=30, seed=0, verbose=0)
     assert result.reliable and result.first_test.collapsed and len(result.frame) == 90
+
+
+def test_a_lucky_first_batch_is_not_the_best_the_stop_rule_reads():
+    # Heavy sample weights (3% positives weighted 17x, measured on digits): the first batch, without a positive,
+    # had a loss of 0.21, and the running average after the next one passed 4 x that: "diverged" at a rate of
+    # 1e-7 after 3 steps, and the advice (num_steps, start_lr) changed nothing. Here the first batch is fit
+    # exactly but for 0.05 and every other batch is far off.
+    rng = np.random.default_rng(0)
+    weights = np.array([[1.0], [2.0], [-1.0], [0.5]], "float32")
+    batches = [(np.zeros((16, 4), "float32"), np.full((16, 1), 0.05, "float32"))]
+    for _ in range(9):
+        x = rng.normal(size=(16, 4)).astype("float32")
+        batches.append((x, x @ weights))
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return len(batches)
+
+        def __getitem__(self, index):
+            return batches[index]
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, kernel_initializer="zeros")])
+    model.compile(keras.optimizers.SGD(), "mse")
+    result = keras_lr.lr_find(model, Batches(), seed=0, verbose=0, retry=False)
+    stopped_at = result.frame.learning_rate.iloc[-1]
+    assert len(result.frame) > 100 and stopped_at > 1e-3, (len(result.frame), result.stopped_early)
