@@ -80,7 +80,9 @@ def _assess(learning_rates, losses, keep):
     smoothed = s.smooth(values[finite])
     lowest = int(np.argmin(smoothed))
     if lowest <= max(2, 0.1 * len(smoothed)) and smoothed[-1] > 2.0 * smoothed[0]:
-        reasons.append(("diverged", "diverged at once: the loss rose from the first steps"))
+        reasons.append(("diverged", f"diverged at once: the loss rose from the first steps, to more than twice its "
+                                    f"start; lower start_lr ({rates[finite][0]:.3g}) if the model can bear no rate as "
+                                    f"high, else check the data and the model"))
         return reasons
     kept = np.asarray(keep, dtype=bool) & finite
     if kept.sum() < MIN_POINTS:

@@ -77,7 +77,9 @@ def smooth(losses, beta=0.9):
     rates. A centered window has no lag, and a median is not pulled up by
     the exploding losses at the end of a test. The window has as many points
     as the moving average with weight ``beta`` averages over,
-    (1 + beta) / (1 - beta) (19 for 0.9), made odd, and shrinks at the ends.
+    (1 + beta) / (1 - beta) (19 for 0.9), made odd, and shrinks at the ends
+    (to 3 points for the first: one lucky first batch is not the curve's
+    level).
     Non-finite losses pass through as they are and do not enter the windows.
 
     Args:
@@ -113,6 +115,11 @@ def smooth(losses, beta=0.9):
     else:  # none, or so many long ones (smoothing near 1 on a long test) that one by one takes less memory
         for position, width in zip(ends, reach):
             medians[position] = np.median(points[position - width : position + width + 1])
+    if half and n >= 3:
+        # The first point's window is 3 points, not the point alone: one lucky first batch (a regression with
+        # outliers: 1.49 where the first 20 averaged 3.31) was the curve's minimum, and read a curve that fell
+        # and then diverged as one that "diverged at once", and left no OneCycle peak.
+        medians[0] = np.median(points[:3])
     out[finite] = medians
     return out
 
@@ -213,9 +220,11 @@ def usable(learning_rates, losses, beta=0.9, rise=0.5, signed=None):
 
     - non-finite losses and non-positive rates;
     - losses of exactly 0 or below on a curve that starts above 0: a loss
-      such as cross-entropy or MSE cannot go below 0, and a loss of exactly 0
-      in a range test is a collapsed network (a saturated output, dead
-      units) meeting a batch it happens to fit, not training progress;
+      such as cross-entropy or MSE cannot go below 0, and a loss of 0 (or a
+      hair below, in float rounding) is a batch fit exactly: by a model that
+      fits its batches (a small data set) or by a collapsed network (a
+      saturated output, dead units) meeting a batch it happens to fit. It
+      does not measure the rate it was taken at;
     - the lasting rise: everything from the point where the running
       (one-way, bias-corrected) average of the loss, having passed its
       minimum, climbs back more than ``rise`` of the way from that minimum
@@ -275,8 +284,8 @@ def usable(learning_rates, losses, beta=0.9, rise=0.5, signed=None):
             first = int(np.nonzero(below)[0][0])
             notes.append(
                 f"{int(below.sum())} batch losses of 0 or below (the first at learning rate {rates[first]:.3g}) "
-                f"were set aside: a loss that starts at {start:.3g} cannot reach them by training; they come "
-                f"from a collapsed network meeting a batch it fits exactly"
+                f"were set aside: a batch fit exactly, to float rounding, by a model that fits its batches or by a "
+                f"network collapsed to one output (the curve starts at {start:.3g}); they do not measure a rate"
             )
             index = np.nonzero(keep)[0]
             if len(index) < 3:

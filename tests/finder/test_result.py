@@ -185,9 +185,9 @@ def test_too_few_points_before_a_rise_says_whether_the_rise_was_noise():
                                          r"steps is the batches' noise; raise end_lr"):
         result = LRFinderResult(frame(flat, rates))
     assert not result.reliable and result._too_short == "the loss neither fell nor rose"
-    # A real rise to 1.9x the start after 9 points (start_lr too high): lower start_lr; a longer test
-    # over the same rates would not help.
-    rising = np.r_[np.linspace(1.0, 0.8, 4), np.linspace(0.8, 1.9, 26)]
+    # A real rise to 1.8x the start after 9 points (start_lr too high; past 2x it is "diverged at once"):
+    # lower start_lr; a longer test over the same rates would not help.
+    rising = np.r_[np.linspace(1.0, 0.8, 4), np.linspace(0.8, 1.8, 26)]
     result = LRFinderResult(frame(rising, rates), warn=False)
     assert result.reasons[0].startswith("too few usable points before the loss rose for good")
     assert "lower start_lr" in result.reasons[0] and result._too_short is None
@@ -234,7 +234,7 @@ def test_a_trained_models_lucky_first_batches_are_not_its_minimum():
     assert result.reliable, result.reasons
     assert 0.1 < result.rise_lr < 3.0 and 0.01 < result.one_cycle_max_lr < 0.3
     # A curve that rises from its first steps is still read so (start_lr too high).
-    rising = np.r_[np.linspace(1.0, 0.8, 4), np.linspace(0.8, 1.9, 26)]
+    rising = np.r_[np.linspace(1.0, 0.8, 4), np.linspace(0.8, 1.8, 26)]
     assert LRFinderResult(frame(rising, np.logspace(-7, -5, 30)), warn=False).reasons[0].startswith(
         "too few usable points before the loss rose for good")
 
