@@ -102,6 +102,16 @@ def _assess(learning_rates, losses, keep):
     return reasons
 
 
+def _rose_above_start(values, at):
+    """Whether the loss from point ``at`` on rose for real: to NaN, or its smoothed curve `ROSE_ABOVE_START`
+    above its start (or the start is 0 or below: no share to read)."""
+    curve = s.smooth(values)
+    finite = np.nonzero(np.isfinite(curve))[0]
+    start = float(np.median(curve[finite[: max(3, len(finite) // 10)]]))
+    return (not np.isfinite(values[at:]).all() or start <= 0
+            or float(np.nanmax(curve[at:], initial=-np.inf)) > (1.0 + ROSE_ABOVE_START) * start)
+
+
 def _too_few_usable(rates, values, kept):
     """The reason for a curve with too few usable points before its rise: (kind, message).
 
@@ -112,13 +122,8 @@ def _too_few_usable(rates, values, kept):
     more), which a longer or wider test may answer.
     """
     count = int(kept.sum())
-    curve = s.smooth(values)
-    finite = np.nonzero(np.isfinite(curve))[0]
-    start = float(np.median(curve[finite[: max(3, len(finite) // 10)]]))
     last = int(np.nonzero(kept)[0][-1]) if count else -1
-    after = values[last + 1 :]
-    rose = (not np.isfinite(after).all() or start <= 0
-            or float(np.nanmax(curve[last + 1 :], initial=-np.inf)) > (1.0 + ROSE_ABOVE_START) * start)
+    rose = _rose_above_start(values, last + 1)
     tested = rates[(rates > 0) & np.isfinite(rates)]
     steps = f"{count} step{'s' if count != 1 else ''}"
     if rose:
@@ -191,7 +196,8 @@ class LRFinderResult(Recommendation):
             suggestions read (finite, before the rise, artefacts set aside).
         reliable: Bool. False when the curve cannot support a suggestion
             (too few points, the loss never fell, it neither fell by 10%
-            nor rose for good, it diverged at once, mostly NaN, a spread
+            nor rose for good, or "rose" only back within 1.5x its start
+            (no divergence), it diverged at once, mostly NaN, a spread
             wider than 10x or fewer than half of the resampled curves
             supporting a peak, a peak below the rates tested, or a network
             that collapsed to one output for every input); `reasons`
@@ -264,7 +270,12 @@ class LRFinderResult(Recommendation):
         fell = _share_fallen(curve)
         kept = np.nonzero(usable.keep)[0]
         steady_fell = _share_fallen(s._steady_end(values[kept], curve[kept], smoothing))
-        if self.reliable and usable.rise is None and steady_fell < FELL_BEFORE_END:
+        # A rise after so small a fall that stayed within the batches' noise (a test run over rates too low to
+        # move the loss, 1e-7 to 1e-6: it fell 2% and "rose" 3%) is no divergence: read as one, its peak was
+        # 1e-7, reliable, and trained to 7% on digits.
+        noise_rise = (usable.rise is not None and stopped_early is None and steady_fell < FELL_BEFORE_END
+                      and not _rose_above_start(values, usable.rise))
+        if self.reliable and (usable.rise is None or noise_rise) and steady_fell < FELL_BEFORE_END:
             # Nothing happened: no fall worth the name and no divergence. A flat, noisy curve reads like
             # this, and its minimum (so its peak) is wherever the batches' noise put it.
             kinds.add(FLAT)
@@ -273,9 +284,11 @@ class LRFinderResult(Recommendation):
             what = "validation loss" if column == "val_loss" else "loss"
             self.reasons.append(
                 f"the {what} neither fell by {FELL_BEFORE_END:.0%} of its start (at most {100 * steady_fell:.1f}%, its "
-                f"end read over its last {s._window_reach(smoothing) + 1} batches) nor rose for good over the "
-                f"{len(values)} steps from {tested[0]:.3g} to {tested[-1]:.3g}, so the curve does not say where to "
-                f"train; raise end_lr if the loss should have fallen or diverged by then, num_steps (e.g. to "
+                f"end read over its last {s._window_reach(smoothing) + 1} batches) nor rose for good"
+                + (f" (what read as a rise at {self.rise_lr:.3g} stayed below {1 + ROSE_ABOVE_START:g}x its start: "
+                   f"the batches' noise)" if noise_rise else "")
+                + f" over the {len(values)} steps from {tested[0]:.3g} to {tested[-1]:.3g}, so the curve does not "
+                f"say where to train; raise end_lr if the loss should have fallen or diverged by then, num_steps (e.g. to "
                 f"{max(300, 3 * len(values))}) or start_lr if training needs more steps to start"
             )
         elif self.reliable and np.isfinite(self._peak) and self._peak < tested[0]:

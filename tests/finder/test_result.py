@@ -221,6 +221,26 @@ def test_a_loss_that_barely_fell_is_noted_with_what_to_change():
     assert not any("barely" in note for note in LRFinderResult(frame(barely - 3.0), warn=False).notes)
 
 
+def test_a_rise_within_the_noise_after_a_small_fall_is_no_divergence():
+    # A test over rates too low to move the loss (a newcomer's start_lr=1e-7, end_lr=1e-6, measured on digits):
+    # it fell by 2% and "rose" by 3%, which the running average read as a rise for good. Reliable, its peak
+    # of 1.1e-7 trained to 7%. It neither fell nor rose: unreliable, asking for a wider test.
+    rates = np.logspace(-7, -6, 300)
+    x = np.log10(rates)
+    noise = np.exp(np.random.default_rng(0).normal(0.0, 0.1, size=300))
+    drift = (2.37 - 0.05 / (1.0 + np.exp(-(x + 6.6) / 0.05)) + 0.08 * np.clip((x + 6.3) / 0.3, 0.0, None)) * noise
+    usable = s.usable(rates, drift)
+    assert usable.rise is not None  # the running average's rule alone reads a rise
+    result = LRFinderResult(frame(drift, rates), warn=False)
+    assert not result.reliable and result._too_short == "the loss neither fell nor rose"
+    assert "stayed below 1.5x its start: the batches' noise" in result.reasons[0]
+    assert "raise end_lr" in result.reasons[0]
+    # The same fall with a real divergence after it is read as before: reliable, noted as barely fallen.
+    diverges = drift * np.where(x > -6.2, 10.0 ** (4.0 * (x + 6.2)), 1.0)
+    result = LRFinderResult(frame(diverges, rates), warn=False)
+    assert result.reliable and any("barely began to learn" in note for note in result.notes)
+
+
 def test_a_trained_models_lucky_first_batches_are_not_its_minimum():
     # A trained model's batch losses vary several-fold on a flat start. Three lucky first batches made the
     # running average's lowest point, from which the flat start read as a rise "within 3 steps of start_lr"
