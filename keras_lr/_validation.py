@@ -11,7 +11,19 @@ import keras
 
 
 def _fail(owner, name, requirement, value):
-    raise ValueError(f"{owner}: {name} must be {requirement}; received {name}={value!r}{result_hint(value)}")
+    raise ValueError(f"{owner}: {name} must be {requirement}; received {name}={_shown(value)}{result_hint(value)}")
+
+
+def _shown(value):
+    """``repr(value)``, or its type (and shape) where that is long (a DataFrame's is its whole table)."""
+    text = repr(value)
+    if len(text) <= 200 and "\n" not in text:
+        return text
+    kind = f"{type(value).__module__}.{type(value).__qualname__}"
+    shape = getattr(value, "shape", None)
+    if isinstance(shape, tuple):
+        return f"<{kind} of shape {shape}>"
+    return f"<{kind}: {text.splitlines()[0][:80]}...>"
 
 
 def result_hint(value):

@@ -298,6 +298,9 @@ def _fresh_one_cycle_bias(epochs):
         (lambda: keras_lr.OneCycle(0), "OneCycle: max_lr"),
         (lambda: keras_lr.OneCycle("0.01"), r"OneCycle: max_lr must be a number or a range test's result .*'0.01'"),
         (lambda: keras_lr.CyclicLR("0.001", 0.01), r"CyclicLR: base_lr must be a number or a range test's result"),
+        # The result's frame, not the result: its repr, the whole table, had filled the message.
+        (lambda: keras_lr.OneCycle(__import__("pandas").DataFrame({"learning_rate": np.ones(300)})),
+         r"received max_lr=<pandas(\.core\.frame)?\.DataFrame of shape \(300, 1\)>$"),
         (lambda: keras_lr.OneCycle(0.1, total_steps=0), "OneCycle: total_steps"),
         (lambda: keras_lr.OneCycle(0.1, pct_start=2), "OneCycle: pct_start"),
         (lambda: keras_lr.OneCycle(0.1, base_momentum=0.99), "OneCycle: max_momentum"),
