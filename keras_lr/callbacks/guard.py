@@ -19,9 +19,10 @@ class DivergenceGuard(AdaptiveCallback):
     execution has no earlier reading to stand out from; with a `train_step`
     of one's own that logs each batch's own loss, the last step's). When it is
     NaN or infinite, or above `threshold` times the median of the last
-    `window` good ones and either rising for `patience` batch hooks in a row
-    or staying there for `window` (a network collapsed to one output gives a
-    constant loss), the guard
+    `window` good ones and rising for `patience` batch hooks in a row (or,
+    within `snapshot_every` steps of a rollback, staying there for `window`:
+    a cut rate that collapsed the network to one output gives a constant
+    loss), the guard
 
     1. restores the last good snapshot: the model's weights and every
        optimizer variable (moments, loss scale) but the step counter, so
@@ -30,7 +31,9 @@ class DivergenceGuard(AdaptiveCallback):
        multiplier on top of any schedule, as `ReduceLROnPlateau`'s);
     3. lets training go on, judging the restored weights against the good
        losses they were judged by before (not the first ones after the
-       rollback, which may already be a collapse's).
+       rollback, which may already be a collapse's); after a rollback for a
+       loss that stayed high, against the losses to come (a level that the
+       cut rate did not change is the data's, a harder stretch of it).
 
     A snapshot is taken in host memory every `snapshot_every` steps, and only
     counts as good once the loss computed from it has been seen to be good,
@@ -84,8 +87,9 @@ class DivergenceGuard(AdaptiveCallback):
             `snapshot_every` steps, so it failed) stops training.
         window: Integer >= 1. How many recent good batch losses the median
             is taken over, and how many batch hooks in a row above
-            `threshold` times it count as divergence however the loss goes
-            (at least `patience`). (A median, not a moving average: it
+            `threshold` times it, within `snapshot_every` steps of a
+            rollback, fail the recovery however the loss goes (at least
+            `patience`). (A median, not a moving average: it
             forgets a run of huge but finite losses after `window / 2`
             batches.)
         verbose: Integer. 1 prints a line for each rollback.
@@ -135,19 +139,22 @@ class DivergenceGuard(AdaptiveCallback):
             return f"loss {loss:.4g} > {self.threshold:g} x median {typical:.4g}"
         return None
 
-    def _recover(self, reason):
+    def _recover(self, reason, stayed_high=False):
         """Rolls back to the last good snapshot; cuts the rate, or stops after too many failures."""
         self.recoveries += 1
+        self._spikes = self._high = 0
         self._last_recovery = self._iteration()
         self._candidate = None
         # The spikes' losses go from the epoch's mean with the steps that made them.
         self._rollback(self._good, losses_back_to=self._good_seen)
         # The recent losses were those of weights now gone: the reference goes back to the one the restored
         # weights were judged by. (Restarting it from the losses after the rollback made a collapse there,
-        # a constant loss six times the one before, the new normal.)
-        if self._good_recent is None:  # the start's weights, before a window of their losses was seen
+        # a constant loss six times the one before, the new normal.) After a rollback for a loss that stayed
+        # high, it restarts from the losses to come: a level the cut rate did not change is the data's
+        # (a harder stretch of it), which the guard must not fight to the end of training.
+        if self._good_recent is None and self._recent:  # the start's weights, before a window of their losses
             self._good_recent = tuple(self._recent)
-        self._recent = collections.deque(self._good_recent, maxlen=self.window)
+        self._recent = collections.deque(() if stayed_high else self._good_recent or (), maxlen=self.window)
         self.failed_recoveries += 1
         if self.failed_recoveries > self.max_recoveries:
             self.stopped = True
@@ -169,7 +176,6 @@ class DivergenceGuard(AdaptiveCallback):
     def _observe(self, loss):
         """Acts on the mean loss of the steps since the last batch hook."""
         if not math.isfinite(loss):
-            self._spikes = self._high = 0
             self._recover(f"loss {loss}")
             return
         spike = self._spike(loss)
@@ -179,15 +185,14 @@ class DivergenceGuard(AdaptiveCallback):
             rising = self._spikes == 0 or loss > self._last_spike
             self._spikes = self._spikes + 1 if rising else 1
             self._last_spike = loss
-            # A loss that stays that high is no run of hard batches either, however it goes: a network
-            # collapsed to one output gives a constant loss.
+            # Within a recovery, a loss that stays that high is no run of hard batches either, however it
+            # goes: a network collapsed to one output by the rate gives a constant loss.
             self._high += 1
+            recovering = self.recoveries and self._iteration() - self._last_recovery < self.snapshot_every
             if self._spikes >= self.patience:
-                self._spikes = self._high = 0
                 self._recover(spike if self.patience == 1 else f"{spike}, {self.patience} batches in a row")
-            elif self._high >= max(self.window, self.patience):
-                high, self._spikes, self._high = self._high, 0, 0
-                self._recover(f"{spike}, {high} batches in a row")
+            elif recovering and self._high >= max(self.window, self.patience):
+                self._recover(f"{spike} for {self._high} batches in a row after a rollback", stayed_high=True)
             return
         self._spikes = self._high = 0
         self._good_seen = self._seen()
