@@ -183,8 +183,8 @@ def lr_find(
     KeyboardInterrupt.
 
     A test too short to judge is run again, once, from the same weights:
-    when the loss never fell (or neither fell by 10% nor rose above 1.5x
-    its start), fell by
+    when the loss never fell (or neither fell by 10% nor rose for good),
+    fell by
     less than a tenth of its start, its OneCycle peak is not steady, or the
     network collapsed (below), a second test of `3 * num_steps` steps over
     the same rates replaces the first (whose result is kept as

@@ -102,14 +102,25 @@ def _assess(learning_rates, losses, keep):
     return reasons
 
 
-def _rose_above_start(values, at):
+def _rose_above_start(values, at, smoothing=0.9, beyond_noise=False):
     """Whether the loss from point ``at`` on rose for real: to NaN, or its smoothed curve `ROSE_ABOVE_START`
-    above its start (or the start is 0 or below: no share to read)."""
-    curve = s.smooth(values)
+    above its start (or the start is 0 or below: no share to read). With ``beyond_noise``, also when it
+    rose above its start by more than twice the batches' noise before ``at`` (1.4826 x the median absolute
+    difference between the raw and smoothed losses): a smooth rise to 1.4x (a trained model's test, a
+    validation loss) is one, where a rise of 3% on a batch noise of 5% is not."""
+    curve = s.smooth(values, smoothing)
     finite = np.nonzero(np.isfinite(curve))[0]
     start = float(np.median(curve[finite[: max(3, len(finite) // 10)]]))
-    return (not np.isfinite(values[at:]).all() or start <= 0
-            or float(np.nanmax(curve[at:], initial=-np.inf)) > (1.0 + ROSE_ABOVE_START) * start)
+    if not np.isfinite(values[at:]).all() or start <= 0:
+        return True
+    top = float(np.nanmax(curve[at:], initial=-np.inf))
+    if top > (1.0 + ROSE_ABOVE_START) * start:
+        return True
+    if not beyond_noise:
+        return False
+    before = finite[finite < at]
+    noise = 1.4826 * float(np.median(np.abs(values[before] - curve[before]))) if len(before) else 0.0
+    return top - start > 2.0 * noise
 
 
 def _too_few_usable(rates, values, kept):
@@ -196,8 +207,8 @@ class LRFinderResult(Recommendation):
             suggestions read (finite, before the rise, artefacts set aside).
         reliable: Bool. False when the curve cannot support a suggestion
             (too few points, the loss never fell, it neither fell by 10%
-            nor rose for good, or "rose" only back within 1.5x its start
-            (no divergence), it diverged at once, mostly NaN, a spread
+            nor rose for good, or "rose" after it only within twice the
+            batches' noise of its start, it diverged at once, mostly NaN, a spread
             wider than 10x or fewer than half of the resampled curves
             supporting a peak, a peak below the rates tested, or a network
             that collapsed to one output for every input); `reasons`
@@ -273,8 +284,8 @@ class LRFinderResult(Recommendation):
         # A rise after so small a fall that stayed within the batches' noise (a test run over rates too low to
         # move the loss, 1e-7 to 1e-6: it fell 2% and "rose" 3%) is no divergence: read as one, its peak was
         # 1e-7, reliable, and trained to 7% on digits.
-        noise_rise = (usable.rise is not None and stopped_early is None and steady_fell < FELL_BEFORE_END
-                      and not _rose_above_start(values, usable.rise))
+        noise_rise = (usable.rise is not None and stopped_early is None
+                      and not _rose_above_start(values, usable.rise, smoothing, beyond_noise=True))
         if self.reliable and (usable.rise is None or noise_rise) and steady_fell < FELL_BEFORE_END:
             # Nothing happened: no fall worth the name and no divergence. A flat, noisy curve reads like
             # this, and its minimum (so its peak) is wherever the batches' noise put it.
@@ -285,8 +296,8 @@ class LRFinderResult(Recommendation):
             self.reasons.append(
                 f"the {what} neither fell by {FELL_BEFORE_END:.0%} of its start (at most {100 * steady_fell:.1f}%, its "
                 f"end read over its last {s._window_reach(smoothing) + 1} batches) nor rose for good"
-                + (f" (what read as a rise at {self.rise_lr:.3g} stayed below {1 + ROSE_ABOVE_START:g}x its start: "
-                   f"the batches' noise)" if noise_rise else "")
+                + (f" (what read as a rise at {self.rise_lr:.3g} stayed within the batches' noise of its start)"
+                   if noise_rise else "")
                 + f" over the {len(values)} steps from {tested[0]:.3g} to {tested[-1]:.3g}, so the curve does not "
                 f"say where to train; raise end_lr if the loss should have fallen or diverged by then, num_steps (e.g. to "
                 f"{max(300, 3 * len(values))}) or start_lr if training needs more steps to start"
