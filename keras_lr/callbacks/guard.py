@@ -89,9 +89,8 @@ class DivergenceGuard(AdaptiveCallback):
             is taken over, and how many batch hooks in a row above
             `threshold` times it, within `snapshot_every` steps of a
             rollback, fail the recovery however the loss goes (at least
-            `patience`). (A median, not a moving average: it
-            forgets a run of huge but finite losses after `window / 2`
-            batches.)
+            `patience`). (A median, not a moving average: it forgets a run
+            of huge but finite losses after `window / 2` batches.)
         verbose: Integer. 1 prints a line for each rollback.
 
     Raises:

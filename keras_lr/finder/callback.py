@@ -75,9 +75,10 @@ class LRFinder(EngineCallback):
     and stops training when `num_steps` steps are done, when the smoothed
     loss exceeds `divergence_threshold` times its best (taken once the
     running average weighs a window of batches: after 9 at the default
-    smoothing, at most a tenth of the test), or on a NaN or infinite loss. The rate is applied inside the train step; a schedule the
-    optimizer holds is replaced for the test and put back. Then `result`
-    holds the curve and its suggestions (an `LRFinderResult`).
+    smoothing, at most a tenth of the test), or on a NaN or infinite loss.
+    The rate is applied inside the train step; a schedule the optimizer
+    holds is replaced for the test and put back. Then `result` holds the
+    curve and its suggestions (an `LRFinderResult`).
 
     With `restore=True` (the default) the model's and optimizer's variables
     and the optimizer's learning rate are put back, bitwise, when training

@@ -208,8 +208,8 @@ class LRFinderResult(Recommendation):
         reliable: Bool. False when the curve cannot support a suggestion
             (too few points, the loss never fell, it neither fell by 10%
             nor rose for good, or "rose" after it only within twice the
-            batches' noise of its start, it diverged at once, mostly NaN, a spread
-            wider than 10x or fewer than half of the resampled curves
+            batches' noise of its start, it diverged at once, mostly NaN,
+            a spread wider than 10x or fewer than half of the resampled curves
             supporting a peak, a peak below the rates tested, or a network
             that collapsed to one output for every input); `reasons`
             says why, and `lr_find` warns.
@@ -299,8 +299,8 @@ class LRFinderResult(Recommendation):
                 + (f" (what read as a rise at {self.rise_lr:.3g} stayed within the batches' noise of its start)"
                    if noise_rise else "")
                 + f" over the {len(values)} steps from {tested[0]:.3g} to {tested[-1]:.3g}, so the curve does not "
-                f"say where to train; raise end_lr if the loss should have fallen or diverged by then, num_steps (e.g. to "
-                f"{max(300, 3 * len(values))}) or start_lr if training needs more steps to start"
+                f"say where to train; raise end_lr if the loss should have fallen or diverged by then, num_steps "
+                f"(e.g. to {max(300, 3 * len(values))}) or start_lr if training needs more steps to start"
             )
         elif self.reliable and np.isfinite(self._peak) and self._peak < tested[0]:
             self.reasons.append(
