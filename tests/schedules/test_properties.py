@@ -1,7 +1,7 @@
 """Properties that hold for every valid argument set (hypothesis)."""
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from keras_lr.schedules import CyclicLR, OneCycle, evaluate_momentum, evaluate_schedule
@@ -20,6 +20,10 @@ STEPS = st.lists(st.integers(min_value=0, max_value=100_000), min_size=1, max_si
     final_div_factor=st.floats(1.0, 1e5),
     steps=STEPS,
 )
+# Found by a CI run: a flat one cycle's linear anneal over a short last phase gave 1.0000013 (float32 rounding of
+# the phase's ends, divided by its 2.5 steps).
+@example(max_lr=1.0, total_steps=74, pct_start=0.49, three_phase=True, anneal="linear", div_factor=1.0,
+         final_div_factor=1.0, steps=[71])
 def test_one_cycle_stays_within_its_bounds(max_lr, total_steps, pct_start, three_phase, anneal, div_factor,
                                             final_div_factor, steps):
     schedule = OneCycle(max_lr, total_steps, pct_start=pct_start, three_phase=three_phase, anneal_strategy=anneal,
