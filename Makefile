@@ -38,8 +38,9 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/keras-lr demo
 
 # Every test, doctest and notebook under TensorFlow; the tests again under JAX and under
-# PyTorch, each backend in its own run (the notebooks and the command run on TensorFlow); then
-# the TensorFlow tests and doctests on the oldest releases setup.cfg admits.
+# PyTorch, each backend in its own run (the notebooks, the command and a search's bookkeeping,
+# the same on every backend, run on TensorFlow: tests/backends.py); then the TensorFlow tests
+# and doctests on the oldest releases setup.cfg admits.
 # TEST_WORKERS pytest-xdist processes share each run: one process keeps about one core busy
 # (the tiny models), so on 2 cores two workers took 0.63-0.81x the time of one under TensorFlow,
 # 0.66-0.73x under JAX and about 1x under PyTorch, which uses both cores (TEST_WORKERS=0: one process).

@@ -15,3 +15,11 @@ needs_partial_executions = pytest.mark.skipif(
     reason="before Keras 3.7, fit with steps_per_execution > 1 runs past the end of an epoch that is not a "
     "multiple of it (11 steps, then 'ran out of data', for 10 batches and 4)",
 )
+
+# A search's bookkeeping (trial order, the results, resuming, pruning, the objective, what reaches the range test)
+# is KerasTuner's Python and keras_lr's, the same under every backend: it is tested under TensorFlow, on the newest
+# and the oldest releases. What a backend runs inside a search (each schedule in the fit, a divergence, Hyperband's
+# fresh optimizer, the range test) is tested under each backend.
+search_bookkeeping = pytest.mark.skipif(
+    BACKEND != "tensorflow", reason="a search's bookkeeping, the same under every backend: tested under TensorFlow"
+)

@@ -6,7 +6,10 @@ import numpy as np
 
 from keras_lr import tuning
 from keras_lr.tuning import _kerastuner
+from tests.backends import search_bookkeeping
 from tests.tuning.helpers import build_digits, digits, search_digits
+
+pytestmark = search_bookkeeping
 
 
 class Probe(keras_tuner.HyperModel):

@@ -11,6 +11,7 @@ import pytest
 import keras_lr
 from keras_lr import tuning
 from keras_lr.schedules import CyclicLR, OneCycle, evaluate_schedule
+from tests.backends import search_bookkeeping
 from tests.tuning.helpers import (
     STEPS_PER_EPOCH,
     build_digits,
@@ -36,6 +37,7 @@ def rates_per_epoch(tuner):
     return {t: dict(zip(group.epoch, group.value)) for t, group in frame.groupby("trial_id")}
 
 
+@search_bookkeeping
 @pytest.mark.parametrize("name", TUNERS)
 def test_the_defaults_trial_runs_first(name, tmp_path):
     tuner_class, kwargs = TUNERS[name]
@@ -105,6 +107,7 @@ def test_each_schedule_runs_in_its_own_trial_only(tmp_path):
     assert [v["lr_schedule"] for v in order[1:7]] == [p["lr_schedule"] for p in points]
 
 
+@search_bookkeeping
 def test_a_search_that_diverges_completes_and_avoids_the_diverging_rates(tmp_path):
     hypermodel = tuning.LRHyperModel(build_regression, schedules=("constant",))
     tuner = make(tuning.BayesianOptimization, hypermodel, tmp_path, objective="val_loss", max_trials=12,
@@ -161,6 +164,7 @@ def test_hyperband_rounds_continue_one_schedule_over_max_epochs(tmp_path):
         assert row.best_epoch == int(curve.epoch.iloc[int(np.argmax(curve.value.to_numpy()))]), row.trial_id
 
 
+@search_bookkeeping
 def test_hyperband_marks_the_rounds_that_continue_the_defaults_as_the_defaults(tmp_path):
     # The user's point diverges (SGD above ~2.3 here), so the defaults trial is the one continued.
     tuner = make(tuning.Hyperband, tuning.LRHyperModel(build_regression), tmp_path, objective="val_loss",
@@ -191,6 +195,7 @@ class Interrupt(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
+@search_bookkeeping
 def test_a_resumed_search_neither_loses_nor_repeats_a_trial(tmp_path):
     hypermodel = tuning.LRHyperModel(build_digits)
     tuner = make(tuning.RandomSearch, hypermodel, tmp_path, max_trials=4, seed=3)
@@ -219,6 +224,7 @@ class PruneAfterFirstEpoch:
         return "every trial" if max(curve) >= 0 else None
 
 
+@search_bookkeeping
 @pytest.mark.parametrize("tuner_class", [tuning.RandomSearch, tuning.BayesianOptimization])
 def test_pruning_stops_trials_but_never_the_defaults(tuner_class, tmp_path):
     tuner = make(tuner_class, tuning.LRHyperModel(build_digits), tmp_path, max_trials=3, pruning=PruneAfterFirstEpoch())
@@ -232,6 +238,7 @@ def test_pruning_stops_trials_but_never_the_defaults(tuner_class, tmp_path):
     assert [t.trial_id for t in tuner.oracle.get_best_trials(3)][0] == defaults.name
 
 
+@search_bookkeeping
 def test_the_median_pruner_in_a_search(tmp_path):
     pruner = tuning.MedianPruner(warmup_epochs=0, min_trials=1)
     tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build_digits, schedules=("constant",)), tmp_path,
@@ -285,6 +292,7 @@ def test_range_test_narrows_the_rate_for_the_trials_after_the_first(tmp_path, ca
     assert fresh.range_test is None and "searched in" not in capsys.readouterr().out
 
 
+@search_bookkeeping
 @pytest.mark.parametrize("weighting", ["class_weight", "sample_weight"])
 def test_the_searchs_weights_go_into_its_range_test(weighting, tmp_path, monkeypatch):
     # The trials train on the weighted loss: the test that sets their bounds measures it too,
@@ -316,6 +324,7 @@ def test_the_searchs_weights_go_into_its_range_test(weighting, tmp_path, monkeyp
         np.testing.assert_array_equal(kwargs["sample_weight"], weights[:trained])
 
 
+@search_bookkeeping
 def test_the_range_test_uses_all_of_x_when_validation_data_is_given(tmp_path, monkeypatch):
     # Keras ignores validation_split beside validation_data, and trains on all of x: so does the test.
     from keras_lr.tuning import hypermodel as module
@@ -335,6 +344,7 @@ def test_the_range_test_uses_all_of_x_when_validation_data_is_given(tmp_path, mo
     assert len(seen) == 1 and seen[0][1] is x and seen[0][2] is y
 
 
+@search_bookkeeping
 def test_a_range_test_result_sets_the_bounds_from_the_start(tmp_path):
     x, y = digits()
     model = build_digits(keras_tuner.HyperParameters())
@@ -352,6 +362,7 @@ def test_a_range_test_result_sets_the_bounds_from_the_start(tmp_path):
         "source": "the range test result given"}
 
 
+@search_bookkeeping
 def test_a_range_test_result_is_kept_within_the_rates_build_model_declares(tmp_path, capsys):
     # What is printed and recorded is what the search samples: the result's bounds within
     # learning_rate(hp)'s, and a peak above them is said to be cut, as its trial runs at the max.
@@ -374,6 +385,7 @@ def test_a_range_test_result_is_kept_within_the_rates_build_model_declares(tmp_p
     assert second["lr_schedule"] == "one_cycle" and second["learning_rate"] == cap
 
 
+@search_bookkeeping
 def test_a_range_test_result_outside_the_declared_rates_leaves_them(tmp_path, capsys):
     x, y = digits()
     result = keras_lr.lr_find(build_digits(keras_tuner.HyperParameters()), x, y, batch_size=64, seed=0, verbose=0)
@@ -407,6 +419,7 @@ def test_a_search_where_every_trial_diverges_says_so(tmp_path, capsys):
     assert "Invalid loss" not in capsys.readouterr().out  # stopped silently
 
 
+@search_bookkeeping
 def test_bayesian_optimization_runs_every_initial_point_whatever_its_num_initial_points(tmp_path):
     points = [{"learning_rate": 0.05}, {"learning_rate": 0.02, "lr_schedule": "one_cycle"},
               {"learning_rate": 0.01, "lr_schedule": "cosine"}]
@@ -419,6 +432,7 @@ def test_bayesian_optimization_runs_every_initial_point_whatever_its_num_initial
     assert ran == [(0.001, "constant"), (0.05, "constant"), (0.02, "one_cycle"), (0.01, "cosine")]
 
 
+@search_bookkeeping
 @pytest.mark.parametrize("hypermodel", ["LRHyperModel", "a build function"])
 def test_an_objective_that_is_not_logged_stops_the_search_at_once(hypermodel, tmp_path):
     build = tuning.LRHyperModel(build_digits) if hypermodel == "LRHyperModel" else build_digits
@@ -428,6 +442,7 @@ def test_an_objective_that_is_not_logged_stops_the_search_at_once(hypermodel, tm
     assert len(tuner.oracle.trials) == 1
 
 
+@search_bookkeeping
 @pytest.mark.parametrize("validation", ["none", "every second epoch"])
 def test_an_objective_on_epochs_without_validation_says_what_to_pass(validation, tmp_path):
     # KerasTuner reads every epoch's logs for the score: fit(validation_freq=2) failed each trial
@@ -446,6 +461,7 @@ def test_an_objective_on_epochs_without_validation_says_what_to_pass(validation,
         tuner.search(x, y, epochs=2, batch_size=64, verbose=0, **extra)
 
 
+@search_bookkeeping
 def test_kerastuners_own_tuner_works_and_says_what_it_lacks(tmp_path):
     hypermodel = tuning.LRHyperModel(build_digits, schedules=("one_cycle",))
     tuner = make(keras_tuner.RandomSearch, hypermodel, tmp_path, max_trials=2, seed=1)
@@ -462,6 +478,7 @@ def test_a_schedule_callback_passed_to_search_stops_it(tmp_path):
         search_digits(tuner, epochs=1, callbacks=[keras_lr.OneCycle(max_lr=0.1)])
 
 
+@search_bookkeeping
 def test_results_frame_has_every_trial_and_empty_inactive_parameters(tmp_path):
     tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build_digits), tmp_path, max_trials=2, seed=0)
     search_digits(tuner, epochs=1)
@@ -526,6 +543,7 @@ class TunedEpochs(tuning.LRHyperModel):
         return super().fit(hp, model, *args, **kwargs)
 
 
+@search_bookkeeping
 def test_a_hyperparameter_named_like_a_results_column_keeps_its_own_column(tmp_path):
     # Tuning fit's epochs gave results_frame two 'epochs' columns: frame["epochs"] was a DataFrame.
     tuner = make(tuning.RandomSearch, TunedEpochs(build_digits, schedules=("constant",)), tmp_path, max_trials=3,
@@ -536,6 +554,7 @@ def test_a_hyperparameter_named_like_a_results_column_keeps_its_own_column(tmp_p
     assert (frame["hp/epochs"] == frame["epochs"]).all() and set(frame["epochs"]) <= {1, 2}
 
 
+@search_bookkeeping
 def test_plot_results_scales_the_learning_curves_to_the_trials_that_did_not_diverge(tmp_path):
     # At 2.8 the regression's loss grows for a few epochs before it is infinite: its huge, finite
     # val_loss set the right panel's axis, and every other curve was a flat line at 0.
@@ -556,6 +575,7 @@ def test_plot_results_scales_the_learning_curves_to_the_trials_that_did_not_dive
     assert low <= values.min() and values.max() <= high < 10 * values.max()
 
 
+@search_bookkeeping
 def test_a_tuner_subclass_of_ones_own_is_not_told_of_a_keras_lr_class_that_does_not_exist(tmp_path):
     class MyTuner(keras_tuner.RandomSearch):
         pass
@@ -568,6 +588,7 @@ def test_a_tuner_subclass_of_ones_own_is_not_told_of_a_keras_lr_class_that_does_
     assert not any("keras_lr.tuning.MyTuner" in str(w.message) for w in record)
 
 
+@search_bookkeeping
 def test_plot_results_finds_a_rate_named_by_learning_rate(tmp_path):
     tuner = make(tuning.RandomSearch, tuning.LRHyperModel(lambda hp: build_digits(hp, name="adam_lr"),
                                                           schedules=("constant",)), tmp_path, max_trials=1)
@@ -575,6 +596,7 @@ def test_plot_results_finds_a_rate_named_by_learning_rate(tmp_path):
     assert tuning.plot_results(tuner).axes[0].get_xlabel() == "adam_lr"
 
 
+@search_bookkeeping
 def test_a_learning_rate_scheduler_passed_to_search_is_warned_of_once(tmp_path):
     tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build_digits, schedules=("one_cycle",)), tmp_path,
                  max_trials=2)
@@ -604,6 +626,7 @@ def test_finder_true_in_a_run_trial_that_passes_no_callbacks_says_no_test_ran(tm
     assert tuner.hypermodel.range_test is None
 
 
+@search_bookkeeping
 def test_a_resumed_search_says_what_it_keeps_from_before(tmp_path):
     # KerasTuner resumes with the space it saved: a finder= or schedules= added on the resume did nothing, silently.
     x, y = digits()
