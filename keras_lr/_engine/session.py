@@ -128,6 +128,9 @@ def _describe(value):
     """A JSON description of a schedule or rate for comparing fits; None for one that has none.
 
     A plain callable has none: two lambdas with the same code can hold different values.
+    The class is named with its identity: a notebook cell run again defines a new class
+    of the same name, whose code may have changed (the trace kept holds the old one, so
+    its identity is not reused while the trace can be).
     """
     if optimizers.is_variable(value):
         return "variable"
@@ -135,15 +138,15 @@ def _describe(value):
         return repr(value)
     if not isinstance(value, keras.optimizers.schedules.LearningRateSchedule):
         return None
+    kind = f"{type(value).__module__}.{type(value).__qualname__} at {id(type(value)):#x}"
     try:
-        # Its class and config first: Keras's serialize_keras_object imports TensorFlow, where it is installed,
-        # to look for its types (about 2 s and its start-up logs in every JAX or torch process that fits).
-        kind = f"{type(value).__module__}.{type(value).__qualname__}"
+        # Its config first: Keras's serialize_keras_object imports TensorFlow, where it is installed, to look
+        # for its types (about 2 s and its start-up logs in every JAX or torch process that fits).
         return json.dumps({"class": kind, "config": value.get_config()}, sort_keys=True, default=_plain)
     except Exception:  # noqa: BLE001 - a config that is not plain numbers and strings
         pass
     try:
-        return json.dumps(keras.saving.serialize_keras_object(value), sort_keys=True)
+        return json.dumps({"class": kind, "object": keras.saving.serialize_keras_object(value)}, sort_keys=True)
     except Exception:  # noqa: BLE001 - a schedule whose config does not serialize
         return None
 

@@ -228,6 +228,25 @@ def test_a_schedule_of_the_same_class_with_another_config_is_traced_again():
     assert traces[0] is traces[1] and traces[2] is not traces[1]
 
 
+def test_a_schedule_class_defined_again_is_traced_again():
+    # A notebook cell run again defines a new class of the same name and config, its code maybe changed.
+    def define(rate):
+        class Constant(keras.optimizers.schedules.LearningRateSchedule):
+            def __call__(self, step):
+                return keras.ops.cast(step, "float32") * 0.0 + rate
+
+            def get_config(self):
+                return {}
+
+        return Constant
+
+    model = bias_model(keras.optimizers.SGD(0.5))
+    fit(model, [keras_lr.Scheduler(define(0.1)())], epochs=1)
+    start = float(model.layers[-1].bias.numpy()[0])
+    _, recorder = fit(model, [keras_lr.Scheduler(define(0.2)())], epochs=1)
+    np.testing.assert_allclose(np.diff([start, *recorder.bias]), -0.2, rtol=1e-5)
+
+
 @pytest.mark.skipif(BACKEND == "tensorflow", reason="TensorFlow is the backend")
 def test_a_scheduled_fit_on_another_backend_does_not_import_tensorflow():
     # Keras's serialize_keras_object imports TensorFlow where it is installed (setup.cfg installs it): comparing
