@@ -136,6 +136,7 @@ class LRHyperModel(keras_tuner.HyperModel):
             self.bounds = space.bounds_from_range_test(finder)  # within learning_rate(hp)'s at the first build
         self.rate_name = None
         self.declared_bounds = None  # (min_value, max_value) given to learning_rate(hp)
+        self.declared_now = {}  # {name: (min_value, max_value, step, default)} of learning_rate(hp) in this build
         self._result = finder if isinstance(finder, LRFinderResult) else None
         self._finder_done = False
         self._warned = False
@@ -173,6 +174,7 @@ class LRHyperModel(keras_tuner.HyperModel):
             if model is not None:
                 return model
         token = space._building.set(self)
+        self.declared_now = {}
         try:
             model = self.build_model(hp)
         finally:

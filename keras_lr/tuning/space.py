@@ -68,7 +68,9 @@ def learning_rate(hp, name="learning_rate", min_value=1e-5, max_value=1.0, defau
 
     Raises:
         ValueError: for a name that is not a non-empty string, a rate outside
-            (1e-7, 10], `min_value >= max_value`, or a default outside the bounds.
+            (1e-7, 10], `min_value >= max_value`, a default outside the
+            bounds, or a name declared before with other settings (in this
+            `build_model`, or as a hyperparameter of another kind).
     """
     owner = "learning_rate"
     if not isinstance(name, str) or not name:
@@ -89,14 +91,28 @@ def learning_rate(hp, name="learning_rate", min_value=1e-5, max_value=1.0, defau
     if step is not None:
         step = v.check_number(owner, "step", step, low=1.0, low_open=True)
     existing = _kerastuner.find_hp(hp, name)
-    if existing is not None and (getattr(existing, "sampling", None) != "log" or existing.default != default):
+    building = _building.get()
+    settings = (min_value, max_value, step, default)
+    # The settings KerasTuner kept: within an LRHyperModel's build, this build's first call's (the space's bounds
+    # may be a range test's since the first trial); for another build function, the space's own.
+    if building is not None:
+        first = building.declared_now.setdefault(name, settings)
+    elif existing is not None:
+        first = tuple(getattr(existing, key, None) for key in ("min_value", "max_value", "step", "default"))
+    else:
+        first = settings
+    if existing is not None and (getattr(existing, "sampling", None) != "log" or existing.default != default
+                                 or first != settings):
         # KerasTuner keeps a name's first declaration, and would ignore this call's bounds and default.
+        if first == settings:  # another kind of hyperparameter, or one declared in an earlier build
+            first = tuple(getattr(existing, key, None) for key in ("min_value", "max_value", "step", "default"))
+        shown = ", ".join(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value!r}"
+                          for key, value in zip(("min_value", "max_value", "step", "default"), first))
         raise ValueError(
             f"{owner}: {name!r} is already a hyperparameter of this search, declared with other settings "
-            f"(default {existing.default!r}); KerasTuner keeps the first declaration and would ignore this "
-            f"call's. Declare the rate once, with learning_rate(hp, ...), and use the value it returns."
+            f"({shown}); KerasTuner keeps the first declaration and would ignore this call's. Declare the rate "
+            f"once, with learning_rate(hp, ...), and use the value it returns."
         )
-    building = _building.get()
     if building is not None:
         if building.finder is not None and building.rate_name not in (None, name):
             # A rate per optimizer: one range test, run with one of them, would narrow whichever came first.

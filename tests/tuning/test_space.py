@@ -330,6 +330,24 @@ def test_a_rate_declared_twice_with_other_settings_is_refused(first):
         tuning.LRHyperModel(build).build(keras_tuner.HyperParameters())
 
 
+@pytest.mark.parametrize("hypermodel", ["LRHyperModel", "a build function"])
+@pytest.mark.parametrize("other", [dict(min_value=1e-4, max_value=1e-2), dict(step=10.0)])
+def test_a_rate_declared_twice_with_other_bounds_is_refused(hypermodel, other):
+    # The same default, other bounds: the trials trained at 0.6 where the second call said at most 0.01.
+    def build(hp):
+        tuning.learning_rate(hp)  # in a helper, say
+        return tiny(tuning.learning_rate(hp, **other))
+
+    hp = keras_tuner.HyperParameters()
+    with pytest.raises(ValueError, match=r"learning_rate: 'learning_rate' is already a hyperparameter of this search, "
+                                         r"declared with other settings \(min_value=1e-05, max_value=1, step=None, "
+                                         r"default=0.001\)"):
+        tuning.LRHyperModel(build).build(hp) if hypermodel == "LRHyperModel" else build(hp)
+    # Declared again as before, in another trial's build, it is the same hyperparameter.
+    same = tuning.LRHyperModel(lambda hp: tiny(tuning.learning_rate(hp)))
+    assert same.build(hp) is not None and same.build(hp) is not None
+
+
 def test_making_a_tuner_builds_the_users_model_once_per_configuration_of_its_own(tmp_path):
     # KerasTuner builds the model once per conditional scope to find the space: with the six schedules,
     # 16 builds of the user's model (8 s of ResNet50), though only LRHyperModel's own values changed.
