@@ -68,8 +68,9 @@ class LRHyperModel(keras_tuner.HyperModel):
             has a float learning rate (from `keras_lr.tuning.learning_rate(hp)`).
         schedules: Sequence of schedule names to choose from (see the table);
             the first trial uses `"constant"` when it is listed, else the first.
-        finder: None; an `LRFinderResult`, whose curve narrows the rate's
-            bounds for the whole search (`keras_lr.tuning.bounds_from_range_test`);
+        finder: None (or False): no range test; an `LRFinderResult`, whose
+            curve narrows the rate's bounds for the whole search
+            (`keras_lr.tuning.bounds_from_range_test`);
             or True: the range test runs once, on the first trial's model and
             the data it trains on (with `validation_split`, the part `fit`
             keeps for training) before it trains, and narrows the bounds for
@@ -125,12 +126,12 @@ class LRHyperModel(keras_tuner.HyperModel):
         super().__init__(name=name, tunable=tunable)
         self.build_model = build_model
         self.schedules = space.check_schedules(owner, schedules)
-        if not (finder is None or finder is True or isinstance(finder, LRFinderResult)):
+        if not (finder is None or finder is True or finder is False or isinstance(finder, LRFinderResult)):
             raise ValueError(
-                f"{owner}: finder must be None, True or an LRFinderResult (from keras_lr.lr_find); "
+                f"{owner}: finder must be None (or False), True or an LRFinderResult (from keras_lr.lr_find); "
                 f"received finder={finder!r}"
             )
-        self.finder = finder
+        self.finder = None if finder is False else finder
         self.bounds = None
         if isinstance(finder, LRFinderResult):
             self.bounds = space.bounds_from_range_test(finder)  # within learning_rate(hp)'s at the first build
@@ -401,8 +402,20 @@ class LRHyperModel(keras_tuner.HyperModel):
 
     @staticmethod
     def _warn_own_default(hp, name):
-        """Warns when the user's own rate hyperparameter starts at its minimum, KerasTuner's default for a Float."""
+        """Warns when the user's own rate hyperparameter starts at its minimum, KerasTuner's default for a Float,
+        or at its first value, a Choice's."""
         declared = _kerastuner.find_hp(hp, name)
+        if isinstance(declared, keras_tuner.engine.hyperparameters.Choice) and declared.values:
+            values, first = declared.values, declared.values[0]
+            if declared.default != first or first == space.KERAS_DEFAULT:
+                return
+            advice = ("pass default=0.001 to hp.Choice to start from Keras's 0.001"
+                      if space.KERAS_DEFAULT in values else "if that is not meant, pass default= to hp.Choice")
+            _warnings.warn(
+                f"LRHyperModel: the rate is build_model's own hyperparameter {name!r}, whose default (the first "
+                f"trial's rate) is its first value, {first:g}, as KerasTuner defaults a Choice; {advice}."
+            )
+            return
         low, high = getattr(declared, "min_value", None), getattr(declared, "max_value", None)
         if low is None or getattr(declared, "default", None) != low or low == space.KERAS_DEFAULT:
             return

@@ -63,13 +63,19 @@ def test_learning_rate_names_each_bad_argument(kwargs, message):
         (dict(schedules=("one_cycle", "warm")), "schedules names an unknown schedule 'warm'; the schedules are"),
         (dict(schedules=("onecycle",)), "schedules names an unknown schedule 'onecycle' \\(did you mean 'one_cycle'\\?\\)"),
         (dict(schedules=("cosine", "cosine")), "schedules must not repeat"),
-        (dict(finder=0.01), "finder must be None, True or an LRFinderResult"),
+        (dict(finder=0.01), r"finder must be None \(or False\), True or an LRFinderResult"),
+        (dict(finder=1), r"finder must be None \(or False\), True or an LRFinderResult"),
     ],
 )
 def test_lrhypermodel_names_each_bad_argument(kwargs, message):
     kwargs.setdefault("build_model", build_digits)
     with pytest.raises(ValueError, match="LRHyperModel: " + message):
         tuning.LRHyperModel(**kwargs)
+
+
+def test_finder_false_is_no_range_test():
+    # What a user writes to switch it off.
+    assert tuning.LRHyperModel(build_digits, finder=False).finder is None
 
 
 class BatchSizeHyperModel(keras_tuner.HyperModel):
@@ -151,6 +157,33 @@ def test_the_users_own_rate_hyperparameter_left_at_its_minimum_is_warned_of_once
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
         hypermodel.build(keras_tuner.HyperParameters())  # once
+    assert not [w for w in record if "LRHyperModel" in str(w.message)]
+
+
+@pytest.mark.parametrize("values, advice", [
+    ([1e-2, 1e-3, 1e-4], r"pass default=0.001 to hp.Choice to start from Keras's 0.001"),
+    ([1e-2, 3e-2], r"if that is not meant, pass default= to hp.Choice"),
+])
+def test_the_users_own_rate_choice_left_at_its_first_value_is_warned_of(values, advice):
+    # KerasTuner's tutorial idiom: a Choice defaults to its first value, so the defaults trial ran 0.01.
+    def own(hp):
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile(keras.optimizers.Adam(hp.Choice("learning_rate", values)), "mse")
+        return model
+
+    with pytest.warns(UserWarning, match=r"LRHyperModel: the rate is build_model's own hyperparameter "
+                                         r"'learning_rate', whose default \(the first trial's rate\) is its first "
+                                         r"value, 0.01, as KerasTuner defaults a Choice; " + advice):
+        tuning.LRHyperModel(own).build(keras_tuner.HyperParameters())
+
+    def keras_default(hp):
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile(keras.optimizers.Adam(hp.Choice("learning_rate", values, default=values[-1])), "mse")
+        return model
+
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        tuning.LRHyperModel(keras_default).build(keras_tuner.HyperParameters())
     assert not [w for w in record if "LRHyperModel" in str(w.message)]
 
 
