@@ -407,6 +407,7 @@ class LRHyperModel(keras_tuner.HyperModel):
         declared = _kerastuner.find_hp(hp, name)
         if isinstance(declared, keras_tuner.engine.hyperparameters.Choice) and declared.values:
             values, first = declared.values, declared.values[0]
+            # (A default given as the first value reads the same: the space keeps the default it resolved.)
             if declared.default != first or first == space.KERAS_DEFAULT:
                 return
             advice = ("pass default=0.001 to hp.Choice to start from Keras's 0.001"

@@ -69,8 +69,9 @@ def learning_rate(hp, name="learning_rate", min_value=1e-5, max_value=1.0, defau
     Raises:
         ValueError: for a name that is not a non-empty string, a rate outside
             (1e-7, 10], `min_value >= max_value`, a default outside the
-            bounds, or a name declared before with other settings (in this
-            `build_model`, or as a hyperparameter of another kind).
+            bounds, or a name declared before with another default or as a
+            hyperparameter of another kind (or, in an `LRHyperModel`'s
+            `build_model`, with other bounds in the same build).
     """
     owner = "learning_rate"
     if not isinstance(name, str) or not name:
@@ -93,18 +94,14 @@ def learning_rate(hp, name="learning_rate", min_value=1e-5, max_value=1.0, defau
     existing = _kerastuner.find_hp(hp, name)
     building = _building.get()
     settings = (min_value, max_value, step, default)
-    # The settings KerasTuner kept: within an LRHyperModel's build, this build's first call's (the space's bounds
-    # may be a range test's since the first trial); for another build function, the space's own.
-    if building is not None:
-        first = building.declared_now.setdefault(name, settings)
-    elif existing is not None:
-        first = tuple(getattr(existing, key, None) for key in ("min_value", "max_value", "step", "default"))
-    else:
-        first = settings
+    # Within an LRHyperModel's build, a second call of this build is compared with its first. The space's own
+    # bounds are no guide: a range test narrows them (build_model(best_hp) after a search with finder=), and
+    # KerasTuner keeps one hyperparameter per name and condition (a rate per optimizer, each in its scope).
+    first = settings if building is None else building.declared_now.setdefault(name, settings)
     if existing is not None and (getattr(existing, "sampling", None) != "log" or existing.default != default
                                  or first != settings):
         # KerasTuner keeps a name's first declaration, and would ignore this call's bounds and default.
-        if first == settings:  # another kind of hyperparameter, or one declared in an earlier build
+        if first == settings:  # another kind of hyperparameter, or another default
             first = tuple(getattr(existing, key, None) for key in ("min_value", "max_value", "step", "default"))
         shown = ", ".join(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value!r}"
                           for key, value in zip(("min_value", "max_value", "step", "default"), first))

@@ -176,14 +176,15 @@ def test_the_users_own_rate_choice_left_at_its_first_value_is_warned_of(values, 
                                          r"value, 0.01, as KerasTuner defaults a Choice; " + advice):
         tuning.LRHyperModel(own).build(keras_tuner.HyperParameters())
 
-    def keras_default(hp):
+    # Another default given is meant (the first value given reads as none given: the space keeps it so).
+    def with_default(hp):
         model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
         model.compile(keras.optimizers.Adam(hp.Choice("learning_rate", values, default=values[-1])), "mse")
         return model
 
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        tuning.LRHyperModel(keras_default).build(keras_tuner.HyperParameters())
+        tuning.LRHyperModel(with_default).build(keras_tuner.HyperParameters())
     assert not [w for w in record if "LRHyperModel" in str(w.message)]
 
 
@@ -363,9 +364,8 @@ def test_a_rate_declared_twice_with_other_settings_is_refused(first):
         tuning.LRHyperModel(build).build(keras_tuner.HyperParameters())
 
 
-@pytest.mark.parametrize("hypermodel", ["LRHyperModel", "a build function"])
 @pytest.mark.parametrize("other", [dict(min_value=1e-4, max_value=1e-2), dict(step=10.0)])
-def test_a_rate_declared_twice_with_other_bounds_is_refused(hypermodel, other):
+def test_a_rate_declared_twice_in_one_build_with_other_bounds_is_refused(other):
     # The same default, other bounds: the trials trained at 0.6 where the second call said at most 0.01.
     def build(hp):
         tuning.learning_rate(hp)  # in a helper, say
@@ -375,10 +375,32 @@ def test_a_rate_declared_twice_with_other_bounds_is_refused(hypermodel, other):
     with pytest.raises(ValueError, match=r"learning_rate: 'learning_rate' is already a hyperparameter of this search, "
                                          r"declared with other settings \(min_value=1e-05, max_value=1, step=None, "
                                          r"default=0.001\)"):
-        tuning.LRHyperModel(build).build(hp) if hypermodel == "LRHyperModel" else build(hp)
+        tuning.LRHyperModel(build).build(hp)
     # Declared again as before, in another trial's build, it is the same hyperparameter.
     same = tuning.LRHyperModel(lambda hp: tiny(tuning.learning_rate(hp)))
     assert same.build(hp) is not None and same.build(hp) is not None
+
+
+def test_a_rate_is_declared_again_over_a_narrowed_space_and_once_per_scope():
+    # build_model(best_hp) after a search whose range test narrowed the saved bounds.
+    hp = keras_tuner.HyperParameters()
+    tuning.learning_rate(hp)
+    hp.space[0].min_value, hp.space[0].max_value = 1.7e-3, 0.17
+    assert tuning.learning_rate(hp) == 0.001
+    assert tuning.LRHyperModel(lambda hp: tiny(tuning.learning_rate(hp))).build(hp) is not None
+
+    # One rate per optimizer, each in its scope with its bounds: KerasTuner keeps one per name and condition.
+    def build(hp):
+        optimizer = hp.Choice("optimizer", ["adam", "sgd"])
+        with hp.conditional_scope("optimizer", [optimizer]):
+            rate = tuning.learning_rate(hp, max_value=1e-2 if optimizer == "adam" else 1.0)
+        return tiny(rate)
+
+    hp = keras_tuner.HyperParameters()
+    build(hp)
+    hp.values["optimizer"] = "sgd"
+    assert build(hp) is not None
+    assert tuning.LRHyperModel(build).build(hp) is not None
 
 
 def test_making_a_tuner_builds_the_users_model_once_per_configuration_of_its_own(tmp_path):
