@@ -311,15 +311,15 @@ class LRFinderResult(Recommendation):
             kinds.add(NOT_STEADY)
             self.reasons.append(
                 f"not steady: only {len(peaks)} of {s.PEAK_DRAWS} curves resampled from the batches' noise "
-                f"support a OneCycle peak over this test's {len(values)} steps; raise num_steps (e.g. to "
-                f"{max(300, 3 * len(values))}) or batch_size"
+                f"support a OneCycle peak over this test's {len(values)} steps; raise num_steps (threefold, "
+                f"say) or batch_size"
             )
         elif self.reliable and self.spread[1] > STEADY_RATIO * self.spread[0]:
             kinds.add(NOT_STEADY)
             self.reasons.append(
                 f"not steady: the batches' noise moves the OneCycle peak between {self.spread[0]:.3g} and "
                 f"{self.spread[1]:.3g} (more than {STEADY_RATIO:g}x) over this test's {len(values)} steps; "
-                f"raise num_steps (e.g. to {max(300, 3 * len(values))}) or batch_size"
+                f"raise num_steps (threefold, say) or batch_size"
             )
         self.reliable = not self.reasons
         if "too few" in kinds and usable.still_falling and not collapsed:

@@ -590,8 +590,8 @@ def test_a_test_too_short_to_judge_is_run_again_with_three_times_the_steps():
     first = result.first_test
     assert first is not None and not first.reliable and first.reasons[0].startswith("not steady")
     assert len(first.frame) <= 20 < len(result.frame) <= 60
-    # Its advice is a length, not "300 by default", which this call did not use (nor does a second test).
-    assert "raise num_steps (e.g. to 300) or batch_size" in first.reasons[0]
+    # Not "300 by default", which this call did not use (nor does a second test, nor one stopped early).
+    assert "raise num_steps (threefold, say) or batch_size" in first.reasons[0]
     assert "by default" not in first.reasons[0]
     # The second test runs over the same rates, three times as densely, and is the answer.
     assert result.frame.learning_rate.iloc[0] == first.frame.learning_rate.iloc[0]
