@@ -20,5 +20,6 @@ needs_partial_executions = pytest.mark.skipif(
 # is KerasTuner's Python and keras_lr's, the same under every backend: conftest.py skips it under JAX and PyTorch,
 # and the Makefile's run on the oldest releases leaves it out, as KerasTuner 1.4.7's code is 1.4.8's (they differ in
 # one constant of HyperImageAugment). What a backend or release runs inside a search (each schedule in the fit, a
-# divergence, Hyperband's fresh optimizer, the range test) is tested everywhere.
+# divergence, Hyperband's fresh optimizer, the range test, what the search reads from fit's logs) is tested
+# everywhere.
 search_bookkeeping = pytest.mark.search_bookkeeping

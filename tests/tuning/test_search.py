@@ -292,7 +292,6 @@ def test_range_test_narrows_the_rate_for_the_trials_after_the_first(tmp_path, ca
     assert fresh.range_test is None and "searched in" not in capsys.readouterr().out
 
 
-@search_bookkeeping
 @pytest.mark.parametrize("weighting", ["class_weight", "sample_weight"])
 def test_the_searchs_weights_go_into_its_range_test(weighting, tmp_path, monkeypatch):
     # The trials train on the weighted loss: the test that sets their bounds measures it too,
@@ -324,7 +323,6 @@ def test_the_searchs_weights_go_into_its_range_test(weighting, tmp_path, monkeyp
         np.testing.assert_array_equal(kwargs["sample_weight"], weights[:trained])
 
 
-@search_bookkeeping
 def test_the_range_test_uses_all_of_x_when_validation_data_is_given(tmp_path, monkeypatch):
     # Keras ignores validation_split beside validation_data, and trains on all of x: so does the test.
     from keras_lr.tuning import hypermodel as module
@@ -432,7 +430,6 @@ def test_bayesian_optimization_runs_every_initial_point_whatever_its_num_initial
     assert ran == [(0.001, "constant"), (0.05, "constant"), (0.02, "one_cycle"), (0.01, "cosine")]
 
 
-@search_bookkeeping
 @pytest.mark.parametrize("hypermodel", ["LRHyperModel", "a build function"])
 def test_an_objective_that_is_not_logged_stops_the_search_at_once(hypermodel, tmp_path):
     build = tuning.LRHyperModel(build_digits) if hypermodel == "LRHyperModel" else build_digits
@@ -442,7 +439,6 @@ def test_an_objective_that_is_not_logged_stops_the_search_at_once(hypermodel, tm
     assert len(tuner.oracle.trials) == 1
 
 
-@search_bookkeeping
 @pytest.mark.parametrize("validation", ["none", "every second epoch"])
 def test_an_objective_on_epochs_without_validation_says_what_to_pass(validation, tmp_path):
     # KerasTuner reads every epoch's logs for the score: fit(validation_freq=2) failed each trial
