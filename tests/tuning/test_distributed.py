@@ -19,7 +19,6 @@ import sys
 import textwrap
 import time
 
-import keras
 import keras_tuner
 import pytest
 
@@ -33,12 +32,9 @@ SCRIPT = ROOT / "tests" / "tuning" / "distributed_search.py"
 # The searches' processes import TensorFlow (KerasTuner does, whatever the backend) and train;
 # under JAX and PyTorch they would add minutes to `make test` and test nothing more: what runs
 # between the processes is the chief's bookkeeping, tested below on every backend. On the oldest
-# releases they would run KerasTuner 1.4.8's code again (tests/backends.py): that run leaves them out.
-SEARCH_PROCESSES = pytest.mark.skipif(
-    keras.backend.backend() != "tensorflow",
-    reason="the chief/worker searches run as processes under TensorFlow only (CI time); "
-           "the chief's bookkeeping is tested on every backend",
-)
+# releases they would run KerasTuner 1.4.8's code again. So they are a search's bookkeeping
+# (tests/backends.py): run under TensorFlow, on the newest releases only.
+SEARCH_PROCESSES = search_bookkeeping
 
 
 # The chief's bookkeeping, in this process.
@@ -254,7 +250,6 @@ def reports(record, trial_id):
 
 
 @SEARCH_PROCESSES
-@search_bookkeeping
 def test_a_chief_and_two_workers_run_every_trial_once(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     run = tuning.run_local(SCRIPT, workers=2, script_args=[str(tmp_path), "--finder", "--prune-all", "--trials", "6"],
@@ -288,7 +283,6 @@ def test_a_chief_and_two_workers_run_every_trial_once(tmp_path, monkeypatch):
 
 
 @SEARCH_PROCESSES
-@search_bookkeeping
 def test_a_worker_killed_mid_trial_and_started_again_with_its_id_loses_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     run = tuning.run_local(SCRIPT, workers=2, restarts=1, timeout=240, verbose=0,
@@ -319,7 +313,6 @@ def test_a_worker_killed_mid_trial_and_started_again_with_its_id_loses_nothing(t
 
 
 @SEARCH_PROCESSES
-@search_bookkeeping
 def test_a_worker_lost_for_good_hands_its_trial_over_after_trial_timeout(tmp_path):
     port = local.free_port()
     options = ["--trials", "5", "--epochs", "2", "--kill", "tuner1:1", "--trial-timeout", "4"]
