@@ -184,8 +184,8 @@ def lr_find(
 
     A test too short to judge is run again, once, from the same weights:
     when the loss never fell (or neither fell by 10% nor rose for good),
-    fell by less than a tenth of its start, its OneCycle peak is not steady, or the
-    network collapsed (below), a second test of `3 * num_steps` steps over
+    fell by less than a tenth of its start, its OneCycle peak is not steady,
+    or the network collapsed (below), a second test of `3 * num_steps` steps over
     the same rates replaces the first (whose result is kept as
     `result.first_test`), as the first test's warning would ask; a reliable
     first test is kept if the second is not. An exception or Ctrl-C in the
