@@ -26,12 +26,14 @@ def warn(message, category=UserWarning):
     if frame is None:  # a hook on one of Keras's threads: no user frame above it
         warnings.warn(message, category, stacklevel=2)
         return
-    warnings.warn_explicit(
-        message,
-        category,
-        frame.f_code.co_filename,
-        frame.f_lineno,
+    where = dict(
         module=frame.f_globals.get("__name__"),
         registry=frame.f_globals.setdefault("__warningregistry__", {}),
-        module_globals=frame.f_globals,
     )
+    try:  # module_globals lets Python show the line of a module imported from a zip, say
+        warnings.warn_explicit(message, category, frame.f_code.co_filename, frame.f_lineno, **where,
+                               module_globals=frame.f_globals)
+    except ImportError:
+        # `python -c`, `python -` and the plain REPL: __main__'s loader, the builtin importer, cannot
+        # give its source and raises (warnings.warn never asks it). The line is shown without it.
+        warnings.warn_explicit(message, category, frame.f_code.co_filename, frame.f_lineno, **where)
