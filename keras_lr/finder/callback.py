@@ -115,8 +115,9 @@ class LRFinder(EngineCallback):
             loss exceeds this times its best (for a loss whose best is 0
             or below, when it rises above its best by this minus 1 times
             its fall from the start).
-        validation_data: None, or `(x, y)` / a dataset to evaluate the loss
-            on after every step (slower; the suggestions then use `val_loss`).
+        validation_data: None, `(x, y)`, `(x, y, sample_weight)` or a
+            dataset to evaluate the loss on after every step (slower; the
+            suggestions then use `val_loss`).
         restore: Bool. Whether to put the model back as it was when fit ends.
         seed: Integer or None. Seeds Python, numpy and the backend
             (`keras.utils.set_random_seed`) when training begins, after fit
@@ -280,8 +281,9 @@ class LRFinder(EngineCallback):
 
     def _validation_loss(self):
         data = self.validation_data
-        if isinstance(data, (tuple, list)):
-            results = self.model.evaluate(*data, verbose=0, return_dict=True)
+        if isinstance(data, (tuple, list)):  # (x, y) or (x, y, sample_weight): evaluate's third is batch_size
+            results = self.model.evaluate(*data[:2], sample_weight=data[2] if len(data) == 3 else None,
+                                          verbose=0, return_dict=True)
         else:
             results = self.model.evaluate(data, verbose=0, return_dict=True)
         return float(results["loss"])

@@ -255,8 +255,9 @@ def lr_find(
             weighs ((1 + smoothing) / (1 - smoothing): 19 for 0.9).
         divergence_threshold: Float > 1. The test stops when the smoothed
             loss exceeds this times its best.
-        validation_data: None, or `(x, y)` / a dataset: evaluate the loss on
-            it after every step and suggest from that (slower, steadier).
+        validation_data: None, `(x, y)`, `(x, y, sample_weight)` or a
+            dataset: evaluate the loss on it after every step and suggest
+            from that (slower, steadier).
         seed: Integer or None. Seeds Python, numpy and the backend
             (`keras.utils.set_random_seed`) before the test and again when
             its training begins (after whatever a first `fit` builds draws

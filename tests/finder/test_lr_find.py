@@ -227,6 +227,18 @@ def test_validation_mode():
     assert first == pytest.approx(model.evaluate(x[192:], y[192:], verbose=0), rel=0.05)
 
 
+def test_validation_data_with_sample_weights():
+    # (x, y, sample_weight), as fit takes it: evaluate's third positional argument is batch_size.
+    x, y = regression_data()
+    weights = np.where(np.arange(len(x) - 192) % 2 == 0, 3.0, 0.0).astype("float32")
+    model = model_with(keras.optimizers.SGD())
+    expected = model.evaluate(x[192:], y[192:], sample_weight=weights, verbose=0)
+    result = keras_lr.lr_find(model, x[:192], y[:192], validation_data=(x[192:], y[192:], weights),
+                              start_lr=1e-4, end_lr=1e-2, num_steps=5, retry=False, verbose=0)
+    assert result.frame.val_loss[0] == pytest.approx(expected, rel=0.01)
+    assert expected != pytest.approx(model.evaluate(x[192:], y[192:], verbose=0), rel=0.02)  # the weights count
+
+
 def test_seed_makes_runs_identical():
     x, y = regression_data()
     model = model_with(keras.optimizers.Adam())
