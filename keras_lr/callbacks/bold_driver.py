@@ -2,10 +2,13 @@
 
 import math
 
+import keras
+
 from keras_lr import _validation as v
 from keras_lr.callbacks.adaptive import MonitorCallback
 
 
+@keras.saving.register_keras_serializable(package="keras_lr.callbacks")
 class BoldDriver(MonitorCallback):
     """The bold-driver rule: grow the rate while the loss falls, cut it when it rises.
 

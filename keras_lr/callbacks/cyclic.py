@@ -1,5 +1,7 @@
 """The `CyclicLR` callback: cyclical learning rates with step sizes in steps or epochs."""
 
+import keras
+
 from keras_lr import _validation as v
 from keras_lr import _warnings
 from keras_lr._engine.recommendation import Recommendation, bounds_from
@@ -8,6 +10,8 @@ from keras_lr.schedules.cyclic import CyclicLR as CyclicLRSchedule
 from keras_lr.schedules.evaluation import evaluate_schedule
 
 
+# Under keras_lr.callbacks, the public module holding it: keras_lr>CyclicLR is the schedule.
+@keras.saving.register_keras_serializable(package="keras_lr.callbacks")
 class CyclicLR(ScheduleCallback):
     """Cycles the learning rate (and momentum) between two bounds during `fit`.
 

@@ -4,12 +4,15 @@ import collections
 import math
 import statistics
 
+import keras
+
 from keras_lr import _validation as v
 from keras_lr import _warnings
 from keras_lr._engine.state import weights_are_finite
 from keras_lr.callbacks.adaptive import AdaptiveCallback
 
 
+@keras.saving.register_keras_serializable(package="keras_lr.callbacks")
 class DivergenceGuard(AdaptiveCallback):
     """Rescues a run whose loss blows up: rolls back and cuts the learning rate.
 

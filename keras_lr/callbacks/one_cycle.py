@@ -1,5 +1,7 @@
 """The `OneCycle` callback: the one-cycle policy sized to the fit."""
 
+import keras
+
 from keras_lr import _validation as v
 from keras_lr import _warnings
 from keras_lr._engine.recommendation import Recommendation, peak_from
@@ -7,6 +9,8 @@ from keras_lr.callbacks.scheduler import ScheduleCallback
 from keras_lr.schedules.one_cycle import OneCycle as OneCycleSchedule
 
 
+# Under keras_lr.callbacks, the public module holding it: keras_lr>OneCycle is the schedule.
+@keras.saving.register_keras_serializable(package="keras_lr.callbacks")
 class OneCycle(ScheduleCallback):
     """Trains with one cycle of the learning rate (and momentum) over the fit.
 

@@ -2,11 +2,14 @@
 
 import math
 
+import keras
+
 from keras_lr import _validation as v
 from keras_lr._engine.losses import MovingAverage
 from keras_lr.callbacks.adaptive import MonitorCallback
 
 
+@keras.saving.register_keras_serializable(package="keras_lr.callbacks")
 class ReduceLROnPlateau(MonitorCallback):
     """Reduces the learning rate when a metric has stopped improving.
 

@@ -1,6 +1,6 @@
 """`Scheduler`: applies any schedule at every optimizer step of `model.fit`."""
 
-import keras  # noqa: F401  (the doctests use it)
+import keras
 import numpy as np
 
 from keras_lr._engine import readout
@@ -117,6 +117,7 @@ class ScheduleCallback(EngineCallback):
         return frame
 
 
+@keras.saving.register_keras_serializable(package="keras_lr.callbacks")
 class Scheduler(ScheduleCallback):
     """Applies a learning-rate schedule at every optimizer step of `model.fit`.
 

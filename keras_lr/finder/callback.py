@@ -67,6 +67,7 @@ def check_range(owner, start_lr, end_lr, num_steps, mode, smoothing, divergence_
     return start_lr, end_lr, num_steps, mode, smoothing, divergence_threshold
 
 
+@keras.saving.register_keras_serializable(package="keras_lr.finder")
 class LRFinder(EngineCallback):
     """The learning-rate range test, as a callback inside `model.fit`.
 

@@ -1,5 +1,6 @@
 """What every keras_lr fit shares: Keras's own rate callbacks, logs, configs, one re-trace."""
 
+import json
 import os
 import subprocess
 import sys
@@ -147,6 +148,17 @@ def test_every_callback_round_trips_through_its_config(callback):
     clone = type(callback).from_config(config)
     assert type(clone) is type(callback) and clone.get_config() == config
     assert type(callback)(**config).get_config() == config  # the config is the constructor's arguments
+
+
+@pytest.mark.parametrize("callback", CALLBACKS, ids=lambda c: type(c).__name__)
+def test_every_callback_round_trips_through_keras_serialization(callback):
+    # Registered with Keras as the schedules are, under the public module that holds them (keras_lr>OneCycle
+    # and keras_lr>CyclicLR are the schedules): found by name, through JSON.
+    serialized = json.loads(json.dumps(keras.saving.serialize_keras_object(callback)))
+    package = "keras_lr.finder" if isinstance(callback, keras_lr.LRFinder) else "keras_lr.callbacks"
+    assert serialized["registered_name"] == f"{package}>{type(callback).__name__}"
+    clone = keras.saving.deserialize_keras_object(serialized)
+    assert type(clone) is type(callback) and clone.get_config() == callback.get_config()
 
 
 def test_scheduler_round_trips_a_nested_schedule_that_still_runs():
