@@ -67,3 +67,9 @@ def test_a_callbacks_rate_before_any_fit_says_where_to_read_it():
     with pytest.raises(ValueError, match=r"OneCycle.rate_at: no fit has run .*schedule_for_last_fit.*"
                                          r"keras_lr.schedules.OneCycle\(max_lr, total_steps\)"):
         keras_lr.OneCycle(0.01, total_steps=10).rate_at(3)
+
+
+def test_plot_range_test_names_a_result_that_is_not_one():
+    # None had failed with "'NoneType' object has no attribute 'frame'".
+    with pytest.raises(ValueError, match=r"plot_range_test: result must be an LRFinderResult .*; received result=None"):
+        keras_lr.plot_range_test(None)

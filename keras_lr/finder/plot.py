@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from keras_lr import _validation as v
+
 _MARKERS = {"valley": "o", "steep": "v", "minimum": "s", "slide": "D", "one_cycle_max_lr": "*"}
 
 
@@ -50,6 +52,10 @@ def plot_range_test(result, ax=None, suggestions=True, save=None):
     """
     import matplotlib.pyplot as plt
 
+    from keras_lr.finder.result import LRFinderResult
+
+    if not isinstance(result, LRFinderResult):
+        v._fail("plot_range_test", "result", "an LRFinderResult (what keras_lr.lr_find returns)", result)
     frame = result.frame
     if ax is None:
         figure, ax = plt.subplots(figsize=(7, 4))

@@ -264,8 +264,8 @@ def lr_find(
             random numbers), so two runs give the same curve and suggestion.
         retry: Bool. Run a test too short to judge again with three times
             `num_steps` (at most four times the steps in all; see above).
-        verbose: `"auto"` (1), 0 or 1. 1 shows a progress bar with the rate
-            and the loss.
+        verbose: `"auto"` (1) or an integer >= 0. Above 0 shows a progress
+            bar with the rate and the loss.
 
     Returns:
         An `LRFinderResult` (of the second test, when there was one).

@@ -233,13 +233,40 @@ class LRFinderResult(Recommendation):
             and the result is unreliable. A curve that rose back to that
             loss has read the rise, and is not collapsed. Always False
             from the `LRFinder` callback alone, which does not see the data.
+
+    `lr_find` and `LRFinder` make it; made by hand, from a recorded curve:
+
+    Args:
+        frame: pandas DataFrame with columns `learning_rate` and `loss`
+            (the raw batch losses), one row per step, rates increasing; a
+            `val_loss` column, when present, is what the suggestions read.
+        smoothing: Float in [0, 1). The running average's weight of the
+            past, as `lr_find`'s.
+        stopped_early: String or None. Why the test ended before its last
+            step (shown in `reasons` where it matters).
+        warn: Bool. Warn when the result is unreliable.
+        collapsed: Bool. Whether the network's outputs were all equal at
+            the end of the test (see the attribute).
+
+    Raises:
+        ValueError: for a frame without those columns or a bad argument.
     """
 
     def __init__(self, frame, smoothing=0.9, stopped_early=None, warn=True, collapsed=False):
+        owner = "LRFinderResult"
+        columns = "a pandas DataFrame with columns 'learning_rate' and 'loss' (and 'val_loss' from a test on validation data)"
+        if not isinstance(frame, pd.DataFrame):
+            raise ValueError(f"{owner}: frame must be {columns}; received frame=<{type(frame).__name__}>")
+        if not {"learning_rate", "loss"} <= set(frame.columns):
+            raise ValueError(f"{owner}: frame must be {columns}; received a DataFrame with columns {list(frame.columns)}")
+        smoothing = v.check_number(owner, "smoothing", smoothing, low=0.0, high=1.0, high_open=True)
+        if stopped_early is not None and not isinstance(stopped_early, str):
+            v._fail(owner, "stopped_early", "None or a string (why the test ended early)", stopped_early)
+        warn = v.check_bool(owner, "warn", warn)
+        collapsed = v.check_bool(owner, "collapsed", collapsed)
         self.frame = frame = frame.copy()  # its smoothed_loss column is (re)computed here
         self.smoothing = smoothing
         self.stopped_early = stopped_early
-        collapsed = v.check_bool("LRFinderResult", "collapsed", collapsed)
         column = "val_loss" if "val_loss" in frame else "loss"
         self.monitor = column
         rates, values = s._arrays("LRFinderResult", frame["learning_rate"], frame[column])

@@ -178,6 +178,7 @@ def resample(losses, beta=0.9, draws=40, seed=0):
 
 def running_average(losses, beta):
     """The one-way, bias-corrected exponential moving average (what the test's stop rule reads)."""
+    beta = _beta("running_average", beta)
     return np.array(MovingAverage(beta).updates(np.asarray(losses, dtype=np.float64).reshape(-1).tolist()))
 
 

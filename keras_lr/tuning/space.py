@@ -74,6 +74,8 @@ def learning_rate(hp, name="learning_rate", min_value=1e-5, max_value=1.0, defau
             `build_model`, with other bounds in the same build).
     """
     owner = "learning_rate"
+    if not isinstance(hp, keras_tuner.HyperParameters):
+        v._fail(owner, "hp", "KerasTuner's HyperParameters (the hp build_model receives)", hp)
     if not isinstance(name, str) or not name:
         raise ValueError(f"{owner}: name must be a non-empty string; received name={name!r}")
     min_value = v.check_number(owner, "min_value", min_value, low=LOWEST, high=HIGHEST, low_open=True)

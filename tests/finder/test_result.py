@@ -290,3 +290,21 @@ def test_a_collapse_counts_where_the_curve_read_its_fall_as_training():
     result = LRFinderResult(frame(rose, rates), warn=False, collapsed=True)
     assert not result.collapsed and result.reliable
     assert result.one_cycle_max_lr == LRFinderResult(frame(rose, rates), warn=False).one_cycle_max_lr
+
+
+@pytest.mark.parametrize("make, message", [
+    # Each named as LRFinderResult's own argument, not as an inner function's or a bare KeyError.
+    (lambda: LRFinderResult(frame(valley_curve()), smoothing=1.5),
+     r"LRFinderResult: smoothing must be in \[0, 1\); received smoothing=1.5"),
+    (lambda: LRFinderResult({"learning_rate": RATES, "loss": valley_curve()}),
+     r"LRFinderResult: frame must be a pandas DataFrame with columns 'learning_rate' and 'loss' "
+     r"\(and 'val_loss' from a test on validation data\); received frame=<dict>"),
+    (lambda: LRFinderResult(frame(valley_curve())[["learning_rate"]]),
+     r"LRFinderResult: frame must be a pandas DataFrame with columns 'learning_rate' and 'loss' .*"
+     r"received a DataFrame with columns \['learning_rate'\]"),
+    (lambda: LRFinderResult(frame(valley_curve()), warn="x"), "LRFinderResult: warn must be True or False"),
+    (lambda: LRFinderResult(frame(valley_curve()), stopped_early=3), "LRFinderResult: stopped_early must be None or"),
+])
+def test_the_constructor_names_each_bad_argument(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()

@@ -240,6 +240,9 @@ def test_rates_out_of_order_are_an_error():
     (lambda: s.resample(valley_curve(), seed=1.5), r"resample: seed must be an integer"),
     (lambda: s.resample(valley_curve(), seed=-1), r"resample: seed must be an integer >= 0"),
     (lambda: assess(RATES, valley_curve(), smoothing=1), r"assess: smoothing must be in \[0, 1\)"),
+    # It returned nonsense for 5 and divided by zero for -1.
+    (lambda: s.running_average([3.0, 2.9], 5), r"running_average: beta must be in \[0, 1\); received beta=5"),
+    (lambda: s.running_average([3.0, 2.9], -1), r"running_average: beta must be in \[0, 1\); received beta=-1"),
 ])
 def test_each_argument_is_checked_by_the_function_it_was_given_to(call, message):
     with pytest.raises(ValueError, match=message):

@@ -29,6 +29,13 @@ def test_learning_rate_is_log_sampled_with_kerass_default():
     assert 0.3 < np.mean(np.log10(sampled) < -2.5) < 0.7  # log-uniform: half below the middle decade
 
 
+def test_learning_rate_names_a_missing_hp():
+    # None (hp forgotten, or a rate passed first) had failed with "'NoneType' object has no attribute 'space'".
+    for hp in (None, 0.01):
+        with pytest.raises(ValueError, match=r"learning_rate: hp must be KerasTuner's HyperParameters .*; received hp="):
+            tuning.learning_rate(hp)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
