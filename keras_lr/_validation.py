@@ -8,6 +8,7 @@ import math
 import numbers
 
 import keras
+import numpy as np
 
 
 def _fail(owner, name, requirement, value):
@@ -92,9 +93,15 @@ def check_choice(owner, name, value, choices):
 
 
 def check_bool(owner, name, value):
-    if not isinstance(value, bool):
+    """Returns ``value`` as a Python bool after checking it is one (a numpy bool included)."""
+    if not isinstance(value, (bool, np.bool_)):
         _fail(owner, name, "True or False", value)
-    return value
+    return bool(value)
+
+
+def python_scalars(arguments):
+    """``arguments`` (a dict) with numpy scalars as Python's: a config Keras can write as JSON."""
+    return {name: value.item() if isinstance(value, np.generic) else value for name, value in arguments.items()}
 
 
 def check_momentum_pair(owner, base_momentum, max_momentum):

@@ -45,7 +45,7 @@ class Recommendation(abc.ABC):
 
 def _check_scale(owner, name, rate):
     """Warns (and returns True) for a rate above any a range test or search tries: most likely not a rate."""
-    if not (v._is_real(rate) and rate > HIGHEST_TESTED):
+    if not (v._is_real(rate) and math.isfinite(rate) and rate > HIGHEST_TESTED):  # inf: refused as not finite
         return False
     order = "OneCycle(max_lr, total_steps, ...)" if owner == "OneCycle" else "CyclicLR(base_lr, max_lr, ...)"
     _warnings.warn(

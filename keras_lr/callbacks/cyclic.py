@@ -73,7 +73,7 @@ class CyclicLR(ScheduleCallback):
         self.recommendation = base_lr if isinstance(base_lr, Recommendation) else None
         base_lr, max_lr = bounds_from("CyclicLR", base_lr, max_lr)
         self.unit = v.check_choice("CyclicLR", "unit", unit, ("steps", "epochs"))
-        self.schedule_kwargs = dict(
+        self.schedule_kwargs = v.python_scalars(dict(
             base_lr=base_lr,
             max_lr=max_lr,
             step_size_up=step_size_up,
@@ -82,7 +82,7 @@ class CyclicLR(ScheduleCallback):
             gamma=gamma,
             base_momentum=base_momentum,
             max_momentum=max_momentum,
-        )
+        ))
         CyclicLRSchedule(**self.schedule_kwargs)  # validates every argument now
 
     def _build_schedule(self):

@@ -72,7 +72,7 @@ class OneCycle(ScheduleCallback):
             total_steps = v.check_int("OneCycle", "total_steps", total_steps, low=1)
         self.total_steps = total_steps
         self._last_inferred = None  # the inferred total_steps of the last fit, kept across fits
-        self.schedule_kwargs = dict(
+        self.schedule_kwargs = v.python_scalars(dict(
             max_lr=max_lr,
             pct_start=pct_start,
             anneal_strategy=anneal_strategy,
@@ -81,7 +81,7 @@ class OneCycle(ScheduleCallback):
             three_phase=three_phase,
             base_momentum=base_momentum,
             max_momentum=max_momentum,
-        )
+        ))
         # Validates every argument now rather than at fit time.
         checked = OneCycleSchedule(total_steps=total_steps or 1, **self.schedule_kwargs)
         self.schedule_kwargs["max_lr"] = checked.max_lr

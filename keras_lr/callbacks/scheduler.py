@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 
+from keras_lr import _validation as v
 from keras_lr._engine import readout
 from keras_lr._engine.callback import EngineCallback
 from keras_lr.schedules import evaluate_momentum, evaluate_schedule
@@ -62,8 +63,9 @@ class ScheduleCallback(EngineCallback):
 
         The schedule's own value: adaptive callbacks' multipliers not included.
         """
+        name = type(self).__name__
+        step = v.check_int(f"{name}.rate_at", "step", step, low=0)
         if self._cache is None:
-            name = type(self).__name__
             sized = ", and its schedule is sized to the fit" if name in _SCHEDULE_OF_CALLBACK else ""
             raise ValueError(
                 f"{name}.rate_at: no fit has run with this callback{sized} (schedule_for_last_fit() is None until "

@@ -1,4 +1,5 @@
 import copy
+import json
 import warnings
 
 import keras
@@ -437,3 +438,34 @@ def test_a_peak_above_the_rates_any_range_test_reaches_warns():
         warnings.simplefilter("error")
         keras_lr.OneCycle(10.0, 100)
         keras_lr.CyclicLR(0.5, 10)
+
+
+def test_rate_at_checks_its_step():
+    callback = keras_lr.OneCycle(0.1, base_momentum=None)
+    fit(bias_model(keras.optimizers.SGD(0.5)), [callback], epochs=1)
+    assert callback.rate_at(np.int64(3)) == callback.rate_at(3)
+    # -1 had read the fit's last rate (0.004) as Python indexes; 2.5 and "x" failed inside numpy.
+    for step, shown in ((-1, "-1"), (2.5, "2.5"), ("x", "'x'")):
+        with pytest.raises(ValueError, match=rf"OneCycle.rate_at: step must be an integer( >= 0)?; received step={shown}"):
+            callback.rate_at(step)
+
+
+def test_an_infinite_rate_is_refused_without_the_count_warning_first():
+    # It warned "max_lr=inf trains at a rate above 10 ... If it is a count", then refused it.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="CyclicLR: base_lr must be a finite number; received base_lr=inf"):
+            keras_lr.CyclicLR(float("inf"), 0.1).on_train_begin()
+        with pytest.raises(ValueError, match="OneCycle: max_lr must be a finite number; received max_lr=inf"):
+            keras_lr.OneCycle(float("inf"))
+
+
+def test_numpy_scalars_are_taken_as_python_ones():
+    # np.bool_ was refused; numpy scalars were kept in the callbacks' configs, which JSON cannot write.
+    assert keras_lr.OneCycle(0.1, three_phase=np.bool_(True)).get_config()["three_phase"] is True
+    assert keras_lr.BoldDriver(rollback=np.True_).rollback is True
+    for callback in (keras_lr.OneCycle(np.float32(0.1), pct_start=np.float64(0.25), total_steps=np.int64(40)),
+                     keras_lr.CyclicLR(np.float32(0.01), np.float64(0.1), step_size_up=np.int64(5))):
+        config = callback.get_config()
+        assert not [name for name, value in config.items() if isinstance(value, np.generic)], config
+        json.dumps(keras.saving.serialize_keras_object(callback))
