@@ -67,6 +67,11 @@ class AdaptiveCallback(EngineCallback):
     of whatever sets the rate: the optimizer's float rate, a schedule it was
     compiled with, or a `Scheduler`/`OneCycle`/`CyclicLR` callback. Each
     change multiplies it; every change is recorded in `events_frame()`.
+    `ReduceLROnPlateau`, `DivergenceGuard` and `BoldDriver` are the ones
+    there are; the class is public for `isinstance`.
+
+    Args:
+        verbose: Integer >= 0. Above 0 prints a line for each change.
     """
 
     def _reset(self):

@@ -13,8 +13,15 @@ from keras_lr.schedules._base import _SCHEDULE_OF_CALLBACK, check_schedule, dese
 class ScheduleCallback(EngineCallback):
     """Base of the callbacks that apply a schedule inside the train step.
 
-    Subclasses implement `_build_schedule()`, which may use `self.params`
-    (`epochs`, `steps`) to size the schedule to the fit. See `Scheduler`.
+    `Scheduler`, `OneCycle` and `CyclicLR` are the ones there are; the
+    class is public for `isinstance` (one of them per fit; a keras_lr
+    search chooses its own). A schedule of your own goes to `Scheduler`:
+    subclassing this one relies on its private `_build_schedule()`, which
+    sizes the schedule to the fit from `self.params`.
+
+    Args:
+        verbose: Integer >= 0. Above 0 prints the rate at each epoch's
+            start.
     """
 
     async_safe = True  # its batch hook only reads Python state

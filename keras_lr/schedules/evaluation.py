@@ -34,13 +34,42 @@ def evaluate(fn, steps):
 
 
 def evaluate_schedule(schedule, steps):
-    """Learning rates of ``schedule`` at ``steps`` (numpy float64)."""
+    """Learning rates of ``schedule`` at ``steps``, in numpy (for a table or a plot).
+
+    >>> from keras_lr.schedules import OneCycle
+    >>> evaluate_schedule(OneCycle(0.1, 100), [0, 29, 99]).round(4)
+    array([0.004, 0.1  , 0.   ])
+
+    Args:
+        schedule: A keras_lr or Keras `LearningRateSchedule`, a callable of
+            the step, or a number (a constant rate).
+        steps: Sequence or numpy array of optimizer steps (0 is the first).
+
+    Returns:
+        A float64 numpy array of the rates, the shape of ``steps``.
+
+    Raises:
+        ValueError: for something that is not a schedule.
+    """
     schedule = check_schedule("evaluate_schedule", "schedule", schedule)
     return evaluate(lambda s: call_schedule(schedule, s), steps)
 
 
 def evaluate_momentum(schedule, steps):
-    """Momenta of ``schedule`` at ``steps``, or None when it cycles none."""
+    """Momenta of ``schedule`` at ``steps``, in numpy, or None when it cycles none.
+
+    Args:
+        schedule: A schedule, as `evaluate_schedule` takes; `OneCycle` and
+            `CyclicLR` cycle a momentum (unless made with
+            `base_momentum=None`).
+        steps: Sequence or numpy array of optimizer steps.
+
+    Returns:
+        A float64 numpy array the shape of ``steps``, or None.
+
+    Raises:
+        ValueError: for something that is not a schedule.
+    """
     schedule = check_schedule("evaluate_momentum", "schedule", schedule)
     if call_momentum(schedule, ops.convert_to_tensor(0.0)) is None:
         return None

@@ -171,13 +171,20 @@ def history_frame(tuner):
     Kept by keras_lr's tuners (KerasTuner keeps only each trial's best
     epoch): every logged value (`loss`, `val_loss`, metrics,
     `learning_rate`) and the search's `objective`, averaged over a trial's
-    executions.
+    executions. KerasTuner's own tuners keep no curves: the frame is empty.
+
+    Args:
+        tuner: A KerasTuner tuner after or during `search` (on the chief,
+            in a distributed search).
 
     Returns:
         A pandas DataFrame with columns `trial_id`, `epoch` (from 1, as
         Keras's progress bar and `results_frame`'s `best_epoch` count;
         a callback's `history_frame` counts from 0, as `initial_epoch`
         does), `metric`, `value`.
+
+    Raises:
+        ValueError: for something that is not a tuner, or a worker's tuner.
     """
     import pandas as pd
 

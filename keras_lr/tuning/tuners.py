@@ -259,6 +259,13 @@ class GridSearch(keras_tuner.GridSearch, _Search):
     a `step` (`keras_lr.tuning.learning_rate(hp, step=10)`) so the grid has a
     rate per step. What it adds is in `keras_lr.tuning.tuners`.
 
+    Args:
+        pruning, trial_timeout, chief_timeout: as in
+            `keras_lr.tuning.RandomSearch`.
+        initial_points: Must be None: a grid runs every combination in
+            order, the defaults first.
+        *args, **kwargs: those of `keras_tuner.GridSearch`.
+
     Raises:
         ValueError: for `initial_points` (a grid runs every combination in
             order), or a bad `pruning`.
@@ -287,6 +294,13 @@ class Hyperband(keras_tuner.Hyperband, _Search):
     Hyperband, `LRHyperModel`'s schedules span `max_epochs`, so a trial
     continued in a later round goes on with its schedule. What else it adds
     is in `keras_lr.tuning.tuners`.
+
+    Args:
+        initial_points, trial_timeout, chief_timeout: as in
+            `keras_lr.tuning.RandomSearch`.
+        pruning: Must be None: Hyperband stops the trials that fall behind
+            at each round.
+        *args, **kwargs: those of `keras_tuner.Hyperband`.
 
     Raises:
         ValueError: for a bad `initial_points`, or any `pruning` (Hyperband
