@@ -127,11 +127,9 @@ class OneCycle(ScheduleCallback):
                     f"steps: the rate jumps into another cycle. Pass total_steps to run one cycle over "
                     f"several fits."
                 )
+            # Kept once training begins, not at its end: the fit a resume follows was most often interrupted.
+            self._last_inferred = self._inferred
         super().on_epoch_begin(epoch, logs)
-
-    def on_train_end(self, logs=None):
-        super().on_train_end(logs)
-        self._last_inferred = self._inferred
 
     def get_config(self):
         return {"total_steps": self.total_steps, "verbose": self.verbose, **self.schedule_kwargs}

@@ -381,6 +381,23 @@ def test_a_resumed_fit_that_resizes_an_inferred_cycle_warns():
     assert not [w for w in caught if "OneCycle" in str(w.message)]
 
 
+def test_a_fit_interrupted_then_resumed_with_other_epochs_warns():
+    # The usual resume: the fit raised (Ctrl-C, a lost machine), so its on_train_end never ran, and
+    # the cycle it had sized went unrecorded: a resume sized to other epochs was silent.
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    model = bias_model(keras.optimizers.SGD(0.5))
+    callback = keras_lr.OneCycle(0.1, base_momentum=None)
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, [callback, Interrupt()], epochs=6)
+    with pytest.warns(UserWarning, match=r"OneCycle: this fit resumes at epoch 3 with the cycle sized to its 8 "
+                                         r"epochs \(80 steps\), where the last fit's was 60 steps"):
+        fit(model, [callback], epochs=8, initial_epoch=2)
+
+
 def test_a_fit_that_ends_before_the_first_rise_does_warns():
     # CyclicLR's step sizes are in optimizer steps (default 2000, as PyTorch's): on a short fit the rate
     # only rose, from base_lr, and never cycled. 10 steps an epoch here.
