@@ -8,11 +8,20 @@ from keras_lr.schedules._base import as_float_step, call_rate_and_momentum
 
 
 def not_traceable(schedule, error):
-    """The TypeError for a schedule that failed on a symbolic step (``error``: what it raised)."""
+    """The error for a schedule that failed on a symbolic step (``error``: what it raised): a TypeError, or a
+    NameError for a name the function cannot see."""
     first = (str(error).strip().splitlines() or [""])[0].split(". ")[0]
+    where = f"keras_lr: the learning-rate schedule {schedule!r} failed inside the compiled train step"
+    if isinstance(error, NameError):
+        # Not the symbolic step: most often a lambda Keras loaded (a saved model, a callback's from_config),
+        # which has none of its module's names. Python's own message is kept for a plain typo.
+        return NameError(
+            f"{where} ({type(error).__name__}: {first}). A function of the step that Keras loaded back (from "
+            f"a saved model or a config) keeps none of its module's names, `keras` included: define it as a "
+            f"named function registered with keras.saving.register_keras_serializable, which loads with them."
+        )
     return TypeError(
-        f"keras_lr: the learning-rate schedule {schedule!r} failed inside the compiled train step "
-        f"({type(error).__name__}: {first}). It runs there on a symbolic step: a function of the step "
+        f"{where} ({type(error).__name__}: {first}). It runs there on a symbolic step: a function of the step "
         f"written with Python's `if`, `float(step)`, `math` or numpy works in plot_schedule and on the "
         f"torch backend, not in a TensorFlow or JAX fit; write it with keras.ops, e.g. "
         f"`lambda step: keras.ops.where(step < 10, 0.01, 0.001)`."

@@ -375,6 +375,21 @@ def test_a_schedule_of_python_control_flow_says_to_write_it_with_keras_ops(sched
     np.testing.assert_allclose(applied_rates(recorder), np.repeat([0.01, 0.001, 0.001], STEPS), rtol=1e-5)
 
 
+@pytest.mark.skipif(BACKEND == "torch", reason="the torch backend runs the step eagerly: Python's NameError as it is")
+def test_a_lambda_loaded_back_without_its_modules_names_says_to_register_a_function():
+    # Keras loads a lambda without its module's globals: keras.ops in it is a NameError, which the message
+    # blamed on the symbolic step, advising keras.ops, the very thing that failed.
+    from keras.src.saving.serialization_lib import SafeModeScope
+
+    config = keras_lr.Scheduler(lambda step: keras.ops.where(step < 10, 0.01, 0.001)).get_config()
+    with SafeModeScope(False):
+        loaded = keras_lr.Scheduler.from_config(config)
+    with pytest.raises(NameError, match=r"failed inside the compiled train step \(NameError: name 'keras' is not "
+                                        r"defined\)\. A function of the step that Keras loaded back .* "
+                                        r"keras\.saving\.register_keras_serializable"):
+        fit(bias_model(keras.optimizers.SGD(0.5)), [loaded])
+
+
 @pytest.mark.parametrize("make", [
     lambda opt: keras_lr.OneCycle(opt),
     lambda opt: keras_lr.CyclicLR(opt, 0.01),
