@@ -337,3 +337,13 @@ class LRFinder(EngineCallback):
             "warn": self.warn,
             "verbose": self.verbose,
         }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        data = config.get("validation_data")
+        if isinstance(data, (list, tuple)):  # through Keras's serializer, numpy arrays come back as their configs
+            config["validation_data"] = tuple(
+                keras.saving.deserialize_keras_object(part) if isinstance(part, dict) else part for part in data
+            )
+        return cls(**config)

@@ -161,6 +161,16 @@ def test_every_callback_round_trips_through_keras_serialization(callback):
     assert type(clone) is type(callback) and clone.get_config() == callback.get_config()
 
 
+def test_lr_finder_round_trips_its_validation_arrays_through_keras_serialization():
+    # Keras writes numpy arrays as configs of their own and, inside a callback's config, gives them back as dicts.
+    x, y = np.arange(8, dtype="float32").reshape(4, 2), np.ones((4, 1), "float32")
+    finder = keras_lr.LRFinder(num_steps=30, validation_data=(x, y))
+    clone = keras.saving.deserialize_keras_object(json.loads(json.dumps(keras.saving.serialize_keras_object(finder))))
+    assert len(clone.validation_data) == 2
+    for got, expected in zip(clone.validation_data, (x, y)):
+        np.testing.assert_array_equal(got, expected)
+
+
 def test_scheduler_round_trips_a_nested_schedule_that_still_runs():
     schedule = keras_lr.schedules.Warmup(keras.optimizers.schedules.ExponentialDecay(0.1, 5, 0.5), warmup_steps=4)
     clone = keras_lr.Scheduler.from_config(keras_lr.Scheduler(schedule).get_config())
