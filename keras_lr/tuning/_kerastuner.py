@@ -59,6 +59,7 @@ tests/tuning/test_kerastuner.py fails when any of these changes underneath.
 
 import contextvars
 import copy
+import functools
 import math
 import os
 import threading
@@ -567,9 +568,28 @@ class Oracle:
             self._random_state = np.random.RandomState(self.seed)  # and its Gaussian process's
             self.gpr = self._make_gpr()
 
+    def _grid_derived(self):
+        """Re-makes the grid's order, which KerasTuner's GridSearch keeps in memory only.
+
+        Resumed without it, the grid failed with KeyError when its first trial ended (the order it
+        looks the trial up in was empty), and a resume after that stopped early: nothing was queued.
+        The order is the trials sorted by their values, as GridSearch inserts them; every ended trial
+        is queued again (GridSearch skips a next combination already tried).
+        """
+        if not isinstance(self, keras_tuner.oracles.GridSearchOracle) or not self.trials:
+            return
+        by_values = functools.cmp_to_key(lambda a, b: self._compare(a.hyperparameters.values, b.hyperparameters.values))
+        ordered = sorted(self.trials.values(), key=by_values)
+        self._ordered_ids = type(self._ordered_ids)()
+        for trial in ordered:
+            self._ordered_ids.insert(trial.trial_id)
+        ongoing = {trial.trial_id for trial in self.ongoing_trials.values()}
+        self._populate_next = [trial.trial_id for trial in ordered if trial.trial_id not in ongoing]
+
     def set_state(self, state):
         super().set_state(state)
         self._seed_derived()  # a resumed search keeps the seed it was saved with, throughout
+        self._grid_derived()
         self.keras_lr.update(copy.deepcopy(state.get("keras_lr", {})))
         recommendation = self.keras_lr.get("recommendation")
         if recommendation is not None and recommendation not in self.initial_points:

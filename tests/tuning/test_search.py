@@ -219,6 +219,26 @@ def test_a_resumed_search_neither_loses_nor_repeats_a_trial(tmp_path):
         assert all(len(obs.value) == 1 for obs in history)
 
 
+@search_bookkeeping
+def test_a_resumed_grid_goes_on_through_the_grid(tmp_path):
+    # KerasTuner's GridSearch keeps the grid's order in memory only: resumed, the interrupted trial
+    # ran again, then the search failed with KeyError; resumed once more, it stopped at 2 of 4 trials.
+    hypermodel = tuning.LRHyperModel(build_digits)
+    reference = make(tuning.GridSearch, hypermodel, tmp_path / "reference", max_trials=4)
+    search_digits(reference)
+    expected = [reference.oracle.trials[t].hyperparameters.values for t in reference.oracle.start_order]
+    tuner = make(tuning.GridSearch, hypermodel, tmp_path, max_trials=4)
+    Interrupt.trials = 0
+    with pytest.raises(KeyboardInterrupt):
+        search_digits(tuner, callbacks=[Interrupt()])
+    resumed = tuning.GridSearch(hypermodel, objective="val_accuracy", max_trials=4,
+                                directory=str(tmp_path), project_name="search", overwrite=False)
+    search_digits(resumed)
+    oracle = resumed.oracle
+    assert [oracle.trials[t].hyperparameters.values for t in oracle.start_order] == expected
+    assert all(trial.status == "COMPLETED" for trial in oracle.trials.values())
+
+
 class PruneAfterFirstEpoch:
     def prune(self, curve, others, direction):
         return "every trial" if max(curve) >= 0 else None
