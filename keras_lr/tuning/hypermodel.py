@@ -230,6 +230,8 @@ class LRHyperModel(keras_tuner.HyperModel):
             self.bounds = self._announce_bounds("the range test result given", recommended=oracle is not None)
         if isinstance(oracle, _kerastuner.Oracle):
             oracle.keras_lr.setdefault("schedules", list(self.schedules))  # saved: a resume compares its own
+            if self.rate_name in self.declared_now:  # so are the rate's bounds as declared (before any range test)
+                oracle.keras_lr.setdefault("rate", [self.rate_name, *self.declared_now[self.rate_name][:3]])
         if oracle is not None and self.rate_name is not None:
             self._register(oracle, hp)
         if oracle is not None:
@@ -344,6 +346,17 @@ class LRHyperModel(keras_tuner.HyperModel):
                 f"searches those, not {list(self.schedules)}: KerasTuner keeps a resumed search's space; {again}."
             )
         state = oracle.keras_lr
+        saved, now = state.get("rate"), self.declared_now.get(self.rate_name)
+        if saved is not None and now is not None and saved[0] == self.rate_name and list(saved[1:]) != list(now[:3]):
+            def shown(bounds):
+                return ", ".join(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value!r}"
+                                 for key, value in zip(("min_value", "max_value", "step"), bounds))
+
+            _warnings.warn(
+                f"LRHyperModel: this search resumes one whose {self.rate_name!r} was declared with "
+                f"{shown(saved[1:])}, and searches those, not {shown(now[:3])}: KerasTuner keeps a resumed "
+                f"search's space; {again}."
+            )
         tested = state["range_test"] is not None or state["finder_bounds"] is not None
         if self.finder is not None and self.rate_name is not None and not tested and (
                 self.finder is True or self.bounds is not None):

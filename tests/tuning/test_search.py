@@ -1,5 +1,6 @@
 """Real searches with keras_lr's tuners: trial order, schedules per trial, divergence, Hyperband, resume."""
 
+import functools
 import math
 import warnings
 
@@ -663,11 +664,19 @@ def test_a_resumed_search_says_what_it_keeps_from_before(tmp_path):
         resumed = resume(tuning.LRHyperModel(build_digits, schedules=["constant", "cosine"]))
         resumed.oracle.max_trials = 3
         search_digits(resumed)
+    # Other bounds for the rate: KerasTuner keeps the saved ones, so trials went on outside the new bounds, silently.
+    with pytest.warns(UserWarning, match=r"LRHyperModel: this search resumes one whose 'learning_rate' was declared "
+                                         r"with min_value=1e-05, max_value=1, step=None, and searches those, not "
+                                         r"min_value=1e-05, max_value=0.01, step=None.*overwrite=True"):
+        resumed = resume(tuning.LRHyperModel(functools.partial(build_digits, max_value=0.01),
+                                             schedules=["constant", "one_cycle"]))
+        resumed.oracle.max_trials = 4
+        search_digits(resumed)
     # Resumed as it began: nothing to say.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         resumed = resume(tuning.LRHyperModel(build_digits, schedules=["constant", "one_cycle"]))
-        resumed.oracle.max_trials = 4
+        resumed.oracle.max_trials = 5
         search_digits(resumed)
     assert not [w for w in caught if "resumes" in str(w.message)]
     # A new search whose hyperparameters= narrow the schedules (KerasTuner's way) resumes nothing.
