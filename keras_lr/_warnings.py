@@ -33,7 +33,10 @@ def warn(message, category=UserWarning):
     try:  # module_globals lets Python show the line of a module imported from a zip, say
         warnings.warn_explicit(message, category, frame.f_code.co_filename, frame.f_lineno, **where,
                                module_globals=frame.f_globals)
+        return
     except ImportError:
         # `python -c`, `python -` and the plain REPL: __main__'s loader, the builtin importer, cannot
-        # give its source and raises (warnings.warn never asks it). The line is shown without it.
-        warnings.warn_explicit(message, category, frame.f_code.co_filename, frame.f_lineno, **where)
+        # give its source and raises (warnings.warn never asks it). The line is shown without it,
+        # outside this handler, so a warning turned into an error does not carry the ImportError.
+        pass
+    warnings.warn_explicit(message, category, frame.f_code.co_filename, frame.f_lineno, **where)

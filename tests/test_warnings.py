@@ -17,6 +17,12 @@ def test_a_warning_from_python_c_or_a_piped_script_is_a_warning(filename):
     with pytest.warns(UserWarning, match=r"OneCycle: max_lr=50 trains at a rate above 10") as caught:
         exec(code, namespace)
     assert caught[0].filename == filename and caught[0].lineno == 1  # still the user's line
+    # Turned into an error (-W error), it is the warning alone, with no ImportError chained to it.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(UserWarning) as raised:
+            exec(code, namespace)
+    assert raised.value.__context__ is None
 
 
 def test_a_warning_points_at_the_callers_line():
