@@ -34,6 +34,21 @@ def check_validation_data(owner, validation_data):
     return validation_data
 
 
+def _arrays_back(value):
+    """``value`` with the numpy arrays Keras's serializer wrote as configs of their own made arrays again.
+
+    Inside a callback's config Keras leaves them so, at any depth: `validation_data`'s `x` may be a
+    dict of inputs, its `y` a list of outputs.
+    """
+    if isinstance(value, dict):
+        if value.get("class_name") == "__numpy__":
+            return keras.saving.deserialize_keras_object(value)
+        return {key: _arrays_back(part) for key, part in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_arrays_back(part) for part in value)
+    return value
+
+
 def check_trainable(model, owner):
     """Raises when the model has no trainable weights: no learning rate can move its loss, so a range
     test on it is batch noise (a frozen base model without a trainable head, say)."""
@@ -341,9 +356,6 @@ class LRFinder(EngineCallback):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        data = config.get("validation_data")
-        if isinstance(data, (list, tuple)):  # through Keras's serializer, numpy arrays come back as their configs
-            config["validation_data"] = tuple(
-                keras.saving.deserialize_keras_object(part) if isinstance(part, dict) else part for part in data
-            )
+        data = _arrays_back(config.get("validation_data"))
+        config["validation_data"] = tuple(data) if isinstance(data, list) else data  # (x, y[, w]); JSON made it a list
         return cls(**config)

@@ -163,12 +163,17 @@ def test_every_callback_round_trips_through_keras_serialization(callback):
 
 def test_lr_finder_round_trips_its_validation_arrays_through_keras_serialization():
     # Keras writes numpy arrays as configs of their own and, inside a callback's config, gives them back as dicts.
+    # At any depth: a dict of inputs, a list of outputs; and from_config of the plain config keeps them as given.
     x, y = np.arange(8, dtype="float32").reshape(4, 2), np.ones((4, 1), "float32")
-    finder = keras_lr.LRFinder(num_steps=30, validation_data=(x, y))
-    clone = keras.saving.deserialize_keras_object(json.loads(json.dumps(keras.saving.serialize_keras_object(finder))))
-    assert len(clone.validation_data) == 2
-    for got, expected in zip(clone.validation_data, (x, y)):
-        np.testing.assert_array_equal(got, expected)
+    for data in [(x, y), ({"a": x, "b": 2 * x}, [y, 3 * y]), (x, y, np.full(4, 0.5, "float32"))]:
+        finder = keras_lr.LRFinder(num_steps=30, validation_data=data)
+        serialized = json.loads(json.dumps(keras.saving.serialize_keras_object(finder)))
+        for clone in (keras.saving.deserialize_keras_object(serialized), keras_lr.LRFinder.from_config(finder.get_config())):
+            assert type(clone.validation_data) is tuple and len(clone.validation_data) == len(data)
+            got, expected = keras.tree.flatten(clone.validation_data), keras.tree.flatten(data)
+            assert len(got) == len(expected)
+            for a, b in zip(got, expected):
+                np.testing.assert_array_equal(a, b)
 
 
 def test_scheduler_round_trips_a_nested_schedule_that_still_runs():
@@ -395,9 +400,13 @@ def test_a_lambda_loaded_back_without_its_modules_names_says_to_register_a_funct
     with SafeModeScope(False):
         loaded = keras_lr.Scheduler.from_config(config)
     with pytest.raises(NameError, match=r"failed inside the compiled train step \(NameError: name 'keras' is not "
-                                        r"defined\)\. A function of the step that Keras loaded back .* "
+                                        r"defined\)\. Keras loaded this function back .* "
                                         r"keras\.saving\.register_keras_serializable"):
         fit(bias_model(keras.optimizers.SGD(0.5)), [loaded])
+    # A typo in a function of one's own is only named: nothing was loaded back.
+    typo = keras_lr.Scheduler(lambda step: keras.ops.where(stpe < 10, 0.01, 0.001))  # noqa: F821
+    with pytest.raises(NameError, match=r"\(NameError: name 'stpe' is not defined\)\.$"):
+        fit(bias_model(keras.optimizers.SGD(0.5)), [typo])
 
 
 @pytest.mark.parametrize("make", [
