@@ -13,12 +13,14 @@ def not_traceable(schedule, error):
     first = (str(error).strip().splitlines() or [""])[0].split(". ")[0]
     where = f"keras_lr: the learning-rate schedule {schedule!r} failed inside the compiled train step"
     if isinstance(error, NameError):
-        # Not the symbolic step: most often a lambda Keras loaded (a saved model, a callback's from_config),
-        # which has none of its module's names. Python's own message is kept for a plain typo.
+        # Not the symbolic step: a name the function cannot see. A lambda Keras loaded back (a saved model, a
+        # callback's from_config) runs with the globals of Keras's own loader, none of its module's names.
+        loaded = getattr(schedule, "__globals__", {}).get("__name__", "").split(".")[0] == "keras"
         return NameError(
-            f"{where} ({type(error).__name__}: {first}). A function of the step that Keras loaded back (from "
-            f"a saved model or a config) keeps none of its module's names, `keras` included: define it as a "
-            f"named function registered with keras.saving.register_keras_serializable, which loads with them."
+            f"{where} ({type(error).__name__}: {first})."
+            + (" Keras loaded this function back (from a saved model or a config) without its module's names, "
+               "`keras` included: define it as a named function registered with "
+               "keras.saving.register_keras_serializable, which loads with them." if loaded else "")
         )
     return TypeError(
         f"{where} ({type(error).__name__}: {first}). It runs there on a symbolic step: a function of the step "
