@@ -25,6 +25,23 @@ def inner_optimizer(optimizer):
     return optimizer
 
 
+def rate_scaled_buffers(optimizer):
+    """The optimizer's variables that hold a step already scaled by the rate it was taken at.
+
+    Keras's SGD and RMSprop keep momentum so (``m = momentum * m - rate * gradient``, then
+    ``w += m``), where PyTorch's keep the gradients and scale them by the rate of each step: after
+    a fit at 0.1, such a buffer moves the weights by about that rate for tens of steps, whatever
+    rate comes next. Empty for an optimizer without momentum, and for the others (Adam's moments
+    do not hold the rate).
+    """
+    optimizer = inner_optimizer(optimizer)
+    if isinstance(optimizer, keras.optimizers.SGD) and optimizer.momentum != 0:
+        return list(getattr(optimizer, "momentums", []))
+    if isinstance(optimizer, keras.optimizers.RMSprop) and optimizer.momentum > 0:
+        return list(getattr(optimizer, "_momentums", []))
+    return []
+
+
 def step_counter(optimizer):
     """The variable counting the batches the optimizer has been applied to.
 

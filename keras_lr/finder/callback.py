@@ -12,6 +12,7 @@ from keras_lr._engine import readout
 from keras_lr._engine.callback import EngineCallback
 from keras_lr._engine.distribution import check_logs_agree
 from keras_lr._engine.losses import MovingAverage, RunningMean
+from keras_lr._engine.optimizers import rate_scaled_buffers
 from keras_lr._engine.state import ModelState, read
 from keras_lr.finder.result import LRFinderResult
 from keras_lr.finder.suggestions import _window_reach
@@ -230,6 +231,10 @@ class LRFinder(EngineCallback):
         check_trainable(self.model, "LRFinder")
         # Taken before the rate is put in; kept past the reset in super().on_train_begin.
         state = ModelState(self.model) if self.restore else None
+        # The test starts from still momentum, as a fresh optimizer does: a trained model's SGD or RMSprop
+        # buffer would move the weights at its last fit's rate through the test's lowest rates.
+        for buffer in rate_scaled_buffers(self.model.optimizer):
+            buffer.assign(keras.ops.zeros(buffer.shape, buffer.dtype))
         self.result = None
         super().on_train_begin(logs)
         self._state = state

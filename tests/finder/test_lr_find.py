@@ -239,6 +239,26 @@ def test_validation_data_with_sample_weights():
     assert expected != pytest.approx(model.evaluate(x[192:], y[192:], verbose=0), rel=0.02)  # the weights count
 
 
+@pytest.mark.parametrize("make", [lambda: keras.optimizers.SGD(0.1, momentum=0.9),
+                                  lambda: keras.optimizers.RMSprop(0.01, momentum=0.9)], ids=["sgd", "rmsprop"])
+def test_a_trained_models_momentum_buffer_is_not_carried_into_the_test(make):
+    # Keras's SGD and RMSprop keep momentum as a step already scaled by the rate: after a fit at 0.1, the
+    # test's steps at 1e-7 moved the weights by the old rate for tens of steps, and its low-rate curve (and
+    # peak, 2-3x off) came from the last fit. The test starts from still buffers, as a fresh optimizer does;
+    # the model gets its buffers back afterwards.
+    x, y = regression_data()
+    model, still = trained(make()), trained(make())
+    buffers = [v for v in still.optimizer.variables if "momentum" in v.path]
+    assert buffers and any(np.abs(v.numpy()).max() > 0 for v in buffers)
+    for variable in buffers:
+        variable.assign(np.zeros(variable.shape, variable.dtype))
+    before = state(model)
+    carried = keras_lr.lr_find(model, x, y, start_lr=1e-7, end_lr=1e-5, num_steps=20, seed=0, retry=False, verbose=0)
+    assert state(model) == before
+    fresh = keras_lr.lr_find(still, x, y, start_lr=1e-7, end_lr=1e-5, num_steps=20, seed=0, retry=False, verbose=0)
+    np.testing.assert_allclose(carried.frame.loss, fresh.frame.loss, rtol=1e-6)
+
+
 def test_seed_makes_runs_identical():
     x, y = regression_data()
     model = model_with(keras.optimizers.Adam())
