@@ -16,15 +16,22 @@ def _is_tf_dataset(x):
     return type(x).__module__.startswith("tensorflow") and hasattr(x, "cardinality")
 
 
+def _needs_targets(model):
+    """Whether the model's loss needs targets: a loss compiled in, read by Keras's own train_step and
+    compute_loss (an autoencoder's of its own may take x as its target; add_loss alone needs none)."""
+    own = (type(model).train_step is not keras.Model.train_step
+           or type(model).compute_loss is not keras.Model.compute_loss)
+    return getattr(model, "loss", None) is not None and not own
+
+
 def _check_targets(owner, dataset, model):
-    """Raises when a dataset yields inputs alone to a model compiled with a loss, which needs targets.
+    """Raises when a dataset yields inputs alone to a model whose loss needs targets.
 
     Keras's fit would fail inside its first step ("None values not
     supported") and leave the model unable to trace another fit.
     """
     spec = dataset.element_spec
-    own_step = type(model).train_step is not keras.Model.train_step  # an autoencoder's may take x as its target
-    if getattr(model, "loss", None) is not None and not own_step and not (isinstance(spec, tuple) and len(spec) >= 2):
+    if _needs_targets(model) and not (isinstance(spec, tuple) and len(spec) >= 2):
         raise ValueError(
             f"{owner}: x, a {type(dataset).__name__}, yields inputs alone, with no targets for the loss; make it "
             f"yield (x, y) batches, e.g. tf.data.Dataset.zip((inputs, targets)) or dataset.map(lambda x: (x, "
@@ -302,7 +309,7 @@ def lr_find(
     if not optimizers.has_rate(getattr(inner, "_learning_rate", None)):
         raise optimizers.no_learning_rate(owner, inner)
     if not (_is_generator(x) or _is_tf_dataset(x) or isinstance(x, keras.utils.PyDataset)):
-        if y is None:
+        if y is None and _needs_targets(model):
             raise ValueError(
                 f"{owner}: y is required with array inputs (x is a {type(x).__name__}); pass the targets, or a "
                 f"dataset or generator of (x, y) batches."

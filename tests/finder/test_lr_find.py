@@ -554,6 +554,24 @@ def test_the_callback_warns_unless_told_not_to():
         keras_lr.LRFinder(warn="no")
 
 
+class ReconstructionLoss(keras.Sequential):
+    """An autoencoder whose compute_loss compares the output with x: fit(x) alone trains it."""
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        return keras.ops.mean(keras.ops.square(x - y_pred))
+
+
+def test_arrays_without_targets_for_a_model_whose_loss_needs_none():
+    # Keras's fit(x) trains it; lr_find(model, x) refused arrays without y. A model compiled with no loss
+    # (add_loss only) neither needs targets.
+    x, _ = regression_data()
+    encoder = ReconstructionLoss([keras.Input((4,)), keras.layers.Dense(2), keras.layers.Dense(4)])
+    encoder.compile(keras.optimizers.SGD())
+    encoder.fit(x, epochs=1, verbose=0)
+    result = keras_lr.lr_find(encoder, x, num_steps=20, retry=False, verbose=0)
+    assert len(result.frame) > 0 and np.isfinite(result.frame.loss).all()
+
+
 def test_the_mistakes_a_newcomer_makes_are_named():
     model = model_with(keras.optimizers.SGD(0.01))
     x, y = regression_data()
