@@ -40,16 +40,18 @@ def _check_targets(owner, dataset, model):
 
 
 def _check_batched(owner, dataset, model):
-    """Raises when a dataset yields single examples where the model takes batches."""
+    """Raises when a dataset yields single examples where the model takes batches (each of its inputs)."""
     spec = dataset.element_spec
-    spec = spec[0] if isinstance(spec, tuple) else spec
+    specs = keras.tree.flatten(spec[0] if isinstance(spec, tuple) else spec)  # a dict of inputs too
     inputs = getattr(model, "inputs", None)
-    if not hasattr(spec, "shape") or not inputs or len(inputs) != 1:
+    if not inputs or len(specs) != len(inputs) or not all(hasattr(part, "shape") for part in specs):
         return
-    expected = tuple(inputs[0].shape)
-    if len(spec.shape) == len(expected) - 1:
+    # By rank alone: a dict's order need not be the inputs' order.
+    if sorted(len(part.shape) + 1 for part in specs) == sorted(len(tensor.shape) for tensor in inputs):
+        shapes = ", ".join(str(tuple(part.shape)) for part in specs)
+        expected = ", ".join(str(tuple(tensor.shape)) for tensor in inputs)
         raise ValueError(
-            f"{owner}: the dataset yields single examples of shape {tuple(spec.shape)} where the model takes "
+            f"{owner}: the dataset yields single examples of shape {shapes} where the model takes "
             f"batches of shape {expected}; batch it first, e.g. dataset.batch(32)."
         )
 

@@ -580,6 +580,15 @@ def test_the_mistakes_a_newcomer_makes_are_named():
     unbatched = tf.data.Dataset.from_tensor_slices((x, y))
     with pytest.raises(ValueError, match=r"single examples of shape \(4,\).*batches of shape \(None, 4\).*\.batch\(32\)"):
         keras_lr.lr_find(model, unbatched)
+    # A model of several inputs, fed a dict: Keras's "Invalid input shape for input ... with name 'a'" had come instead.
+    a, b = keras.Input((4,), name="a"), keras.Input((2,), name="b")
+    two = keras.Model({"a": a, "b": b}, keras.layers.Dense(1)(keras.layers.Concatenate()([a, b])))
+    two.compile(keras.optimizers.SGD(0.01), "mse")
+    unbatched = tf.data.Dataset.from_tensor_slices(({"a": x, "b": x[:, :2]}, y))
+    with pytest.raises(ValueError, match=r"single examples of shape \(4,\), \(2,\) where the model takes batches "
+                                         r"of shape \(None, 4\), \(None, 2\); batch it first"):
+        keras_lr.lr_find(two, unbatched)
+    assert len(keras_lr.lr_find(two, unbatched.batch(32), num_steps=10, retry=False, verbose=0).frame) == 10
     assert model.optimizer.iterations.numpy() == 0
 
 
