@@ -100,7 +100,10 @@ class LRFinder(EngineCallback):
     With `restore=True` (the default) the model's and optimizer's variables
     and the optimizer's learning rate are put back, bitwise, when training
     ends, so the test leaves the model as it found it. `keras_lr.lr_find` runs
-    this callback for you and also restores after an exception.
+    this callback for you and also restores after an exception. The test
+    starts from still SGD and RMSprop momentum (Keras keeps it as a step
+    scaled by the last fit's rate); with `restore=False` the model keeps the
+    test's own.
 
     Example:
 
