@@ -42,7 +42,7 @@ def _arrays_back(value):
     dict of inputs, its `y` a list of outputs.
     """
     if isinstance(value, dict):
-        if value.get("class_name") == "__numpy__":
+        if value.get("class_name") in ("__numpy__", "__tensor__"):  # a numpy array, a backend tensor
             return keras.saving.deserialize_keras_object(value)
         return {key: _arrays_back(part) for key, part in value.items()}
     if isinstance(value, (list, tuple)):
