@@ -15,7 +15,12 @@ def not_traceable(schedule, error):
     if isinstance(error, NameError):
         # Not the symbolic step: a name the function cannot see. A lambda Keras loaded back (a saved model, a
         # callback's from_config) runs with the globals of Keras's own loader, none of its module's names.
-        loaded = getattr(schedule, "__globals__", {}).get("__name__", "").split(".")[0] == "keras"
+        # The frame that raised is the function's, nested in a schedule or not.
+        frame = error.__traceback__
+        while frame is not None and frame.tb_next is not None:
+            frame = frame.tb_next
+        names = frame.tb_frame.f_globals if frame is not None else getattr(schedule, "__globals__", {})
+        loaded = names.get("__name__", "").split(".")[0] == "keras"
         return NameError(
             f"{where} ({type(error).__name__}: {first})."
             + (" Keras loaded this function back (from a saved model or a config) without its module's names, "

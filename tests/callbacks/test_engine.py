@@ -398,13 +398,15 @@ def test_a_lambda_loaded_back_without_its_modules_names_says_to_register_a_funct
     # blamed on the symbolic step, advising keras.ops, the very thing that failed.
     from keras.src.saving.serialization_lib import SafeModeScope
 
-    config = keras_lr.Scheduler(lambda step: keras.ops.where(step < 10, 0.01, 0.001)).get_config()
-    with SafeModeScope(False):
-        loaded = keras_lr.Scheduler.from_config(config)
-    with pytest.raises(NameError, match=r"failed inside the compiled train step \(NameError: name 'keras' is not "
-                                        r"defined\)\. Keras loaded this function back .* "
-                                        r"keras\.saving\.register_keras_serializable"):
-        fit(bias_model(keras.optimizers.SGD(0.5)), [loaded])
+    function = lambda step: keras.ops.where(step < 10, 0.01, 0.001)  # noqa: E731
+    for schedule in (function, keras_lr.schedules.Sequential([function, 0.001], boundaries=[20])):  # nested too
+        config = keras_lr.Scheduler(schedule).get_config()
+        with SafeModeScope(False):
+            loaded = keras_lr.Scheduler.from_config(config)
+        with pytest.raises(NameError, match=r"failed inside the compiled train step \(NameError: name 'keras' is "
+                                            r"not defined\)\. Keras loaded this function back .* "
+                                            r"keras\.saving\.register_keras_serializable"):
+            fit(bias_model(keras.optimizers.SGD(0.5)), [loaded])
     # A typo in a function of one's own is only named: nothing was loaded back.
     typo = keras_lr.Scheduler(lambda step: keras.ops.where(stpe < 10, 0.01, 0.001))  # noqa: F821
     with pytest.raises(NameError, match=r"\(NameError: name 'stpe' is not defined\)\.$"):
