@@ -137,6 +137,7 @@ class LRHyperModel(keras_tuner.HyperModel):
             self.bounds = space.bounds_from_range_test(finder)  # within learning_rate(hp)'s at the first build
         self.rate_name = None
         self.declared_bounds = None  # (min_value, max_value) given to learning_rate(hp)
+        self.rate_scope = []  # the conditional scope learning_rate(hp) was called in, as [[parent, [values]], ...]
         self.declared_now = {}  # {name: (min_value, max_value, step, default)} of learning_rate(hp) in this build
         self._result = finder if isinstance(finder, LRFinderResult) else None
         self._finder_done = False
@@ -231,7 +232,8 @@ class LRHyperModel(keras_tuner.HyperModel):
         if isinstance(oracle, _kerastuner.Oracle):
             oracle.keras_lr.setdefault("schedules", list(self.schedules))  # saved: a resume compares its own
             if self.rate_name in self.declared_now:  # so are the rate's bounds as declared (before any range test)
-                oracle.keras_lr.setdefault("rate", [self.rate_name, *self.declared_now[self.rate_name][:3]])
+                oracle.keras_lr.setdefault("rate", [self.rate_name, *self.declared_now[self.rate_name][:3],
+                                                    self.rate_scope])
         if oracle is not None and self.rate_name is not None:
             self._register(oracle, hp)
         if oracle is not None:
@@ -347,14 +349,16 @@ class LRHyperModel(keras_tuner.HyperModel):
             )
         state = oracle.keras_lr
         saved, now = state.get("rate"), self.declared_now.get(self.rate_name)
-        if saved is not None and now is not None and saved[0] == self.rate_name and list(saved[1:]) != list(now[:3]):
+        # Compared in the same conditional scope only: one name may be a rate per optimizer, each with its bounds.
+        if (saved is not None and now is not None and saved[0] == self.rate_name and saved[4] == self.rate_scope
+                and list(saved[1:4]) != list(now[:3])):
             def shown(bounds):
                 return ", ".join(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value!r}"
                                  for key, value in zip(("min_value", "max_value", "step"), bounds))
 
             _warnings.warn(
                 f"LRHyperModel: this search resumes one whose {self.rate_name!r} was declared with "
-                f"{shown(saved[1:])}, and searches those, not {shown(now[:3])}: KerasTuner keeps a resumed "
+                f"{shown(saved[1:4])}, and searches those, not {shown(now[:3])}: KerasTuner keeps a resumed "
                 f"search's space; {again}."
             )
         tested = state["range_test"] is not None or state["finder_bounds"] is not None

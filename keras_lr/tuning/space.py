@@ -122,6 +122,9 @@ def learning_rate(hp, name="learning_rate", min_value=1e-5, max_value=1.0, defau
                 f"per optimizer, each with its own finder, or search without finder=."
             )
         building.rate_name, building.declared_bounds = name, (min_value, max_value)
+        # The conditional scope it is declared in: one name may be a rate per optimizer, each with its bounds.
+        building.rate_scope = [[condition.name, list(condition.values)]
+                               for condition in getattr(hp, "_conditions", []) if hasattr(condition, "values")]
         if building.bounds is not None:  # a range test's, where they overlap the bounds declared here
             low, high = max(min_value, building.bounds[0]), min(max_value, building.bounds[1])
             if low < high:

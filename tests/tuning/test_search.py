@@ -679,6 +679,22 @@ def test_a_resumed_search_says_what_it_keeps_from_before(tmp_path):
         resumed.oracle.max_trials = 5
         search_digits(resumed)
     assert not [w for w in caught if "resumes" in str(w.message)]
+    # A rate per optimizer, each in its scope with its bounds: the resume's first trial (sgd, with seed=1) builds
+    # the other scope than the first search's, and had been warned about bounds it never changed.
+    def per_optimizer(hp):
+        optimizer = hp.Choice("optimizer", ["adam", "sgd"])
+        with hp.conditional_scope("optimizer", [optimizer]):
+            return build_digits(hp, max_value=1e-2 if optimizer == "adam" else 1.0)
+
+    scoped = tmp_path / "scoped"
+    search_digits(make(tuning.RandomSearch, tuning.LRHyperModel(per_optimizer, schedules=["constant"]), scoped,
+                       max_trials=1, seed=1))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        search_digits(tuning.RandomSearch(tuning.LRHyperModel(per_optimizer, schedules=["constant"]),
+                                          objective="val_accuracy", max_trials=3, seed=1, directory=str(scoped),
+                                          project_name="search", overwrite=False))
+    assert not [str(w.message) for w in caught if "resumes" in str(w.message)]
     # A new search whose hyperparameters= narrow the schedules (KerasTuner's way) resumes nothing.
     narrowed = keras_tuner.HyperParameters()
     narrowed.Choice("lr_schedule", ["constant", "one_cycle"])
