@@ -46,8 +46,21 @@ def _check_batched(owner, dataset, model):
     inputs = getattr(model, "inputs", None)
     if not inputs or len(specs) != len(inputs) or not all(hasattr(part, "shape") for part in specs):
         return
-    # By rank alone: a dict's order need not be the inputs' order.
-    if sorted(len(part.shape) + 1 for part in specs) == sorted(len(tensor.shape) for tensor in inputs):
+    # Each spec one input's example shape (the input's shape without its batch axis; a dict's order need not be
+    # the inputs'). Not by rank alone: Keras adds a last axis of 1 that an input declares, so (None, 10)
+    # batches feed Input((10, 1)).
+    def example(part, tensor):
+        wanted = tuple(tensor.shape)[1:]
+        return len(part.shape) == len(wanted) and all(a is None or b is None or a == b
+                                                      for a, b in zip(tuple(part.shape), wanted))
+
+    unmatched = list(inputs)
+    for part in specs:
+        match = next((tensor for tensor in unmatched if example(part, tensor)), None)
+        if match is None:
+            return
+        unmatched.remove(match)
+    if not unmatched:
         shapes = ", ".join(str(tuple(part.shape)) for part in specs)
         expected = ", ".join(str(tuple(tensor.shape)) for tensor in inputs)
         raise ValueError(

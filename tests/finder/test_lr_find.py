@@ -589,6 +589,12 @@ def test_the_mistakes_a_newcomer_makes_are_named():
                                          r"of shape \(None, 4\), \(None, 2\); batch it first"):
         keras_lr.lr_find(two, unbatched)
     assert len(keras_lr.lr_find(two, unbatched.batch(32), num_steps=10, retry=False, verbose=0).frame) == 10
+    # Batches of (None, 10) for Input((10, 1)): Keras adds the last axis, so they are batches, not examples.
+    series = keras.Input((10, 1))
+    last_axis = keras.Model(series, keras.layers.Dense(1)(keras.layers.Flatten()(series)))
+    last_axis.compile(keras.optimizers.SGD(0.01), "mse")
+    batched = tf.data.Dataset.from_tensor_slices((np.tile(x, (1, 3))[:, :10], y)).batch(32)
+    assert len(keras_lr.lr_find(last_axis, batched, num_steps=10, retry=False, verbose=0).frame) == 10
     assert model.optimizer.iterations.numpy() == 0
 
 
