@@ -256,7 +256,9 @@ def lr_find(
         x: Input data: numpy arrays (with `y`), a `tf.data.Dataset`, a
             `keras.utils.PyDataset`, or a Python generator of `(x, y)`
             batches. Data shorter than `num_steps` batches is cycled.
-        y: Targets, with array inputs only.
+        y: Targets, with array inputs only; not needed by a model whose
+            own `compute_loss` or `train_step` makes its loss without them
+            (an autoencoder's), as in `fit(x)`.
         batch_size: Integer or None (32), with array inputs only.
         sample_weight: None or an array of one weight per example, with
             array inputs only (a dataset yields `(x, y, sample_weight)`).
