@@ -350,7 +350,7 @@ class LRHyperModel(keras_tuner.HyperModel):
         state = oracle.keras_lr
         saved, now = state.get("rate"), self.declared_now.get(self.rate_name)
         # Compared in the same conditional scope only: one name may be a rate per optimizer, each with its bounds.
-        if (saved is not None and now is not None and saved[0] == self.rate_name and saved[4] == self.rate_scope
+        if (saved is not None and now is not None and saved[0] == self.rate_name and saved[4:] == [self.rate_scope]
                 and list(saved[1:4]) != list(now[:3])):
             def shown(bounds):
                 return ", ".join(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value!r}"
