@@ -352,14 +352,10 @@ class LRHyperModel(keras_tuner.HyperModel):
         # Compared in the same conditional scope only: one name may be a rate per optimizer, each with its bounds.
         if (saved is not None and now is not None and saved[0] == self.rate_name and saved[4:] == [self.rate_scope]
                 and list(saved[1:4]) != list(now[:3])):
-            def shown(bounds):
-                return ", ".join(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value!r}"
-                                 for key, value in zip(("min_value", "max_value", "step"), bounds))
-
             _warnings.warn(
                 f"LRHyperModel: this search resumes one whose {self.rate_name!r} was declared with "
-                f"{shown(saved[1:4])}, and searches those, not {shown(now[:3])}: KerasTuner keeps a resumed "
-                f"search's space; {again}."
+                f"{space._settings_text(saved[1:4])}, and searches those, not {space._settings_text(now[:3])}: "
+                f"KerasTuner keeps a resumed search's space; {again}."
             )
         tested = state["range_test"] is not None or state["finder_bounds"] is not None
         if self.finder is not None and self.rate_name is not None and not tested and (

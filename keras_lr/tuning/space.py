@@ -105,12 +105,10 @@ def learning_rate(hp, name="learning_rate", min_value=1e-5, max_value=1.0, defau
         # KerasTuner keeps a name's first declaration, and would ignore this call's bounds and default.
         if first == settings:  # another kind of hyperparameter, or another default
             first = tuple(getattr(existing, key, None) for key in ("min_value", "max_value", "step", "default"))
-        shown = ", ".join(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value!r}"
-                          for key, value in zip(("min_value", "max_value", "step", "default"), first))
         raise ValueError(
             f"{owner}: {name!r} is already a hyperparameter of this search, declared with other settings "
-            f"({shown}); KerasTuner keeps the first declaration and would ignore this call's. Declare the rate "
-            f"once, with learning_rate(hp, ...), and use the value it returns."
+            f"({_settings_text(first)}); KerasTuner keeps the first declaration and would ignore this call's. "
+            f"Declare the rate once, with learning_rate(hp, ...), and use the value it returns."
         )
     if building is not None:
         if building.finder is not None and building.rate_name not in (None, name):
@@ -130,6 +128,12 @@ def learning_rate(hp, name="learning_rate", min_value=1e-5, max_value=1.0, defau
             if low < high:
                 min_value, max_value = low, high
     return hp.Float(name, min_value, max_value, step=step, sampling="log", default=default)
+
+
+def _settings_text(values, keys=("min_value", "max_value", "step", "default")):
+    """``key=value, ...`` of a rate's settings, as messages show them (floats with %g)."""
+    return ", ".join(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value!r}"
+                     for key, value in zip(keys, values))
 
 
 def _fraction_of(total_steps, fraction):
