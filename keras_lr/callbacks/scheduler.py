@@ -141,13 +141,17 @@ class Scheduler(ScheduleCallback):
     `fit(..., initial_epoch=k)` continues where the interrupted run was.
 
     When the schedule prescribes a momentum (`OneCycle`, `CyclicLR`), the
-    optimizer's momentum is cycled too: SGD's and RMSprop's `momentum`, or
-    `beta_1` of Adam, AdamW, Adamax, Nadam and Lion, inside the same step.
+    optimizer's momentum is cycled too, inside the same step: the `momentum`
+    of SGD, RMSprop and Muon, or the `beta_1` of Adam, AdamW, Adamax, Nadam,
+    Lion and Lamb. Other optimizers get a warning and a scheduled rate; so
+    does RMSprop under JAX, which reads its momentum as a plain float.
 
     The optimizer must be created with a float learning rate; its own rate
     and momentum are put back when `fit` ends, and a model saved during the
     fit saves them (the schedule belongs to the callback, which puts it back
-    on resume). `LossScaleOptimizer` (mixed precision) is unwrapped.
+    on resume), except that under PyTorch, whose optimizers read the
+    momentum as a Python float, the checkpoint records the momentum of its
+    step. `LossScaleOptimizer` (mixed precision) is unwrapped.
 
     Logs `learning_rate` at every batch and epoch (so `History` and
     `CSVLogger` record it; Keras's `TensorBoard` writes the optimizer's rate

@@ -109,11 +109,13 @@ MOMENTUM_OPTIMIZERS = [
         BACKEND == "jax", reason="under JAX RMSprop's momentum cannot be cycled (keras_lr warns)")),
     pytest.param(lambda: keras.optimizers.Muon(0.01), "momentum", marks=pytest.mark.skipif(
         not hasattr(keras.optimizers, "Muon"), reason="this Keras has no Muon")),
+    pytest.param(lambda: keras.optimizers.Lamb(0.01), "beta_1", marks=pytest.mark.skipif(
+        not hasattr(keras.optimizers, "Lamb"), reason="this Keras has no Lamb")),
 ]
 
 
 @pytest.mark.parametrize("make_optimizer, attribute", MOMENTUM_OPTIMIZERS,
-                         ids=["SGD", "Adam", "AdamW", "Adamax", "Nadam", "Lion", "RMSprop", "Muon"])
+                         ids=["SGD", "Adam", "AdamW", "Adamax", "Nadam", "Lion", "RMSprop", "Muon", "Lamb"])
 def test_cycled_momentum_trains_as_the_momentum_set_by_hand_each_step(make_optimizer, attribute):
     # The compiled step against an eager one whose rate and momentum are set as floats before each batch.
     # Under JAX, Nadam's running product of its momenta (`_u_product * beta_1`) read the compiled beta_1.
