@@ -392,7 +392,8 @@ def steep(learning_rates, losses):
     tested on curves that fell by 40% later).
 
     Returns:
-        A float, or NaN when fewer than three points are finite.
+        A float, or NaN when fewer than three points are finite or the loss
+        never fell (its lowest point is the first).
     """
     rates, values = _finite("steep", learning_rates, losses)
     n = len(values)

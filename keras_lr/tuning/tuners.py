@@ -210,7 +210,8 @@ class RandomSearch(keras_tuner.RandomSearch, _Search):
         ValueError: for a bad `initial_points` (not a list of dicts, a name
             not in the search space, a value out of its range, or a parameter
             inactive for the other values given), `pruning`, `trial_timeout`
-            or `chief_timeout`.
+            or `chief_timeout`, a `max_trials` below 1, or a `seed` that is
+            not an integer >= 0.
     """
 
     def __init__(self, *args, initial_points=None, pruning=None, trial_timeout=None, chief_timeout=CHIEF_TIMEOUT,
@@ -268,7 +269,8 @@ class GridSearch(keras_tuner.GridSearch, _Search):
 
     Raises:
         ValueError: for `initial_points` (a grid runs every combination in
-            order), or a bad `pruning`.
+            order), or a bad `pruning`, `trial_timeout`, `chief_timeout`,
+            `max_trials` or `seed`, as `keras_lr.tuning.RandomSearch`.
     """
 
     def __init__(self, *args, initial_points=None, pruning=None, trial_timeout=None, chief_timeout=CHIEF_TIMEOUT,
@@ -303,8 +305,9 @@ class Hyperband(keras_tuner.Hyperband, _Search):
         *args, **kwargs: those of `keras_tuner.Hyperband`.
 
     Raises:
-        ValueError: for a bad `initial_points`, or any `pruning` (Hyperband
-            stops the trials that fall behind on its own).
+        ValueError: for any `pruning` (Hyperband stops the trials that fall
+            behind on its own), or a bad `initial_points`, `trial_timeout`,
+            `chief_timeout` or `seed`, as `keras_lr.tuning.RandomSearch`.
     """
 
     def __init__(self, *args, initial_points=None, pruning=None, trial_timeout=None, chief_timeout=CHIEF_TIMEOUT,
