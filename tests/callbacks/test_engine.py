@@ -371,6 +371,22 @@ def test_a_rate_set_after_an_interrupted_fit_is_the_one_the_next_fit_trains_at()
     assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.01)
 
 
+def test_a_model_compiled_again_after_an_interrupted_fit_trains_with_what_it_was_compiled_with():
+    # The interrupted fit's session closes at the next fit: it put back the train function of before that fit,
+    # traced with the old optimizer and loss, over the one compile() had cleared.
+    model = bias_model(keras.optimizers.SGD(0.5))
+    x, y = bias_data()
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)  # a plain train function traced before the schedule's
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, [keras_lr.Scheduler(0.1), _Interrupt()])
+    model.compile(keras.optimizers.SGD(0.0), "mae")
+    before = model.get_weights()
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    for now, then in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(now, then)  # a rate of 0: nothing moves
+    assert int(model.optimizer.iterations.numpy()) == STEPS
+
+
 class PythonIf(keras.optimizers.schedules.LearningRateSchedule):
     def __call__(self, step):
         return 0.01 if step < 10 else 0.001
