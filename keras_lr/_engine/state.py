@@ -1,5 +1,7 @@
 """Snapshots of a model's weights and its optimizer's variables, restored bitwise."""
 
+import math
+
 import numpy as np
 
 from keras_lr._engine import optimizers
@@ -29,6 +31,24 @@ def read(model, variable):
     """A variable's current value (numpy), also from a hook inside a JAX fit."""
     sync(model)
     return variable.numpy()
+
+
+def running_mean_of(model, logged):
+    """The model's `Mean` metric whose result is ``logged``, or None.
+
+    Keras logs its loss tracker's mean since the epoch began as "loss"; a
+    `train_step` of one's own may log another Mean's (a VAE's
+    `total_loss_tracker`), while Keras's stays empty, or each batch's own
+    loss (no Mean matches).
+    """
+    sync(model)
+    for metric in model.metrics:
+        if not (hasattr(metric, "total") and hasattr(metric, "count")):
+            continue
+        count = float(metric.count.numpy())
+        if count > 0 and math.isclose(float(metric.total.numpy()) / count, logged, rel_tol=1e-5, abs_tol=1e-12):
+            return metric
+    return None
 
 
 def all_finite(values):

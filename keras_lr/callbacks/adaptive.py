@@ -9,7 +9,7 @@ from keras_lr import _warnings
 from keras_lr._engine.callback import EngineCallback
 from keras_lr._engine.distribution import build_optimizer, check_logs_agree
 from keras_lr._engine.losses import RunningMean
-from keras_lr._engine.state import Snapshot, read, sync
+from keras_lr._engine.state import Snapshot, read, running_mean_of
 
 EVENT_COLUMNS = ["step", "epoch", "old_learning_rate", "new_learning_rate", "multiplier", "reason"]
 
@@ -143,7 +143,7 @@ class AdaptiveCallback(EngineCallback):
             # another Mean's (a VAE's total_loss_tracker), or each batch's own loss. The Mean whose
             # result is the logged value is the one; none, and it is each batch's. (After one step the
             # two agree, and a NaN matches nothing: read once a fit, at the first finite hook after two.)
-            self._loss_metric = self._tracker_of(float(mean))
+            self._loss_metric = running_mean_of(self.model, float(mean))
             self._logs_running_mean = self._loss_metric is not None
         if self._logs_running_mean is False:
             # The batch's own loss: kept as the epoch's mean too, for a rollback to come back to.
@@ -151,17 +151,6 @@ class AdaptiveCallback(EngineCallback):
             self._losses.rewind(count, kept + (float(mean) - kept) * steps / count)
             return float(mean)
         return self._losses.update(self._losses.count + steps, float(mean))
-
-    def _tracker_of(self, logged):
-        """The `Mean` metric whose result is the logged loss, or None (the logs hold each batch's own loss)."""
-        sync(self.model)
-        for metric in self.model.metrics:
-            if not (hasattr(metric, "total") and hasattr(metric, "count")):
-                continue
-            count = float(metric.count.numpy())
-            if count > 0 and math.isclose(float(metric.total.numpy()) / count, logged, rel_tol=1e-5, abs_tol=1e-12):
-                return metric
-        return None
 
     def _forget_losses(self, back_to):
         """Drops the rolled-back steps' losses from the epoch's mean.

@@ -10,10 +10,10 @@ from keras_lr import _validation as v
 from keras_lr import _warnings
 from keras_lr._engine import readout
 from keras_lr._engine.callback import EngineCallback
-from keras_lr._engine.distribution import check_logs_agree
+from keras_lr._engine.distribution import build_optimizer, check_logs_agree
 from keras_lr._engine.losses import MovingAverage, RunningMean
 from keras_lr._engine.optimizers import rate_scaled_buffers
-from keras_lr._engine.state import ModelState, read
+from keras_lr._engine.state import ModelState, read, running_mean_of
 from keras_lr.finder.result import LRFinderResult
 from keras_lr.finder.suggestions import _window_reach
 from keras_lr.schedules import RangeTest
@@ -232,23 +232,29 @@ class LRFinder(EngineCallback):
             )
         check_logs_agree(self.model, "LRFinder")
         check_trainable(self.model, "LRFinder")
+        # Built now, not at the first step as TensorFlow's fit would: the snapshot holds its moments (zeros).
+        build_optimizer(self.model)
         # Taken before the rate is put in; kept past the reset in super().on_train_begin.
         state = ModelState(self.model) if self.restore else None
-        # The test starts from still momentum, as a fresh optimizer does: a trained model's SGD or RMSprop
-        # buffer would move the weights at its last fit's rate through the test's lowest rates.
-        for buffer in rate_scaled_buffers(self.model.optimizer):
-            buffer.assign(keras.ops.zeros(buffer.shape, buffer.dtype))
         self.result = None
-        super().on_train_begin(logs)
+        super().on_train_begin(logs)  # raises beside another keras_lr callback: nothing changed yet
         self._state = state
+        self._stilled = False
         if self.seed is not None:
             keras.utils.set_random_seed(self.seed)
-        self._loss_metric = next(m for m in self.model.metrics if m.name == "loss")
+        self._loss_metric = None  # the Mean whose running mean fit logs as "loss": found at the first step
         if self.verbose:
             self._progbar = keras.utils.Progbar(self.num_steps, stateful_metrics=["learning_rate", "loss", "smoothed_loss"])
 
     def on_epoch_begin(self, epoch, logs=None):
         super().on_epoch_begin(epoch, logs)
+        if not self._stilled:
+            # The test starts from still momentum, as a fresh optimizer does: a trained model's SGD or RMSprop
+            # buffer would move the weights at its last fit's rate through the test's lowest rates. (Not in
+            # on_train_begin: another callback's may still refuse the fit, and no on_train_end restores then.)
+            self._stilled = True
+            for buffer in rate_scaled_buffers(self.model.optimizer):
+                buffer.assign(keras.ops.zeros(buffer.shape, buffer.dtype))
         self._batch_losses.reset()  # fit resets its metrics at each epoch
 
     def _batch_loss(self, logs):
@@ -258,6 +264,12 @@ class LRFinder(EngineCallback):
         assignments a step, a quarter of a small model's step time.)
         """
         mean = float(logs.get("loss", math.nan))
+        if self._loss_metric is None and not self._losses and math.isfinite(mean):
+            # Keras's loss tracker, or a train_step's own Mean logged as "loss" (a VAE's total_loss_tracker)
+            # while Keras's stays empty; none: the step logs each batch's own loss.
+            self._loss_metric = running_mean_of(self.model, mean) or False
+        if not self._loss_metric:
+            return mean
         return self._batch_losses.update(float(read(self.model, self._loss_metric.count)), mean)
 
     def _after_batch(self, logs):

@@ -290,6 +290,27 @@ def test_steps_per_execution_is_set_aside_for_the_test():
     assert model.steps_per_execution == 4
 
 
+@needs_steps_per_execution
+def test_an_interrupted_test_leaves_the_models_own_train_function():
+    # The test's fit runs one step per execution. Its session, closed at the next fit, put back the
+    # train function the test had traced over the model's own, restored (none yet): 1 step in 4 trained.
+    model = model_with(keras.optimizers.SGD(0.01))
+    model.compile(keras.optimizers.SGD(0.01), "mse", steps_per_execution=4)
+    x, y = regression_data()
+
+    def batches():  # Ctrl-C while the data loads
+        for i in range(10):
+            yield x[32 * (i % 8):32 * (i % 8 + 1)], y[32 * (i % 8):32 * (i % 8 + 1)]
+        raise KeyboardInterrupt
+
+    with pytest.raises((KeyboardInterrupt, Exception)):  # TensorFlow's data pipeline reraises an UnknownError
+        keras_lr.lr_find(model, batches(), num_steps=50, verbose=0)
+    before = int(model.optimizer.iterations.numpy())
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    assert model.steps_per_execution == 4
+    assert int(model.optimizer.iterations.numpy()) - before == 8
+
+
 @pytest.mark.parametrize(
     "arguments, message",
     [
@@ -882,3 +903,70 @@ def test_a_lucky_first_batch_is_not_the_best_the_stop_rule_reads():
     result = keras_lr.lr_find(model, Batches(), seed=0, verbose=0, retry=False)
     stopped_at = result.frame.learning_rate.iloc[-1]
     assert len(result.frame) > 100 and stopped_at > 1e-3, (len(result.frame), result.stopped_early)
+
+
+def test_the_callback_on_a_fresh_model_restores_the_moments_its_test_made():
+    # Under TensorFlow fit builds the optimizer at its first step, after on_train_begin's snapshot.
+    model = model_with(keras.optimizers.Adam())
+    x, y = regression_data()
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[keras_lr.LRFinder(num_steps=5, verbose=0)])
+    assert int(model.optimizer.iterations.numpy()) == 0
+    for variable in model.optimizer.variables:
+        if variable is not model.optimizer.iterations and "learning_rate" not in variable.path:
+            assert not np.any(variable.numpy()), variable.path
+
+
+@pytest.mark.parametrize("finder_first", [True, False])
+def test_the_callback_refused_beside_another_changes_nothing(finder_first):
+    model = trained(keras.optimizers.SGD(0.01, momentum=0.9))
+    before = state(model)
+    callbacks = [keras_lr.LRFinder(verbose=0), keras_lr.ReduceLROnPlateau("loss")]
+    with pytest.raises(ValueError, match="must be the only keras_lr callback"):
+        model.fit(*regression_data(), batch_size=32, epochs=1, verbose=0,
+                  callbacks=callbacks if finder_first else callbacks[::-1])
+    assert state(model) == before  # the momentum it zeroes for a test, kept
+
+
+class OwnStep(keras.Model):
+    """A train_step of one's own that logs its own Mean as "loss"."""
+
+    def __init__(self, tracker_name):
+        super().__init__()
+        self.dense = keras.layers.Dense(1)
+        self.tracker = keras.metrics.Mean(name=tracker_name)
+
+    def call(self, x):
+        return self.dense(x)
+
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            loss = keras.ops.mean(keras.ops.square(self(x, training=True) - y))
+        self.optimizer.apply(tape.gradient(loss, self.trainable_variables), self.trainable_variables)
+        self.tracker.update_state(loss)
+        return {"loss": self.tracker.result()}
+
+
+class OwnMetrics(OwnStep):
+    """As Keras's VAE example: `metrics` lists its own trackers, none named "loss"."""
+
+    @property
+    def metrics(self):
+        return [self.tracker]
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="the train_step is TensorFlow's; what is read from it is not")
+@pytest.mark.parametrize("make", [lambda: OwnStep("loss"), lambda: OwnMetrics("total_loss")],
+                         ids=["beside Keras's tracker", "its own metrics"])
+def test_a_train_step_of_ones_own_gets_each_batchs_loss(make):
+    # Keras's own loss tracker, never updated, was read as the count of the logged mean (or not found at all).
+    x, y = regression_data()
+    own = make()
+    own.compile(keras.optimizers.SGD())
+    own(x[:1])
+    plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    plain.compile(keras.optimizers.SGD(), "mse")
+    plain.set_weights(own.get_weights())
+    ours = keras_lr.lr_find(own, x, y, end_lr=1.0, num_steps=30, seed=1, retry=False, verbose=0)
+    reference = keras_lr.lr_find(plain, x, y, end_lr=1.0, num_steps=30, seed=1, retry=False, verbose=0)
+    np.testing.assert_allclose(ours.frame.loss, reference.frame.loss, rtol=1e-4)
