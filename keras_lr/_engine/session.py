@@ -352,6 +352,12 @@ class FitSession:
                 self._refuse_outside(now)
                 self._check_raise(now, self._original_value, "the optimizer was compiled with")
                 self.multipliers.set(now / self._original_value, self.start_iteration)
+        elif self.schedule is None and optimizers.is_variable(self.original):
+            now = float(self.original.numpy())
+            if now != self._original_value:
+                # No schedule: a rate set before the first step (Keras's LearningRateScheduler listed first, a
+                # callback's on_train_begin) is this fit's own rate, the base of the multipliers to come.
+                self._original_value = now
         key = self._key()
         trace = self._reusable_trace(key)
         if trace is not None:

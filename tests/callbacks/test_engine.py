@@ -56,6 +56,21 @@ def test_a_learning_rate_scheduler_of_fixed_rates_beside_a_schedule_warns_once(k
         fit(model, [fixed, keras_lr.OneCycle(0.1, base_momentum=None)])
 
 
+@pytest.mark.parametrize("adaptive", ["DivergenceGuard", "ReduceLROnPlateau"])
+def test_a_rate_set_before_the_first_epoch_beside_an_adaptive_callback_alone_is_the_one_trained(adaptive):
+    # No schedule: the rate a callback before ours set at the first epoch is the fit's own rate. It was kept
+    # as a multiplier's base at the compiled 0.01 while the step read the 0.1: 0.5 trained where 0.05 was set.
+    model = bias_model(keras.optimizers.SGD(0.01))
+    asked = keras.callbacks.LearningRateScheduler(lambda epoch: 0.1 * 0.5 ** epoch)
+    ours = {"DivergenceGuard": lambda: keras_lr.DivergenceGuard(),
+            "ReduceLROnPlateau": lambda: keras_lr.ReduceLROnPlateau("loss", patience=100)}[adaptive]()
+    history, recorder = fit(model, [asked, ours])
+    expected = np.repeat([0.1, 0.05, 0.025], STEPS)
+    np.testing.assert_allclose(applied_rates(recorder), expected, rtol=1e-4)
+    np.testing.assert_allclose(history.history["learning_rate"], [0.1, 0.05, 0.025], rtol=1e-5)
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.025)  # as Keras's own leaves it
+
+
 def test_kerass_reduce_lr_on_plateau_composes_as_a_multiplier():
     model = bias_model(keras.optimizers.SGD(0.5))
     reduce = keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=1e9)
