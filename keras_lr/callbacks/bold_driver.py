@@ -16,8 +16,17 @@ class BoldDriver(MonitorCallback):
     monitored value is compared with the one at the previous check. If it
     improved, the learning rate is multiplied by `increase`; if not, by
     `decrease`, and with `rollback=True` the weights and optimizer variables
-    go back to those of the previous check (the step is rejected, as in the
-    original rule) and the comparison stays against that better value.
+    go back to those the better value was measured at (the step is
+    rejected, as in the original rule):
+
+    - a validation value (`"val_loss"`) is of the weights at its check: they
+      come back, and the comparison stays against that better value;
+    - the training loss (or a training metric) of an interval is the mean
+      over its steps, each taken at the weights before its update, so the
+      weights at its end are those of the next interval's first, rejected,
+      loss. The weights the better interval began from come back, and the
+      next interval, which starts from them at the cut rate, is the new
+      reference (with `frequency=1` it would measure them again).
 
     Like the other adaptive callbacks it scales a multiplier applied inside
     the train step, so it works on a plain float rate, on a schedule the
@@ -48,7 +57,8 @@ class BoldDriver(MonitorCallback):
         frequency: `"epoch"`, or an integer >= 1: check every that many
             optimizer steps.
         rollback: Bool. Whether a worsening also restores the weights and
-            optimizer variables of the previous check.
+            optimizer variables the better value was measured at (see
+            above).
         min_lr: Float >= 0. Decreases stop at this rate (a rate already
             below it is not decreased, nor raised to it).
         max_lr: Float > 0 or None. Increases stop at this rate (a rate
@@ -96,9 +106,19 @@ class BoldDriver(MonitorCallback):
     def _reset(self):
         super()._reset()
         self.previous = None
-        self._snapshot_at_check = None
-        self._seen_at_check = (0, 0.0)  # the epoch's (steps, mean loss) at that snapshot
+        self._good = None  # (snapshot, the epoch's (steps, mean loss) then, epoch) that a rollback goes back to
+        self._start = None  # the same, where the current interval began (a training monitor's)
+        self._rebaseline = False
         self._interval = (0.0, 0)  # loss x steps, steps
+
+    @property
+    def _measures_the_interval(self):
+        """Whether the monitor is measured over the interval's steps (each at the weights before its
+        update), not at the weights of the check: the training loss or a training metric."""
+        return not self.monitor.startswith("val_")
+
+    def _mark(self):
+        return self._snapshot(), self._seen(), self._epoch
 
     def _improved(self, value):
         if math.isnan(value):
@@ -106,7 +126,10 @@ class BoldDriver(MonitorCallback):
         return value < self.previous if self._direction == "min" else value > self.previous
 
     def _check(self, value):
-        if self.previous is None:
+        if self.previous is None or self._rebaseline:
+            # The first check, or the first interval after a rollback of a training monitor's: it started from
+            # the weights whose value is `previous`, so it measured them again, not the cut rate.
+            self._rebaseline = False
             self.previous = value
         elif self._improved(value):
             rate = self.current_rate()
@@ -120,19 +143,27 @@ class BoldDriver(MonitorCallback):
             new_rate = min(rate, max(rate * self.decrease, self.min_lr))  # one below min_lr stays
             reason = f"{self.monitor} {value:.4g} vs {self.previous:.4g}: worse"
             if self.rollback:
-                self._rollback(self._snapshot_at_check, losses_back_to=self._seen_at_check)
-                reason += f"; rolled back to step {self._snapshot_at_check.iteration}"
+                snapshot, seen, epoch = self._good
+                self._rollback(snapshot, losses_back_to=seen if epoch == self._epoch else (0, 0.0))
+                reason += f"; rolled back to step {snapshot.iteration}"
+                if self._measures_the_interval:
+                    self._start, self._rebaseline = self._good, True
             else:
                 self.previous = value
             self._scale(self.decrease, reason, new_rate=new_rate)
             return
         if self.rollback:
-            self._snapshot_at_check = self._snapshot()
-            self._seen_at_check = self._seen()
+            if self._measures_the_interval and self._start is not None:
+                # The value is of the weights the interval passed through, from its start: the weights at
+                # the check are the next interval's start, whose first loss is theirs (the rejected one).
+                self._good, self._start = self._start, self._mark()
+            else:
+                self._good = self._start = self._mark()
 
     def on_epoch_begin(self, epoch, logs=None):
         super().on_epoch_begin(epoch, logs)
-        self._seen_at_check = (0, 0.0)  # fit resets its metrics at each epoch
+        if self.rollback and self._start is None:
+            self._start = self._mark()  # where the first interval begins
 
     def _after_loss(self, steps, loss):
         total, count = self._interval
