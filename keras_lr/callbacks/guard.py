@@ -100,7 +100,9 @@ class DivergenceGuard(AdaptiveCallback):
         ValueError: for a bad argument; in `on_train_begin` when the model
             has no optimizer with a learning rate, or under a multi-worker
             `tf.distribute` strategy whose workers would log different values
-            (`model.distribute_reduction_method="first"`).
+            (`model.distribute_reduction_method="first"`); at the first epoch,
+            before any step, when the model's weights are not finite (no good
+            weights to roll back to).
     """
 
     def __init__(
@@ -218,7 +220,14 @@ class DivergenceGuard(AdaptiveCallback):
         if self._good is None:
             # The weights training starts from are the first good snapshot (taken at the
             # first epoch: BackupAndRestore puts back a checkpoint in its on_train_begin).
-            self._good = self._snapshot()
+            start = self._snapshot()
+            if not start.is_finite():
+                raise ValueError(
+                    "DivergenceGuard: the model's weights are not finite as this fit begins (an earlier fit "
+                    "diverged, or the weights loaded were so), so there are no good weights to roll back to; "
+                    "rebuild the model or load good weights, then fit again."
+                )
+            self._good = start
 
     def _after_steps(self, steps, logs):
         loss = self._interval_loss(steps, logs)

@@ -309,3 +309,20 @@ def test_a_rollback_between_updates_keeps_the_accumulated_gradients_in_step():
     model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[guard, Probe()])
     assert len(guard.events_frame()) == 1
     assert seen["counter"] % 4 == 0 and seen["sums"] == [0.0, 0.0]
+
+
+def test_a_model_whose_weights_an_earlier_fit_left_non_finite_is_refused_before_any_step():
+    # It rolled back to those weights 10 times, cut the rate 1024x and said it stopped "at the last good weights".
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 8)).astype("float32")
+    y = x @ rng.normal(size=(8, 1)).astype("float32")
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(5.0), "mse")
+    weights = model.get_weights()
+    weights[0][0, 0] = np.nan  # as an earlier fit at SGD(5.0) stopped by TerminateOnNaN left them
+    model.set_weights(weights)
+    guard = keras_lr.DivergenceGuard()
+    with pytest.raises(ValueError, match=r"DivergenceGuard: the model's weights are not finite as this fit begins"):
+        model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[guard])
+    assert guard.recoveries == 0
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == 5.0
