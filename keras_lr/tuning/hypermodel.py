@@ -177,6 +177,10 @@ class LRHyperModel(keras_tuner.HyperModel):
             # Values of the user's own hyperparameters seen before declare nothing new: reuse that model.
             if self._built is None or self._built[0] is not oracle:
                 self._built = (oracle, {})
+                if self.finder is True and self._finder_done:
+                    # Another search with this hypermodel: it narrows the rate by a range test of its own
+                    # (in a new process a new hypermodel would; a resumed search keeps its saved bounds).
+                    self.bounds, self._result, self._finder_done = None, None, False
             key = tuple(sorted((name, repr(value)) for name, value in hp.values.items() if name not in self._own))
             model = self._built[1].get(key)
             if model is not None:

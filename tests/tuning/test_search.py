@@ -280,6 +280,24 @@ def test_the_median_pruner_in_a_search(tmp_path):
         assert values.max() < median
 
 
+@search_bookkeeping
+def test_a_hypermodel_used_for_a_second_search_narrows_it_by_its_own_range_test(tmp_path):
+    # Its first search's bounds stayed on the hypermodel: the second search's rate was declared within them,
+    # and its own test's bounds were printed but clipped to them.
+    hypermodel = tuning.LRHyperModel(build_digits, schedules=("constant",), finder=True)
+    x, y = digits()
+    for scale, where in ((1.0, "first"), (40.0, "second")):
+        tuner = make(tuning.RandomSearch, hypermodel, tmp_path / where, max_trials=2, seed=5)
+        tuner.search(x * scale, y, epochs=1, batch_size=64, validation_split=0.25, verbose=0)
+        bounds = tuning.results_frame(tuner).attrs["finder_bounds"]
+        hp = next(h for h in tuner.oracle.hyperparameters.space if h.name == "learning_rate")
+        assert (hp.min_value, hp.max_value) == (bounds["min_value"], bounds["max_value"]), where
+        assert (bounds["min_value"], bounds["max_value"]) == tuple(hypermodel.bounds)
+        if where == "first":
+            first = hypermodel.bounds
+    assert hypermodel.bounds != first  # the data changed: a test of its own
+
+
 def test_range_test_narrows_the_rate_for_the_trials_after_the_first(tmp_path, capsys):
     hypermodel = tuning.LRHyperModel(build_digits, schedules=("constant", "one_cycle"), finder=True)
     assert hypermodel.range_test is None
