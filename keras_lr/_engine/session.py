@@ -363,6 +363,8 @@ class FitSession:
         if trace is not None:
             self.fit_schedule, self.binding, self._attribute = trace.fit_schedule, trace.binding, trace.attribute
             self._rate, self._momentum = trace.rate, trace.momentum
+            if self.binding is not None:  # the momentum to put back is the optimizer's now, not the last fit's
+                self.binding.original = plain(getattr(self.optimizer, self._attribute))
         else:
             self._attribute = self._read_schedule()
             with variable_scope(self.model):  # mirrored like the optimizer's under tf.distribute

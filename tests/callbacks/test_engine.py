@@ -454,3 +454,16 @@ def test_an_optimizer_passed_first_as_pytorch_does_says_to_pass_the_rates_only(m
     with pytest.raises(ValueError, match=r"received (max|base)_lr=<.*SGD.*keras_lr's schedules and callbacks take no "
                                          r"optimizer \(PyTorch's schedulers do\)"):
         make(keras.optimizers.SGD(0.1))
+
+
+def test_a_momentum_changed_between_two_fits_is_the_one_put_back():
+    # The second fit reused the first's trace and its momentum binding, which put back the momentum of then.
+    model = bias_model(keras.optimizers.Adam(0.01))
+    callback = keras_lr.OneCycle(0.01)
+    fit(model, [callback], epochs=1)
+    assert float(model.optimizer.beta_1) == 0.9  # as compiled
+    model.optimizer.beta_1 = 0.85
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit(model, [callback], epochs=1)
+    assert float(model.optimizer.beta_1) == 0.85
