@@ -394,6 +394,11 @@ class FitSession:
         object.__setattr__(self.model, _MAKE, self._on_next_fit)
 
     @property
+    def counter(self):
+        """The variable the fit's rate is evaluated at: the optimizer's batches."""
+        return self._counter
+
+    @property
     def cycles_momentum(self):
         """Whether the optimizer's momentum follows the schedule's in this fit."""
         return self._attribute is not None

@@ -240,6 +240,8 @@ class LRFinder(EngineCallback):
         super().on_train_begin(logs)  # raises beside another keras_lr callback: nothing changed yet
         self._state = state
         self._stilled = False
+        self._skips_steps = isinstance(self.model.optimizer, keras.optimizers.LossScaleOptimizer)
+        self._counted = None  # the rate's counter at the last batch hook (a LossScaleOptimizer's only)
         if self.seed is not None:
             keras.utils.set_random_seed(self.seed)
         self._loss_metric = None  # the Mean whose running mean fit logs as "loss": found at the first step
@@ -279,6 +281,11 @@ class LRFinder(EngineCallback):
             return
         rate = self.rate_at(step)
         loss = self._batch_loss(logs)
+        if self._skips_steps and not self._applied() and math.isfinite(loss):
+            # A LossScaleOptimizer skipped the step (its scaled gradients overflowed), and the rate's counter
+            # stayed: the next step measures the same weights and applies this rate. Recorded then. (A loss
+            # that is not finite is recorded: the test stops on it.)
+            return
         monitored = loss
         if self.validation_data is not None:
             monitored = self._validation_loss()
@@ -302,6 +309,13 @@ class LRFinder(EngineCallback):
             self._stop(f"the smoothed loss ({smoothed:.4g}) exceeded {rule} at learning rate {rate:.3g}")
         elif step + 1 >= self.num_steps:
             self.model.stop_training = True
+
+    def _applied(self):
+        """Whether the optimizer applied an update since the last batch hook (its counter moved)."""
+        counted = int(read(self.model, self._session.counter))
+        before = self._session.start_iteration if self._counted is None else self._counted
+        self._counted = counted
+        return counted > before
 
     def _diverged(self, smoothed):
         """Whether the smoothed loss rose past the stop rule: `divergence_threshold` times its best.

@@ -156,15 +156,20 @@ def _cycle(iterator):
         yield from seen
 
 
-def _fit_arguments(x, y, batch_size, num_steps, sample_weight=None, class_weight=None):
-    """How to call fit so it runs (at least) ``num_steps`` steps, cycling short data."""
+def _fit_arguments(x, y, batch_size, num_steps, sample_weight=None, class_weight=None, skips_steps=False):
+    """How to call fit so it runs (at least) ``num_steps`` steps, cycling short data.
+
+    ``skips_steps``: a `LossScaleOptimizer` skips the steps whose scaled gradients overflow, which the
+    test does not count: endless data gets two epochs of ``num_steps`` (the test stops fit when done).
+    """
     weights = {} if class_weight is None else dict(class_weight=class_weight)
+    epochs = 2 if skips_steps else 1
     # Datasets and generators come batched (and shuffled) as they are.
     if _is_generator(x):  # already cycled by lr_find, so a second test reads on
-        return dict(x=x, steps_per_epoch=num_steps, epochs=1, shuffle=False, **weights)
+        return dict(x=x, steps_per_epoch=num_steps, epochs=epochs, shuffle=False, **weights)
     if _is_tf_dataset(x):
         if int(x.cardinality()) == -1:  # infinite: one epoch of num_steps
-            return dict(x=x, steps_per_epoch=num_steps, epochs=1, shuffle=False, **weights)
+            return dict(x=x, steps_per_epoch=num_steps, epochs=epochs, shuffle=False, **weights)
         return dict(x=x, epochs=num_steps, shuffle=False, **weights)
     if isinstance(x, keras.utils.PyDataset):
         return dict(x=x, epochs=num_steps, shuffle=False, **weights)
@@ -379,7 +384,8 @@ def lr_find(
             model.steps_per_execution = 1
             if seed is not None:
                 keras.utils.set_random_seed(seed)
-            arguments = _fit_arguments(x, y, batch_size, steps, sample_weight, class_weight)
+            arguments = _fit_arguments(x, y, batch_size, steps, sample_weight, class_weight, skips_steps=isinstance(
+                model.optimizer, keras.optimizers.LossScaleOptimizer))
             model.fit(**arguments, verbose=0, callbacks=[finder])
             result = finder.result
             # A test stopped by a divergence has read it (a diverged network may give one output too); one

@@ -970,3 +970,40 @@ def test_a_train_step_of_ones_own_gets_each_batchs_loss(make):
     ours = keras_lr.lr_find(own, x, y, end_lr=1.0, num_steps=30, seed=1, retry=False, verbose=0)
     reference = keras_lr.lr_find(plain, x, y, end_lr=1.0, num_steps=30, seed=1, retry=False, verbose=0)
     np.testing.assert_allclose(ours.frame.loss, reference.frame.loss, rtol=1e-4)
+
+
+def test_under_mixed_precision_each_loss_is_recorded_at_the_rate_its_step_applied():
+    # LossScaleOptimizer skips a step whose scaled gradients overflow (the first ones, at its initial scale):
+    # the rate's counter stays, so the losses after a skipped step were labelled with rates further on
+    # (25x too high at the curve's top, 40 steps over 5 decades).
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = model_with(keras.optimizers.Adam())
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    x, y = regression_data()
+    finder = keras_lr.LRFinder(1e-5, 1.0, num_steps=40, restore=False, verbose=0)
+    model.fit(x, 10.0 * y, batch_size=16, epochs=3, verbose=0, callbacks=[finder])
+    applied = int(model.optimizer.inner_optimizer.iterations.numpy())
+    assert float(model.optimizer.dynamic_scale.numpy()) < 2.0 ** 15  # some steps were skipped
+    assert len(finder.result.frame) == applied == 40
+    np.testing.assert_allclose(finder.result.frame.learning_rate, [finder.rate_at(i) for i in range(40)])
+
+
+def test_under_mixed_precision_a_test_on_endless_data_runs_its_steps():
+    # The steps a LossScaleOptimizer skips are not counted: one epoch of num_steps batches fell short.
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = model_with(keras.optimizers.Adam())
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    x, y = regression_data()
+
+    def batches():
+        while True:
+            for start in range(0, 256, 16):
+                yield x[start:start + 16], 10.0 * y[start:start + 16]
+
+    result = keras_lr.lr_find(model, batches(), start_lr=1e-5, end_lr=1.0, num_steps=40, retry=False, verbose=0)
+    assert len(result.frame) == 40 or result.stopped_early
