@@ -370,7 +370,13 @@ class LRFinder(EngineCallback):
         frame = pd.DataFrame({"learning_rate": np.array(self._rates, dtype=np.float64), "loss": np.array(self._losses, dtype=np.float64)})
         if self.validation_data is not None:
             frame["val_loss"] = np.array(self._val_losses, dtype=np.float64)
-        return LRFinderResult(frame, smoothing=self.smoothing, stopped_early=self._stopped_early, warn=warn)
+        result = LRFinderResult(frame, smoothing=self.smoothing, stopped_early=self._stopped_early, warn=False)
+        if warn:
+            # Its warnings are written for lr_find, which warns with them itself (warn=False here).
+            result._warnings = [f"LRFinder: {message[len('lr_find: '):]}" if message.startswith("lr_find: ")
+                                else message for message in result._warnings]
+            result._warn()
+        return result
 
     def get_config(self):
         return {

@@ -1007,3 +1007,12 @@ def test_under_mixed_precision_a_test_on_endless_data_runs_its_steps():
 
     result = keras_lr.lr_find(model, batches(), start_lr=1e-5, end_lr=1.0, num_steps=40, retry=False, verbose=0)
     assert len(result.frame) == 40 or result.stopped_early
+
+
+def test_the_callbacks_warnings_name_the_callback():
+    model = model_with(keras.optimizers.SGD())
+    with pytest.warns(UserWarning) as record:
+        model.fit(*regression_data(), batch_size=32, epochs=1, verbose=0,
+                  callbacks=[keras_lr.LRFinder(1e-7, 1e-6, num_steps=8, verbose=0)])  # too short to judge
+    ours = [str(w.message) for w in record if "range test" in str(w.message)]
+    assert ours and all(message.startswith("LRFinder: ") for message in ours)
