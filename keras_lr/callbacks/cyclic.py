@@ -114,7 +114,8 @@ class CyclicLR(ScheduleCallback):
                 f"{schedule.max_lr:g} ends (step_size_up={schedule.step_size_up:g} steps): the rate only rises, "
                 f"to {float(evaluate_schedule(schedule, [end - 1])[0]):.3g}. Pass a step_size_up shorter than the "
                 f"fit (Smith uses 2-10 epochs of steps; unit='epochs' counts epochs), or keras_lr.OneCycle, "
-                f"which is sized to the fit."
+                f"which is sized to the fit. (A fit that later fits continue, with initial_epoch, goes on with "
+                f"the cycle where it stopped: ignore this there.)"
             )
 
     def get_config(self):
