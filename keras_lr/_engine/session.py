@@ -24,6 +24,7 @@ torch backend's asynchronous hooks) and is the one writer of
 """
 
 import json
+import warnings
 import weakref
 
 import keras
@@ -139,16 +140,24 @@ def _describe(value):
     if not isinstance(value, keras.optimizers.schedules.LearningRateSchedule):
         return None
     kind = f"{type(value).__module__}.{type(value).__qualname__} at {id(type(value)):#x}"
-    try:
-        # Its config first: Keras's serialize_keras_object imports TensorFlow, where it is installed, to look
-        # for its types (about 2 s and its start-up logs in every JAX or torch process that fits).
-        return json.dumps({"class": kind, "config": value.get_config()}, sort_keys=True, default=_plain)
-    except Exception:  # noqa: BLE001 - a config that is not plain numbers and strings
-        pass
-    try:
-        return json.dumps({"class": kind, "object": keras.saving.serialize_keras_object(value)}, sort_keys=True)
-    except Exception:  # noqa: BLE001 - a schedule whose config does not serialize
+    described = None
+    with warnings.catch_warnings():
+        # Keras warns of serializing a lambda (a nested schedule's), which nobody asked to save here.
+        warnings.simplefilter("ignore")
+        try:
+            # Its config first: Keras's serialize_keras_object imports TensorFlow, where it is installed, to look
+            # for its types (about 2 s and its start-up logs in every JAX or torch process that fits).
+            described = json.dumps({"class": kind, "config": value.get_config()}, sort_keys=True, default=_plain)
+        except Exception:  # noqa: BLE001 - a config that is not plain numbers and strings
+            try:
+                described = json.dumps({"class": kind, "object": keras.saving.serialize_keras_object(value)},
+                                       sort_keys=True)
+            except Exception:  # noqa: BLE001 - a schedule whose config does not serialize
+                return None
+    if '"__lambda__"' in described:
+        # A lambda is described by its code: not by the globals it reads, which may have changed since.
         return None
+    return described
 
 
 def _plain(value):

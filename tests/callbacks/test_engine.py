@@ -467,3 +467,28 @@ def test_a_momentum_changed_between_two_fits_is_the_one_put_back():
         warnings.simplefilter("ignore")
         fit(model, [callback], epochs=1)
     assert float(model.optimizer.beta_1) == 0.85
+
+
+AFTER_WARMUP = 0.1
+
+
+def test_a_schedule_holding_a_lambda_is_traced_again_for_each_fit_and_described_without_keras_warning():
+    # Its config described a lambda by its code: a fit after the global it reads changed reused the trace of
+    # the fit before (0.1 trained, 1.0 logged); and describing it made Keras warn of serializing a lambda.
+    global AFTER_WARMUP
+    schedule = keras_lr.schedules.Warmup(
+        lambda step: AFTER_WARMUP * keras.ops.ones_like(keras.ops.cast(step, "float32")), warmup_steps=2)
+    model = bias_model(keras.optimizers.SGD(0.5))
+    callback = keras_lr.Scheduler(schedule)
+    try:
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            _, recorder = fit(model, [callback], epochs=1)
+            np.testing.assert_allclose(applied_rates(recorder), [0.0, 0.05] + [0.1] * 8, rtol=1e-5, atol=1e-7)
+            AFTER_WARMUP = 1.0
+            _, recorder = fit(model, [callback], epochs=1)
+        assert not [str(w.message) for w in record if "lambda" in str(w.message)]
+        # Each fit runs the schedule from its start: the second fit's steps after its first, 0.5 then 1.0.
+        np.testing.assert_allclose(-np.diff(recorder.bias), [0.5] + [1.0] * 8, rtol=1e-5)
+    finally:
+        AFTER_WARMUP = 0.1
