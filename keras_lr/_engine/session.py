@@ -203,7 +203,7 @@ class FitSession:
         self._original_value = float(original.numpy()) if optimizers.is_variable(original) else None
         self._plain = None
         self._traced = None
-        self._made = []  # every train function this fit put in (under JAX a change of multiplier makes another)
+        self._made = None  # the train function this fit put in last (under JAX a change of multiplier makes another)
         self._attribute = None
         self._key_used = None
         self._warned_raise = False  # once per fit: a rate set from outside raised the schedule
@@ -397,7 +397,7 @@ class FitSession:
             # fit made its train function before the callbacks began: make it again, once.
             self._remake()
         self._traced = self.model.train_function
-        self._made.append(self._traced)
+        self._made = self._traced
         self._key_used = key
         self._on_next_fit = _OnNextFit(self, self.model)
         object.__setattr__(self.model, _MAKE, self._on_next_fit)
@@ -467,7 +467,7 @@ class FitSession:
             object.__setattr__(model, "train_step", fit_train_step)
         make = self.model.make_train_function
         (make.make if isinstance(make, _OnNextFit) else make)(force=True)
-        self._made.append(self.model.train_function)
+        self._made = self.model.train_function  # the one before goes: it is no longer the model's
 
     def _key(self):
         """What a traced train function depends on besides variables; None: never reused.
@@ -494,7 +494,7 @@ class FitSession:
     def _keep_trace(self):
         self.model.__dict__.pop("train_step", None)  # the class's own again (see _remake)
         current = self.model.train_function
-        if current is not self._plain and not any(current is made for made in self._made):
+        if current is not self._plain and current is not self._made:
             # Not a function of this fit's: after an interrupted fit, compile() cleared it or lr_find put back
             # the model's own. The plain one of before, traced with the old optimizer or loss, is not put back.
             return
