@@ -41,14 +41,21 @@ def running_mean_of(model, logged):
     `total_loss_tracker`), while Keras's stays empty, or each batch's own
     loss (no Mean matches).
     """
+    matches = means_of(model, logged)
+    return matches[0][0] if matches else None
+
+
+def means_of(model, logged):
+    """[(metric, count)] of the model's `Mean` metrics whose result is ``logged``."""
     sync(model)
+    matches = []
     for metric in model.metrics:
         if not (hasattr(metric, "total") and hasattr(metric, "count")):
             continue
         count = float(metric.count.numpy())
         if count > 0 and math.isclose(float(metric.total.numpy()) / count, logged, rel_tol=1e-5, abs_tol=1e-12):
-            return metric
-    return None
+            matches.append((metric, count))
+    return matches
 
 
 def all_finite(values):

@@ -13,7 +13,7 @@ from keras_lr._engine.callback import EngineCallback
 from keras_lr._engine.distribution import build_optimizer, check_logs_agree
 from keras_lr._engine.losses import MovingAverage, RunningMean
 from keras_lr._engine.optimizers import rate_scaled_buffers
-from keras_lr._engine.state import ModelState, read, running_mean_of
+from keras_lr._engine.state import ModelState, means_of, read, running_mean_of
 from keras_lr.finder.result import LRFinderResult
 from keras_lr.finder.suggestions import _window_reach
 from keras_lr.schedules import RangeTest
@@ -244,7 +244,9 @@ class LRFinder(EngineCallback):
         self._counted = None  # the rate's counter at the last batch hook (a LossScaleOptimizer's only)
         if self.seed is not None:
             keras.utils.set_random_seed(self.seed)
-        self._loss_metric = None  # the Mean whose running mean fit logs as "loss": found at the first step
+        self._loss_metric = None  # the Mean whose running mean fit logs as "loss" (False: none), at the second step
+        self._first_logged = None  # (loss, [(Mean, count)] agreeing with it, epoch) at the first step
+        self._epoch_now = 0
         if self.verbose:
             self._progbar = keras.utils.Progbar(self.num_steps, stateful_metrics=["learning_rate", "loss", "smoothed_loss"])
 
@@ -258,6 +260,7 @@ class LRFinder(EngineCallback):
             for buffer in rate_scaled_buffers(self.model.optimizer):
                 buffer.assign(keras.ops.zeros(buffer.shape, buffer.dtype))
         self._batch_losses.reset()  # fit resets its metrics at each epoch
+        self._epoch_now = epoch
 
     def _batch_loss(self, logs):
         """This batch's loss, from the epoch's running mean that fit logs and the sample count.
@@ -266,10 +269,19 @@ class LRFinder(EngineCallback):
         assignments a step, a quarter of a small model's step time.)
         """
         mean = float(logs.get("loss", math.nan))
-        if self._loss_metric is None and not self._losses and math.isfinite(mean):
-            # Keras's loss tracker, or a train_step's own Mean logged as "loss" (a VAE's total_loss_tracker)
-            # while Keras's stays empty; none: the step logs each batch's own loss.
-            self._loss_metric = running_mean_of(self.model, mean) or False
+        if self._loss_metric is None and math.isfinite(mean):
+            # The running mean fit logs is Keras's loss tracker's, or a train_step's own Mean logged as "loss"
+            # (a VAE's total_loss_tracker) while Keras's stays empty; none, and the step logs each batch's own
+            # loss. After one step every Mean of the loss agrees with that loss: told apart at the second.
+            if self._first_logged is None:
+                self._first_logged = (mean, means_of(self.model, mean), self._epoch_now)
+                return mean
+            first, candidates, epoch = self._first_logged
+            metric = running_mean_of(self.model, mean)
+            counts = {id(candidate): count for candidate, count in candidates}
+            self._loss_metric = metric if metric is not None and id(metric) in counts else False
+            if self._loss_metric and epoch == self._epoch_now:
+                self._batch_losses.update(counts[id(metric)], first)  # the first step, as it would have been
         if not self._loss_metric:
             return mean
         return self._batch_losses.update(float(read(self.model, self._loss_metric.count)), mean)

@@ -955,9 +955,22 @@ class OwnMetrics(OwnStep):
         return [self.tracker]
 
 
+class PerBatch(OwnStep):
+    """Logs each batch's own loss, and a Mean of it beside: after one step the two agree."""
+
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            loss = keras.ops.mean(keras.ops.square(self(x, training=True) - y))
+        self.optimizer.apply(tape.gradient(loss, self.trainable_variables), self.trainable_variables)
+        self.tracker.update_state(loss)
+        return {"loss": loss, "mean_loss": self.tracker.result()}
+
+
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="the train_step is TensorFlow's; what is read from it is not")
-@pytest.mark.parametrize("make", [lambda: OwnStep("loss"), lambda: OwnMetrics("total_loss")],
-                         ids=["beside Keras's tracker", "its own metrics"])
+@pytest.mark.parametrize("make", [lambda: OwnStep("loss"), lambda: OwnMetrics("total_loss"),
+                                  lambda: PerBatch("mean_loss")],
+                         ids=["beside Keras's tracker", "its own metrics", "each batch's loss"])
 def test_a_train_step_of_ones_own_gets_each_batchs_loss(make):
     # Keras's own loss tracker, never updated, was read as the count of the logged mean (or not found at all).
     x, y = regression_data()
