@@ -16,17 +16,12 @@ class BoldDriver(MonitorCallback):
     monitored value is compared with the one at the previous check. If it
     improved, the learning rate is multiplied by `increase`; if not, by
     `decrease`, and with `rollback=True` the weights and optimizer variables
-    go back to those the better value was measured at (the step is
-    rejected, as in the original rule):
-
-    - a validation value (`"val_loss"`) is of the weights at its check: they
-      come back, and the comparison stays against that better value;
-    - the training loss (or a training metric) of an interval is the mean
-      over its steps, each taken at the weights before its update, so the
-      weights at its end are those of the next interval's first, rejected,
-      loss. The weights the better interval began from come back, and the
-      next interval, which starts from them at the cut rate, is the new
-      reference (with `frequency=1` it would measure them again).
+    go back to those of the better check (the step is rejected, as in the
+    original rule) and the comparison stays against that better value.
+    With `frequency=1` the loss of a check is that of the weights its step
+    began from, so the weights at the check are those of the next, worse,
+    loss: the weights the better step began from come back instead, and the
+    next step, which measures them again, is the new reference.
 
     Like the other adaptive callbacks it scales a multiplier applied inside
     the train step, so it works on a plain float rate, on a schedule the
@@ -57,8 +52,8 @@ class BoldDriver(MonitorCallback):
         frequency: `"epoch"`, or an integer >= 1: check every that many
             optimizer steps.
         rollback: Bool. Whether a worsening also restores the weights and
-            optimizer variables the better value was measured at (see
-            above).
+            optimizer variables of the better check (see above for
+            `frequency=1`).
         min_lr: Float >= 0. Decreases stop at this rate (a rate already
             below it is not decreased, nor raised to it).
         max_lr: Float > 0 or None. Increases stop at this rate (a rate
@@ -113,9 +108,9 @@ class BoldDriver(MonitorCallback):
 
     @property
     def _measures_the_interval(self):
-        """Whether the monitor is measured over the interval's steps (each at the weights before its
-        update), not at the weights of the check: the training loss or a training metric."""
-        return not self.monitor.startswith("val_")
+        """Whether a check's value is the loss of the weights its one step began from (frequency=1, where the
+        monitor is the training loss), not of the weights at the check."""
+        return self.frequency == 1
 
     def _mark(self):
         return self._snapshot(), self._seen(), self._epoch
@@ -127,8 +122,8 @@ class BoldDriver(MonitorCallback):
 
     def _check(self, value):
         if self.previous is None or self._rebaseline:
-            # The first check, or the first interval after a rollback of a training monitor's: it started from
-            # the weights whose value is `previous`, so it measured them again, not the cut rate.
+            # The first check, or with frequency=1 the first step after a rollback: it began from the weights
+            # whose loss is `previous`, so it measured them again, not the cut rate.
             self._rebaseline = False
             self.previous = value
         elif self._improved(value):
@@ -154,16 +149,16 @@ class BoldDriver(MonitorCallback):
             return
         if self.rollback:
             if self._measures_the_interval and self._start is not None:
-                # The value is of the weights the interval passed through, from its start: the weights at
-                # the check are the next interval's start, whose first loss is theirs (the rejected one).
+                # The loss is of the weights the step began from: the weights at the check are those of the
+                # next step's loss (the one a rollback rejects).
                 self._good, self._start = self._start, self._mark()
             else:
                 self._good = self._start = self._mark()
 
     def on_epoch_begin(self, epoch, logs=None):
         super().on_epoch_begin(epoch, logs)
-        if self.rollback and self._start is None:
-            self._start = self._mark()  # where the first interval begins
+        if self.rollback and self._measures_the_interval and self._start is None:
+            self._start = self._mark()  # where the first step begins
 
     def _after_loss(self, steps, loss):
         total, count = self._interval

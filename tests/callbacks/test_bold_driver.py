@@ -24,39 +24,38 @@ def test_grows_while_the_loss_falls_and_cuts_when_it_rises():
 
 
 def test_rollback_restores_the_previous_check_and_keeps_its_loss():
-    # A validation loss is of the weights at the check: a worse one goes back to the better check's.
-    driver_cb = keras_lr.BoldDriver(decrease=0.5, rollback=True, monitor="val_loss")
+    driver_cb = keras_lr.BoldDriver(decrease=0.5, rollback=True)
     driver = Driver(driver_cb)
     driver.batch(1.0)
-    driver.end_epoch(val_loss=1.0)  # baseline; weights of step 1 kept
+    driver.end_epoch(loss=1.0)  # baseline; weights of step 1 kept
     driver.batch(1.0)
-    driver.end_epoch(val_loss=1.2)  # worse: back to step 1
+    driver.end_epoch(loss=1.2)  # worse: back to step 1
     assert driver.kernel() == 1.0
     assert driver_cb.previous == 1.0
     driver.batch(1.0)
-    driver.end_epoch(val_loss=1.1)  # still worse than 1.0 (not 1.2): back again
+    driver.end_epoch(loss=1.1)  # still worse than 1.0 (not 1.2): back again
     assert driver.kernel() == 1.0
     assert driver.rate() == pytest.approx(0.025)
     driver.batch(1.0)
-    driver.end_epoch(val_loss=0.9)
+    driver.end_epoch(loss=0.9)
     assert driver.kernel() == 4.0 and driver_cb.previous == 0.9
 
 
-def test_rollback_on_the_training_loss_goes_back_to_where_the_better_interval_began():
-    # The training loss of an interval is of the weights it passed through, each step's before its update:
-    # the weights at its end are the next interval's start, whose loss is the rejected one. Going back there
-    # kept the weights that rose, and every check after compared them again: the rate fell for good.
-    driver_cb = keras_lr.BoldDriver(decrease=0.5, frequency=2, rollback=True)
+def test_rollback_of_single_steps_goes_back_to_where_the_better_step_began():
+    # The training loss of a step is that of the weights before its update: the weights after the better
+    # step are those of the worse loss. Going back there kept the weights that rose, and every check after
+    # compared them again: the rate fell for good.
+    driver_cb = keras_lr.BoldDriver(decrease=0.5, frequency=1, rollback=True)
     driver = Driver(driver_cb)
-    driver.batch(1.0, steps=2)  # steps 1-2 from the start (kernel 0): the baseline
-    driver.batch(0.8, steps=2)  # steps 3-4 from step 2: improved
-    driver.batch(1.5, steps=2)  # steps 5-6 from step 4: worse, back to step 2 where the better interval began
-    assert driver.kernel() == 2.0 and driver_cb.previous == pytest.approx(0.8)
-    driver.batch(0.9, steps=2)  # from step 2 again, at the cut rate: the new reference, not judged
+    driver.batch(1.0)  # step 1 from the start (kernel 0): the baseline
+    driver.batch(0.8)  # step 2 from step 1: improved
+    driver.batch(1.5)  # step 3 from step 2, worse: back to step 1, where the better step began
+    assert driver.kernel() == 1.0 and driver_cb.previous == pytest.approx(0.8)
+    driver.batch(0.9)  # the restored weights measured again: the new reference, not judged
     assert driver_cb.previous == pytest.approx(0.9)
-    driver.batch(0.7, steps=2)
+    driver.batch(0.7)
     assert [reason.split(": ")[1] for reason in driver_cb.events_frame().reason] == [
-        "improved", "worse; rolled back to step 2", "improved"]
+        "improved", "worse; rolled back to step 1", "improved"]
 
 
 def test_rollback_on_the_training_loss_of_every_step_recovers_from_a_rate_too_high():
@@ -149,16 +148,17 @@ def test_rollback_in_steps_drops_the_rejected_losses_from_the_epoch_mean():
     driver = Driver(driver_cb)
     for loss in [1.0, 1.0, 0.5, 0.5]:  # baseline 1.0, then improved to 0.5
         driver.batch(loss)
-    for loss in [math.nan, math.nan]:  # worse: back to step 2, where the interval of 0.5 began
+    for loss in [math.nan, math.nan]:  # worse: back to the check at step 4
         driver.batch(loss)
-    assert driver.kernel() == 2.0
-    for loss in [0.4, 0.4]:  # the reference after a rollback: the NaNs went with the rejected steps
+    assert driver.kernel() == 4.0
+    for loss in [0.4, 0.4]:  # improved against 0.5: the NaNs went with the rejected steps
         logs = driver.batch(loss)
     assert [reason.split(": ")[1] for reason in driver_cb.events_frame().reason] == [
         "improved",
-        "worse; rolled back to step 2",
+        "worse; rolled back to step 4",
+        "improved",
     ]
-    assert logs["loss"] == pytest.approx(2.8 / 4)  # mean of the kept steps 1, 1, .4, .4
+    assert logs["loss"] == pytest.approx(3.8 / 6)  # mean of the kept steps 1, 1, .5, .5, .4, .4
 
 
 @pytest.mark.parametrize("bounds, losses", [(dict(min_lr=0.2), [1.0, 1.1]), (dict(max_lr=0.05), [1.0, 0.9])],
