@@ -143,8 +143,10 @@ class Scheduler(ScheduleCallback):
     When the schedule prescribes a momentum (`OneCycle`, `CyclicLR`), the
     optimizer's momentum is cycled too, inside the same step: the `momentum`
     of SGD, RMSprop and Muon, or the `beta_1` of Adam, AdamW, Adamax, Nadam,
-    Lion and Lamb. Other optimizers get a warning and a scheduled rate; so
-    does RMSprop under JAX, which reads its momentum as a plain float.
+    Lion, Lamb (and any other optimizer with either, ScheduleFreeAdamW's
+    `beta_1` too). Optimizers with neither get a warning and a scheduled
+    rate; so does RMSprop under JAX, which reads its momentum as a plain
+    float.
 
     The optimizer must be created with a float learning rate; its own rate
     and momentum are put back when `fit` ends, and a model saved during the

@@ -96,16 +96,17 @@ class LRHyperModel(keras_tuner.HyperModel):
             that ran it; None before it ran, and without a finder).
 
     Raises:
-        ValueError: for a bad argument.
+        ValueError: for a bad argument; when a model is built (as the tuner
+            is made, with keras_lr's tuners), for a `build_model` that
+            returns no compiled model, or compiles a schedule rather than a
+            float rate.
         keras_tuner.errors.FatalValueError: (it stops the search) when a
-            model is built (as the tuner is made, with keras_lr's tuners)
-            with a `finder`, for a `build_model` that does not call
-            `keras_lr.tuning.learning_rate(hp)`, calls it twice (a rate per
-            optimizer), or compiles a rate other than the one it returned;
-            when a trial fits, for a model compiled with a schedule rather
-            than a float rate, or a keras_lr schedule callback passed to
-            `search` (the hypermodel chooses the schedule); with `finder` and
-            KerasTuner's own tuner in a distributed search.
+            model is built with a `finder`, for a `build_model` that does
+            not call `keras_lr.tuning.learning_rate(hp)`, calls it twice (a
+            rate per optimizer), or compiles a rate other than the one it
+            returned; when a trial fits, for a keras_lr schedule callback
+            passed to `search` (the hypermodel chooses the schedule); with
+            `finder` and KerasTuner's own tuner in a distributed search.
     """
 
     def __init__(self, build_model, schedules=ALL_SCHEDULES, finder=None, name=None, tunable=True):
