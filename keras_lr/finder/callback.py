@@ -13,7 +13,7 @@ from keras_lr._engine.callback import EngineCallback
 from keras_lr._engine.distribution import build_optimizer, check_logs_agree
 from keras_lr._engine.losses import MovingAverage, RunningMean
 from keras_lr._engine.optimizers import rate_scaled_buffers
-from keras_lr._engine.state import ModelState, means_of, read, running_mean_of
+from keras_lr._engine.state import ModelState, means_of, read, running_mean_of, sync
 from keras_lr.finder.result import LRFinderResult
 from keras_lr.finder.suggestions import _window_reach
 from keras_lr.schedules import RangeTest
@@ -343,11 +343,17 @@ class LRFinder(EngineCallback):
 
     def _validation_loss(self):
         data = self.validation_data
+        # evaluate resets the metrics, whose running means fit goes on logging (each batch's loss comes from
+        # the loss tracker's): they are put back as they were.
+        sync(self.model)
+        metrics = [(variable, np.array(variable.numpy(), copy=True)) for variable in self.model.metrics_variables]
         if isinstance(data, (tuple, list)):  # (x, y) or (x, y, sample_weight): evaluate's third is batch_size
             results = self.model.evaluate(*data[:2], sample_weight=data[2] if len(data) == 3 else None,
                                           verbose=0, return_dict=True)
         else:
             results = self.model.evaluate(data, verbose=0, return_dict=True)
+        for variable, value in metrics:
+            variable.assign(value)
         return float(results["loss"])
 
     def _stop(self, reason):

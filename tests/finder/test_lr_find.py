@@ -1029,3 +1029,14 @@ def test_the_callbacks_warnings_name_the_callback():
                   callbacks=[keras_lr.LRFinder(1e-7, 1e-6, num_steps=8, verbose=0)])  # too short to judge
     ours = [str(w.message) for w in record if "range test" in str(w.message)]
     assert ours and all(message.startswith("LRFinder: ") for message in ours)
+
+
+def test_validation_data_leaves_the_training_losses_as_they_are():
+    # evaluate, inside the batch hook, reset the loss tracker whose running mean gives each batch's loss.
+    # One epoch of 16 batches: under torch evaluate draws from the generator the next epoch's shuffle draws from.
+    x, y = regression_data()
+    plain = keras_lr.lr_find(model_with(keras.optimizers.SGD()), x, y, batch_size=16, end_lr=0.1, num_steps=16,
+                             seed=3, retry=False, verbose=0)
+    validated = keras_lr.lr_find(model_with(keras.optimizers.SGD()), x, y, batch_size=16, end_lr=0.1, num_steps=16,
+                                 seed=3, retry=False, validation_data=(x[:64], y[:64]), verbose=0)
+    np.testing.assert_allclose(validated.frame.loss, plain.frame.loss, rtol=1e-5)
