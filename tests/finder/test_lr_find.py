@@ -939,12 +939,17 @@ class OwnStep(keras.Model):
         return self.dense(x)
 
     def train_step(self, data):
+        loss = self.step(data)
+        return {"loss": self.tracker.result()}
+
+    def step(self, data):
+        """One SGD step on the mean squared error; its loss, also in the tracker."""
         x, y = data
         with tf.GradientTape() as tape:
             loss = keras.ops.mean(keras.ops.square(self(x, training=True) - y))
         self.optimizer.apply(tape.gradient(loss, self.trainable_variables), self.trainable_variables)
         self.tracker.update_state(loss)
-        return {"loss": self.tracker.result()}
+        return loss
 
 
 class OwnMetrics(OwnStep):
@@ -959,11 +964,7 @@ class PerBatch(OwnStep):
     """Logs each batch's own loss, and a Mean of it beside: after one step the two agree."""
 
     def train_step(self, data):
-        x, y = data
-        with tf.GradientTape() as tape:
-            loss = keras.ops.mean(keras.ops.square(self(x, training=True) - y))
-        self.optimizer.apply(tape.gradient(loss, self.trainable_variables), self.trainable_variables)
-        self.tracker.update_state(loss)
+        loss = self.step(data)
         return {"loss": loss, "mean_loss": self.tracker.result()}
 
 
@@ -985,15 +986,20 @@ def test_a_train_step_of_ones_own_gets_each_batchs_loss(make):
     np.testing.assert_allclose(ours.frame.loss, reference.frame.loss, rtol=1e-4)
 
 
+def mixed_precision_model():
+    """`model_with(Adam())` under mixed_float16: Keras wraps the optimizer in a LossScaleOptimizer."""
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        return model_with(keras.optimizers.Adam())
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
 def test_under_mixed_precision_each_loss_is_recorded_at_the_rate_its_step_applied():
     # LossScaleOptimizer skips a step whose scaled gradients overflow (the first ones, at its initial scale):
     # the rate's counter stays, so the losses after a skipped step were labelled with rates further on
     # (25x too high at the curve's top, 40 steps over 5 decades).
-    keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
-        model = model_with(keras.optimizers.Adam())
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+    model = mixed_precision_model()
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
     x, y = regression_data()
     finder = keras_lr.LRFinder(1e-5, 1.0, num_steps=40, restore=False, verbose=0)
@@ -1006,11 +1012,7 @@ def test_under_mixed_precision_each_loss_is_recorded_at_the_rate_its_step_applie
 
 def test_under_mixed_precision_a_test_on_endless_data_runs_its_steps():
     # The steps a LossScaleOptimizer skips are not counted: one epoch of num_steps batches fell short.
-    keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
-        model = model_with(keras.optimizers.Adam())
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+    model = mixed_precision_model()
     x, y = regression_data()
 
     def batches():
