@@ -246,7 +246,6 @@ class LRFinder(EngineCallback):
             keras.utils.set_random_seed(self.seed)
         self._loss_metric = None  # the Mean whose running mean fit logs as "loss" (False: none), at the second step
         self._first_logged = None  # (loss, [(Mean, count)] agreeing with it, epoch) at the first step
-        self._epoch_now = 0
         if self.verbose:
             self._progbar = keras.utils.Progbar(self.num_steps, stateful_metrics=["learning_rate", "loss", "smoothed_loss"])
 
@@ -260,7 +259,6 @@ class LRFinder(EngineCallback):
             for buffer in rate_scaled_buffers(self.model.optimizer):
                 buffer.assign(keras.ops.zeros(buffer.shape, buffer.dtype))
         self._batch_losses.reset()  # fit resets its metrics at each epoch
-        self._epoch_now = epoch
 
     def _batch_loss(self, logs):
         """This batch's loss, from the epoch's running mean that fit logs and the sample count.
@@ -274,13 +272,13 @@ class LRFinder(EngineCallback):
             # (a VAE's total_loss_tracker) while Keras's stays empty; none, and the step logs each batch's own
             # loss. After one step every Mean of the loss agrees with that loss: told apart at the second.
             if self._first_logged is None:
-                self._first_logged = (mean, means_of(self.model, mean), self._epoch_now)
+                self._first_logged = (mean, means_of(self.model, mean), self._session.epoch)
                 return mean
             first, candidates, epoch = self._first_logged
             metric = running_mean_of(self.model, mean)
             counts = {id(candidate): count for candidate, count in candidates}
             self._loss_metric = metric if metric is not None and id(metric) in counts else False
-            if self._loss_metric and epoch == self._epoch_now:
+            if self._loss_metric and epoch == self._session.epoch:
                 self._batch_losses.update(counts[id(metric)], first)  # the first step, as it would have been
         if not self._loss_metric:
             return mean
@@ -389,11 +387,8 @@ class LRFinder(EngineCallback):
         if self.validation_data is not None:
             frame["val_loss"] = np.array(self._val_losses, dtype=np.float64)
         result = LRFinderResult(frame, smoothing=self.smoothing, stopped_early=self._stopped_early, warn=False)
-        if warn:
-            # Its warnings are written for lr_find, which warns with them itself (warn=False here).
-            result._warnings = [f"LRFinder: {message[len('lr_find: '):]}" if message.startswith("lr_find: ")
-                                else message for message in result._warnings]
-            result._warn()
+        if warn:  # (lr_find warns with the result it keeps, in its own name)
+            result._warn("LRFinder")
         return result
 
     def get_config(self):

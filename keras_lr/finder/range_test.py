@@ -422,7 +422,7 @@ def lr_find(
         # The first test's peak was cautious but trainable; the second cannot say more: keep the first.
         first.notes.append(f"a second test of {3 * num_steps} steps could not support a suggestion "
                            f"({'; '.join(result.reasons)}), so this first test is the answer")
-        first._warnings.append(f"lr_find: {first.notes[-1]}.")  # its own warning asked for that longer test
+        first._warnings.append(f"{first.notes[-1]}.")  # its own warning asked for that longer test
         result = first
     elif why:
         result.first_test = first
@@ -433,7 +433,7 @@ def lr_find(
             # The denser curve is read, but what let the units die is still there: its peak may train poorly
             # (unscaled breast cancer with RMSprop: 4e-4 to 7e-4, worse than 0.01).
             result._warnings.append(
-                f"lr_find: the network of a first test of {num_steps} steps collapsed to one output for every "
+                f"the network of a first test of {num_steps} steps collapsed to one output for every "
                 f"input at its highest rates: units die at high rates on unscaled features, so standardise the "
                 f"inputs if they are not. The answer is a second test of {3 * num_steps} steps, which did not."
             )

@@ -354,13 +354,13 @@ class LRFinderResult(Recommendation):
             self.notes.remove(usable.notes[-1])
         barely_fell = self.reliable and fell < BARELY_FELL
         self.first_test = None
-        self._warnings = []
+        self._warnings = []  # what to warn of, each said by its owner (`_warn`)
         if barely_fell:
             self.notes.append(
                 f"the loss fell by only {100 * fell:.1f}% of its start over the test: the model barely began to "
                 f"learn, so the peak is cautious; a longer test (num_steps={3 * len(values)}) shows more"
             )
-            self._warnings.append(f"lr_find: {self.notes[-1]}.")
+            self._warnings.append(f"{self.notes[-1]}.")
         # What a longer test over the same rates may answer (lr_find's retry): see NEVER_FELL and FLAT.
         asks = []
         if NEVER_FELL in kinds:
@@ -377,7 +377,7 @@ class LRFinderResult(Recommendation):
         if self.reliable and usable.fitted is not None:
             # No divergence to read, and no test of the rates past the point where the batches were fit.
             self._warnings.append(
-                f"lr_find: {usable.notes[-1]}. The OneCycle peak ({self._peak:.3g}) is the rate where the loss "
+                f"{usable.notes[-1]}. The OneCycle peak ({self._peak:.3g}) is the rate where the loss "
                 f"fell below {s.FITTED_SHARE:.0%} of its start, the median over {s.PEAK_DRAWS} curves resampled "
                 f"from the batches' noise."
             )
@@ -385,21 +385,21 @@ class LRFinderResult(Recommendation):
             # Where training diverges was not reached: the peak is read from the last rate tested.
             last = int(np.nonzero(usable.keep)[0][-1])
             self._warnings.append(
-                f"lr_find: {usable.notes[-1]}. The OneCycle peak ({self._peak:.3g}) is then the last rate "
+                f"{usable.notes[-1]}. The OneCycle peak ({self._peak:.3g}) is then the last rate "
                 f"tested over {s._one_cycle_divisor(rates, last):.2g}, a cautious guess."
             )
         if not self.reliable:
             self._warnings.append(
-                f"lr_find: the range test's curve cannot support a suggestion: {'; '.join(self.reasons)}. "
+                f"the range test's curve cannot support a suggestion: {'; '.join(self.reasons)}. "
                 f"Do not train at its rates; if the advice does not help, check the data and the model."
             )
         if warn:
             self._warn()
 
-    def _warn(self):
-        """Issues the warnings the result was made with (at the user's line)."""
+    def _warn(self, owner="lr_find"):
+        """Issues the warnings the result was made with (at the user's line), each prefixed ``owner: ``."""
         for message in self._warnings:
-            _warnings.warn(message)
+            _warnings.warn(f"{owner}: {message}")
 
     @property
     def suggestion(self):
