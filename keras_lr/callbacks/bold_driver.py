@@ -107,7 +107,7 @@ class BoldDriver(MonitorCallback):
         self._interval = (0.0, 0)  # loss x steps, steps
 
     @property
-    def _measures_the_interval(self):
+    def _single_steps(self):
         """Whether a check's value is the loss of the weights its one step began from (frequency=1, where the
         monitor is the training loss), not of the weights at the check."""
         return self.frequency == 1
@@ -141,14 +141,14 @@ class BoldDriver(MonitorCallback):
                 snapshot, seen, epoch = self._good
                 self._rollback(snapshot, losses_back_to=seen if epoch == self._epoch else (0, 0.0))
                 reason += f"; rolled back to step {snapshot.iteration}"
-                if self._measures_the_interval:
+                if self._single_steps:
                     self._start, self._rebaseline = self._good, True
             else:
                 self.previous = value
             self._scale(self.decrease, reason, new_rate=new_rate)
             return
         if self.rollback:
-            if self._measures_the_interval and self._start is not None:
+            if self._single_steps and self._start is not None:
                 # The loss is of the weights the step began from: the weights at the check are those of the
                 # next step's loss (the one a rollback rejects).
                 self._good, self._start = self._start, self._mark()
@@ -157,7 +157,7 @@ class BoldDriver(MonitorCallback):
 
     def on_epoch_begin(self, epoch, logs=None):
         super().on_epoch_begin(epoch, logs)
-        if self.rollback and self._measures_the_interval and self._start is None:
+        if self.rollback and self._single_steps and self._start is None:
             self._start = self._mark()  # where the first step begins
 
     def _after_loss(self, steps, loss):
