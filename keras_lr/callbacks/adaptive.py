@@ -60,6 +60,11 @@ def resolve_mode(owner, monitor, mode):
     )
 
 
+# Keras's loss tracker holds a loss with this weight after a rollback that kept no step of the epoch: the
+# next step's weight (its samples) adds it away exactly in float rounding, a power of two keeps it exact.
+_VANISHING = 2.0**-64
+
+
 class AdaptiveCallback(EngineCallback):
     """Base of the callbacks that scale the learning rate from what training shows.
 
@@ -82,6 +87,9 @@ class AdaptiveCallback(EngineCallback):
         self._epoch = 0
         self._done = 0  # steps of the epoch seen by this callback's batch hooks
         self._events = []
+        self._last_epoch_loss = None  # the last epoch's loss over the steps kept (of the last with any kept)
+        self._rollbacks = 0
+        self._held = None  # the loss the epoch's mean holds after a rollback that kept none of its steps
 
     # Fit lifecycle.
 
@@ -97,14 +105,21 @@ class AdaptiveCallback(EngineCallback):
     def on_epoch_begin(self, epoch, logs=None):
         super().on_epoch_begin(epoch, logs)
         self._epoch = epoch
+        if self._losses.count:
+            self._last_epoch_loss = self._losses.mean
         self._losses.reset()  # fit resets its metrics at each epoch
         self._done = 0
 
     def _after_batch(self, logs):
         advanced = self._session.done - self._done
         self._done = self._session.done
+        rollbacks = self._rollbacks
         if advanced > 0:
             self._after_steps(advanced, logs)
+        if self._rollbacks != rollbacks and isinstance(logs, dict) and "loss" in logs:
+            # The callbacks after this one (TerminateOnNaN, a progress bar) get the same logs: they see the
+            # loss the epoch's mean now holds, not the NaN or the worse loss the rollback undid.
+            logs["loss"] = self._held_loss()
 
     def _after_steps(self, steps, logs):
         """Called from the batch hook after ``steps`` more optimizer steps ran."""
@@ -155,23 +170,45 @@ class AdaptiveCallback(EngineCallback):
     def _forget_losses(self, back_to):
         """Drops the rolled-back steps' losses from the epoch's mean.
 
-        ``back_to`` is the epoch's (steps, mean) as it was at the batch hook
-        rolled back to. The logged epoch loss is then the mean over the steps
-        that were kept (0, Keras's mean of nothing, if every step of the epoch
-        was rolled back), and a NaN from the rejected steps does not stay in it.
+        ``back_to`` is `_seen()` as it was at the batch hook rolled back to.
+        The logged epoch loss is then the mean over the steps that were kept,
+        and a NaN from the rejected steps does not stay in it. With no step of
+        the epoch kept, it is the loss of the weights gone back to, as logged
+        then (the last epoch's), not 0, Keras's mean of no step, which
+        `EarlyStopping` and `ModelCheckpoint(save_best_only=True)` took for the
+        best; Keras's tracker holds it with a weight so small (2**-64) that the
+        next step's adds it away in float rounding.
         """
         metric = self._loss_metric
         kept_now = self._losses.count
         kept, mean = back_to
+        held = mean if kept or (mean is not None and math.isfinite(mean)) else None
         if metric is not None:  # (none when the logs hold each batch's own loss)
-            weight = float(read(self.model, metric.count)) / kept_now if kept_now else 0.0  # samples per step
-            metric.total.assign(mean * kept * weight if kept else 0.0)
-            metric.count.assign(kept * weight)
-        self._losses.rewind(kept, mean)
+            if kept:
+                weight = float(read(self.model, metric.count)) / kept_now if kept_now else 0.0  # samples per step
+                metric.total.assign(mean * kept * weight)
+                metric.count.assign(kept * weight)
+            else:
+                weight = 0.0 if held is None else _VANISHING
+                metric.total.assign(0.0 if held is None else held * weight)
+                metric.count.assign(weight)
+        self._losses.rewind(kept, mean if kept else 0.0)
+        self._held = held
+        self._rollbacks += 1
+
+    def _held_loss(self):
+        """The epoch's loss as its mean now holds it (after a rollback: see `_forget_losses`)."""
+        if self._losses.count:
+            return self._losses.mean
+        return 0.0 if self._held is None else self._held
 
     def _seen(self):
-        """The epoch's (steps, mean loss) so far, to come back to with `_forget_losses`."""
-        return (self._losses.count, self._losses.mean)
+        """The epoch's (steps, mean loss) so far, to come back to with `_forget_losses`.
+
+        Before the epoch's first step kept, the loss is the last epoch's (None before any).
+        """
+        count = self._losses.count
+        return (count, self._losses.mean if count else self._last_epoch_loss)
 
     def _snapshot(self):
         return Snapshot(self.model, iteration=self._iteration())

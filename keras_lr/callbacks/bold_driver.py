@@ -21,7 +21,11 @@ class BoldDriver(MonitorCallback):
     With `frequency=1` the loss of a check is that of the weights its step
     began from, so the weights at the check are those of the next, worse,
     loss: the weights the better step began from come back instead, and the
-    next step, which measures them again, is the new reference.
+    next step, which measures them again, is the new reference. The
+    rejected steps leave the logged loss (the epoch's, and the batch's for
+    the callbacks after this one): it is the loss over the steps kept, or,
+    with none of the epoch's kept, the loss of the weights gone back to,
+    as logged then.
 
     Like the other adaptive callbacks it scales a multiplier applied inside
     the train step, so it works on a plain float rate, on a schedule the
@@ -139,7 +143,8 @@ class BoldDriver(MonitorCallback):
             reason = f"{self.monitor} {value:.4g} vs {self.previous:.4g}: worse"
             if self.rollback:
                 snapshot, seen, epoch = self._good
-                self._rollback(snapshot, losses_back_to=seen if epoch == self._epoch else (0, 0.0))
+                # (From an earlier epoch: no step of this one kept, and the loss of the weights gone back to.)
+                self._rollback(snapshot, losses_back_to=seen if epoch == self._epoch else (0, seen[1]))
                 reason += f"; rolled back to step {snapshot.iteration}"
                 if self._single_steps:
                     self._start, self._rebaseline = self._good, True

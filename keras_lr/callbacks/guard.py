@@ -46,10 +46,10 @@ class DivergenceGuard(AdaptiveCallback):
     the guard before every checkpoint callback: a `ModelCheckpoint` listed
     after it never saves NaN weights at an epoch end; one listed before it
     saves before the check. After a rollback the batch's `logs["loss"]` is
-    the epoch's loss over the steps kept (with none kept, the last one
-    logged before the divergence; before any, 0, as Keras logs a mean of
-    no step), so a `TerminateOnNaN` listed after the guard lets training
-    go on; one listed before it stops at the NaN.
+    the epoch's loss over the steps kept (with none of the epoch's kept,
+    the last epoch's; in the first, 0, as Keras logs a mean of no step),
+    and so is the epoch's, so a `TerminateOnNaN` listed after the guard
+    lets training go on; one listed before it stops at the NaN.
 
     When the loss diverges again within `snapshot_every` steps of a
     recovery, the recovery failed. The guard makes at most `max_recoveries`
@@ -131,8 +131,7 @@ class DivergenceGuard(AdaptiveCallback):
         # The recent losses the good snapshot's weights were judged by: the reference after a rollback to it.
         self._good_recent = None
         self._last_spike = math.inf
-        self._good_seen = (0, 0.0)  # the epoch's (steps, mean loss) at the last good batch hook
-        self._last_good_logged = None  # logs["loss"] at the last batch hook without a rollback
+        self._good_seen = (0, None)  # the epoch's (steps, mean loss) at the last good batch hook: `_seen()`
 
     def _spike(self, loss):
         """Why ``loss`` is a spike, or None."""
@@ -216,7 +215,7 @@ class DivergenceGuard(AdaptiveCallback):
 
     def on_epoch_begin(self, epoch, logs=None):
         super().on_epoch_begin(epoch, logs)
-        self._good_seen = (0, 0.0)
+        self._good_seen = self._seen()
         if self._good is None:
             # The weights training starts from are the first good snapshot (taken at the
             # first epoch: BackupAndRestore puts back a checkpoint in its on_train_begin).
@@ -232,20 +231,7 @@ class DivergenceGuard(AdaptiveCallback):
     def _after_steps(self, steps, logs):
         loss = self._interval_loss(steps, logs)
         if loss is not None and not self.stopped:
-            recoveries = self.recoveries
             self._observe(loss)
-            if self.recoveries == recoveries:
-                if math.isfinite(loss):
-                    self._last_good_logged = float(logs["loss"])
-            elif isinstance(logs, dict):
-                # The callbacks after this one (TerminateOnNaN, a progress bar) get the same logs: they see
-                # the epoch's loss over the steps kept, not the NaN the rollback undid; with no step of the
-                # epoch kept, the last good loss logged (not a loss of 0 that never happened), and before
-                # any, 0, Keras's mean of no step, as its tracker now holds (a callback may read logs["loss"]).
-                if self._losses.count:
-                    logs["loss"] = self._losses.mean
-                else:
-                    logs["loss"] = 0.0 if self._last_good_logged is None else self._last_good_logged
 
     def _at_epoch_end(self, epoch, logs):
         # The last step of an epoch can leave non-finite weights with a finite loss.

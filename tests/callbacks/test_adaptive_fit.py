@@ -266,3 +266,29 @@ def test_two_adaptive_callbacks_of_one_kind_warn_that_their_changes_multiply():
     with pytest.warns(UserWarning, match="two ReduceLROnPlateau callbacks in one fit: their changes of the rate multiply"):
         fit(model, [first, second], epochs=2)
     assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.025)  # x0.5, twice
+
+
+@pytest.mark.parametrize("first", ["early_stopping", "driver"])
+def test_an_epoch_rolled_back_whole_logs_the_loss_of_the_weights_it_went_back_to(first):
+    # BoldDriver checking every epoch's steps (frequency=8, 8 steps an epoch) rolled back each worse epoch
+    # whole, and its loss was logged as 0, Keras's mean of no step: EarlyStopping(monitor="loss") took that
+    # 0 as the best and stopped the fit three epochs later ([1.37, 0.090, 0.0, 0.090, 0.0, 0.0]).
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 4)).astype("float32")
+    y = (x.sum(axis=1, keepdims=True) + 0.3 * rng.normal(size=(256, 1))).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.2), "mse")
+    driver = keras_lr.BoldDriver(increase=2.0, decrease=0.5, frequency=8, rollback=True)
+    stopping = keras.callbacks.EarlyStopping("loss", patience=3)
+    history = model.fit(x, y, batch_size=32, epochs=12, verbose=0, shuffle=False,
+                        callbacks=[stopping, driver] if first == "early_stopping" else [driver, stopping])
+    events = driver.events_frame()
+    whole = events[events.reason.str.contains("rolled back")]
+    assert len(whole) >= 2 and (whole.step % 8 == 0).all()  # each at an epoch's end, to the one before
+    losses = history.history["loss"]
+    assert min(losses) > 0.05
+    for epoch in whole.epoch:  # the loss of the epoch it went back to (the last one whose steps were kept)
+        kept = max(e for e in range(epoch) if e not in set(whole.epoch))
+        assert losses[epoch] == pytest.approx(losses[kept], rel=1e-6)
+    assert len(losses) > 6  # not stopped by a best loss of 0
