@@ -149,8 +149,9 @@ def test_rollback_in_steps_drops_the_rejected_losses_from_the_epoch_mean():
     for loss in [1.0, 1.0, 0.5, 0.5]:  # baseline 1.0, then improved to 0.5
         driver.batch(loss)
     for loss in [math.nan, math.nan]:  # worse: back to the check at step 4
-        driver.batch(loss)
+        logs = driver.batch(loss)
     assert driver.kernel() == 4.0
+    assert logs["loss"] == pytest.approx(0.75)  # for the callbacks after it (TerminateOnNaN): the kept steps'
     for loss in [0.4, 0.4]:  # improved against 0.5: the NaNs went with the rejected steps
         logs = driver.batch(loss)
     assert [reason.split(": ")[1] for reason in driver_cb.events_frame().reason] == [
