@@ -85,7 +85,10 @@ class LRHyperModel(keras_tuner.HyperModel):
             KerasTuner's chief/worker mode (with keras_lr's tuners), the test
             runs once, on the worker that gets the first trial; the chief
             holds the other workers until its result is in. `fit` outside a
-            search (retraining the best trial) runs no test. Either needs
+            search (retraining the best trial) runs no test; a new search
+            with the same hypermodel (a tuner made without reloading a
+            project) runs its own, a resumed one keeps its saved bounds.
+            Either needs
             `build_model` to call `keras_lr.tuning.learning_rate(hp)`.
         name: String or None, the hypermodel's name.
         tunable: Bool. Whether its hyperparameters are tuned (KerasTuner's meaning).
@@ -167,6 +170,13 @@ class LRHyperModel(keras_tuner.HyperModel):
             with hp.conditional_scope(SCHEDULE, [schedule]):
                 space.SCHEDULES[schedule].declare(hp)
 
+    def declare_hyperparameters(self, hp):
+        # KerasTuner calls it once as a tuner makes a new search's space (not when it reloads one), before any
+        # build: another search with this hypermodel narrows the rate by a range test of its own, as a new
+        # hypermodel in a new process would (a resumed search keeps its saved bounds).
+        if self.finder is True and self._finder_done:
+            self.bounds, self._result, self._finder_done = None, None, False
+
     def build(self, hp):
         self._declare(hp)
         oracle = _kerastuner.constructing.get()
@@ -178,10 +188,6 @@ class LRHyperModel(keras_tuner.HyperModel):
             # Values of the user's own hyperparameters seen before declare nothing new: reuse that model.
             if self._built is None or self._built[0] is not oracle:
                 self._built = (oracle, {})
-                if self.finder is True and self._finder_done:
-                    # Another search with this hypermodel: it narrows the rate by a range test of its own
-                    # (in a new process a new hypermodel would; a resumed search keeps its saved bounds).
-                    self.bounds, self._result, self._finder_done = None, None, False
             key = tuple(sorted((name, repr(value)) for name, value in hp.values.items() if name not in self._own))
             model = self._built[1].get(key)
             if model is not None:

@@ -298,6 +298,27 @@ def test_a_hypermodel_used_for_a_second_search_narrows_it_by_its_own_range_test(
     assert hypermodel.bounds != first  # the data changed: a test of its own
 
 
+@search_bookkeeping
+def test_a_hypermodel_used_for_a_second_search_by_kerastuners_own_tuner_narrows_it_by_its_own_range_test(tmp_path):
+    # KerasTuner's own tuners: the second search was declared within the first search's bounds and ran no test.
+    hypermodel = tuning.LRHyperModel(build_digits, schedules=("constant",), finder=True)
+    x, y = digits()
+    seen = []
+    for scale, where in ((1.0, "first"), (40.0, "second"), (40.0, "second")):
+        overwrite = not seen or seen[-1][0] != where  # the second "second" reloads its project: no new test
+        tuner = keras_tuner.RandomSearch(hypermodel, objective="val_accuracy", max_trials=2 + len(seen), seed=5,
+                                         directory=str(tmp_path), project_name=where, overwrite=overwrite)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # what KerasTuner's own tuners lack
+            tuner.search(x * scale, y, epochs=1, batch_size=64, validation_split=0.25, verbose=0)
+        hp = next(h for h in tuner.oracle.hyperparameters.space if h.name == "learning_rate")
+        seen.append((where, (hp.min_value, hp.max_value), tuple(hypermodel.bounds), hypermodel.range_test))
+    (_, first, first_bounds, first_test), (_, second, second_bounds, second_test), (_, again, _, again_test) = seen
+    assert first == first_bounds and second == second_bounds
+    assert second != first and second_test is not first_test  # the data changed: a test of its own
+    assert again == second and again_test is second_test  # a resumed search keeps its bounds, runs no test
+
+
 def test_range_test_narrows_the_rate_for_the_trials_after_the_first(tmp_path, capsys):
     hypermodel = tuning.LRHyperModel(build_digits, schedules=("constant", "one_cycle"), finder=True)
     assert hypermodel.range_test is None
