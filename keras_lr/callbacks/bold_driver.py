@@ -18,7 +18,8 @@ class BoldDriver(MonitorCallback):
     `decrease`, and with `rollback=True` the weights and optimizer variables
     go back to those of the better check (the step is rejected, as in the
     original rule) and the comparison stays against that better value.
-    With `frequency=1` the loss of a check is that of the weights its step
+    With `frequency=1`, or epochs of one step (full-batch training) and a
+    training monitor, the loss of a check is that of the weights its step
     began from, so the weights at the check are those of the next, worse,
     loss: the weights the better step began from come back instead, and the
     next step, which measures them again, is the new reference. The
@@ -57,7 +58,7 @@ class BoldDriver(MonitorCallback):
             optimizer steps.
         rollback: Bool. Whether a worsening also restores the weights and
             optimizer variables of the better check (see above for
-            `frequency=1`).
+            checks of one step).
         min_lr: Float >= 0. Decreases stop at this rate (a rate already
             below it is not decreased, nor raised to it).
         max_lr: Float > 0 or None. Increases stop at this rate (a rate
@@ -112,9 +113,12 @@ class BoldDriver(MonitorCallback):
 
     @property
     def _single_steps(self):
-        """Whether a check's value is the loss of the weights its one step began from (frequency=1, where the
-        monitor is the training loss), not of the weights at the check."""
-        return self.frequency == 1
+        """Whether a check's value is the loss of the weights its one step began from, not of the weights at
+        the check: frequency=1 (the monitor is the training loss), or epochs of one step (full-batch
+        training) and a training monitor (a val_ one is of the weights at the epoch's end)."""
+        if self.frequency == 1:
+            return True
+        return self.frequency == "epoch" and not self.monitor.startswith("val_") and self._steps_per_epoch() == 1
 
     def _mark(self):
         return self._snapshot(), self._seen(), self._epoch

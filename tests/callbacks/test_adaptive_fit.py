@@ -292,3 +292,24 @@ def test_an_epoch_rolled_back_whole_logs_the_loss_of_the_weights_it_went_back_to
         kept = max(e for e in range(epoch) if e not in set(whole.epoch))
         assert losses[epoch] == pytest.approx(losses[kept], rel=1e-6)
     assert len(losses) > 6  # not stopped by a best loss of 0
+
+
+def test_bold_driver_checking_epochs_of_one_step_rolls_back_as_it_does_checking_each_step():
+    # Full-batch training, bold driver's own setting: an epoch's loss is that of the weights its one step
+    # began from, as with frequency=1, but a worse epoch rolled back to the weights whose loss rose: stuck
+    # there, 19 rollbacks to step 5 in a row, the loss left at 5e-4 where frequency=1 reached 4e-11.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    runs = {}
+    for frequency in (1, "epoch"):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        model.compile(keras.optimizers.SGD(0.3), "mse")
+        driver = keras_lr.BoldDriver(increase=1.5, decrease=0.5, frequency=frequency, rollback=True)
+        model.fit(x, y, batch_size=64, epochs=25, verbose=0, shuffle=False, callbacks=[driver])
+        runs[frequency] = (driver.events_frame(), model.evaluate(x, y, verbose=0))
+    (steps, loss), (epochs, epoch_loss) = runs[1], runs["epoch"]
+    assert steps.reason.str.contains("rolled back").sum() >= 3
+    assert list(epochs.step) == list(steps.step) and list(epochs.new_learning_rate) == list(steps.new_learning_rate)
+    assert epoch_loss == pytest.approx(loss, rel=1e-3, abs=1e-9) and loss < 1e-8
