@@ -16,6 +16,16 @@ def _is_tf_dataset(x):
     return type(x).__module__.startswith("tensorflow") and hasattr(x, "cardinality")
 
 
+def _is_torch_loader(x):
+    """A `torch.utils.data.DataLoader` (or a subclass): batches that fit reads again each epoch."""
+    return any(c.__name__ == "DataLoader" and c.__module__.startswith("torch.utils.data") for c in type(x).__mro__)
+
+
+def _is_batches(x):
+    """Batches of (x, y) that fit reads again each epoch: a `keras.utils.PyDataset` or a torch `DataLoader`."""
+    return isinstance(x, keras.utils.PyDataset) or _is_torch_loader(x)
+
+
 def _needs_targets(model):
     """Whether the model's loss needs targets: a loss compiled in, read by Keras's own train_step and
     compute_loss (an autoencoder's of its own may take x as its target; add_loss alone needs none)."""
@@ -84,14 +94,14 @@ def _probe(x, batch_size):
 
     Arrays give ``batch_size`` rows spread evenly over them (a strided slice, which numpy, tensors of every
     backend, scipy sparse and pandas' ``iloc`` take), not the first: on rows sorted by class the first
-    batch is one class. A dataset or PyDataset gives its first batch's inputs. Called after the test, so a
+    batch is one class. A dataset, PyDataset or DataLoader gives its first batch's inputs. Called after the test, so a
     cached dataset has been read in full and the test's batches were not changed by it.
     """
     if _is_generator(x):
         return None, None
     try:
-        if _is_tf_dataset(x) or isinstance(x, keras.utils.PyDataset):
-            batch = next(iter(x)) if _is_tf_dataset(x) else x[0]
+        if _is_tf_dataset(x) or _is_batches(x):
+            batch = x[0] if isinstance(x, keras.utils.PyDataset) else next(iter(x))
             return keras.utils.unpack_x_y_sample_weight(batch)[0], None
         count = _rows(keras.tree.flatten(x)[0])
         step = max(1, count // batch_size)
@@ -171,7 +181,7 @@ def _fit_arguments(x, y, batch_size, num_steps, sample_weight=None, class_weight
         if int(x.cardinality()) == -1:  # infinite: one epoch of num_steps
             return dict(x=x, steps_per_epoch=num_steps, epochs=epochs, shuffle=False, **weights)
         return dict(x=x, epochs=num_steps, shuffle=False, **weights)
-    if isinstance(x, keras.utils.PyDataset):
+    if _is_batches(x):
         return dict(x=x, epochs=num_steps, shuffle=False, **weights)
     if sample_weight is not None:
         weights["sample_weight"] = sample_weight
@@ -229,8 +239,8 @@ def lr_find(
     `end_lr` (with a OneCycle peak of about 1, at which the network dies
     again). After a test that ran to `end_lr` (one stopped by a divergence
     has read it), `lr_find` compares the model's outputs on one batch of the
-    data (rows spread over arrays, the first batch of a dataset or
-    PyDataset; not a generator's) at the end of the test and before it: all
+    data (rows spread over arrays, the first batch of a dataset,
+    PyDataset or DataLoader; not a generator's) at the end of the test and before it: all
     equal at the end and not before, and that loss read as part of the
     fall (the curve never rose for good, or that loss lies nearer its
     minimum than its start: a CNN whose loss climbs back to the labels'
@@ -259,8 +269,9 @@ def lr_find(
     Args:
         model: A compiled, built Keras model.
         x: Input data: numpy arrays (with `y`), a `tf.data.Dataset`, a
-            `keras.utils.PyDataset`, or a Python generator of `(x, y)`
-            batches. Data shorter than `num_steps` batches is cycled.
+            `keras.utils.PyDataset`, a `torch.utils.data.DataLoader`, or a
+            Python generator of `(x, y)` batches. Data shorter than
+            `num_steps` batches is cycled.
         y: Targets, with array inputs only; not needed by a model whose
             own `compute_loss` or `train_step` makes its loss without them
             (an autoencoder's), as in `fit(x)`.
@@ -330,7 +341,7 @@ def lr_find(
     inner = optimizers.inner_optimizer(model.optimizer)
     if not optimizers.has_rate(getattr(inner, "_learning_rate", None)):
         raise optimizers.no_learning_rate(owner, inner)
-    if not (_is_generator(x) or _is_tf_dataset(x) or isinstance(x, keras.utils.PyDataset)):
+    if not (_is_generator(x) or _is_tf_dataset(x) or _is_batches(x)):
         if y is None and _needs_targets(model):
             raise ValueError(
                 f"{owner}: y is required with array inputs (x is a {type(x).__name__}); pass the targets, or a "

@@ -1042,3 +1042,20 @@ def test_validation_data_leaves_the_training_losses_as_they_are():
     validated = keras_lr.lr_find(model_with(keras.optimizers.SGD()), x, y, batch_size=16, end_lr=0.1, num_steps=16,
                                  seed=3, retry=False, validation_data=(x[:64], y[:64]), verbose=0)
     np.testing.assert_allclose(validated.frame.loss, plain.frame.loss, rtol=1e-5)
+
+
+def test_a_torch_data_loader_is_read_as_batches_and_cycled():
+    # It was refused as array inputs without targets ("y is required with array inputs (x is a DataLoader)"),
+    # though fit, and LRFinder in it, take one.
+    torch = pytest.importorskip("torch")
+    x, y = regression_data(64)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y)),
+                                         batch_size=16)  # 4 batches for a 12-step test
+    model = model_with(keras.optimizers.SGD())
+    before = [w.copy() for w in model.get_weights()]
+    result = keras_lr.lr_find(model, loader, start_lr=1e-4, end_lr=1e-2, num_steps=12, retry=False, verbose=0)
+    assert len(result.frame) == 12 and np.all(np.isfinite(result.frame.loss))
+    assert not any("could not be compared" in note for note in result.notes)  # its first batch was the probe's
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    with pytest.raises(ValueError, match="y, batch_size and sample_weight go with array inputs; x is a DataLoader"):
+        keras_lr.lr_find(model, loader, y, num_steps=12, verbose=0)
