@@ -74,7 +74,10 @@ class FitSchedule:
     fit's offset, or else whatever the optimizer held: its own rate variable,
     or a schedule it was compiled with. The multiplier is what the adaptive
     callbacks scale. Both offset and multiplier are variables, so a traced
-    train step serves every fit with the same source.
+    train step serves every fit with the same source. (With the optimizer's
+    own rate Variable as the source, the session writes the multiplier into
+    that Variable instead, so checkpoints hold the adapted rate, and keeps
+    this one at 1.)
 
     Keras calls a learning rate that is a callable, not a
     `LearningRateSchedule`, with no argument once per step, and assigns to it

@@ -385,7 +385,7 @@ class FitSession:
         self.fit_schedule.on_assign = self.set_rate
         self.fit_schedule.eager_rate = self._eager_rate if keras.backend.backend() == "torch" else None
         self.fit_schedule.offset.assign(self.offset)
-        self.fit_schedule.multiplier.assign(self.multipliers.current)
+        self.fit_schedule.multiplier.assign(1.0 if self._folds else self.multipliers.current)
         self.optimizer._learning_rate = self.fit_schedule
         _ConfigAsCompiled.install(self.optimizer, self.fit_schedule)
         if self.binding is not None:
@@ -546,9 +546,30 @@ class FitSession:
             self.binding.update(self.momentum_at(iteration))
         return self.rate_at(iteration)
 
+    @property
+    def _folds(self):
+        """Whether the multiplier goes into the optimizer's own rate Variable (a float rate, no schedule).
+
+        A checkpoint saved during the fit then holds the adapted rate, as with
+        Keras's `ReduceLROnPlateau`, which writes it there: with the multiplier
+        in a variable of the fit's own, a fit resumed from the checkpoint lost
+        every reduction (Keras's own too, once any keras_lr callback was in the fit).
+        """
+        return self.schedule is None and optimizers.is_variable(self.original)
+
+    def refresh_rate(self):
+        """Writes the rate of the multiplier now into the optimizer's rate Variable (see `_folds`), as
+        after a rollback that put back an earlier one."""
+        if self._folds and self.fit_schedule is not None:
+            sync(self.model)  # under JAX, the next step then starts from what is assigned here
+            self.original.assign(self._original_value * self.multipliers.current)
+
     def set_multiplier(self, value, iteration):
         """Sets the multiplier from absolute optimizer ``iteration`` on."""
         self.multipliers.set(value, iteration)
+        if self._folds:
+            self.refresh_rate()  # a variable of the model's state: no trace to make again under JAX
+            return
         self.fit_schedule.multiplier.assign(float(value))
         if keras.backend.backend() == "jax":
             # A jitted step reads variables outside the model's state once, when traced.

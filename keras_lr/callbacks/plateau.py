@@ -27,8 +27,9 @@ class ReduceLROnPlateau(MonitorCallback):
 
     Logs the effective `learning_rate` at every batch and epoch; every
     reduction is in `events_frame()`. With a plain float rate the reduced
-    rate stays in the optimizer after `fit`, as with Keras's callback; with
-    a schedule, the schedule itself is left as it was.
+    rate is written into the optimizer, as Keras's callback writes it: a
+    checkpoint saved during the fit holds it, and it stays after `fit`;
+    with a schedule, the schedule itself is left as it was.
 
     Example:
 

@@ -140,3 +140,23 @@ def test_weights_differ_without_resuming_the_schedule(straight, tmp_path):
     resumed = checkpoint_after_two_epochs(tmp_path)
     resumed.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, callbacks=callbacks())
     assert not all(np.allclose(a, b, rtol=1e-4) for a, b in zip(resumed.get_weights(), model_straight.get_weights()))
+
+
+@pytest.mark.parametrize("reducer", ["keras_lr", "keras"])
+def test_a_checkpoint_holds_the_adapted_float_rate_as_kerass_reduce_lr_on_plateau_leaves_it(reducer, tmp_path):
+    # The rate was adapted by a multiplier living one fit: a checkpoint held the rate compiled, so a fit
+    # resumed from it lost every reduction; and a keras_lr callback that never acted (a guard) took from
+    # Keras's own ReduceLROnPlateau the reduced rate it leaves in checkpoints (0.01 where it had set 0.0025).
+    x, y = data()
+    model = build()
+    path = tmp_path / "checkpoint.keras"
+    plateau = (keras_lr.ReduceLROnPlateau("loss", factor=0.5, patience=0, min_delta=1e9) if reducer == "keras_lr"
+               else keras.callbacks.ReduceLROnPlateau("loss", factor=0.5, patience=0, min_delta=1e9))
+    history = model.fit(x, y, batch_size=8, epochs=3, verbose=0, shuffle=False,
+                        callbacks=[plateau, keras_lr.DivergenceGuard(), keras.callbacks.ModelCheckpoint(str(path))])
+    assert history.history["learning_rate"] == pytest.approx([0.01, 0.01, 0.005])  # cut after epochs 2 and 3
+    loaded = keras.models.load_model(str(path))
+    assert float(np.asarray(loaded.optimizer.learning_rate)) == pytest.approx(0.0025)  # saved after the cut
+    resumed = loaded.fit(x, y, batch_size=8, epochs=4, initial_epoch=3, verbose=0, shuffle=False,
+                         callbacks=[keras_lr.DivergenceGuard()])
+    assert resumed.history["learning_rate"] == pytest.approx([0.0025])
