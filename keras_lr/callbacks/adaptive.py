@@ -9,6 +9,7 @@ from keras_lr import _warnings
 from keras_lr._engine.callback import EngineCallback
 from keras_lr._engine.distribution import build_optimizer, check_logs_agree
 from keras_lr._engine.losses import RunningMean
+from keras_lr._engine.optimizers import rate_scaled_buffers
 from keras_lr._engine.state import Snapshot, read, running_mean_of
 
 EVENT_COLUMNS = ["step", "epoch", "old_learning_rate", "new_learning_rate", "multiplier", "reason"]
@@ -90,15 +91,31 @@ class AdaptiveCallback(EngineCallback):
         self._last_epoch_loss = None  # the last epoch's loss over the steps kept (of the last with any kept)
         self._rollbacks = 0
         self._held = None  # the loss the epoch's mean holds after a rollback that kept none of its steps
+        self._restored_rate = None  # after a rollback, the rate the velocity put back was built at
 
     # Fit lifecycle.
 
+    @property
+    def _rolls_back(self):
+        """Whether it may put back weights of a snapshot taken from the fit's start on."""
+        return False
+
     def on_train_begin(self, logs=None):
-        check_logs_agree(self.model, type(self).__name__)
+        owner = type(self).__name__
+        check_logs_agree(self.model, owner)
+        if self._rolls_back and not self.model.weights:
+            # Under TensorFlow fit builds such a model at its first step, after the hooks that take the first
+            # snapshot: it would hold no weights, and a rollback to it would put back none.
+            raise ValueError(
+                f"{owner}: the model is not built yet (a Sequential without keras.Input is built by fit at its "
+                f"first step), so there are no weights to roll back to; give it an Input layer, e.g. "
+                f"keras.Sequential([keras.Input(shape), ...]), or call it on a batch first, e.g. model(x[:1])."
+            )
         super().on_train_begin(logs)
-        if self.model.optimizer is not None:
+        if self.model.optimizer is not None and self.model.trainable_variables:
             # Under TensorFlow fit builds it at its first step, after the hooks where the first
             # snapshot is taken: built now, before any schedule goes in, the snapshot holds the moments.
+            # (Not for a model fit builds at that step: it would be built for no variables.)
             build_optimizer(self.model)
         self._loss_metric = next((m for m in self.model.metrics if m.name == "loss"), None)
 
@@ -215,7 +232,11 @@ class AdaptiveCallback(EngineCallback):
 
     def _rollback(self, snapshot, losses_back_to):
         snapshot.restore()
+        self._session.refresh_rate()  # the snapshot's rate Variable held the multiplier of its time
         self._forget_losses(losses_back_to)
+        # The rate the snapshot's last step took: a velocity Keras keeps scaled by the rate (SGD's, RMSprop's
+        # momentum) goes on at it until `_scale` sets the rate to come.
+        self._restored_rate = self.current_rate(snapshot.iteration - 1) if snapshot.iteration > 0 else None
 
     def _scale(self, factor, reason, new_rate=None):
         """Multiplies the rate from the next step on by ``factor``; records the change.
@@ -228,6 +249,14 @@ class AdaptiveCallback(EngineCallback):
             factor = new_rate / old_rate if old_rate > 0 else 1.0
         self._session.set_multiplier(self.multiplier * factor, iteration)
         new_rate = self.current_rate(iteration)
+        restored, self._restored_rate = self._restored_rate, None
+        if restored:
+            # Put back by a rollback, Keras's SGD or RMSprop velocity (m = momentum m - rate g) holds the step
+            # just rejected at the rate it was built at, whatever the rate now: it repeated that step, and
+            # BoldDriver rolled back to one snapshot over and over. Scaled to the rate to come, the velocity
+            # is in gradients, as PyTorch's is, and the cut applies to all of it.
+            for buffer in rate_scaled_buffers(self.model.optimizer):
+                buffer.assign(buffer * (new_rate / restored))
         self._record(iteration, old_rate, new_rate, reason)
         return new_rate
 

@@ -78,7 +78,10 @@ class BoldDriver(MonitorCallback):
             with one warning for the fit); in `on_train_begin` when the
             model has no optimizer with a learning rate, or under a multi-worker
             `tf.distribute` strategy whose workers would log different values
-            (`model.distribute_reduction_method="first"`).
+            (`model.distribute_reduction_method="first"`), or with
+            `rollback=True` when the model is not built yet (a Sequential
+            without `keras.Input`, built by fit at its first step: no
+            weights to roll back to).
     """
 
     def __init__(
@@ -110,6 +113,10 @@ class BoldDriver(MonitorCallback):
         self._start = None  # the same, where the current interval began (a training monitor's)
         self._rebaseline = False
         self._interval = (0.0, 0)  # loss x steps, steps
+
+    @property
+    def _rolls_back(self):
+        return self.rollback
 
     @property
     def _single_steps(self):
@@ -147,8 +154,10 @@ class BoldDriver(MonitorCallback):
             reason = f"{self.monitor} {value:.4g} vs {self.previous:.4g}: worse"
             if self.rollback:
                 snapshot, seen, epoch = self._good
-                # (From an earlier epoch: no step of this one kept, and the loss of the weights gone back to.)
-                self._rollback(snapshot, losses_back_to=seen if epoch == self._epoch else (0, seen[1]))
+                # From an earlier epoch: no step of this one kept, and the loss of the weights gone back to (a
+                # single step's weights were measured by the step after the mark: the check's reference).
+                held = self.previous if self._single_steps and self.monitor == "loss" else seen[1]
+                self._rollback(snapshot, losses_back_to=seen if epoch == self._epoch else (0, held))
                 reason += f"; rolled back to step {snapshot.iteration}"
                 if self._single_steps:
                     self._start, self._rebaseline = self._good, True

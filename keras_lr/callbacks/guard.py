@@ -102,7 +102,9 @@ class DivergenceGuard(AdaptiveCallback):
             `tf.distribute` strategy whose workers would log different values
             (`model.distribute_reduction_method="first"`); at the first epoch,
             before any step, when the model's weights are not finite (no good
-            weights to roll back to).
+            weights to roll back to); in `on_train_begin` when the model is not
+            built yet (a Sequential without `keras.Input`, built by fit at its
+            first step: no weights to roll back to).
     """
 
     def __init__(
@@ -116,6 +118,10 @@ class DivergenceGuard(AdaptiveCallback):
         self.max_recoveries = v.check_int(owner, "max_recoveries", max_recoveries, low=0)
         self.window = v.check_int(owner, "window", window, low=1)
         super().__init__(verbose=verbose)
+
+    @property
+    def _rolls_back(self):
+        return True
 
     def _reset(self):
         super()._reset()

@@ -307,9 +307,63 @@ def test_bold_driver_checking_epochs_of_one_step_rolls_back_as_it_does_checking_
         model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
         model.compile(keras.optimizers.SGD(0.3), "mse")
         driver = keras_lr.BoldDriver(increase=1.5, decrease=0.5, frequency=frequency, rollback=True)
-        model.fit(x, y, batch_size=64, epochs=25, verbose=0, shuffle=False, callbacks=[driver])
+        history = model.fit(x, y, batch_size=64, epochs=25, verbose=0, shuffle=False, callbacks=[driver])
         runs[frequency] = (driver.events_frame(), model.evaluate(x, y, verbose=0))
+        back = runs[frequency][0]
+        for epoch in back[back.reason.str.contains("rolled back")].epoch:
+            # Checking each step, an epoch undone whole logs the loss of the weights gone back to, which the next
+            # epoch's step measures again (it logged the loss of the step before them). Checking at the epoch's
+            # end, the epoch's loss is logged before the check.
+            if frequency == 1 and epoch + 1 < 25:
+                assert history.history["loss"][epoch] == pytest.approx(history.history["loss"][epoch + 1], rel=1e-6)
     (steps, loss), (epochs, epoch_loss) = runs[1], runs["epoch"]
     assert steps.reason.str.contains("rolled back").sum() >= 3
     assert list(epochs.step) == list(steps.step) and list(epochs.new_learning_rate) == list(steps.new_learning_rate)
     assert epoch_loss == pytest.approx(loss, rel=1e-3, abs=1e-9) and loss < 1e-8
+
+
+def lazy_model():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.layers.Dense(4, activation="relu"), keras.layers.Dense(1)])  # built by fit
+    model.compile(keras.optimizers.SGD(0.05), "mse")
+    return model
+
+
+def test_a_model_built_by_its_first_fit_trains_with_the_adaptive_callbacks_that_need_no_snapshot():
+    # Under TensorFlow fit builds such a model at its first step, after on_train_begin: there the callbacks
+    # built its optimizer for no variables, and that fit, and every later one, failed ("Unknown variable").
+    x, y = bias_data()
+    model = lazy_model()
+    history = model.fit(x, y, batch_size=4, epochs=2, verbose=0,
+                        callbacks=[keras_lr.ReduceLROnPlateau("loss"), keras_lr.BoldDriver()])
+    assert len(history.history["loss"]) == 2 and model.optimizer.iterations.numpy() == 20
+
+
+@pytest.mark.parametrize("make", [keras_lr.DivergenceGuard, lambda: keras_lr.BoldDriver(rollback=True)],
+                         ids=["DivergenceGuard", "BoldDriver"])
+def test_a_model_built_by_its_first_fit_is_refused_by_a_rollback_with_nothing_to_roll_back_to(make):
+    x, y = bias_data()
+    model = lazy_model()
+    callback = make()
+    with pytest.raises(ValueError, match=rf"{type(callback).__name__}: the model is not built.*keras.Input"):
+        model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[callback])
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)  # left as it was: fit builds it
+    assert model.built and model.optimizer.iterations.numpy() == 10
+
+
+def test_a_rollback_scales_a_momentum_that_holds_the_rate_as_it_cuts_the_rate():
+    # Keras's SGD keeps its velocity scaled by the rates it was built at (m = 0.9 m - rate g): put back by a
+    # rollback, it repeated the step just rejected whatever the cut rate, and BoldDriver rolled back to one
+    # snapshot 9 times in a row, cutting the rate to about 0, the loss frozen at 1.22 for 5 epochs.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 8)).astype("float32")
+    y = (x @ rng.normal(size=(8, 1))).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.15, momentum=0.9), "mse")
+    driver = keras_lr.BoldDriver(increase=1.5, decrease=0.5, rollback=True, frequency=1)
+    history = model.fit(x, y, batch_size=32, epochs=6, verbose=0, shuffle=False, callbacks=[driver])
+    events = driver.events_frame()
+    back = events.reason.str.extract(r"rolled back to step (\d+)")[0].dropna()
+    assert len(back) >= 1 and back.value_counts().max() <= 5  # not stuck on one snapshot (21 times)
+    assert history.history["loss"][-1] < 0.2 * history.history["loss"][0]
