@@ -326,3 +326,23 @@ def test_a_model_whose_weights_an_earlier_fit_left_non_finite_is_refused_before_
         model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[guard])
     assert guard.recoveries == 0
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == 5.0
+
+
+def test_a_loss_that_blows_up_in_a_zigzag_is_caught_once_it_stays_high_for_a_window():
+    # SGD(1.0, momentum=0.9) gave batch losses 11, 79290, 305189, 2748, 242829, 9350, ...: every one a spike,
+    # but each fall restarted the run of rising spikes, so patience was never reached and the guard never acted
+    # while the epoch losses stayed at 87055, 20775, 4057.
+    guard = keras_lr.DivergenceGuard(window=20)
+    driver = Driver(guard)
+    for loss in [1.0] * 30:
+        driver.batch(loss)
+    zigzag = [80.0, 300.0, 30.0, 240.0, 90.0, 400.0, 50.0, 350.0] * 3
+    for count, loss in enumerate(zigzag, start=1):
+        driver.batch(loss)
+        if guard.recoveries:
+            break
+    assert guard.recoveries == 1 and count == 20
+    assert guard.events_frame().reason[0].startswith("loss 165 (the median of 20 batches in a row) > 16 x median 1")
+    for loss in [1.0] * 5:  # judged against the good losses again, not the zigzag's
+        driver.batch(loss)
+    assert guard.recoveries == 1
