@@ -4,6 +4,7 @@ import keras
 import numpy as np
 
 from keras_lr import _validation as v
+from keras_lr import _warnings
 from keras_lr._engine import optimizers
 from keras_lr._engine.distribution import build_optimizer
 from keras_lr._engine.session import close_interrupted
@@ -154,14 +155,48 @@ def _is_generator(x):
     return hasattr(x, "__next__") and not isinstance(x, keras.utils.PyDataset)
 
 
-def _cycle(iterator):
-    """Yields from ``iterator``, then repeats what it yielded, forever."""
-    seen = []
+# The most of a generator's batches lr_find keeps in memory to repeat, should it end before the test does.
+_CYCLE_BYTES = 2**30
+
+
+def _nbytes(item):
+    """The bytes of a batch's arrays (numpy, tensors of any backend); 0 for what it cannot size."""
+    total = 0
+    for part in keras.tree.flatten(item):
+        try:
+            size = getattr(part, "nbytes", None)
+            if size is None:
+                size = int(np.prod(part.shape)) * np.dtype(keras.backend.standardize_dtype(part.dtype)).itemsize
+            total += int(size)
+        except Exception:  # noqa: BLE001 - a part that is not an array (a string, None)
+            pass
+    return total
+
+
+def _cycle(iterator, limit=_CYCLE_BYTES):
+    """Yields from ``iterator``, then repeats what it yielded, forever.
+
+    It keeps the batches it yields to repeat them, at most ``limit`` bytes of
+    them (and at least the first): every one had been kept, and an endless
+    generator of image batches filled the memory over a test. One that ends
+    after more is repeated from the batches kept, with a warning.
+    """
+    seen, size, read = [], 0, 0
     for item in iterator:
-        seen.append(item)
+        read += 1
+        if len(seen) == read - 1:
+            size += _nbytes(item)
+            if not seen or size <= limit:
+                seen.append(item)
         yield item
     if not seen:
         raise ValueError("lr_find: x, a generator, yielded no batches; pass one that yields (x, y) batches")
+    if len(seen) < read:
+        _warnings.warn(
+            f"lr_find: x, a generator, ended after {read} batches, fewer than the test's steps, and only its first "
+            f"{len(seen)} (up to {limit / 2**30:.3g} GiB) were kept to repeat: the test reads those again. Pass an endless "
+            f"generator, a tf.data.Dataset or a keras.utils.PyDataset, or fewer num_steps."
+        )
     while True:
         yield from seen
 
@@ -271,7 +306,8 @@ def lr_find(
         x: Input data: numpy arrays (with `y`), a `tf.data.Dataset`, a
             `keras.utils.PyDataset`, a `torch.utils.data.DataLoader`, or a
             Python generator of `(x, y)` batches. Data shorter than
-            `num_steps` batches is cycled.
+            `num_steps` batches is cycled (a generator's from the batches
+            it yielded, at most 1 GiB of them kept).
         y: Targets, with array inputs only; not needed by a model whose
             own `compute_loss` or `train_step` makes its loss without them
             (an autoencoder's), as in `fit(x)`.
