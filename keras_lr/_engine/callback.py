@@ -24,6 +24,16 @@ def fresh_copy(callback, memo):
     return new
 
 
+class FitRecord:
+    """What a pickled callback keeps of its last fit's session: the multipliers, the schedule's offset and
+    whether the momentum was cycled, which `events_frame()` and `history_frame()` read after the fit."""
+
+    members, token = (), None  # a fit of the unpickled callback joins a session of its own
+
+    def __init__(self, session):
+        self.multipliers, self.offset, self.cycles_momentum = session.multipliers, session.offset, session.cycles_momentum
+
+
 class EngineCallback(keras.callbacks.Callback):
     """A callback that acts on the learning rate through the fit's `FitSession`.
 
@@ -50,6 +60,14 @@ class EngineCallback(keras.callbacks.Callback):
 
     def __deepcopy__(self, memo):
         return fresh_copy(self, memo)
+
+    def __getstate__(self):
+        # The last fit's session holds the model's traced train function, which does not pickle (Keras's own
+        # callbacks pickle after a fit): what the frames read of it after the fit goes instead.
+        state = dict(self.__dict__)
+        if state.get("_session") is not None:
+            state["_session"] = FitRecord(state["_session"])
+        return state
 
     @classmethod
     def from_config(cls, config):

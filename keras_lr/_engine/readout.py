@@ -1,6 +1,7 @@
 """The rates of a fit, computed in Python from the same schedule: for logs, records and plots."""
 
 import bisect
+import functools
 import threading
 
 import numpy as np
@@ -23,6 +24,12 @@ class Chunked:
         self._chunk = (0, np.zeros((0,), dtype=np.float64))  # (first step, values), replaced whole
         self._lock = threading.Lock()
 
+    def __getstate__(self):  # a lock does not pickle; the values are made again when read
+        return {"evaluate": self.evaluate, "chunk": self.chunk}
+
+    def __setstate__(self, state):
+        self.__init__(state["evaluate"], state["chunk"])
+
     def __call__(self, step):
         start, values = self._chunk
         if not 0 <= step - start < len(values):
@@ -35,14 +42,14 @@ class Chunked:
 
 
 def rate_reader(schedule):
-    return Chunked(lambda steps: evaluate_schedule(schedule, steps))
+    return Chunked(functools.partial(evaluate_schedule, schedule))  # (a partial pickles; a lambda does not)
 
 
 def momentum_reader(schedule):
     """Reads the schedule's momentum; None when it has none."""
     if call_momentum(schedule, ops.convert_to_tensor(0.0)) is None:
         return None
-    return Chunked(lambda steps: evaluate_momentum(schedule, steps))
+    return Chunked(functools.partial(evaluate_momentum, schedule))
 
 
 class Multipliers:

@@ -492,3 +492,27 @@ def test_a_schedule_holding_a_lambda_is_traced_again_for_each_fit_and_described_
         np.testing.assert_allclose(-np.diff(recorder.bias), [0.5] + [1.0] * 8, rtol=1e-5)
     finally:
         AFTER_WARMUP = 0.1
+
+
+def test_callbacks_pickle_after_a_fit_as_kerass_own_do():
+    # The closed fit's session stayed on the callback and held Keras's traced train function: "Can't pickle local
+    # object 'TensorFlowTrainer._make_function...'" (Keras's ReduceLROnPlateau and EarlyStopping pickle).
+    import pickle
+
+    x = np.linspace(-1, 1, 64, dtype="float32").reshape(-1, 1)
+    for callback, epochs in [(keras_lr.OneCycle(max_lr=0.05), 2), (keras_lr.ReduceLROnPlateau("loss", patience=0), 2),
+                             (keras_lr.DivergenceGuard(), 2), (keras_lr.LRFinder(num_steps=12, verbose=0), 12)]:
+        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        model.compile(keras.optimizers.SGD(0.01), "mse")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            model.fit(x, 2 * x, batch_size=16, epochs=epochs, verbose=0, callbacks=[callback])
+        copy = pickle.loads(pickle.dumps(callback))
+        assert copy.get_config() == callback.get_config()
+        if isinstance(callback, keras_lr.LRFinder):  # what the fit found stays with it
+            assert copy.result.frame.equals(callback.result.frame) and copy.rate_at(3) == callback.rate_at(3)
+        elif isinstance(callback, keras_lr.OneCycle):
+            assert copy.history_frame().equals(callback.history_frame()) and len(copy.history_frame()) == 8
+        else:
+            assert copy.events_frame().equals(callback.events_frame())
+        model.fit(x, 2 * x, batch_size=16, epochs=epochs, verbose=0, callbacks=[copy])  # and it fits again
