@@ -236,7 +236,9 @@ class AdaptiveCallback(EngineCallback):
         self._forget_losses(losses_back_to)
         # The rate the snapshot's last step took: a velocity Keras keeps scaled by the rate (SGD's, RMSprop's
         # momentum) goes on at it until `_scale` sets the rate to come.
-        self._restored_rate = self.current_rate(snapshot.iteration - 1) if snapshot.iteration > 0 else None
+        # (Unknown for a snapshot of the fit's start: a fit before built the velocity, at rates of its own.)
+        last = snapshot.iteration - 1
+        self._restored_rate = self.current_rate(last) if last >= self._session.start_iteration else None
 
     def _scale(self, factor, reason, new_rate=None):
         """Multiplies the rate from the next step on by ``factor``; records the change.
@@ -250,7 +252,7 @@ class AdaptiveCallback(EngineCallback):
         self._session.set_multiplier(self.multiplier * factor, iteration)
         new_rate = self.current_rate(iteration)
         restored, self._restored_rate = self._restored_rate, None
-        if restored:
+        if restored is not None and restored > 0:
             # Put back by a rollback, Keras's SGD or RMSprop velocity (m = momentum m - rate g) holds the step
             # just rejected at the rate it was built at, whatever the rate now: it repeated that step, and
             # BoldDriver rolled back to one snapshot over and over. Scaled to the rate to come, the velocity

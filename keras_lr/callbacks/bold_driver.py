@@ -79,9 +79,9 @@ class BoldDriver(MonitorCallback):
             model has no optimizer with a learning rate, or under a multi-worker
             `tf.distribute` strategy whose workers would log different values
             (`model.distribute_reduction_method="first"`), or with
-            `rollback=True` when the model is not built yet (a Sequential
-            without `keras.Input`, built by fit at its first step: no
-            weights to roll back to).
+            `rollback=True` under TensorFlow when the model is not built yet
+            (a Sequential without `keras.Input`, built by fit at its first
+            step: no weights to roll back to).
     """
 
     def __init__(

@@ -105,9 +105,9 @@ class DivergenceGuard(AdaptiveCallback):
             `tf.distribute` strategy whose workers would log different values
             (`model.distribute_reduction_method="first"`); at the first epoch,
             before any step, when the model's weights are not finite (no good
-            weights to roll back to); in `on_train_begin` when the model is not
-            built yet (a Sequential without `keras.Input`, built by fit at its
-            first step: no weights to roll back to).
+            weights to roll back to); in `on_train_begin`, under TensorFlow, when
+            the model is not built yet (a Sequential without `keras.Input`,
+            built by fit at its first step: no weights to roll back to).
     """
 
     def __init__(

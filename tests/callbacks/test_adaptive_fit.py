@@ -13,6 +13,7 @@ import pytest
 
 import keras_lr
 from keras_lr.schedules import evaluate_momentum, evaluate_schedule
+from tests.backends import BACKEND
 from tests.callbacks.helpers import Recorder, bias_data, bias_model, sgd_bias_trajectory
 
 STEPS_PER_EPOCH = 10  # 40 samples, batch 4
@@ -345,6 +346,10 @@ def test_a_model_built_by_its_first_fit_is_refused_by_a_rollback_with_nothing_to
     x, y = bias_data()
     model = lazy_model()
     callback = make()
+    if BACKEND != "tensorflow":  # JAX's and torch's fit build the model before on_train_begin
+        model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[callback])
+        assert model.optimizer.iterations.numpy() == 10
+        return
     with pytest.raises(ValueError, match=rf"{type(callback).__name__}: the model is not built.*keras.Input"):
         model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[callback])
     model.fit(x, y, batch_size=4, epochs=1, verbose=0)  # left as it was: fit builds it
@@ -367,3 +372,23 @@ def test_a_rollback_scales_a_momentum_that_holds_the_rate_as_it_cuts_the_rate():
     back = events.reason.str.extract(r"rolled back to step (\d+)")[0].dropna()
     assert len(back) >= 1 and back.value_counts().max() <= 5  # not stuck on one snapshot (21 times)
     assert history.history["loss"][-1] < 0.2 * history.history["loss"][0]
+
+
+def test_a_rollback_to_the_fits_start_leaves_the_velocity_an_earlier_fit_built():
+    # The velocity was scaled by the new rate over "the rate it was built at", read from this fit's schedule at
+    # the step before the fit began: Keras's warmup gave -0.0125 there, and the velocity flipped its sign (the
+    # bias climbed from -2.87 to -0.89 on a loss of mean(bias)).
+    x = np.zeros((64, 1), "float32")
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.1, momentum=0.9), loss=lambda target, output: keras.ops.mean(output))
+    model.fit(x, x, batch_size=8, epochs=1, verbose=0, shuffle=False)  # 8 steps: a velocity of about -0.57
+    velocity, bias = float(model.optimizer.momentums[1].numpy()[0]), float(model.layers[0].bias.numpy()[0])
+    diverging = x.copy()
+    diverging[8:16] = np.nan  # the second fit's second batch
+    warmup = keras.optimizers.schedules.CosineDecay(0.0, decay_steps=100, warmup_target=0.1, warmup_steps=8)
+    guard = keras_lr.DivergenceGuard(snapshot_every=50)
+    model.fit(diverging, x, batch_size=8, epochs=1, verbose=0, shuffle=False,
+              callbacks=[keras_lr.Scheduler(warmup), guard])
+    assert guard.recoveries == 1 and velocity < -0.5
+    assert float(model.optimizer.momentums[1].numpy()[0]) < 0  # still downhill
+    assert float(model.layers[0].bias.numpy()[0]) < bias - 1.0
