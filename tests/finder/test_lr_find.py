@@ -1044,10 +1044,11 @@ def test_validation_data_leaves_the_training_losses_as_they_are():
     np.testing.assert_allclose(validated.frame.loss, plain.frame.loss, rtol=1e-5)
 
 
+@pytest.mark.skipif(BACKEND != "torch", reason="torch's own input; importing torch into another backend's run took 35 s")
 def test_a_torch_data_loader_is_read_as_batches_and_cycled():
     # It was refused as array inputs without targets ("y is required with array inputs (x is a DataLoader)"),
     # though fit, and LRFinder in it, take one.
-    torch = pytest.importorskip("torch")
+    import torch
     x, y = regression_data(64)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y)),
                                          batch_size=16)  # 4 batches for a 12-step test
