@@ -136,8 +136,8 @@ class DivergenceGuard(AdaptiveCallback):
         self._last_recovery = 0
         self._recent = collections.deque(maxlen=self.window)
         self._spikes = 0  # spikes in a row, each above the one before
-        self._high = 0  # spikes in a row, however they went
-        self._high_losses = []  # their losses
+        # The losses of the last spikes in a row, however they went: full, they are a run long enough to judge.
+        self._high = collections.deque(maxlen=max(self.window, self.patience))
         # The recent losses the good snapshot's weights were judged by: the reference after a rollback to it.
         self._good_recent = None
         self._last_spike = math.inf
@@ -155,8 +155,8 @@ class DivergenceGuard(AdaptiveCallback):
     def _recover(self, reason, stayed_high=False):
         """Rolls back to the last good snapshot; cuts the rate, or stops after too many failures."""
         self.recoveries += 1
-        self._spikes = self._high = 0
-        self._high_losses.clear()
+        self._spikes = 0
+        self._high.clear()
         self._last_recovery = self._iteration()
         self._candidate = None
         # The spikes' losses go from the epoch's mean with the steps that made them.
@@ -201,25 +201,24 @@ class DivergenceGuard(AdaptiveCallback):
             self._last_spike = loss
             # Within a recovery, a loss that stays that high is no run of hard batches either, however it
             # goes: a network collapsed to one output by the rate gives a constant loss.
-            self._high += 1
-            self._high_losses.append(loss)
+            self._high.append(loss)
             recovering = self.recoveries and self._iteration() - self._last_recovery < self.snapshot_every
             if self._spikes >= self.patience:
                 self._recover(spike if self.patience == 1 else f"{spike}, {self.patience} batches in a row")
-            elif recovering and self._high >= max(self.window, self.patience):
-                self._recover(f"{spike} for {self._high} batches in a row after a rollback", stayed_high=True)
-            elif self._high >= max(self.window, self.patience):
+            elif recovering and len(self._high) == self._high.maxlen:
+                self._recover(f"{spike} for {len(self._high)} batches in a row after a rollback", stayed_high=True)
+            elif len(self._high) == self._high.maxlen:
                 # A blow-up that zigzags (momentum's: 79290, 305189, 2748, 242829, ...) restarts the run of rising
                 # spikes at each fall. Spikes for a whole window in a row, however they go, whose median is over
                 # threshold**2 times the good losses', are no hard batches; a level below that is left alone, as
                 # a harder stretch of the data may be (unshuffled data: the loss steps up fivefold and stays).
-                typical, level = statistics.median(self._recent), statistics.median(self._high_losses)
+                typical, level = statistics.median(self._recent), statistics.median(self._high)
                 if level > self.threshold**2 * typical:
-                    self._recover(f"loss {level:.4g} (the median of {self._high} batches in a row) > "
+                    self._recover(f"loss {level:.4g} (the median of {len(self._high)} batches in a row) > "
                                   f"{self.threshold**2:g} x median {typical:.4g}")
             return
-        self._spikes = self._high = 0
-        self._high_losses.clear()
+        self._spikes = 0
+        self._high.clear()
         self._good_seen = self._seen()
         self._recent.append(loss)
         if self._candidate is not None:
