@@ -313,11 +313,7 @@ class FitSession:
         if _OPEN.get(id(self.optimizer)) is self:
             del _OPEN[id(self.optimizer)]
         if self.fit_schedule is not None:
-            _take_out(self.optimizer, self.fit_schedule)
-            multiplier = self.multipliers.current
-            if optimizers.is_variable(self.original) and self.schedule is None and multiplier != 1.0:
-                # As Keras's ReduceLROnPlateau leaves its reduced rate in the optimizer.
-                self.original.assign(self._original_value * multiplier)
+            _take_out(self.optimizer, self.fit_schedule)  # a float rate holds the adapted one already (`_folds`)
             self._keep_trace()
 
     # The first epoch: the schedule goes in.
