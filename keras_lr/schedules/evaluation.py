@@ -8,22 +8,22 @@ from keras_lr.schedules._base import call_momentum, call_schedule, check_schedul
 
 
 def _evaluate_vectorized(fn, steps):
-    values = ops.convert_to_numpy(fn(ops.convert_to_tensor(steps, dtype="float32")))
-    values = np.asarray(values, dtype=np.float64)
-    if values.shape != steps.shape:
-        raise ValueError("not elementwise")
-    return values
+    return _elementwise(ops.convert_to_numpy(fn(ops.convert_to_tensor(steps, dtype="float32"))), steps)
 
 
 def _evaluate_jax(fn, steps):
     """Under JAX, a step function that takes no array of steps (`ops.cond`), mapped over them in one trace.
 
-    Called one step at a time, JAX compiled each step's `cond` anew: 50 ms a step, 200 s for the 4096 steps
-    a fit's logs read at once, for Keras's `CosineDecay` with a warmup.
+    Called one step at a time, JAX compiled each step's `cond` anew: for Keras's `CosineDecay` with a
+    warmup, 26.7 s for 512 steps (50 ms a step), where a fit's logs read 4096 at once; mapped, 0.13 s.
     """
     import jax
 
-    values = jax.jit(jax.vmap(lambda step: ops.cast(fn(step), "float32")))(steps)
+    return _elementwise(jax.jit(jax.vmap(lambda step: ops.cast(fn(step), "float32")))(steps), steps)
+
+
+def _elementwise(values, steps):
+    """The values as float64, one per step; raises when the function did not give one per step."""
     values = np.asarray(values, dtype=np.float64)
     if values.shape != steps.shape:
         raise ValueError("not elementwise")
