@@ -128,7 +128,8 @@ class _ConfigAsCompiled:
 def _describe(value):
     """A JSON description of a schedule or rate for comparing fits; None for one that has none.
 
-    A plain callable has none: two lambdas with the same code can hold different values.
+    A plain callable has none, nor a schedule holding one: two lambdas with the same code, or two
+    functions of the same name, can give different rates.
     The class is named with its identity: a notebook cell run again defines a new class
     of the same name, whose code may have changed (the trace kept holds the old one, so
     its identity is not reused while the trace can be).
@@ -154,8 +155,9 @@ def _describe(value):
                                        sort_keys=True)
             except Exception:  # noqa: BLE001 - a schedule whose config does not serialize
                 return None
-    if '"__lambda__"' in described:
-        # A lambda is described by its code: not by the globals it reads, which may have changed since.
+    if '"__lambda__"' in described or '"class_name": "function"' in described:
+        # A lambda is described by its code, a def'd function by its name alone: not by the globals it reads,
+        # which may have changed since, nor (a notebook cell run again) by the code of a function of that name.
         return None
     return described
 

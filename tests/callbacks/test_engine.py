@@ -494,6 +494,26 @@ def test_a_schedule_holding_a_lambda_is_traced_again_for_each_fit_and_described_
         AFTER_WARMUP = 0.1
 
 
+def test_a_schedule_holding_a_named_function_is_traced_again_for_each_fit():
+    # Keras describes a def'd function by its name alone: a fit after the global it reads changed (or after a
+    # notebook cell defined it again) reused the fit before's trace, and trained and logged the old 0.1.
+    global AFTER_WARMUP
+
+    def after_warmup(step):
+        return AFTER_WARMUP * keras.ops.ones_like(keras.ops.cast(step, "float32"))
+
+    model = bias_model(keras.optimizers.SGD(0.5))
+    try:
+        for rate in (0.1, 1.0):
+            AFTER_WARMUP = rate
+            callback = keras_lr.Scheduler(keras_lr.schedules.Sequential([after_warmup, 0.001], boundaries=[100]))
+            history, recorder = fit(model, [callback], epochs=1)
+            np.testing.assert_allclose(-np.diff(recorder.bias), [rate] * 9, rtol=1e-5)
+            np.testing.assert_allclose(history.history["learning_rate"], [rate], rtol=1e-6)
+    finally:
+        AFTER_WARMUP = 0.1
+
+
 def test_callbacks_pickle_after_a_fit_as_kerass_own_do():
     # The closed fit's session stayed on the callback and held Keras's traced train function: "Can't pickle local
     # object 'TensorFlowTrainer._make_function...'" (Keras's ReduceLROnPlateau and EarlyStopping pickle).
