@@ -536,3 +536,14 @@ def test_callbacks_pickle_after_a_fit_as_kerass_own_do():
         else:
             assert copy.events_frame().equals(callback.events_frame())
         model.fit(x, 2 * x, batch_size=16, epochs=epochs, verbose=0, callbacks=[copy])  # and it fits again
+
+
+def test_the_last_keras_lr_callback_writes_the_rate_so_one_after_kerass_plateau_logs_the_rate_trained():
+    # The first keras_lr callback wrote it: one listed before Keras's ReduceLROnPlateau left its value, the next
+    # step's rate (the staircase's cut an epoch early), although the schedule came after it.
+    staircase = keras.optimizers.schedules.ExponentialDecay(0.1, STEPS, 0.1, staircase=True)
+    model = bias_model(keras.optimizers.SGD(0.5))
+    callbacks = [keras_lr.DivergenceGuard(), keras.callbacks.ReduceLROnPlateau("loss", patience=10),
+                 keras_lr.Scheduler(staircase)]
+    history, _ = fit(model, callbacks, epochs=3)
+    np.testing.assert_allclose(history.history["learning_rate"], [0.1, 0.01, 0.001], rtol=1e-5)
