@@ -321,17 +321,25 @@ class LRHyperModel(keras_tuner.HyperModel):
         elif self.finder is True and tuner is not None and not self._finder_done:
             # Not outside a search (retraining the best trial): its rate is chosen already.
             self._run_range_test_here(tuner, trial, model, args, kwargs)
-        ours = [_kerastuner.StopOnNonFiniteLoss()]
+        checks = [_kerastuner.StopOnNonFiniteLoss()]
         if tuner is not None:
-            ours.append(_kerastuner.ObjectiveCheck(tuner.oracle.objective))
+            checks.append(_kerastuner.ObjectiveCheck(tuner.oracle.objective))
         schedule = self._callback(hp, model, tuner, kwargs)
+        # KerasTuner's own (its run_trial adds them last) read logs["learning_rate"] and the objective at each
+        # epoch's end: the schedule and the checks go ahead of them.
+        theirs = [c for c in callbacks if type(c).__module__.split(".")[0] == "keras_tuner"]
+        yours = [c for c in callbacks if not any(c is t for t in theirs)
+                 and not isinstance(c, (_kerastuner.StopOnNonFiniteLoss, _kerastuner.ObjectiveCheck))]
         if schedule is not None:
-            ours.insert(0, schedule)
-        # Ahead of KerasTuner's own, which read logs["learning_rate"] at each epoch's end.
-        callbacks = ours + [
-            c for c in callbacks if not isinstance(c, (_kerastuner.StopOnNonFiniteLoss, _kerastuner.ObjectiveCheck))
-        ]
-        return model.fit(*args, callbacks=callbacks, **kwargs)
+            # After Keras's ReduceLROnPlateau, which writes logs["learning_rate"] from the optimizer, the next
+            # step's rate: the schedule's, written after it, is the rate trained (a step schedule's cut showed an
+            # epoch early).
+            at = max((i + 1 for i, c in enumerate(yours) if isinstance(c, keras.callbacks.ReduceLROnPlateau)),
+                     default=0)
+            yours.insert(at, schedule)
+        # The stop at a non-finite loss after your callbacks: a DivergenceGuard among them rolls back first and
+        # logs the loss it kept (one that cannot recover leaves the NaN, and the trial stops as diverged).
+        return model.fit(*args, callbacks=yours + checks + theirs, **kwargs)
 
     def _callback(self, hp, model, tuner, fit_kwargs):
         values = hp.values

@@ -742,3 +742,41 @@ def test_a_resumed_search_says_what_it_keeps_from_before(tmp_path):
         search_digits(make(tuning.RandomSearch, tuning.LRHyperModel(build_digits), tmp_path / "new", max_trials=1,
                            hyperparameters=narrowed))
     assert not [w for w in caught if "resumes" in str(w.message)]
+
+
+def test_a_divergence_guard_passed_to_search_rescues_a_trial_instead_of_ending_it(tmp_path):
+    # The search's own stop at a NaN loss ran ahead of the user's callbacks: the trial stopped at its first NaN
+    # batch (its third), the guard then rolled back and wrote finite logs, and the trial was ranked "completed"
+    # after 1 of its 3 epochs.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 8)).astype("float32")
+    y = (x @ rng.normal(size=(8, 1)) * 1000).astype("float32")
+
+    def build(hp):
+        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+        model.compile(keras.optimizers.SGD(tuning.learning_rate(hp)), "mse")
+        return model
+
+    keras.utils.set_random_seed(0)
+    tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build, schedules=["constant"]), tmp_path,
+                 objective="val_loss", max_trials=2, initial_points=[{"learning_rate": 1.0}])
+    tuner.search(x, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0,
+                 callbacks=[keras_lr.DivergenceGuard(factor=0.1)])
+    frame = tuning.results_frame(tuner).set_index("learning_rate")
+    assert frame.loc[1.0, "status"] == "completed" and frame.loc[1.0, "epochs"] == 3
+    assert np.isfinite(frame.loc[1.0, "score"])
+
+
+def test_kerass_reduce_lr_on_plateau_passed_to_search_leaves_the_trained_rates_in_the_logs(tmp_path):
+    # It writes logs["learning_rate"] from the optimizer at each epoch's end, the next step's rate: listed after
+    # the trial's schedule, its value was the one recorded (a step schedule's cut a whole epoch early).
+    point = {"learning_rate": 0.01, "lr_schedule": "step", "step_factor": 0.1, "step_interval": 0.5}
+    recorded = {}
+    for extra in ([], [keras.callbacks.ReduceLROnPlateau("val_loss", patience=10)]):
+        hypermodel = tuning.LRHyperModel(build_digits, schedules=["step"])
+        tuner = make(tuning.RandomSearch, hypermodel, tmp_path / str(len(extra)), max_trials=2, initial_points=[point])
+        search_digits(tuner, epochs=2, callbacks=extra)
+        trial = tuning.results_frame(tuner).set_index("learning_rate").loc[0.01, "trial_id"]
+        recorded[len(extra)] = rates_per_epoch(tuner)[trial]
+    np.testing.assert_allclose(list(recorded[0].values()), [0.01, 0.001], rtol=1e-6)
+    assert recorded[1] == recorded[0]
