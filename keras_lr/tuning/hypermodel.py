@@ -1,5 +1,6 @@
 """`LRHyperModel`: a KerasTuner hypermodel that tunes the learning rate and its schedule."""
 
+import difflib
 import math
 
 import keras
@@ -149,6 +150,7 @@ class LRHyperModel(keras_tuner.HyperModel):
         self.declared_bounds = None  # (min_value, max_value) given to learning_rate(hp)
         self.rate_scope = []  # the conditional scope learning_rate(hp) was called in, as [[parent, [values]], ...]
         self.declared_now = {}  # {name: (min_value, max_value, step, default)} of learning_rate(hp) in this build
+        self.declared_before = set()  # the names in the space as this build began
         self._result = finder if isinstance(finder, LRFinderResult) else None
         self._finder_done = False
         self._warned = False
@@ -166,7 +168,20 @@ class LRHyperModel(keras_tuner.HyperModel):
         """Declares `lr_schedule` and, each in its conditional scope, the schedules' own hyperparameters."""
         default = "constant" if "constant" in self.schedules else self.schedules[0]
         hp.Choice(SCHEDULE, list(self.schedules), default=default)
-        for schedule in self.schedules:
+        # KerasTuner keeps an lr_schedule declared before (the tuner's hyperparameters=, or a resumed search's
+        # saved space): each schedule it names gets its own hyperparameters, in its scope, as ours do.
+        declared = _kerastuner.find_hp(hp, SCHEDULE)
+        named = list(getattr(declared, "values", None) or [getattr(declared, "value", None)])
+        for value in named:
+            if value not in space.SCHEDULES:
+                close = difflib.get_close_matches(str(value), space.SCHEDULES, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise keras_tuner.errors.FatalValueError(
+                    f"LRHyperModel: {SCHEDULE!r}, declared before build_model (by the tuner's hyperparameters=), "
+                    f"takes {value!r}, which is not a schedule{hint}; the schedules are "
+                    f"{', '.join(repr(n) for n in space.SCHEDULES)}"
+                )
+        for schedule in dict.fromkeys([*self.schedules, *named]):
             with hp.conditional_scope(SCHEDULE, [schedule]):
                 space.SCHEDULES[schedule].declare(hp)
 
@@ -194,6 +209,7 @@ class LRHyperModel(keras_tuner.HyperModel):
                 return model
         token = space._building.set(self)
         self.declared_now = {}
+        self.declared_before = {declared.name for declared in hp.space}
         try:
             model = self.build_model(hp)
         finally:
@@ -311,6 +327,17 @@ class LRHyperModel(keras_tuner.HyperModel):
                 "trial after the search needs none."
             )
         self._check_tuner(tuner)
+        override = getattr(tuner, "optimizer", None)
+        if override is not None:
+            # KerasTuner compiles each model again with it (Tuner._override_compile_args), after build.
+            shown = override if isinstance(override, str) else type(override).__name__
+            raise keras_tuner.errors.FatalValueError(
+                f"LRHyperModel: the tuner was given optimizer={shown!r}, and KerasTuner compiles every model "
+                f"again with it, discarding the optimizer build_model made at the tuned rate: every trial would "
+                f"train at that optimizer's own rate while the search records the rate it tuned. Leave the "
+                f"tuner's optimizer= out and make the optimizer you want in build_model, e.g. "
+                f"keras.optimizers.SGD(keras_lr.tuning.learning_rate(hp), momentum=0.9)."
+            )
         if isinstance(tuner, _Search) and self._checked_resume is not tuner:
             self._checked_resume = tuner  # once a search: a hypermodel may serve another
             self._check_resumed(tuner)

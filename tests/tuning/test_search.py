@@ -780,3 +780,67 @@ def test_kerass_reduce_lr_on_plateau_passed_to_search_leaves_the_trained_rates_i
         recorded[len(extra)] = rates_per_epoch(tuner)[trial]
     np.testing.assert_allclose(list(recorded[0].values()), [0.01, 0.001], rtol=1e-6)
     assert recorded[1] == recorded[0]
+
+
+@pytest.mark.parametrize("tuner_class", [tuning.RandomSearch, keras_tuner.RandomSearch])
+@pytest.mark.parametrize("optimizer", ["adam", "an SGD"])
+def test_kerastuners_optimizer_override_stops_the_search_as_it_would_discard_the_tuned_rate(
+        tuner_class, optimizer, tmp_path):
+    # KerasTuner compiles each model again with the tuner's optimizer=, after build: every trial trained at its rate
+    # (0.001 for "adam", 0.05 for the SGD) while results_frame recorded the rates tuned, silently.
+    override = "adam" if optimizer == "adam" else keras.optimizers.SGD(0.05)
+    tuner = make(tuner_class, tuning.LRHyperModel(build_digits), tmp_path, max_trials=2, optimizer=override)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # KerasTuner's own tuner is told of what it lacks
+        with pytest.raises(keras_tuner.errors.FatalValueError, match="optimizer=.*build_model"):
+            search_digits(tuner, epochs=1)
+
+
+def test_an_lr_schedule_fixed_by_the_tuners_hyperparameters_is_searched_and_a_typo_named(tmp_path):
+    # It was never checked: each trial failed with a bare KeyError ('onecycle', or for a schedule not in
+    # schedules=, its own hyperparameter 'cosine_warmup'), and the search stopped after three.
+    hypermodel = tuning.LRHyperModel(build_digits, schedules=["constant", "one_cycle"])
+    typo = keras_tuner.HyperParameters()
+    typo.Fixed("lr_schedule", "onecycle")
+    with pytest.raises(keras_tuner.errors.FatalValueError, match="hyperparameters=.*'onecycle'.*did you mean 'one_cycle'"):
+        make(tuning.RandomSearch, hypermodel, tmp_path / "typo", max_trials=2, hyperparameters=typo)
+    fixed = keras_tuner.HyperParameters()
+    fixed.Fixed("lr_schedule", "cosine")
+    tuner = make(tuning.RandomSearch, hypermodel, tmp_path / "cosine", max_trials=2, hyperparameters=fixed)
+    search_digits(tuner, epochs=1)
+    frame = tuning.results_frame(tuner)
+    assert list(frame.status) == ["completed"] * 2 and set(frame.lr_schedule) == {"cosine"}
+
+
+@pytest.mark.parametrize("declare, rates", [
+    (lambda hp: hp.Fixed("learning_rate", 3e-3), {3e-3}),
+    (lambda hp: hp.Float("learning_rate", 1e-4, 1e-2, sampling="log"), None),  # KerasTuner's guide's
+])
+def test_the_tuners_hyperparameters_may_fix_or_narrow_the_rate_as_kerastuner_lets_them(declare, rates, tmp_path):
+    # KerasTuner's "fix a few and tune the rest" and "override the learning_rate": learning_rate(hp) refused the
+    # declaration made before build_model ran ("declared with other settings") and the tuner could not be made.
+    hp = keras_tuner.HyperParameters()
+    declare(hp)
+    tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build_digits, schedules=["constant", "one_cycle"]), tmp_path,
+                 max_trials=3, hyperparameters=hp)
+    search_digits(tuner, epochs=1)
+    frame = tuning.results_frame(tuner)
+    assert len(frame) == 3 and set(frame.status) == {"completed"}
+    if rates is not None:
+        assert set(frame.learning_rate) == rates
+    else:
+        assert frame.learning_rate.between(1e-4 * (1 - 1e-6), 1e-2 * (1 + 1e-6)).all()
+    # The constant trials (the defaults' among them) trained at the rate recorded.
+    logged = rates_per_epoch(tuner)
+    constant = frame[frame.lr_schedule == "constant"]
+    assert len(constant) >= 1
+    for trial, rate in zip(constant.trial_id, constant.learning_rate):
+        np.testing.assert_allclose(logged[trial][1], rate, rtol=1e-6)
+
+
+def test_finder_with_a_rate_declared_by_the_tuners_hyperparameters_says_which_to_leave_out(tmp_path):
+    hp = keras_tuner.HyperParameters()
+    hp.Fixed("learning_rate", 3e-3)
+    hypermodel = tuning.LRHyperModel(build_digits, finder=True)
+    with pytest.raises(keras_tuner.errors.FatalValueError, match="hyperparameters= declares 'learning_rate'"):
+        make(tuning.RandomSearch, hypermodel, tmp_path, max_trials=2, hyperparameters=hp)
