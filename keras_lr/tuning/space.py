@@ -96,19 +96,32 @@ def learning_rate(hp, name="learning_rate", min_value=1e-5, max_value=1.0, defau
     existing = _kerastuner.find_hp(hp, name)
     building = _building.get()
     settings = (min_value, max_value, step, default)
+    # Declared before an LRHyperModel's build_model ran, with other settings: by the tuner's hyperparameters=, to
+    # fix or narrow the rate, which KerasTuner lets win over what build_model declares (its earlier builds
+    # declared this call's settings).
+    given = (existing is not None and building is not None and name in building.declared_before
+             and name not in building.declared_now)
     # Within an LRHyperModel's build, a second call of this build is compared with its first. The space's own
     # bounds are no guide: a range test narrows them (build_model(best_hp) after a search with finder=), and
     # KerasTuner keeps one hyperparameter per name and condition (a rate per optimizer, each in its scope).
     first = settings if building is None else building.declared_now.setdefault(name, settings)
     if existing is not None and (getattr(existing, "sampling", None) != "log" or existing.default != default
-                                 or first != settings):
+                                 or first != settings) and not (given and building.finder is None):
         # KerasTuner keeps a name's first declaration, and would ignore this call's bounds and default.
         if first == settings:  # another kind of hyperparameter, or another default
             first = tuple(getattr(existing, key, None) for key in ("min_value", "max_value", "step", "default"))
+        if given:
+            raise keras_tuner.errors.FatalValueError(
+                f"LRHyperModel(finder=...) narrows the rate learning_rate(hp) declares, but the tuner's "
+                f"hyperparameters= declares {name!r} already ({_settings_text(first)}), and KerasTuner would keep "
+                f"that: leave it out of hyperparameters=, or search without finder=."
+            )
         raise ValueError(
             f"{owner}: {name!r} is already a hyperparameter of this search, declared with other settings "
             f"({_settings_text(first)}); KerasTuner keeps the first declaration and would ignore this call's. "
-            f"Declare the rate once, with learning_rate(hp, ...), and use the value it returns."
+            f"Declare the rate once, with learning_rate(hp, ...), and use the value it returns. (To fix or "
+            f"narrow the rate by the tuner's hyperparameters=, build the model in keras_lr.tuning.LRHyperModel, "
+            f"which lets that declaration win, as KerasTuner does.)"
         )
     if building is not None:
         if building.finder is not None and building.rate_name not in (None, name):
