@@ -76,6 +76,17 @@ def test_the_anneal_ends_at_final_lr_to_float32_precision(anneal_strategy, three
         assert evaluate_schedule(schedule, [total - 1])[0] == pytest.approx(schedule.final_lr, rel=1e-6)
 
 
+@pytest.mark.parametrize("div_factor, total", [(25.0, 1000), (1e3, 1000), (1e4, 12345)])
+@pytest.mark.parametrize("three_phase", [False, True])
+def test_the_warmup_is_read_from_its_small_end_to_float32_precision(div_factor, total, three_phase):
+    # end + (start - end) * sin^2 cancels near the warm-up's start, where start is small: 4e-6 off PyTorch's
+    # float64 at step 3 by default, 1e-3 at div_factor=1e4.
+    schedule = OneCycle(0.3, total, div_factor=div_factor, three_phase=three_phase)
+    steps = np.arange(total)
+    expected = [numpy_one_cycle(s, 0.3, total, div_factor=div_factor, three_phase=three_phase)[0] for s in steps]
+    np.testing.assert_allclose(evaluate_schedule(schedule, steps), expected, rtol=3e-6)
+
+
 def test_holds_final_value_past_total_steps():
     schedule = OneCycle(max_lr=0.1, total_steps=20)
     values = evaluate_schedule(schedule, [19, 20, 21, 1000, 10**6])
