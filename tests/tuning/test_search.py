@@ -782,8 +782,7 @@ def test_kerass_reduce_lr_on_plateau_passed_to_search_leaves_the_trained_rates_i
     assert recorded[1] == recorded[0]
 
 
-@pytest.mark.parametrize("tuner_class", [tuning.RandomSearch, keras_tuner.RandomSearch])
-@pytest.mark.parametrize("optimizer", ["adam", "an SGD"])
+@pytest.mark.parametrize("tuner_class, optimizer", [(tuning.RandomSearch, "adam"), (keras_tuner.RandomSearch, "an SGD")])
 def test_kerastuners_optimizer_override_stops_the_search_as_it_would_discard_the_tuned_rate(
         tuner_class, optimizer, tmp_path):
     # KerasTuner compiles each model again with the tuner's optimizer=, after build: every trial trained at its rate
