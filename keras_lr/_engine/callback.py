@@ -34,6 +34,23 @@ class FitRecord:
         self.multipliers, self.offset, self.cycles_momentum = session.multipliers, session.offset, session.cycles_momentum
 
 
+class RelogRate(keras.callbacks.Callback):
+    """Writes the rate of ``member``'s fit into each epoch's logs again.
+
+    Listed after a callback that writes another there: Keras's
+    `ReduceLROnPlateau` writes the optimizer's rate for the next step.
+    """
+
+    def __init__(self, member):
+        super().__init__()
+        self.member = member
+
+    def on_epoch_end(self, epoch, logs=None):
+        session = self.member._session
+        if isinstance(session, FitSession) and session.members:
+            session.log_rate(logs, max(session.iteration - 1, session.epoch_start))
+
+
 class EngineCallback(keras.callbacks.Callback):
     """A callback that acts on the learning rate through the fit's `FitSession`.
 

@@ -617,10 +617,15 @@ class FitSession:
         )
 
     def write_logs(self, member, logs, iteration):
-        """The rate (and momentum) applied at ``iteration``, in ``logs``: one member writes them, the last in
-        the fit's callbacks, so that one listed after Keras's ReduceLROnPlateau (which writes the next step's
-        rate there) has the last word."""
-        if logs is None or not self.members or member is not self.members[-1] or self.fit_schedule is None:
+        """The rate (and momentum) applied at ``iteration``, in ``logs``: the first member writes them, for the
+        callbacks after it, and the last again, so that one listed after Keras's ReduceLROnPlateau (which
+        writes the next step's rate there) has the last word."""
+        if self.members and member in (self.members[0], self.members[-1]):
+            self.log_rate(logs, iteration)
+
+    def log_rate(self, logs, iteration):
+        """Writes the rate (and momentum) applied at ``iteration`` into ``logs``."""
+        if logs is None or self.fit_schedule is None:
             return
         logs["learning_rate"] = self.rate_at(iteration)
         momentum = self.momentum_at(iteration)
