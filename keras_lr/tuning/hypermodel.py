@@ -8,6 +8,7 @@ import keras_tuner
 
 from keras_lr import _warnings
 from keras_lr import callbacks as lr_callbacks
+from keras_lr._engine.callback import RelogRate
 from keras_lr._engine.momentum import momentum_attribute
 from keras_lr._engine.optimizers import inner_optimizer, is_variable, variable_value
 from keras_lr.finder import LRFinderResult, lr_find
@@ -150,7 +151,8 @@ class LRHyperModel(keras_tuner.HyperModel):
         self.declared_bounds = None  # (min_value, max_value) given to learning_rate(hp)
         self.rate_scope = []  # the conditional scope learning_rate(hp) was called in, as [[parent, [values]], ...]
         self.declared_now = {}  # {name: (min_value, max_value, step, default)} of learning_rate(hp) in this build
-        self.declared_before = set()  # the names in the space as this build began
+        self.declared_before = set()  # the names the tuner's hyperparameters= declared (see declare_hyperparameters)
+        self._rate_tuned = False  # build_model's rate is a hyperparameter (learning_rate(hp) or the user's own)
         self._result = finder if isinstance(finder, LRFinderResult) else None
         self._finder_done = False
         self._warned = False
@@ -191,6 +193,12 @@ class LRHyperModel(keras_tuner.HyperModel):
         # hypermodel in a new process would (a resumed search keeps its saved bounds).
         if self.finder is True and self._finder_done:
             self.bounds, self._result, self._finder_done = None, None, False
+        # The space so far is the tuner's hyperparameters=: what it declares wins over build_model's declarations
+        # (learning_rate(hp)), as KerasTuner lets it. Saved with a keras_lr search, for its resume.
+        self.declared_before = {declared.name for declared in hp.space}
+        oracle = _kerastuner.constructing.get()
+        if isinstance(oracle, _kerastuner.Oracle):
+            oracle.keras_lr["given"] = sorted(self.declared_before)
 
     def build(self, hp):
         self._declare(hp)
@@ -209,7 +217,6 @@ class LRHyperModel(keras_tuner.HyperModel):
                 return model
         token = space._building.set(self)
         self.declared_now = {}
-        self.declared_before = {declared.name for declared in hp.space}
         try:
             model = self.build_model(hp)
         finally:
@@ -249,6 +256,7 @@ class LRHyperModel(keras_tuner.HyperModel):
         if self.finder is not None and self.rate_name is None:
             # Nothing for the range test to narrow: the search would run without it, silently.
             raise keras_tuner.errors.FatalValueError(self._no_rate_for_finder(hp, named, compiled))
+        self._rate_tuned = self.rate_name is not None or bool(named)
         if self.rate_name is None and not named and not self._warned_rate:  # not tuned, by us or by the user
             self._warned_rate = True
             _warnings.warn(
@@ -328,7 +336,7 @@ class LRHyperModel(keras_tuner.HyperModel):
             )
         self._check_tuner(tuner)
         override = getattr(tuner, "optimizer", None)
-        if override is not None:
+        if override is not None and self._rate_tuned:  # (a search of the schedule alone may take it)
             # KerasTuner compiles each model again with it (Tuner._override_compile_args), after build.
             shown = override if isinstance(override, str) else type(override).__name__
             raise keras_tuner.errors.FatalValueError(
@@ -359,11 +367,12 @@ class LRHyperModel(keras_tuner.HyperModel):
                  and not isinstance(c, (_kerastuner.StopOnNonFiniteLoss, _kerastuner.ObjectiveCheck))]
         if schedule is not None:
             # After Keras's ReduceLROnPlateau, which writes logs["learning_rate"] from the optimizer, the next
-            # step's rate: the schedule's, written after it, is the rate trained (a step schedule's cut showed an
-            # epoch early).
+            # step's rate, the rate trained is written again (a step schedule's cut had shown an epoch early).
             at = max((i + 1 for i, c in enumerate(yours) if isinstance(c, keras.callbacks.ReduceLROnPlateau)),
                      default=0)
-            yours.insert(at, schedule)
+            if at:
+                yours.insert(at, RelogRate(schedule))
+            yours.insert(0, schedule)
         # The stop at a non-finite loss after your callbacks: a DivergenceGuard among them rolls back first and
         # logs the loss it kept (one that cannot recover leaves the NaN, and the trial stops as diverged).
         return model.fit(*args, callbacks=yours + checks + theirs, **kwargs)

@@ -62,6 +62,10 @@ class _Search(keras_tuner.Tuner):
             super().__init__(oracle, hypermodel, **kwargs)
         finally:
             _kerastuner.constructing.reset(token)
+        given = getattr(self.oracle, "keras_lr", {}).get("given")
+        if given is not None and hasattr(self.hypermodel, "declared_before"):
+            # A resumed search: what its hyperparameters= declared, as LRHyperModel.declare_hyperparameters saw it.
+            self.hypermodel.declared_before = set(given)
         for index, point in enumerate(self._initial_points):
             _kerastuner.check_point(owner, self.oracle.hyperparameters, point, index)
         _kerastuner.bound_client(self, self._chief_timeout)

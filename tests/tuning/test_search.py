@@ -770,16 +770,19 @@ def test_a_divergence_guard_passed_to_search_rescues_a_trial_instead_of_ending_i
 def test_kerass_reduce_lr_on_plateau_passed_to_search_leaves_the_trained_rates_in_the_logs(tmp_path):
     # It writes logs["learning_rate"] from the optimizer at each epoch's end, the next step's rate: listed after
     # the trial's schedule, its value was the one recorded (a step schedule's cut a whole epoch early).
+    # A callback listed before it still sees the rate.
     point = {"learning_rate": 0.01, "lr_schedule": "step", "step_factor": 0.1, "step_interval": 0.5}
-    recorded = {}
-    for extra in ([], [keras.callbacks.ReduceLROnPlateau("val_loss", patience=10)]):
+    recorded, seen = {}, []
+    before = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(logs.get("learning_rate")))
+    for extra in ([], [before, keras.callbacks.ReduceLROnPlateau("val_loss", patience=10)]):
         hypermodel = tuning.LRHyperModel(build_digits, schedules=["step"])
         tuner = make(tuning.RandomSearch, hypermodel, tmp_path / str(len(extra)), max_trials=2, initial_points=[point])
         search_digits(tuner, epochs=2, callbacks=extra)
         trial = tuning.results_frame(tuner).set_index("learning_rate").loc[0.01, "trial_id"]
         recorded[len(extra)] = rates_per_epoch(tuner)[trial]
     np.testing.assert_allclose(list(recorded[0].values()), [0.01, 0.001], rtol=1e-6)
-    assert recorded[1] == recorded[0]
+    assert recorded[2] == recorded[0]
+    assert None not in seen and len(seen) == 4  # two trials of two epochs
 
 
 @pytest.mark.parametrize("tuner_class, optimizer", [(tuning.RandomSearch, "adam"), (keras_tuner.RandomSearch, "an SGD")])
@@ -835,6 +838,45 @@ def test_the_tuners_hyperparameters_may_fix_or_narrow_the_rate_as_kerastuner_let
     assert len(constant) >= 1
     for trial, rate in zip(constant.trial_id, constant.learning_rate):
         np.testing.assert_allclose(logged[trial][1], rate, rtol=1e-6)
+    # Resumed, the saved space's declaration still wins (declare_hyperparameters is not called on a reload).
+    resumed = tuning.RandomSearch(tuning.LRHyperModel(build_digits, schedules=["constant", "one_cycle"]),
+                                  objective="val_accuracy", max_trials=4, hyperparameters=hp,
+                                  directory=str(tmp_path), project_name="search", overwrite=False)
+    search_digits(resumed, epochs=1)
+    frame = tuning.results_frame(resumed)
+    assert len(frame) == 4 and set(frame.status) == {"completed"}
+
+
+def test_a_rate_declared_again_with_another_default_in_a_later_build_is_still_an_error(tmp_path):
+    # The review's case: every build after the first was taken for a declaration by hyperparameters=, so the sgd
+    # branch's default of 0.01 was ignored in silence (it trained at the adam branch's 0.001).
+    def build(hp):
+        optimizer = hp.Choice("optimizer", ["adam", "sgd"])
+        rate = tuning.learning_rate(hp, default=1e-3 if optimizer == "adam" else 1e-2)
+        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10, activation="softmax")])
+        model.compile(keras.optimizers.Adam(rate), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    hypermodel, hp = tuning.LRHyperModel(build), keras_tuner.HyperParameters()
+    hypermodel.build(hp)
+    hp.values["optimizer"] = "sgd"
+    with pytest.raises(ValueError, match="already a hyperparameter of this search"):
+        hypermodel.build(hp)
+
+
+def test_a_search_of_the_schedule_alone_may_take_the_tuners_optimizer(tmp_path):
+    # The rate is not tuned (build_model compiles a fixed one, with a warning): KerasTuner's optimizer= gives it.
+    def build(hp):
+        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10, activation="softmax")])
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the search tunes the schedule at the rate compiled
+        tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build, schedules=["constant", "cosine"]), tmp_path,
+                     max_trials=2, optimizer=keras.optimizers.SGD(0.05))
+        search_digits(tuner, epochs=1)
+    assert list(tuning.results_frame(tuner).status) == ["completed"] * 2
 
 
 def test_finder_with_a_rate_declared_by_the_tuners_hyperparameters_says_which_to_leave_out(tmp_path):
