@@ -480,7 +480,13 @@ class FitSession:
         model = self.model
         key = (source, id(self.optimizer), model.steps_per_execution, str(model.jit_compile))
         if keras.backend.backend() == "jax":
-            key += (self.offset, self.multipliers.current)
+            # Only what the step reads: the offset with a schedule of the fit's own, the multiplier unless it
+            # goes into the optimizer's rate Variable (`_folds`). A float rate's plain fits in a loop, each at
+            # another offset, were traced again every time.
+            if self.schedule is not None:
+                key += (self.offset,)
+            if not self._folds:
+                key += (self.multipliers.current,)
         return key
 
     def _reusable_trace(self, key):
