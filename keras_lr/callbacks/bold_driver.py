@@ -55,7 +55,8 @@ class BoldDriver(MonitorCallback):
             `frequency` is a number of steps.
         mode: One of `"auto"`, `"min"`, `"max"`, as in `ReduceLROnPlateau`.
         frequency: `"epoch"`, or an integer >= 1: check every that many
-            optimizer steps.
+            optimizer steps (with `steps_per_execution`, at the first batch
+            hook at or after each multiple of it).
         rollback: Bool. Whether a worsening also restores the weights and
             optimizer variables of the better check (see above for
             checks of one step).
@@ -113,6 +114,7 @@ class BoldDriver(MonitorCallback):
         self._start = None  # the same, where the current interval began (a training monitor's)
         self._rebaseline = False
         self._interval = (0.0, 0)  # loss x steps, steps
+        self._steps_since_check = 0
 
     @property
     def _rolls_back(self):
@@ -182,7 +184,11 @@ class BoldDriver(MonitorCallback):
         total, count = self._interval
         total, count = total + loss * steps, count + steps
         self._interval = (total, count)
-        if count >= self.frequency:
+        self._steps_since_check += steps
+        if self._steps_since_check >= self.frequency:
+            # As in ReduceLROnPlateau: at the first hook at or after each multiple of `frequency` steps, on
+            # the mean loss of the steps since the last check.
+            self._steps_since_check %= self.frequency
             self._interval = (0.0, 0)
             self._check(total / count)
 

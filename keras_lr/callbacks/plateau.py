@@ -66,7 +66,9 @@ class ReduceLROnPlateau(MonitorCallback):
         min_lr: Float >= 0. Reductions stop at this rate (checked against
             the rate at the step of the reduction).
         frequency: `"epoch"`, or an integer >= 1: check every that many
-            optimizer steps on the smoothed training loss.
+            optimizer steps on the smoothed training loss (with
+            `steps_per_execution`, at the first batch hook at or after each
+            multiple of it).
         smoothing: Float in [0, 1). Weight of the past in the moving average
             of the training loss (only with a number of steps as `frequency`).
 
@@ -144,7 +146,9 @@ class ReduceLROnPlateau(MonitorCallback):
         self._average.update(loss)
         self._steps_since_check += steps
         if self._steps_since_check >= self.frequency:
-            self._steps_since_check = 0
+            # The remainder is kept: with hooks every k steps (steps_per_execution) it checks at the first hook
+            # at or after each multiple of `frequency`, every `frequency` steps on average.
+            self._steps_since_check %= self.frequency
             self._check(self._average.value)
 
     def get_config(self):

@@ -104,6 +104,18 @@ def test_checks_every_n_steps_compare_interval_means():
     assert driver.rate() == pytest.approx(0.1)
 
 
+def test_checks_every_n_steps_keep_the_remainder_when_hooks_skip_the_interval():
+    # Hooks every 4 steps (steps_per_execution=4), frequency=6: checks at 8, 12, 20, 24 (the first hook at or
+    # after each multiple of 6), each on the mean loss since the last check.
+    driver_cb = keras_lr.BoldDriver(increase=2.0, decrease=0.5, frequency=6)
+    driver = Driver(driver_cb)
+    for loss in [1.0, 1.0, 2.0, 3.0, 4.0, 5.0]:
+        driver.batch(loss, steps=4)
+    # 8: baseline 1.0; 12: 2.0 worse; 20: (3+4)/2 worse; 24: 5.0 worse.
+    assert list(driver_cb.events_frame().step) == [12, 20, 24]
+    assert driver.rate() == pytest.approx(0.1 * 0.5**3)
+
+
 def test_max_mode_for_accuracy():
     driver_cb = keras_lr.BoldDriver(monitor="val_accuracy", increase=2.0)
     driver = Driver(driver_cb)

@@ -109,6 +109,16 @@ def test_checks_in_steps_count_steps_per_execution():
     assert list(callback.events_frame().step) == [8, 12]
 
 
+def test_checks_in_steps_keep_the_remainder_when_hooks_skip_the_interval():
+    # With steps_per_execution=4 and frequency=6, hooks come every 4 steps: it checks at the first hook at
+    # or after each multiple of 6 (8, 12, 20, 24), every 6 steps on average, not every 8.
+    callback = keras_lr.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, frequency=6, smoothing=0.0)
+    driver = Driver(callback)
+    for loss in [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]:
+        driver.batch(loss, steps=4)
+    assert list(callback.events_frame().step) == [12, 20, 24]
+
+
 def test_smoothing_averages_the_loss_between_checks():
     # A falling loss with batch-to-batch noise: the raw loss "rises" every other
     # step, the smoothed one falls after its first three steps.
