@@ -108,7 +108,13 @@ class OneCycle(Schedule):
 
     @property
     def initial_lr(self):
-        """The rate at step 0: `max_lr / div_factor`."""
+        """The rate the warm-up starts from: `max_lr / div_factor`.
+
+        It is the rate at step 0 when the warm-up has steps
+        (`pct_start * total_steps > 1`); otherwise step 0 is already past it,
+        as in PyTorch (`OneCycle(0.1, total_steps=10, pct_start=0.1)(0)` is
+        0.1).
+        """
         return self.max_lr / self.div_factor
 
     @property
