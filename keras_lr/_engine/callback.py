@@ -6,6 +6,7 @@ import keras
 
 from keras_lr import _validation as v
 from keras_lr import _warnings
+from keras_lr._repr import config_repr
 from keras_lr._engine.session import FitSession
 
 
@@ -85,6 +86,9 @@ class EngineCallback(keras.callbacks.Callback):
         if state.get("_session") is not None:
             state["_session"] = FitRecord(state["_session"])
         return state
+
+    def __repr__(self):
+        return config_repr(self)
 
     @classmethod
     def from_config(cls, config):

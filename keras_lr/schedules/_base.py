@@ -8,6 +8,7 @@ import numpy as np
 from keras import ops
 
 from keras_lr import _validation as v
+from keras_lr._repr import config_repr
 
 LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
 
@@ -22,6 +23,9 @@ class Schedule(LearningRateSchedule):
 
     # The callback that applies this schedule in fit, as a user would write it.
     callback_hint = "keras_lr.Scheduler(schedule)"
+
+    def __repr__(self):
+        return config_repr(self)
 
     def __getattr__(self, name):
         # Only reached for attributes the schedule does not have: Keras's callback hooks.
