@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_lr._engine.optimizers import is_variable
+from keras_lr._engine.optimizers import call_rate, is_variable
 from keras_lr.schedules._base import as_float_step, call_rate_and_momentum
 
 
@@ -123,7 +123,7 @@ class FitSchedule:
             return rate
         if is_variable(self.original):
             return ops.cast(self.original, "float32")
-        return ops.cast(self.original(step), "float32")
+        return ops.cast(call_rate(self.original, step), "float32")
 
     def __call__(self):
         if self.eager_rate is not None:

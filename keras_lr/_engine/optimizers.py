@@ -77,3 +77,39 @@ def optimizer_of(model, owner):
 def has_rate(value):
     """Whether ``value`` is a learning rate an optimizer can hold: a variable or a schedule."""
     return is_variable(value) or callable(value)
+
+
+def check_rate(owner, optimizer, rate):
+    """Raises unless ``rate``, the (inner) ``optimizer``'s, is one keras_lr can drive."""
+    if type(optimizer).__name__ == "MultiOptimizer" and hasattr(optimizer, "optimizers"):
+        # Keras 3.15's MultiOptimizer holds a rate of 0 that none of its optimizers reads: driven, it would
+        # log the schedule's rates and train at the optimizers' own.
+        raise ValueError(
+            f"{owner}: the optimizer is a MultiOptimizer, whose own learning rate none of its optimizers "
+            f"reads, so a schedule put there would change nothing; schedule each of its optimizers instead "
+            f"(a keras_lr.schedules schedule as each one's learning_rate), or compile with one optimizer."
+        )
+    if not has_rate(rate):
+        raise no_learning_rate(owner, optimizer)
+
+
+def call_rate(rate, step):
+    """The value of an optimizer's non-variable rate at ``step``, as Keras reads it.
+
+    A `LearningRateSchedule` is called with the step; any other callable
+    (Keras's "callable that takes no arguments") with nothing.
+    """
+    if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
+        return rate(step)
+    return rate()
+
+
+class StepFunction:
+    """An optimizer's rate of no arguments as a function of the step (for reading it at many steps)."""
+
+    def __init__(self, rate):
+        self.rate = rate
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        return keras.ops.zeros_like(step) + keras.ops.cast(self.rate(), "float32")

@@ -201,7 +201,12 @@ class FitSession:
         self.multipliers = Multipliers()
         self._rate = None
         self._momentum = None
-        self._original_rate = None if optimizers.is_variable(original) else rate_reader(original)
+        if optimizers.is_variable(original):
+            self._original_rate = None
+        elif isinstance(original, keras.optimizers.schedules.LearningRateSchedule):
+            self._original_rate = rate_reader(original)
+        else:  # a function of no arguments
+            self._original_rate = rate_reader(optimizers.StepFunction(original))
         self._original_value = float(original.numpy()) if optimizers.is_variable(original) else None
         self._plain = None
         self._traced = None
@@ -242,8 +247,7 @@ class FitSession:
             if isinstance(current, FitSchedule):  # left behind by a fit that was interrupted
                 _take_out(optimizer, current)
                 current = current.original
-            if not optimizers.has_rate(current):
-                raise optimizers.no_learning_rate(owner, optimizer)
+            optimizers.check_rate(owner, optimizer, current)
             session = cls(model, optimizer, params, current)
         alone = next((m for m in (*session.members, member) if m.runs_alone), None)
         if alone is not None and session.members:

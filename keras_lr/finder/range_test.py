@@ -375,8 +375,7 @@ def lr_find(
         )
     check_trainable(model, owner)
     inner = optimizers.inner_optimizer(model.optimizer)
-    if not optimizers.has_rate(getattr(inner, "_learning_rate", None)):
-        raise optimizers.no_learning_rate(owner, inner)
+    optimizers.check_rate(owner, inner, getattr(inner, "_learning_rate", None))
     if not (_is_generator(x) or _is_tf_dataset(x) or _is_batches(x)):
         if y is None and _needs_targets(model):
             raise ValueError(

@@ -10,7 +10,7 @@ from keras_lr import _warnings
 from keras_lr import callbacks as lr_callbacks
 from keras_lr._engine.callback import RelogRate
 from keras_lr._engine.momentum import momentum_attribute
-from keras_lr._engine.optimizers import inner_optimizer, is_variable, variable_value
+from keras_lr._engine.optimizers import check_rate, inner_optimizer, is_variable, variable_value
 from keras_lr.finder import LRFinderResult, lr_find
 from keras_lr.tuning import _kerastuner, space
 from keras_lr.tuning.tuners import _Search
@@ -227,6 +227,7 @@ class LRHyperModel(keras_tuner.HyperModel):
                 + ("" if not isinstance(model, keras.Model) else " with no optimizer (call model.compile)")
             )
         rate = getattr(inner_optimizer(model.optimizer), "_learning_rate", None)
+        check_rate("LRHyperModel", inner_optimizer(model.optimizer), rate)
         if not is_variable(rate):
             raise ValueError(
                 f"LRHyperModel: build_model must compile the model with a float learning rate, "

@@ -568,3 +568,39 @@ def test_the_last_keras_lr_callback_writes_the_rate_so_one_after_kerass_plateau_
     history, _ = fit(model, callbacks, epochs=3)
     np.testing.assert_allclose(history.history["learning_rate"], [0.1, 0.01, 0.001], rtol=1e-5)
     np.testing.assert_allclose(seen, [0.1, 0.01, 0.001], rtol=1e-5)
+
+
+@pytest.mark.parametrize("callback", ["ReduceLROnPlateau", "DivergenceGuard", "BoldDriver"])
+def test_an_optimizer_rate_of_a_function_of_no_arguments_is_called_as_keras_calls_it(callback):
+    # Keras's third kind of rate: "a callable that takes no arguments". It was called with the step.
+    model = bias_model(keras.optimizers.SGD(learning_rate=lambda: 0.05))
+    rate = model.optimizer._learning_rate
+    if callback == "ReduceLROnPlateau":  # a cut after each epoch: the loss never improves by 100
+        ours = keras_lr.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=100.0)
+    else:
+        ours = getattr(keras_lr, callback)()
+    history, recorder = fit(model, [ours])
+    expected = np.full(3 * STEPS, 0.05)
+    if callback == "ReduceLROnPlateau":  # the first epoch sets the best; the second does not beat it
+        expected *= np.repeat([1.0, 1.0, 0.5], STEPS)
+    elif callback == "BoldDriver":  # the loss (the mean output) falls each epoch: the rate grows by 1.05
+        expected *= np.repeat([1.0, 1.0, 1.05], STEPS)
+    np.testing.assert_allclose(applied_rates(recorder), expected, rtol=1e-4)
+    np.testing.assert_allclose(history.history["learning_rate"], expected[STEPS - 1 :: STEPS], rtol=1e-4)
+    assert model.optimizer._learning_rate is rate  # given back after the fit
+
+
+def test_a_multi_optimizer_is_refused_by_name():
+    # Its own rate is read by none of its optimizers: every callback "worked" and changed nothing.
+    if not hasattr(keras.optimizers, "MultiOptimizer"):
+        pytest.skip("keras.optimizers.MultiOptimizer is new in Keras 3.15")
+    optimizer = keras.optimizers.MultiOptimizer(
+        keras.optimizers.OptimizerMap(default_optimizer=keras.optimizers.SGD(0.01), optimizer_map={})
+    )
+    x, y = bias_data()
+    for make in (lambda: keras_lr.OneCycle(0.1), lambda: keras_lr.ReduceLROnPlateau(), lambda: keras_lr.DivergenceGuard()):
+        model = bias_model(optimizer)
+        with pytest.raises(ValueError, match=r"MultiOptimizer.*each of its optimizers"):
+            model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[make()])
+    with pytest.raises(ValueError, match=r"MultiOptimizer.*each of its optimizers"):
+        keras_lr.lr_find(bias_model(optimizer), x, y, batch_size=4, num_steps=20)

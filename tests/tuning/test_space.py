@@ -119,6 +119,20 @@ def test_a_model_compiled_with_a_schedule_is_refused_when_the_tuner_is_made(tmp_
         make(tuning.RandomSearch, tuning.LRHyperModel(build), tmp_path, max_trials=1)
 
 
+def test_a_model_compiled_with_a_multi_optimizer_is_refused_when_the_tuner_is_made(tmp_path):
+    if not hasattr(keras.optimizers, "MultiOptimizer"):
+        pytest.skip("keras.optimizers.MultiOptimizer is new in Keras 3.15")
+
+    def build(hp):
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        inner = keras.optimizers.Adam(tuning.learning_rate(hp))
+        model.compile(keras.optimizers.MultiOptimizer(keras.optimizers.OptimizerMap(inner, {})), "mse")
+        return model
+
+    with pytest.raises(ValueError, match="LRHyperModel: the optimizer is a MultiOptimizer"):
+        make(tuning.RandomSearch, tuning.LRHyperModel(build), tmp_path, max_trials=1)
+
+
 def test_a_build_model_that_does_not_tune_the_rate_is_warned_of_once():
     def fixed(hp):
         model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
