@@ -26,7 +26,9 @@ class BoldDriver(MonitorCallback):
     rejected steps leave the logged loss (the epoch's, and the batch's for
     the callbacks after this one): it is the loss over the steps kept, or,
     with none of the epoch's kept, the loss of the weights gone back to,
-    as logged then.
+    as logged then. A check that is not finite before any finite one (a
+    rate that diverged from the start) is no reference: the rate is cut,
+    and with `rollback=True` the weights go back to the fit's start.
 
     Like the other adaptive callbacks it scales a multiplier applied inside
     the train step, so it works on a plain float rate, on a schedule the
@@ -113,6 +115,7 @@ class BoldDriver(MonitorCallback):
         self._good = None  # (snapshot, the epoch's (steps, mean loss) then, epoch) that a rollback goes back to
         self._start = None  # the same, where the current interval began (a training monitor's)
         self._rebaseline = False
+        self._origin = None  # the fit's start, until the first finite check
         self._interval = (0.0, 0)  # loss x steps, steps
         self._steps_since_check = 0
 
@@ -135,14 +138,31 @@ class BoldDriver(MonitorCallback):
     def _improved(self, value):
         if math.isnan(value):
             return False
+        if math.isnan(self.previous):  # (without rollback) any number improves on a NaN
+            return True
         return value < self.previous if self._direction == "min" else value > self.previous
 
     def _check(self, value):
+        if self.previous is None and not math.isfinite(value):
+            # The rate diverged before the first check: no reference to keep, nor weights to keep (a
+            # rollback to them went back to NaN at every later check). Cut the rate; with rollback, start
+            # again from the fit's start. The next finite check is the reference.
+            rate = self.current_rate()
+            reason = f"{self.monitor} {value:.4g} and no finite check before it: not finite"
+            if self._origin is not None:
+                snapshot, seen, _ = self._origin
+                self._rollback(snapshot, losses_back_to=(0, seen[1]))
+                reason += f"; rolled back to step {snapshot.iteration}"
+                if self._single_steps:
+                    self._start = self._origin
+            self._scale(self.decrease, reason, new_rate=min(rate, max(rate * self.decrease, self.min_lr)))
+            return
         if self.previous is None or self._rebaseline:
             # The first check, or with frequency=1 the first step after a rollback: it began from the weights
             # whose loss is `previous`, so it measured them again, not the cut rate.
             self._rebaseline = False
             self.previous = value
+            self._origin = None
         elif self._improved(value):
             rate = self.current_rate()
             new_rate = rate * self.increase
@@ -179,6 +199,8 @@ class BoldDriver(MonitorCallback):
         super().on_epoch_begin(epoch, logs)
         if self.rollback and self._single_steps and self._start is None:
             self._start = self._mark()  # where the first step begins
+        if self.rollback and self.previous is None and self._origin is None:
+            self._origin = self._mark()  # the fit's start: for a first check that is not finite
 
     def _after_loss(self, steps, loss):
         total, count = self._interval

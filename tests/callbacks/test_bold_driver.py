@@ -183,3 +183,30 @@ def test_a_rate_outside_its_bounds_is_never_moved_the_wrong_way(bounds, losses):
     for loss in losses:
         driver.end_epoch(loss=loss)
     assert driver.rate() == pytest.approx(0.1)
+
+
+def _diverging_first_epoch(callbacks, epochs=5, rate=30.0):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(128, 4)).astype("float32")
+    y = (x @ np.array([[1.0], [-2.0], [0.5], [3.0]])).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(rate), "mse")  # blows up within the first epoch
+    history = model.fit(x, y, batch_size=16, epochs=epochs, shuffle=False, verbose=0, callbacks=callbacks)
+    return model, history
+
+
+def test_a_first_check_that_is_not_finite_is_not_the_reference():
+    # It was: with rollback every later epoch went back to its NaN weights ("nan vs nan: worse"); without,
+    # every later check compared against NaN and cut the rate, recovered or not.
+    driver_cb = keras_lr.BoldDriver(decrease=0.001, rollback=True)  # 30 -> 0.03, which trains
+    model, history = _diverging_first_epoch([driver_cb])
+    reasons = list(driver_cb.events_frame().reason)
+    assert "not finite" in reasons[0] and "rolled back to step 0" in reasons[0]
+    assert not any("vs nan" in reason for reason in reasons)
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+    losses = history.history["loss"]
+    assert np.isfinite(losses[1:]).all() and losses[-1] < losses[1] / 4  # trains from the fit's start again
+    driver_cb = keras_lr.BoldDriver(decrease=0.1)
+    _, history = _diverging_first_epoch([driver_cb])
+    assert not any("vs nan" in reason for reason in driver_cb.events_frame().reason)
