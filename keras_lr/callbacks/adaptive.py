@@ -344,6 +344,11 @@ class MonitorCallback(AdaptiveCallback):
             return
         if self.monitor not in logs:
             owner, available = type(self).__name__, ", ".join(sorted(logs)) or "none"
+            if not self._done and "loss" not in logs:  # no batch hook in the epoch, and no loss logged
+                raise ValueError(
+                    f"{owner}: epoch {epoch + 1} ran no step and logged nothing: the training data is empty "
+                    f"(or a filter drops every element); pass data with at least one batch."
+                )
             # Keras logs val_loss whenever fit validates: without any val_ key, no validation ran
             # in this epoch (fit's validation_freq, or no validation data: they look alike here).
             # Keras's ReduceLROnPlateau warns and skips too.

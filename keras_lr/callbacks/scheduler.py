@@ -37,6 +37,11 @@ class ScheduleCallback(EngineCallback):
         raise NotImplementedError
 
     def _missing_steps(self, what, remedy=None):
+        if (self.params or {}).get("steps") == 0:
+            raise ValueError(
+                f"{type(self).__name__}: fit has no step to run (0 batches an epoch): the training data is "
+                f"empty; pass data with at least one batch."
+            )
         remedy = remedy or f"pass {what}, or steps_per_epoch to fit"
         raise ValueError(
             f"{type(self).__name__}: cannot infer {what} because fit's steps per "

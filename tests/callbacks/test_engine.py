@@ -604,3 +604,16 @@ def test_a_multi_optimizer_is_refused_by_name():
             model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[make()])
     with pytest.raises(ValueError, match=r"MultiOptimizer.*each of its optimizers"):
         keras_lr.lr_find(bias_model(optimizer), x, y, batch_size=4, num_steps=20)
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="Keras on JAX and torch refuses empty arrays itself")
+@pytest.mark.parametrize("callback", ["OneCycle", "ReduceLROnPlateau", "BoldDriver"])
+def test_empty_training_data_is_named_as_such(callback):
+    # Keras fits 0 rows without a step; OneCycle called that "a dataset of unknown length", and the monitors
+    # "compile the metric".
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    ours = keras_lr.OneCycle(0.1) if callback == "OneCycle" else getattr(keras_lr, callback)(monitor="loss")
+    x, y = bias_data()
+    with pytest.raises(ValueError, match=f"{callback}: .*the training data is empty"):
+        model.fit(x[:0], y[:0], epochs=2, verbose=0, callbacks=[ours])
