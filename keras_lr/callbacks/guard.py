@@ -60,7 +60,10 @@ class DivergenceGuard(AdaptiveCallback):
     training (`model.stop_training`) at the last good weights, with a
     warning that says so (with 0, the first divergence does). (With the
     default `factor` of 0.5, ten failures in a row have cut the rate
-    1024-fold.)
+    1024-fold.) On data that comes in the same order every epoch with a
+    loss that rises as it goes (a time series with `shuffle=False`, targets
+    sorted), the rise comes back at any rate and can be taken for a
+    divergence: shuffle such data, or raise `threshold`.
 
     Every rollback is in `events_frame()`; `recoveries` counts them.
 
@@ -142,6 +145,7 @@ class DivergenceGuard(AdaptiveCallback):
         self._good_recent = None
         self._last_spike = math.inf
         self._good_seen = (0, None)  # the epoch's (steps, mean loss) at the last good batch hook: `_seen()`
+        self._all_finite = True
 
     def _spike(self, loss):
         """Why ``loss`` is a spike, or None."""
@@ -152,8 +156,11 @@ class DivergenceGuard(AdaptiveCallback):
             return f"loss {loss:.4g} > {self.threshold:g} x median {typical:.4g}"
         return None
 
-    def _recover(self, reason, stayed_high=False):
+    def _recover(self, reason, stayed_high=False, finite=True):
         """Rolls back to the last good snapshot; cuts the rate, or stops after too many failures."""
+        if not self.failed_recoveries:
+            self._all_finite = True  # whether every divergence of this run of failures had finite losses
+        self._all_finite = self._all_finite and finite
         self.recoveries += 1
         self._spikes = 0
         self._high.clear()
@@ -180,9 +187,18 @@ class DivergenceGuard(AdaptiveCallback):
                 if self.max_recoveries
                 else f"diverged ({reason}) and max_recoveries=0 allows no recovery"
             )
+            ordered = ""
+            if self._all_finite and self.max_recoveries:
+                # A loss that rises through the data, in the same order each epoch, rises again at any rate.
+                ordered = (
+                    " Every loss it rolled back from was finite: if the data comes in a fixed order whose loss "
+                    "rises as it goes (shuffle=False on a trend, or sorted targets), the rise is the data's, "
+                    "not a divergence; shuffle it, or raise threshold."
+                )
             _warnings.warn(
                 f"DivergenceGuard: training {what}; training stops at the last good weights "
                 f"(from step {self._good.iteration}). Start from a lower learning rate, or raise max_recoveries."
+                + ordered
             )
             return
         self._scale(self.factor, f"{reason}; rolled back to step {self._good.iteration}")
@@ -190,7 +206,7 @@ class DivergenceGuard(AdaptiveCallback):
     def _observe(self, loss):
         """Acts on the mean loss of the steps since the last batch hook."""
         if not math.isfinite(loss):
-            self._recover(f"loss {loss}")
+            self._recover(f"loss {loss}", finite=False)
             return
         spike = self._spike(loss)
         if spike is not None:
@@ -257,7 +273,7 @@ class DivergenceGuard(AdaptiveCallback):
     def _at_epoch_end(self, epoch, logs):
         # The last step of an epoch can leave non-finite weights with a finite loss.
         if not self.stopped and not weights_are_finite(self.model):
-            self._recover("non-finite weights")
+            self._recover("non-finite weights", finite=False)
 
     def get_config(self):
         return {

@@ -6,6 +6,7 @@ kernel after a rollback says which snapshot was restored.
 
 import copy
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -171,6 +172,32 @@ def test_stops_after_max_recoveries_failed_in_a_row():
     assert driver.kernel() == 1.0  # the snapshot taken after step 1
     assert driver.rate() == pytest.approx(0.025)  # two cuts, not three
     assert list(guard.events_frame().new_learning_rate) == pytest.approx([0.05, 0.025, 0.025])
+
+
+def test_stopping_after_finite_rises_only_names_data_in_a_fixed_order():
+    # A loss that rises through data in the same order each epoch (a time series with shuffle=False) rises
+    # again at any rate: after rolling back from finite losses only, the warning names that case.
+    def rising_run(guard):
+        driver = Driver(guard)
+        for _ in range(4):
+            driver.batch(1.0)
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            for _ in range(3):  # each run: three rising spikes, then rolled back
+                for loss in (5.0, 6.0, 7.0):
+                    driver.batch(loss)
+        return " ".join(str(w.message) for w in seen)
+
+    message = rising_run(keras_lr.DivergenceGuard(max_recoveries=2, snapshot_every=100))
+    assert "after 2 failed recoveries" in message and "shuffle=False on a trend" in message
+    guard = keras_lr.DivergenceGuard(max_recoveries=2, snapshot_every=100)
+    driver = Driver(guard)
+    driver.batch(1.0)
+    driver.batch(1.0)
+    with pytest.warns(UserWarning, match="after 2 failed recoveries") as record:
+        for _ in range(3):
+            driver.batch(math.nan)
+    assert not any("shuffle" in str(w.message) for w in record)
 
 
 def test_max_recoveries_0_stops_at_the_first_divergence_and_says_so():
