@@ -5,6 +5,7 @@ import math
 import keras
 
 from keras_lr import _validation as v
+from keras_lr._engine.optimizers import rate_scaled_buffers
 from keras_lr.callbacks.adaptive import MonitorCallback
 
 
@@ -22,7 +23,9 @@ class BoldDriver(MonitorCallback):
     training monitor, the loss of a check is that of the weights its step
     began from, so the weights at the check are those of the next, worse,
     loss: the weights the better step began from come back instead, and the
-    next step, which measures them again, is the new reference. The
+    next step, which measures them again, is the new reference; their
+    momentum (SGD's or RMSprop's velocity, which took the rejected step) is
+    zeroed, as in the original rule, so the cut rate changes the step. The
     rejected steps leave the logged loss (the epoch's, and the batch's for
     the callbacks after this one): it is the loss over the steps kept, or,
     with none of the epoch's kept, the loss of the weights gone back to,
@@ -183,6 +186,8 @@ class BoldDriver(MonitorCallback):
                 reason += f"; rolled back to step {snapshot.iteration}"
                 if self._single_steps:
                     self._start, self._rebaseline = self._good, True
+                    if self._stop_velocity():
+                        reason += ", momentum zeroed"
             else:
                 self.previous = value
             self._scale(self.decrease, reason, new_rate=new_rate)
@@ -194,6 +199,19 @@ class BoldDriver(MonitorCallback):
                 self._good, self._start = self._start, self._mark()
             else:
                 self._good = self._start = self._mark()
+
+    def _stop_velocity(self):
+        """Zeroes the momentum of the weights gone back to, as the bold-driver rule does (Vogl et al., 1988).
+
+        A step rejected after the better one began from them: their velocity took it there, and a cut
+        rate leaves that part of the step as it was (full-batch SGD with momentum past a minimum: rolled
+        back 29 times to the same step, the rate cut to 1e-9). Only a velocity that is the step itself
+        (SGD's, RMSprop's momentum); whether any was zeroed.
+        """
+        buffers = rate_scaled_buffers(self.model.optimizer)
+        for buffer in buffers:
+            buffer.assign(keras.ops.zeros(buffer.shape, buffer.dtype))
+        return bool(buffers)
 
     def on_epoch_begin(self, epoch, logs=None):
         super().on_epoch_begin(epoch, logs)
