@@ -223,7 +223,7 @@ def test_a_rejected_full_batch_step_zeroes_the_momentum_it_came_from():
     model.compile(keras.optimizers.SGD(0.5, momentum=0.9), "mse")
     start = model.evaluate(x, y, verbose=0)
     driver_cb = keras_lr.BoldDriver(rollback=True)
-    model.fit(x, y, batch_size=64, epochs=60, verbose=0, callbacks=[driver_cb])
-    assert model.evaluate(x, y, verbose=0) < 1e-4 * start
+    model.fit(x, y, batch_size=64, epochs=25, verbose=0, callbacks=[driver_cb])
+    assert model.evaluate(x, y, verbose=0) < 1e-4 * start  # (3.7e-5 x start; was 0.16 x)
     reasons = list(driver_cb.events_frame().reason)
-    assert any(reason.endswith("momentum zeroed") for reason in reasons) and len(reasons) < 60
+    assert any(reason.endswith("momentum zeroed") for reason in reasons) and len(reasons) < 25
