@@ -3,6 +3,16 @@
 import math
 
 
+def check_loss_logged(owner, logs, reads):
+    """Raises unless the batch ``logs`` hold the training loss, as "loss", that ``owner`` ``reads``."""
+    if isinstance(logs, dict) and logs and "loss" not in logs:
+        logged = ", ".join(sorted(name for name in logs if name != "learning_rate")) or "none"
+        raise ValueError(
+            f"{owner}: the train step logs no 'loss' (it logs: {logged}), and {reads}; return the training "
+            f"loss as 'loss' from train_step (beside the others)."
+        )
+
+
 class MovingAverage:
     """The bias-corrected exponential moving average (Adam's correction for its zero start).
 

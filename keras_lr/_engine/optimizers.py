@@ -55,6 +55,20 @@ def step_counter(optimizer):
     return counter if is_variable(counter) else optimizer.iterations
 
 
+def other_optimizers(model):
+    """The optimizers a model holds as attributes beside `model.optimizer` (a GAN's `d_optimizer`).
+
+    A `train_step` of one's own steps them; keras_lr neither schedules them
+    nor leaves them out of what it puts back.
+    """
+    compiled = getattr(model, "optimizer", None)
+    return [
+        value
+        for name, value in vars(model).items()
+        if isinstance(value, keras.optimizers.Optimizer) and value is not compiled and name != "_optimizer"
+    ]
+
+
 def no_optimizer(owner):
     return ValueError(f"{owner}: the model has no optimizer; call model.compile(optimizer=...) first.")
 

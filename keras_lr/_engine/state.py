@@ -92,9 +92,14 @@ class Snapshot:
         optimizer = model.optimizer
         inner = inner_optimizer(optimizer)
         counter = optimizers.step_counter(optimizer)
-        seen, self.variables = set() if step_counter else {id(counter)}, []
-        model_variables = model.variables if every_variable else model.weights
-        for variable in list(model_variables) + list(optimizer.variables):
+        others = optimizers.other_optimizers(model)
+        counters = [counter] + [optimizers.step_counter(other) for other in others]
+        seen, self.variables = set() if step_counter else {id(c) for c in counters}, []
+        model_variables = list(model.variables if every_variable else model.weights)
+        if every_variable:  # the compiled metrics' (the loss tracker's), which model.variables leaves out
+            model_variables += [variable for metric in model.metrics for variable in metric.variables]
+        optimizer_variables = list(optimizer.variables) + [v for other in others for v in other.variables]
+        for variable in model_variables + optimizer_variables:
             if id(variable) not in seen:
                 seen.add(id(variable))
                 self.variables.append((variable, _copy(variable)))

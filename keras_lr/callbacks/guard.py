@@ -8,6 +8,7 @@ import keras
 
 from keras_lr import _validation as v
 from keras_lr import _warnings
+from keras_lr._engine.losses import check_loss_logged
 from keras_lr._engine.state import weights_are_finite
 from keras_lr.callbacks.adaptive import AdaptiveCallback
 
@@ -266,6 +267,7 @@ class DivergenceGuard(AdaptiveCallback):
             self._good = start
 
     def _after_steps(self, steps, logs):
+        check_loss_logged("DivergenceGuard", logs, "the guard watches the training loss of every batch")
         loss = self._interval_loss(steps, logs)
         if loss is not None and not self.stopped:
             self._observe(loss)

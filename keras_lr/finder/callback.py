@@ -11,7 +11,7 @@ from keras_lr import _warnings
 from keras_lr._engine import readout
 from keras_lr._engine.callback import EngineCallback
 from keras_lr._engine.distribution import build_optimizer, check_logs_agree
-from keras_lr._engine.losses import MovingAverage, RunningMean
+from keras_lr._engine.losses import MovingAverage, RunningMean, check_loss_logged
 from keras_lr._engine.optimizers import rate_scaled_buffers
 from keras_lr._engine.state import ModelState, means_of, read, running_mean_of, sync
 from keras_lr.finder.result import LRFinderResult
@@ -266,6 +266,7 @@ class LRFinder(EngineCallback):
         (Restarting the mean at every batch instead costs two variable
         assignments a step, a quarter of a small model's step time.)
         """
+        check_loss_logged("LRFinder", logs, "the range test reads the training loss of each step")
         mean = float(logs.get("loss", math.nan))
         if self._loss_metric is None and math.isfinite(mean):
             # The running mean fit logs is Keras's loss tracker's, or a train_step's own Mean logged as "loss"

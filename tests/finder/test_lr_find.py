@@ -109,6 +109,34 @@ def test_everything_is_restored_bitwise(ending, make_optimizer, raise_at_step):
     assert state(model) == state(twin)
 
 
+def test_optimizers_held_beside_the_compiled_one_are_put_back():
+    # A GAN's train_step steps a d_optimizer of its own: the range test moved its moments and counter (60
+    # steps of a 60-step test), which the next fit went on from.
+    from keras_lr._engine.state import ModelState
+
+    model = trained(keras.optimizers.Adam(0.01))
+    model.d_optimizer = keras.optimizers.Adam(0.01)
+    weight = keras.Variable(np.ones(3, "float32"))
+    model.d_optimizer.build([weight])
+    model.d_optimizer.apply([keras.ops.ones((3,))], [weight])
+    before = [v.numpy().tobytes() for v in model.d_optimizer.variables]
+    saved = ModelState(model)
+    for _ in range(3):
+        model.d_optimizer.apply([keras.ops.ones((3,))], [weight])
+    saved.restore()
+    assert [v.numpy().tobytes() for v in model.d_optimizer.variables] == before
+
+
+def test_the_compiled_metrics_are_put_back():
+    model = model_with(keras.optimizers.Adam(0.01))
+    model.compile(keras.optimizers.Adam(0.01), "mse", metrics=["mae"])
+    x, y = regression_data()
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    before = {name: float(value) for name, value in model.get_metrics_result().items()}
+    keras_lr.lr_find(model, x, y, num_steps=30, retry=False, verbose=0)
+    assert {name: float(value) for name, value in model.get_metrics_result().items()} == before
+
+
 def test_endings_are_what_they_say():
     model = trained(keras.optimizers.SGD(0.01, momentum=0.9))
     assert finished(model).stopped_early is None
@@ -1090,3 +1118,27 @@ def test_a_generator_is_cycled_from_at_most_a_bounded_memory_of_its_batches():
     with pytest.warns(UserWarning, match=r"lr_find: x, a generator, ended after 10 batches.*first 3"):
         read += [float(next(cycled)[0][0, 0]) for _ in range(4)]
     assert read == list(range(10)) + [0, 1, 2, 0]
+
+
+class LogsMseOnly(keras.Model):
+    """A train_step of one's own that logs its loss under a name of its own."""
+
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            mse = keras.ops.mean((self(x, training=True) - y) ** 2)
+        self.optimizer.apply_gradients(zip(tape.gradient(mse, self.trainable_weights), self.trainable_weights))
+        return {"mse": mse}
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="the train_step is written with TensorFlow's GradientTape")
+def test_a_train_step_that_logs_no_loss_is_named_not_called_a_divergence():
+    # The range test read NaN for the missing loss: "mostly NaN or infinite"; the guard watched nothing.
+    inputs = keras.Input((4,))
+    model = LogsMseOnly(inputs, keras.layers.Dense(1)(inputs))
+    model.compile(keras.optimizers.SGD(0.01))
+    x, y = regression_data()
+    with pytest.raises(ValueError, match=r"LRFinder: the train step logs no 'loss' \(it logs: mse\)"):
+        keras_lr.lr_find(model, x, y, num_steps=20, retry=False, verbose=0)
+    with pytest.raises(ValueError, match=r"DivergenceGuard: the train step logs no 'loss' \(it logs: mse\)"):
+        model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[keras_lr.DivergenceGuard()])
