@@ -214,6 +214,10 @@ class FitSession:
         self._attribute = None
         self._key_used = None
         self._warned_raise = False  # once per fit: a rate set from outside raised the schedule
+        self._warned_still = False  # once per fit: the optimizer took no step in an epoch that ran batches
+        # A LossScaleOptimizer skips a step whose gradients overflowed without counting it: a short epoch can
+        # skip every step (its loss scale halving from 2**15).
+        self._skips_steps = isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
         self._closed = False
         self._on_next_fit = None  # the model's make_train_function while the schedule is in
         self._hooks = 0  # the members' hooks so far: a rate set after the last one came after the fit
@@ -342,7 +346,19 @@ class FitSession:
         step whose gradients overflowed, and its counter stays: the schedule
         did not move either).
         """
+        counted = self.done  # what the batch hooks counted (the members after the first see the counter's)
         self.done = int(self._counter.numpy()) - self.epoch_start
+        if counted and not self.done and not self._warned_still and not self._skips_steps:
+            # Keras's DCGAN example compiles without an optimizer and steps its own two: model.optimizer is
+            # Keras's default RMSprop, which never steps, and every rate set and logged here is untrained.
+            self._warned_still = True
+            _warnings.warn(
+                f"{type(self.members[0]).__name__}: the model's optimizer ({type(self.model.optimizer).__name__}) "
+                f"took no step in epoch {self.epoch + 1}, where fit ran {counted} batches: the train step does not "
+                f"apply model.optimizer (a train_step with optimizers of its own, as a GAN's compiled without "
+                f"one), so the rates keras_lr sets and logs are not the ones trained at. keras_lr drives "
+                f"model.optimizer only: compile with the optimizer to drive, and apply it in train_step."
+            )
 
     def _put_in(self, epoch):
         if self.schedule is not None and keras.backend.backend() == "jax":

@@ -617,3 +617,25 @@ def test_empty_training_data_is_named_as_such(callback):
     x, y = bias_data()
     with pytest.raises(ValueError, match=f"{callback}: .*the training data is empty"):
         model.fit(x[:0], y[:0], epochs=2, verbose=0, callbacks=[ours])
+
+
+@pytest.mark.skipif(BACKEND == "jax", reason="a JAX train_step is stateless, written otherwise")
+def test_an_optimizer_the_train_step_never_applies_is_warned_of():
+    # Keras's DCGAN example compiles without an optimizer and applies two of its own: model.optimizer, Keras's
+    # default RMSprop, took no step, and OneCycle set and logged rates no optimizer trained at.
+    class OwnStep(keras.Model):
+        def train_step(self, data):
+            x, y = data
+            return {"loss": keras.ops.mean((self(x) - y) ** 2)}
+
+    inputs = keras.Input((2,))
+    model = OwnStep(inputs, keras.layers.Dense(1)(inputs))
+    model.compile()
+    x, y = bias_data()
+    with pytest.warns(UserWarning, match=r"OneCycle: the model's optimizer \(RMSprop\) took no step in epoch 1, where "
+                                         r"fit ran 10 batches"):
+        model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[keras_lr.OneCycle(0.1, base_momentum=None)])
+    # A model that steps it: no such warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        fit(bias_model(keras.optimizers.SGD(0.1)), [keras_lr.OneCycle(0.1, base_momentum=None)])
