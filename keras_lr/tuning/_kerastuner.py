@@ -568,6 +568,25 @@ class Oracle:
             self._random_state = np.random.RandomState(self.seed)  # and its Gaussian process's
             self.gpr = self._make_gpr()
 
+    def _get_next_combination(self, values):
+        """GridSearch's next combination, skipping those with a rate outside the bounds a range test set.
+
+        KerasTuner's grid puts each hyperparameter's default first in its sweep: a narrowed rate's default
+        (Keras's 0.001, which the defaults trial keeps) ran again with every other schedule, below the
+        bounds printed, in the grid's few trials.
+        """
+        combination = super()._get_next_combination(values)
+        while combination is not None and self._outside_finder_bounds(combination):
+            combination = super()._get_next_combination(combination)
+        return combination
+
+    def _outside_finder_bounds(self, values):
+        bounds = self.keras_lr.get("finder_bounds")
+        value = None if bounds is None else values.get(bounds["name"])
+        if value is None:
+            return False
+        return not bounds["min_value"] * (1 - 1e-9) <= float(value) <= bounds["max_value"] * (1 + 1e-9)
+
     def _grid_derived(self):
         """Re-makes the grid's order, which KerasTuner's GridSearch keeps in memory only.
 

@@ -80,8 +80,10 @@ class LRHyperModel(keras_tuner.HyperModel):
             `learning_rate(hp)`, never widens them. The bounds are printed
             and recorded (`results_frame(tuner).attrs`).
             The defaults trial keeps Keras's 0.001, inside the bounds or not.
-            With keras_lr's tuners, the trial after the defaults (and after
-            any `initial_points`) runs the test's own recommendation: one cycle
+            With keras_lr's tuners but GridSearch (which takes no initial
+            points, and sweeps its grid within the bounds), the trial after
+            the defaults (and after any `initial_points`) runs the test's own
+            recommendation: one cycle
             at `result.one_cycle_max_lr` (or, without "one_cycle" among the
             schedules, a constant rate at `result.suggestion`). In
             KerasTuner's chief/worker mode (with keras_lr's tuners), the test

@@ -319,6 +319,20 @@ def test_a_hypermodel_used_for_a_second_search_by_kerastuners_own_tuner_narrows_
     assert again == second and again_test is second_test  # a resumed search keeps its bounds, runs no test
 
 
+@search_bookkeeping
+def test_a_grid_narrowed_by_a_range_test_sweeps_only_within_its_bounds(tmp_path):
+    # KerasTuner's grid starts each sweep at the default: Keras's 0.001, which the defaults trial keeps,
+    # came back with the next schedule, below the bounds printed.
+    hypermodel = tuning.LRHyperModel(lambda hp: build_digits(hp, step=10), schedules=("constant", "one_cycle"),
+                                     finder=True)
+    tuner = make(tuning.GridSearch, hypermodel, tmp_path, max_trials=5)
+    search_digits(tuner, epochs=1)
+    frame = tuning.results_frame(tuner)
+    low, high = frame.attrs["finder_bounds"]["min_value"], frame.attrs["finder_bounds"]["max_value"]
+    outside = frame[~frame.defaults & ((frame.learning_rate < low) | (frame.learning_rate > high))]
+    assert len(frame) == 5 and outside.empty and set(frame.lr_schedule) == {"constant", "one_cycle"}
+
+
 def test_range_test_narrows_the_rate_for_the_trials_after_the_first(tmp_path, capsys):
     hypermodel = tuning.LRHyperModel(build_digits, schedules=("constant", "one_cycle"), finder=True)
     assert hypermodel.range_test is None
