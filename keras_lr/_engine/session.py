@@ -440,6 +440,8 @@ class FitSession:
             return None
         attribute = momentum_attribute(self.optimizer)
         owner, name = type(self.schedule_owner).__name__, type(self.optimizer).__name__
+        owner = getattr(self.schedule_owner, "owner_name", None) or owner
+        hint = getattr(self.schedule_owner, "momentum_hint", None)  # one the user can follow where it runs
         why = (
             f"{name} has no momentum to cycle (SGD and RMSprop need a non-zero `momentum`; "
             f"Adam-family optimizers take `beta_1`)"
@@ -448,7 +450,8 @@ class FitSession:
         )
         if why is not None:
             self._momentum = None
-            _warnings.warn(f"{owner}: {why}; only the learning rate is scheduled. Pass base_momentum=None to silence this.")
+            remedy = hint[0].upper() + hint[1:] if hint else "Pass base_momentum=None to silence this"
+            _warnings.warn(f"{owner}: {why}; only the learning rate is scheduled. {remedy}.")
             return None
         compiled = float(plain(getattr(self.optimizer, attribute)))
         low, high = getattr(self.schedule, "base_momentum", None), getattr(self.schedule, "max_momentum", None)
@@ -456,8 +459,9 @@ class FitSession:
             # As PyTorch's schedulers do, but TF Addons and Keras 2's CLR callbacks never touched it (a GAN's 0.5).
             _warnings.warn(
                 f"{owner}: cycles {name}'s {attribute} between {low:g} and {high:g}, in place of the {compiled:g} it "
-                f"was compiled with; pass base_momentum=None to keep {compiled:g}, or base_momentum and "
-                f"max_momentum around it."
+                f"was compiled with; "
+                + (hint or f"pass base_momentum=None to keep {compiled:g}, or base_momentum and max_momentum around it")
+                + "."
             )
         return attribute
 

@@ -284,6 +284,13 @@ class FitSized(lr_callbacks.ScheduleCallback):
     schedule of the whole budget, not start a shorter one.
     """
 
+    # Its warnings name what the user made, and what they can do in a search (no base_momentum to pass).
+    owner_name = "LRHyperModel"
+    momentum_hint = (
+        "in a search, filter this warning (warnings.filterwarnings) to silence it, or leave 'one_cycle' and "
+        "'cyclic' out of schedules= to keep the momentum as compiled"
+    )
+
     def __init__(self, make_schedule, epochs=None):
         self.make_schedule = make_schedule
         self.epochs = epochs

@@ -468,3 +468,16 @@ def test_a_finder_with_two_rates_is_refused_when_the_tuner_is_made(tmp_path):
     # Without a finder each rate is searched in its own branch, as KerasTuner does.
     tuner = make(tuning.RandomSearch, tuning.LRHyperModel(two), tmp_path / "plain", max_trials=1)
     assert {"adam_lr", "sgd_lr"} <= {hp.name for hp in tuner.oracle.hyperparameters.space}
+
+
+def test_a_trials_momentum_warning_names_the_hypermodel_and_a_remedy_a_search_allows():
+    # It named keras_lr's internal FitSized and told the user to pass base_momentum=None, which a search has not.
+    from keras_lr.schedules import OneCycle
+    from keras_lr.tuning.space import FitSized
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(0.01, beta_1=0.5), "mse")  # a GAN's beta_1, outside the cycle's
+    x = np.zeros((16, 2), "float32")
+    with pytest.warns(UserWarning, match=r"^LRHyperModel: cycles Adam's beta_1 .*; in a search, filter this warning") as record:
+        model.fit(x, x[:, :1], epochs=1, verbose=0, callbacks=[FitSized(lambda steps: OneCycle(0.01, steps))])
+    assert not any("base_momentum" in str(w.message) or "FitSized" in str(w.message) for w in record)
