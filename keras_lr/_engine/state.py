@@ -103,6 +103,9 @@ class Snapshot:
             if id(variable) not in seen:
                 seen.add(id(variable))
                 self.variables.append((variable, _copy(variable)))
+        self._seen = seen  # the ids of what is copied, and of the counters left out
+        self._others = others
+        self._metrics = list(model.metrics) if every_variable else []
         self._weights = {id(w) for w in model.weights}
         self._accumulation = None
         steps = getattr(inner, "gradient_accumulation_steps", None)
@@ -126,6 +129,29 @@ class Snapshot:
                 stale = accumulators
         for variable, value in self.variables:
             variable.assign(np.zeros_like(value) if id(variable) in stale else value)
+        self._restore_created()
+
+    def _restore_created(self):
+        """Puts variables created since the snapshot back to their fresh state.
+
+        An optimizer held beside the compiled one (a GAN's `d_optimizer`) is built by its first step, after
+        the snapshot of a fresh model: its moments are those of a fresh copy built on the same variables. A
+        compiled metric built by the test's first step is reset.
+        """
+        for other in self._others:
+            created = [v for v in other.variables if id(v) not in self._seen]
+            if not created:
+                continue
+            fresh = type(other).from_config(other.get_config())
+            fresh.build(list(getattr(other, "_trainable_variables", [])))
+            values = {v.path: v for v in fresh.variables}
+            for variable in created:
+                twin = values.get(variable.path.replace(other.name, fresh.name, 1))
+                if twin is not None and tuple(twin.shape) == tuple(variable.shape):
+                    variable.assign(twin)
+        for metric in self._metrics:
+            if any(id(v) not in self._seen for v in metric.variables):
+                metric.reset_state()
 
 
 class ModelState(Snapshot):
