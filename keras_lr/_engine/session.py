@@ -348,7 +348,8 @@ class FitSession:
         """
         counted = self.done  # what the batch hooks counted (the members after the first see the counter's)
         self.done = int(self._counter.numpy()) - self.epoch_start
-        if counted and not self.done and not self._warned_still and not self._skips_steps:
+        if counted and not self.done and not self._warned_still and not self._skips_steps and self.model.trainable_variables:
+            # (A model with nothing to train: Keras warns of that itself.)
             # Keras's DCGAN example compiles without an optimizer and steps its own two: model.optimizer is
             # Keras's default RMSprop, which never steps, and every rate set and logged here is untrained.
             self._warned_still = True

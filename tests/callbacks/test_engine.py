@@ -635,7 +635,14 @@ def test_an_optimizer_the_train_step_never_applies_is_warned_of():
     with pytest.warns(UserWarning, match=r"OneCycle: the model's optimizer \(RMSprop\) took no step in epoch 1, where "
                                          r"fit ran 10 batches"):
         model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[keras_lr.OneCycle(0.1, base_momentum=None)])
-    # A model that steps it: no such warning.
+    # A model that steps it: no such warning; nor one with nothing to train (Keras says so itself).
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         fit(bias_model(keras.optimizers.SGD(0.1)), [keras_lr.OneCycle(0.1, base_momentum=None)])
+    frozen = bias_model(keras.optimizers.SGD(0.1))
+    frozen.trainable = False
+    frozen.compile(keras.optimizers.SGD(0.1), "mse")
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        fit(frozen, [keras_lr.OneCycle(0.1, base_momentum=None)])
+    assert not any("took no step" in str(w.message) for w in record)
