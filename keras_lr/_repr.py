@@ -7,6 +7,9 @@ import warnings
 import numpy as np
 
 
+_LONGEST = 8  # items of a list shown (a PiecewiseConstantDecay of 5000 boundaries)
+
+
 def _is_serialized(value):
     return isinstance(value, dict) and "class_name" in value and "config" in value
 
@@ -16,11 +19,14 @@ def _shown(value):
     if isinstance(value, (bool, str)) or value is None:
         return repr(value)
     if isinstance(value, numbers.Real):
-        return str(value) if isinstance(value, np.generic) else repr(value)  # np.float32(0.1) as 0.1
+        return str(value) if isinstance(value, np.generic) else repr(value)  # np.float64(0.1) as 0.1
     if hasattr(value, "shape") and hasattr(value, "dtype"):  # an array or tensor (validation data)
         return f"<{type(value).__name__} of shape {tuple(value.shape)}>"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key!r}: {_shown(item)}" for key, item in value.items()) + "}"
     if isinstance(value, (list, tuple)):
-        inner = ", ".join(_shown(item) for item in value)
+        items = [_shown(item) for item in value[:_LONGEST]] + ([f"... {len(value) - _LONGEST} more"] if len(value) > _LONGEST else [])
+        inner = ", ".join(items)
         return f"[{inner}]" if isinstance(value, list) else f"({inner}{',' if len(value) == 1 else ''})"
     if inspect.isfunction(value) or inspect.ismethod(value) or inspect.isbuiltin(value):
         return value.__name__

@@ -37,6 +37,12 @@ def test_callback_reprs_show_their_arguments():
     assert repr(keras_lr.LRFinder(num_steps=50, validation_data=(x, x[:, :1]))) == (
         "LRFinder(num_steps=50, validation_data=(<ndarray of shape (8, 3)>, <ndarray of shape (8, 1)>))"
     )
+    assert repr(keras_lr.LRFinder(validation_data=({"a": x}, x))) == (
+        "LRFinder(validation_data=({'a': <ndarray of shape (8, 3)>}, <ndarray of shape (8, 3)>))"
+    )
+    # A long list is cut (a PiecewiseConstantDecay of 5000 boundaries was 54,000 characters).
+    steps = keras.optimizers.schedules.PiecewiseConstantDecay(list(range(1, 5000)), [0.1] * 5000)
+    assert "4, 5, 6, 7, 8, ... 4991 more]" in repr(keras_lr.Scheduler(steps)) and len(repr(keras_lr.Scheduler(steps))) < 300
     assert repr(keras_lr.OneCycle(0.1, pct_start=0.25)) == "OneCycle(max_lr=0.1, pct_start=0.25)"
     assert repr(keras_lr.ReduceLROnPlateau(monitor="loss", frequency=5)) == "ReduceLROnPlateau(monitor='loss', frequency=5)"
     assert repr(keras_lr.Scheduler(schedules.OneCycle(0.1, 100))) == "Scheduler(schedule=OneCycle(max_lr=0.1, total_steps=100))"

@@ -111,9 +111,9 @@ class OneCycle(Schedule):
         """The rate the warm-up starts from: `max_lr / div_factor`.
 
         It is the rate at step 0 when the warm-up has steps
-        (`pct_start * total_steps > 1`); otherwise step 0 is already past it,
-        as in PyTorch (`OneCycle(0.1, total_steps=10, pct_start=0.1)(0)` is
-        0.1).
+        (`pct_start * total_steps > 1`); otherwise step 0 is already past it
+        (`OneCycle(0.1, total_steps=10, pct_start=0.1)(0)` is 0.1), as in
+        PyTorch below 1 (at exactly 1 PyTorch divides by zero).
         """
         return self.max_lr / self.div_factor
 
