@@ -14,6 +14,7 @@ PACKAGE = pathlib.Path(__file__).parents[1] / "keras_lr"
 LAYERS = {
     "_validation": 0,
     "_warnings": 0,
+    "_repr": 0,
     "schedules": 1,
     "_engine": 2,
     "callbacks": 3,
