@@ -615,6 +615,11 @@ def test_empty_training_data_is_named_as_such(callback):
     model.compile(keras.optimizers.SGD(0.1), "mse")
     ours = keras_lr.OneCycle(0.1) if callback == "OneCycle" else getattr(keras_lr, callback)(monitor="loss")
     x, y = bias_data()
+    if callback != "OneCycle":  # (it refuses at the fit's start; the monitors at an epoch's end)
+        try:
+            model.fit(x[:0], y[:0], epochs=1, verbose=0)
+        except Exception:  # Keras before 3.x raises TypeError itself, before any epoch ends
+            pytest.skip("this Keras refuses empty data itself")
     with pytest.raises(ValueError, match=f"{callback}: .*the training data is empty"):
         model.fit(x[:0], y[:0], epochs=2, verbose=0, callbacks=[ours])
 
