@@ -79,12 +79,15 @@ def _assess(learning_rates, losses, keep):
         return reasons
     smoothed = s.smooth(values[finite])
     lowest = int(np.argmin(smoothed))
-    if lowest <= max(2, 0.1 * len(smoothed)) and smoothed[-1] > 2.0 * smoothed[0]:
+    kept = np.asarray(keep, dtype=bool) & finite
+    # A curve usable up to its second half did not rise from its first steps, however early its minimum
+    # (a trained model's flat curve, its minimum a chance low among its first points, diverging at the end).
+    usable_late = kept.any() and int(np.nonzero(kept)[0][-1]) >= len(values) // 2
+    if lowest <= max(2, 0.1 * len(smoothed)) and smoothed[-1] > 2.0 * smoothed[0] and not usable_late:
         reasons.append(("diverged", f"diverged at once: the loss rose from the first steps, to more than twice its "
                                     f"start; lower start_lr ({rates[finite][0]:.3g}) if the model can bear no rate as "
                                     f"high, else check the data and the model"))
         return reasons
-    kept = np.asarray(keep, dtype=bool) & finite
     if kept.sum() < MIN_POINTS:
         reasons.append(_too_few_usable(rates, values, kept))
         return reasons

@@ -237,6 +237,13 @@ def usable(learning_rates, losses, beta=0.9, rise=0.5, signed=None):
       test that started too high). The running average lags the raw loss, which
       here is what is wanted: one lucky low batch in the divergent tail
       cannot pull it down, so the tail is cut however its raw losses jump.
+      A fall within the batches' noise (less than `NOISE_FALLS` standard
+      deviations that a flat curve's fall would have: a trained model's
+      test, or rates too low to move the loss) is no minimum to rise from:
+      the rise must then climb as far above the start, and last (from the
+      last point the average was below that level), so the noise is not
+      read as a divergence and a divergence at the end of the test is
+      read where it is.
 
     When the loss never turned up and its smoothed minimum is among the last
     points, the test ended while the loss was still falling; a note says so
@@ -304,9 +311,20 @@ def usable(learning_rates, losses, beta=0.9, rise=0.5, signed=None):
     first_rise = None
     if fall > 1e-6 * abs(start):  # a fall within rounding is none
         level = average[lowest] + min(rise * fall, max(float(average[lowest]), 0.0) or rise * fall)
-        above = np.nonzero(average[lowest:] > level)[0]
-        if len(above):
-            first_rise = int(index[lowest + above[0]])
+        noise = _fall_noise(values[index], beta)
+        within_noise = fall < NOISE_FALLS * noise
+        if within_noise:
+            # A fall within the noise (a trained model's flat curve, its minimum a chance low of the noise)
+            # is no minimum to rise from: the noise climbs back over so small a fall again and again, and
+            # a divergence at the end of the test read as one "at once". The curve is flat at its start:
+            # the rise must climb as far above the start as a fall would have to go below it to count,
+            # and last: from the last time the average was back below that level.
+            level = max(level, start + NOISE_FALLS * noise)
+        above = average[lowest:] > level
+        if within_noise and above.any():
+            above[: int(np.nonzero(~above)[0][-1]) + 1] = False
+        if above.any():
+            first_rise = int(index[lowest + int(np.argmax(above))])
             keep[first_rise:] = False
     still_falling, fitted = False, None
     if first_rise is None and fall > 1e-6 * abs(start):
@@ -338,6 +356,22 @@ def usable(learning_rates, losses, beta=0.9, rise=0.5, signed=None):
                 f"where training diverges"
             )
     return Usable(keep, artefacts, first_rise, notes, still_falling, fitted, signed)
+
+
+# A running average that fell below its start by less than this many standard deviations of that fall on
+# a flat curve fell within the batches' noise (`_fall_noise`).
+NOISE_FALLS = 3.0
+
+
+def _fall_noise(values, beta):
+    """The standard deviation of `usable`'s fall (its start, the median of the first tenth of the raw
+    ``values``, less the running average of weight ``beta``) on a flat curve of the same batch noise: the
+    noise (1.4826 x the median absolute difference between the raw and smoothed losses) times the
+    root of the sum of the median's variance (1.2533**2 / n of n points) and the average's ((1 - beta) /
+    (1 + beta), that of an average of independent noise)."""
+    noise = 1.4826 * float(np.median(np.abs(values - smooth(values, beta))))
+    head = max(3, len(values) // 10)
+    return noise * math.sqrt(1.2533**2 / head + (1.0 - beta) / (1.0 + beta))
 
 
 def _fall(values):
