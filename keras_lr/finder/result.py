@@ -108,9 +108,9 @@ def _assess(learning_rates, losses, keep):
 def _rose_above_start(values, at, smoothing=0.9, beyond_noise=False):
     """Whether the loss from point ``at`` on rose for real: to NaN, or its smoothed curve `ROSE_ABOVE_START`
     above its start (or the start is 0 or below: no share to read). With ``beyond_noise``, also when it
-    rose above its start by more than twice the batches' noise before ``at`` (1.4826 x the median absolute
-    difference between the raw and smoothed losses): a smooth rise to 1.4x (a trained model's test, a
-    validation loss) is one, where a rise of 3% on a batch noise of 5% is not."""
+    rose above its start by more than twice the batches' noise before ``at`` (`suggestions._batch_noise`): a
+    smooth rise to 1.4x (a trained model's test, a validation loss) is one, where a rise of 3% on a batch
+    noise of 5% is not."""
     curve = s.smooth(values, smoothing)
     finite = np.nonzero(np.isfinite(curve))[0]
     start = float(np.median(curve[finite[: max(3, len(finite) // 10)]]))
@@ -122,7 +122,7 @@ def _rose_above_start(values, at, smoothing=0.9, beyond_noise=False):
     if not beyond_noise:
         return False
     before = finite[finite < at]
-    noise = 1.4826 * float(np.median(np.abs(values[before] - curve[before]))) if len(before) else 0.0
+    noise = s._batch_noise(values[before], curve[before]) if len(before) else 0.0
     return top - start > 2.0 * noise
 
 

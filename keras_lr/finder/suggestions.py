@@ -358,6 +358,12 @@ def usable(learning_rates, losses, beta=0.9, rise=0.5, signed=None):
     return Usable(keep, artefacts, first_rise, notes, still_falling, fitted, signed)
 
 
+def _batch_noise(raw, smoothed):
+    """The batches' noise of a curve: 1.4826 x the median absolute difference between its raw and
+    smoothed losses (the standard deviation, were the noise normal; one wild batch does not move it)."""
+    return 1.4826 * float(np.median(np.abs(np.asarray(raw) - np.asarray(smoothed))))
+
+
 # A running average that fell below its start by less than this many standard deviations of that fall on
 # a flat curve fell within the batches' noise (`_fall_noise`).
 NOISE_FALLS = 3.0
@@ -366,10 +372,10 @@ NOISE_FALLS = 3.0
 def _fall_noise(values, beta):
     """The standard deviation of `usable`'s fall (its start, the median of the first tenth of the raw
     ``values``, less the running average of weight ``beta``) on a flat curve of the same batch noise: the
-    noise (1.4826 x the median absolute difference between the raw and smoothed losses) times the
+    noise (`_batch_noise`) times the
     root of the sum of the median's variance (1.2533**2 / n of n points) and the average's ((1 - beta) /
     (1 + beta), that of an average of independent noise)."""
-    noise = 1.4826 * float(np.median(np.abs(values - smooth(values, beta))))
+    noise = _batch_noise(values, smooth(values, beta))
     head = max(3, len(values) // 10)
     return noise * math.sqrt(1.2533**2 / head + (1.0 - beta) / (1.0 + beta))
 
