@@ -27,7 +27,8 @@ def plot_range_test(result, ax=None, suggestions=True, save=None):
     `result.cyclic_bounds()` as a shaded band and the rate where the loss
     rose for good as a dotted line. The y-limits show the whole part of the
     curve the suggestions are read from (the divergent tail runs off the
-    top), and a marker is drawn only at a rate the test tried.
+    top), and a suggestion is marked only where it lies within the range
+    of rates the test tried (the `minimum` can lie below it).
 
     Example:
 
