@@ -244,7 +244,7 @@ def lr_find(
 ):
     """Runs the learning-rate range test on a compiled model, then restores it.
 
-    Trains for up to `num_steps` steps (four times that when the test is
+    Trains for up to `num_steps` steps (three times that when the test is
     run again, below) while the rate rises from `start_lr`
     to `end_lr`, records the loss at every step, and stops early when the
     smoothed loss exceeds `divergence_threshold` times its best or is NaN.
@@ -265,7 +265,11 @@ def lr_find(
     benchmarks/finder_quality.py this is what a CNN trained with SGD
     needed: all 10 of its 300-step tests asked, and at 900 steps all 10
     were reliable, their peaks at the grid's best. `retry=False` keeps the
-    first test whatever it shows.
+    first test whatever it shows. A model trained already (its optimizer
+    has taken steps) whose loss did not fall beyond the batches' noise
+    before it rose has little left to fall: an unreliable answer then says
+    so, and to test the model as built instead (a digits MLP trained for
+    30 epochs was "not steady" at 300 steps and again at 900).
 
     A network can die on the test's highest rates instead of diverging:
     its ReLU units die (on unscaled inputs, for one), it gives one output
@@ -411,6 +415,7 @@ def lr_find(
     if _is_generator(x):
         x = _cycle(x)  # once: a second test reads on from where the first stopped
     state = ModelState(model)
+    trained = int(optimizers.step_counter(model.optimizer).numpy())  # batches it has trained
 
     def test(steps):
         finder = LRFinder(
@@ -483,6 +488,16 @@ def lr_find(
                 f"input at its highest rates: units die at high rates on unscaled features, so standardise the "
                 f"inputs if they are not. The answer is a second test of {3 * num_steps} steps, which did not."
             )
+    if result is not None and trained and result._flat and np.isfinite(result.rise_lr) and result._too_short:
+        # The advice to test longer does not reach what is wrong: the loss has nothing left to fall. (A curve
+        # that never rose may be flat because its rates were too low to move the loss.)
+        result.notes.append(
+            f"the model had trained on {trained} batches before the test (its optimizer's step counter), and its "
+            f"loss did not fall beyond the batches' noise before it rose at {result.rise_lr:.3g}: a trained model "
+            f"has little left to fall, which a longer test does not change. A range test chooses the rate to train "
+            f"a model with from its start: run it on the model as built, before fit"
+        )
+        result._warnings.append(f"{result.notes[-1]}.")
     if result is not None:
         result._warn()
     return result

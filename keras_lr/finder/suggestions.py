@@ -206,11 +206,14 @@ class Usable:
             its start: the model had fit the test's batches, and the points
             after it are set aside (None when it never got there).
         notes: List of strings: what was set aside or found, and why.
+        flat: Bool. Whether the running average never fell below its
+            start by more than the batches' noise (`NOISE_FALLS`): a
+            trained model's test, or rates too low to move the loss.
     """
 
-    def __init__(self, keep, artefacts, rise, notes, still_falling=False, fitted=None, signed=False):
+    def __init__(self, keep, artefacts, rise, notes, still_falling=False, fitted=None, signed=False, flat=False):
         self.keep, self.artefacts, self.rise, self.notes = keep, artefacts, rise, notes
-        self.still_falling, self.fitted = still_falling, fitted
+        self.still_falling, self.fitted, self.flat = still_falling, fitted, flat
         self.signed = signed  # the loss went below 0 by more than rounding: one that can be negative
 
 
@@ -308,7 +311,7 @@ def usable(learning_rates, losses, beta=0.9, rise=0.5, signed=None):
     if not average[lowest] < start:
         lowest = int(np.argmin(average))
     fall = start - float(average[lowest])
-    first_rise = None
+    first_rise, within_noise = None, True
     if fall > 1e-6 * abs(start):  # a fall within rounding is none
         level = average[lowest] + min(rise * fall, max(float(average[lowest]), 0.0) or rise * fall)
         noise = _fall_noise(values[index], beta)
@@ -355,7 +358,7 @@ def usable(learning_rates, losses, beta=0.9, rise=0.5, signed=None):
                 f"before the loss turned up, so the suggestions are cautious; raise end_lr (or num_steps) to see "
                 f"where training diverges"
             )
-    return Usable(keep, artefacts, first_rise, notes, still_falling, fitted, signed)
+    return Usable(keep, artefacts, first_rise, notes, still_falling, fitted, signed, flat=within_noise)
 
 
 def _batch_noise(raw, smoothed):
@@ -378,6 +381,22 @@ def _fall_noise(values, beta):
     noise = _batch_noise(values, smooth(values, beta))
     head = max(3, len(values) // 10)
     return noise * math.sqrt(1.2533**2 / head + (1.0 - beta) / (1.0 + beta))
+
+
+def _end_fell(values, beta):
+    """Whether a curve's end lies below its start by more than `NOISE_FALLS` standard errors: the start,
+    the median of the first tenth of the finite raw ``values`` (at least 3); the end, the median of its
+    last full one-sided window (`_steady_end`); each median's error 1.2533 x the noise (`_batch_noise`)
+    over the root of its points. It sees a fall still going at the end that the running average
+    `usable` reads, lagging, may not."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    head, tail = max(3, len(values) // 10), min(_window_reach(beta), len(values) // 2) + 1
+    if len(values) < 3:
+        return False
+    fall = float(np.median(values[:head])) - float(np.median(values[-tail:]))
+    noise = _batch_noise(values, smooth(values, beta))
+    return fall > NOISE_FALLS * 1.2533 * noise * math.sqrt(1.0 / head + 1.0 / tail)
 
 
 def _fall(values):

@@ -277,6 +277,28 @@ def test_validation_data_with_sample_weights():
     assert expected != pytest.approx(model.evaluate(x[192:], y[192:], verbose=0), rel=0.02)  # the weights count
 
 
+def test_a_trained_models_flat_test_says_the_model_was_trained():
+    # A user's mistake: the range test on a model fit for 20 epochs. Its loss has nothing left to fall, and the
+    # curve, flat to the batches' noise until it rose, was "not steady: raise num_steps", which a longer test
+    # does not help (a digits MLP trained for 30 epochs: not steady at 300 steps and at 900).
+    x, y = regression_data()
+    model = model_with(keras.optimizers.Adam(0.01))
+    model.fit(x, y, batch_size=32, epochs=20, verbose=0)
+    with pytest.warns(UserWarning, match="the model had trained on 160 batches before the test"):
+        result = keras_lr.lr_find(model, x, y, batch_size=32, num_steps=100, seed=1, retry=False, verbose=0)
+    assert not result.reliable and result.rise_lr > 1e-3
+    assert "run it on the model as built" in result.notes[-1]
+    # The model as built falls; one trained for 20 epochs but tested over rates too low to move its loss never
+    # rose, and may be flat for that: neither is told it was trained.
+    fresh = keras_lr.lr_find(model_with(keras.optimizers.Adam(0.01)), x, y, num_steps=100, seed=1, verbose=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        low = keras_lr.lr_find(model, x, y, start_lr=1e-7, end_lr=1e-6, num_steps=100, seed=1, retry=False, verbose=0)
+    assert not low.reliable
+    for said in [*fresh.notes, *low.notes, *(str(w.message) for w in caught)]:
+        assert "had trained" not in said
+
+
 @pytest.mark.parametrize("make", [lambda: keras.optimizers.SGD(0.1, momentum=0.9),
                                   lambda: keras.optimizers.RMSprop(0.01, momentum=0.9)], ids=["sgd", "rmsprop"])
 def test_a_trained_models_momentum_buffer_is_not_carried_into_the_test(make):
@@ -749,14 +771,15 @@ def test_a_second_test_that_cannot_judge_either_is_the_answer_and_warns_once(mon
 
 
 def test_a_generator_is_read_on_by_the_second_test(monkeypatch):
-    # Every reliable curve "barely fell" here, so the test is run again.
+    # Every reliable curve "barely fell" here, so the test is run again. (Its batch losses vary by 40%, and
+    # over 30 steps its fall of 30% or so may also read as within that noise: run again all the same.)
     monkeypatch.setattr(keras_lr.finder.result, "BARELY_FELL", 10.0)
     x, y = regression_data(1024)
     batches = ((x[i:i + 16], y[i:i + 16]) for i in range(0, 1024, 16))  # 64 batches, then cycled
     model = model_with(keras.optimizers.SGD(0.01, momentum=0.9))
     result = keras_lr.lr_find(model, batches, start_lr=1e-4, end_lr=0.1, num_steps=30, seed=0, verbose=0)
-    assert result.first_test.reliable and len(result.first_test.frame) == 30 and len(result.frame) == 90
-    assert "(the loss fell by only" in result.notes[0]
+    assert len(result.first_test.frame) == 30 and len(result.frame) == 90
+    assert result.notes[0].startswith("a first test of 30 steps was too short to judge (")
 
 
 def test_a_reliable_first_test_is_kept_when_the_second_cannot_judge(monkeypatch):
@@ -912,7 +935,7 @@ def test_a_reliable_second_test_after_a_collapse_warns_to_standardise_the_inputs
     x, y = regression_data()
     with pytest.warns(UserWarning, match=r"the network of a first test of 30 steps collapsed to one output .*"
                                          r"standardise the inputs if they are not.*a second test of 90 steps"):
-        result = keras_lr.lr_find(model_with(keras.optimizers.SGD()), x, y, start_lr=1e-4, end_lr=0.01,
+        result = keras_lr.lr_find(model_with(keras.optimizers.SGD()), x, y, start_lr=1e-4, end_lr=0.1,
                                   num_steps=30, seed=0, verbose=0)
     assert result.reliable and result.first_test.collapsed and len(result.frame) == 90
 

@@ -171,7 +171,7 @@ def test_a_curve_that_never_falls():
     flat = 2.0 + rng.normal(0.0, 0.002, size=len(RATES))
     (reason,) = assess(RATES, flat)
     assert reason.startswith("the loss never fell over the 141 steps from 1e-06 to 10; ")
-    assert "raise num_steps (e.g. to 423) or start_lr" in reason
+    assert "raise num_steps (threefold, say) or start_lr" in reason
     rising = 2.0 + 10.0 ** (X + 1.0)
     assert math.isnan(s.valley(RATES, rising))
     assert math.isnan(s.steep(RATES, rising))
