@@ -443,6 +443,7 @@ class FitSession:
         owner, name = type(self.schedule_owner).__name__, type(self.optimizer).__name__
         owner = getattr(self.schedule_owner, "owner_name", None) or owner
         hint = getattr(self.schedule_owner, "momentum_hint", None)  # one the user can follow where it runs
+        where = getattr(self.schedule_owner, "momentum_where", "")  # where base_momentum goes, if not to the owner
         why = (
             f"{name} has no momentum to cycle (SGD and RMSprop need a non-zero `momentum`; "
             f"Adam-family optimizers take `beta_1`)"
@@ -451,7 +452,7 @@ class FitSession:
         )
         if why is not None:
             self._momentum = None
-            remedy = hint[0].upper() + hint[1:] if hint else "Pass base_momentum=None to silence this"
+            remedy = hint[0].upper() + hint[1:] if hint else f"Pass base_momentum=None{where} to silence this"
             _warnings.warn(f"{owner}: {why}; only the learning rate is scheduled. {remedy}.")
             return None
         compiled = float(plain(getattr(self.optimizer, attribute)))
@@ -461,7 +462,8 @@ class FitSession:
             _warnings.warn(
                 f"{owner}: cycles {name}'s {attribute} between {low:g} and {high:g}, in place of the {compiled:g} it "
                 f"was compiled with; "
-                + (hint or f"pass base_momentum=None to keep {compiled:g}, or base_momentum and max_momentum around it")
+                + (hint or f"pass base_momentum=None{where} to keep {compiled:g}, or base_momentum and max_momentum "
+                           f"around it")
                 + "."
             )
         return attribute

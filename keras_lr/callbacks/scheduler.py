@@ -191,6 +191,9 @@ class Scheduler(ScheduleCallback):
             step.
     """
 
+    # Its momentum warnings' advice: Scheduler takes no base_momentum, its schedule does.
+    momentum_where = " to the schedule that prescribes the momentum (OneCycle or CyclicLR in keras_lr.schedules)"
+
     def __init__(self, schedule, verbose=0):
         super().__init__(verbose=verbose)
         self.schedule = check_schedule(type(self).__name__, "schedule", schedule)

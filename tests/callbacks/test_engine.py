@@ -144,6 +144,20 @@ def test_a_compiled_momentum_outside_the_cycle_is_named_once_and_one_inside_is_s
             fit(bias_model(make()), [keras_lr.CyclicLR(0.01, 0.1, step_size_up=5)])
 
 
+def test_a_schedulers_momentum_warnings_say_where_base_momentum_goes():
+    # A probe followed the warning's "pass base_momentum=None" to Scheduler, which has no such argument
+    # (TypeError): a Scheduler's schedule takes it.
+    where = r"pass base_momentum=None to the schedule that prescribes the momentum \(OneCycle or CyclicLR in keras_lr.schedules\)"
+    with pytest.warns(UserWarning, match=r"Scheduler: Adagrad has no momentum to cycle .*Pass base_momentum=None to "
+                                         r"the schedule that prescribes the momentum .* to silence this"):
+        fit(bias_model(keras.optimizers.Adagrad(0.1)), [keras_lr.Scheduler(OneCycleSchedule(0.1, 3 * STEPS))])
+    with pytest.warns(UserWarning, match=r"Scheduler: cycles Adam's beta_1 .*; " + where + " to keep 0.5"):
+        fit(bias_model(keras.optimizers.Adam(0.1, beta_1=0.5)), [keras_lr.Scheduler(OneCycleSchedule(0.1, 3 * STEPS))])
+    with pytest.warns(UserWarning, match=r"OneCycle: Adagrad has no momentum to cycle .*Pass base_momentum=None to "
+                                         r"silence this"):
+        fit(bias_model(keras.optimizers.Adagrad(0.1)), [keras_lr.OneCycle(0.1)])
+
+
 CALLBACKS = [
     keras_lr.Scheduler(keras.optimizers.schedules.CosineDecay(0.1, 100, warmup_steps=5, warmup_target=0.2)),
     keras_lr.Scheduler(keras_lr.schedules.Sequential([0.1, OneCycleSchedule(0.1, 50)], boundaries=[10]), verbose=1),
