@@ -436,13 +436,15 @@ class Oracle:
             self.save()
         if not metrics:
             return trial
-        if not all(name.startswith(CURVE) for name in metrics):
-            return super().update_trial(trial_id, metrics, step)
-        for name, value in metrics.items():
-            if not trial.metrics.exists(name):
-                direction = self.objective.direction if name == OBJECTIVE_CURVE else "min"
-                trial.metrics.register(name, direction=direction)
-            trial.metrics.update(name, value, step=step)
+        with warnings.catch_warnings():  # KerasTuner's best value (nanmin) of a curve that is all NaN so far
+            warnings.filterwarnings("ignore", message="All-NaN", category=RuntimeWarning)
+            if not all(name.startswith(CURVE) for name in metrics):
+                return super().update_trial(trial_id, metrics, step)
+            for name, value in metrics.items():
+                if not trial.metrics.exists(name):
+                    direction = self.objective.direction if name == OBJECTIVE_CURVE else "min"
+                    trial.metrics.register(name, direction=direction)
+                trial.metrics.update(name, value, step=step)
         stop = self._prune(trial, step)
         self._save_trial(trial)
         if not stop:

@@ -492,6 +492,25 @@ def test_a_search_where_every_trial_diverges_says_so(tmp_path, capsys):
 
 
 @search_bookkeeping
+def test_a_search_whose_curves_are_all_nan_warns_only_of_that(tmp_path):
+    # Not numpy's "All-NaN axis encountered", from KerasTuner's best value of a curve that is all NaN so far,
+    # once per trial before keras_lr's own warning (a probe counted six).
+    def build(hp):
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+        model.compile(keras.optimizers.SGD(tuning.learning_rate(hp, min_value=6.0, max_value=8.0, default=6.0)), "mse")
+        return model
+
+    tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build, schedules=("constant",)), tmp_path,
+                 objective="val_loss", max_trials=3, seed=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        search_regression(tuner)
+    assert tuning.history_frame(tuner).value.isna().any()  # a curve went to NaN
+    said = [str(w.message) for w in caught if not issubclass(w.category, DeprecationWarning)]
+    assert len(said) == 1 and "no trial finished with a finite score" in said[0], said
+
+
+@search_bookkeeping
 def test_bayesian_optimization_runs_every_initial_point_whatever_its_num_initial_points(tmp_path):
     points = [{"learning_rate": 0.05}, {"learning_rate": 0.02, "lr_schedule": "one_cycle"},
               {"learning_rate": 0.01, "lr_schedule": "cosine"}]
