@@ -139,15 +139,19 @@ def _check_collapse(model, x, batch_size, state):
 
 
 def _collapsed(before, after):
-    """Whether a network that gave different outputs to the probe's inputs before the test gives every
-    one of them the same (within a millionth of the spread it had) after it, on each of its outputs."""
+    """Whether the network gives every one of the probe's inputs the same output after the test, on each
+    of its outputs: within a millionth of the spread they had before it, or, where they were all the same
+    before it too (a softmax saturated by unscaled inputs), of the outputs' size."""
     if before is None or after is None or len(before) != len(after):
         return False
 
     def spread(output):
         return float(np.max(np.ptp(output.reshape(len(output), -1), axis=0))) if output.ndim and len(output) > 1 else 0.0
 
-    return all(spread(b) > 0 and spread(a) <= 1e-6 * spread(b) for b, a in zip(before, after))
+    def reference(output):
+        return spread(output) or (float(np.max(np.abs(output))) if output.size else 0.0)
+
+    return all(reference(b) > 0 and spread(a) <= 1e-6 * reference(b) for b, a in zip(before, after))
 
 
 def _is_generator(x):
@@ -280,7 +284,9 @@ def lr_find(
     has read it), `lr_find` compares the model's outputs on one batch of the
     data (rows spread over arrays, the first batch of a dataset,
     PyDataset or DataLoader; not a generator's) at the end of the test and before it: all
-    equal at the end and not before, and that loss read as part of the
+    equal at the end (within a millionth of their spread before, or of
+    their size where they were all equal before too: a softmax saturated by
+    unscaled inputs), and that loss read as part of the
     fall (the curve never rose for good, or that loss lies nearer its
     minimum than its start: a CNN whose loss climbs back to the labels'
     entropy, its start, as its units die has read that rise, and stands),

@@ -181,7 +181,7 @@ def _collapse_reason(rates, values, smoothing):
     last = rates[np.isfinite(values) & (rates > 0)][-1]
     return (
         f"the network collapsed: at the end of the test (learning rate {last:.3g}) it gave the same output "
-        f"for every input of a batch of the data, where it had not before the test, so the loss it fell to "
+        f"for every input of a batch of the data, so the loss it fell to "
         f"({level:.3g}, by {reached:.3g}) is a constant prediction's, not training's, and the curve does not "
         f"show where training fails; standardise the inputs if they are not (units die at high rates on "
         f"unscaled features), or lower end_lr below {reached:.3g}"

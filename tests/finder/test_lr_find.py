@@ -850,6 +850,30 @@ def test_a_network_that_collapses_to_one_output_is_unreliable(kind):
         peak_from("OneCycle", result, 100)
 
 
+def test_a_network_saturated_before_the_test_is_judged_against_its_outputs_size():
+    # Unscaled breast cancer into a softmax (a newcomer's first try): the outputs were all [1, 0] before the test
+    # too, so "one output for every input at the end, where it gave different ones before" could not fire. The
+    # curve fell to the constant prediction's loss and read as reliable, its peak 0.96 and 0.71 on 2 of 6 seeds,
+    # at which OneCycle trained a network predicting the majority class (0.629 where Adam(0.001) gave 0.90).
+    from sklearn.datasets import load_breast_cancer
+
+    from keras_lr.finder.range_test import _collapsed
+
+    x, y = load_breast_cancer(return_X_y=True)
+    for seed in range(6):
+        keras.utils.set_random_seed(seed)
+        model = keras.Sequential([keras.Input((30,)), keras.layers.Dense(32, activation="relu"),
+                                  keras.layers.Dense(2, activation="softmax")])
+        model.compile(keras.optimizers.Adam(), "sparse_categorical_crossentropy")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = keras_lr.lr_find(model, x.astype("float32"), y, batch_size=32, seed=seed, retry=False, verbose=0)
+        assert not result.reliable or result.one_cycle_max_lr < 0.1, (seed, result)
+    saturated, constant = np.tile([[1.0, 0.0]], (8, 1)), np.tile([[0.63, 0.37]], (8, 1))
+    assert _collapsed([saturated], [constant]) and not _collapsed([saturated], [np.eye(2)[np.arange(8) % 2]])
+    assert not _collapsed([np.zeros((8, 1))], [np.zeros((8, 1))])  # nothing to measure a spread against
+
+
 def test_a_collapsed_test_is_run_again_denser():
     # With three times the steps over the same rates the loss may diverge before the units die.
     result = keras_lr.lr_find(collapsing_model(), *unscaled_classes(), batch_size=32, num_steps=150, seed=0,
