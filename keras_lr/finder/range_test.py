@@ -486,13 +486,15 @@ def lr_find(
         judged = "could not be judged" if collapsed else "was too short to judge"
         result.notes.insert(0, f"a first test of {num_steps} steps {judged} ({why}); this is a second "
                                f"test of {3 * num_steps} steps over the same rates")
-        if collapsed and result.reliable:
-            # The denser curve is read, but what let the units die is still there: its peak may train poorly
-            # (unscaled breast cancer with RMSprop: 4e-4 to 7e-4, worse than 0.01).
+        if collapsed and not result.collapsed:
+            # The denser curve is read, but what let the units die is still there: a reliable answer's peak may
+            # train poorly (unscaled breast cancer with RMSprop: 4e-4 to 7e-4, worse than 0.01), and an
+            # unreliable one's own advice (raise num_steps) missed it (a newcomer's unscaled regression target).
             result._warnings.append(
                 f"the network of a first test of {num_steps} steps collapsed to one output for every "
                 f"input at its highest rates: units die at high rates on unscaled features, so standardise the "
-                f"inputs if they are not. The answer is a second test of {3 * num_steps} steps, which did not."
+                f"inputs if they are not. The answer is a second test of {3 * num_steps} steps, which did not"
+                + ("." if result.reliable else ", but cannot support a suggestion either.")
             )
     if result is not None and trained and result._flat and np.isfinite(result.rise_lr) and result._too_short:
         # The advice to test longer does not reach what is wrong: the loss has nothing left to fall. (A curve

@@ -964,6 +964,25 @@ def test_a_reliable_second_test_after_a_collapse_warns_to_standardise_the_inputs
     assert result.reliable and result.first_test.collapsed and len(result.frame) == 90
 
 
+def test_an_unreliable_second_test_after_a_collapse_still_warns_to_standardise_the_inputs(monkeypatch):
+    # A newcomer's unscaled regression target: the first test collapsed, the second was not steady, and the warning
+    # gave only the second's advice (raise num_steps); what let the units die was said in result.notes alone.
+    from keras_lr.finder import range_test
+
+    checks = iter([(True, None), (False, None)])
+    monkeypatch.setattr(range_test, "_check_collapse", lambda *args: next(checks))
+    monkeypatch.setattr(keras_lr.finder.result, "_fell_to_collapse", lambda *args: True)
+    assess = keras_lr.finder.result._assess
+    monkeypatch.setattr(keras_lr.finder.result, "_assess", lambda rates, losses, keep=None: (
+        assess(rates, losses, keep) + ([("too few", "made up")] if len(rates) > 30 else [])))
+    x, y = regression_data()
+    with pytest.warns(UserWarning, match=r"the network of a first test of 30 steps collapsed to one output .*"
+                                         r"standardise the inputs if they are not"):
+        result = keras_lr.lr_find(model_with(keras.optimizers.SGD()), x, y, start_lr=1e-4, end_lr=0.1,
+                                  num_steps=30, seed=0, verbose=0)
+    assert not result.reliable and result.first_test.collapsed
+
+
 def test_a_lucky_first_batch_is_not_the_best_the_stop_rule_reads():
     # Heavy sample weights (3% positives weighted 17x, measured on digits): the first batch, without a positive,
     # had a loss of 0.21, and the running average after the next one passed 4 x that: "diverged" at a rate of
