@@ -370,33 +370,36 @@ def _batch_noise(raw, smoothed):
 # A running average that fell below its start by less than this many standard deviations of that fall on
 # a flat curve fell within the batches' noise (`_fall_noise`).
 NOISE_FALLS = 3.0
+# A median's standard error over a mean's, sqrt(pi / 2), for normal noise: n points' median errs by
+# _MEDIAN_ERROR x noise / sqrt(n).
+_MEDIAN_ERROR = 1.2533
 
 
 def _fall_noise(values, beta):
     """The standard deviation of `usable`'s fall (its start, the median of the first tenth of the raw
     ``values``, less the running average of weight ``beta``) on a flat curve of the same batch noise: the
     noise (`_batch_noise`) times the
-    root of the sum of the median's variance (1.2533**2 / n of n points) and the average's ((1 - beta) /
+    root of the sum of the median's variance (`_MEDIAN_ERROR`**2 / n of n points) and the average's ((1 - beta) /
     (1 + beta), that of an average of independent noise)."""
     noise = _batch_noise(values, smooth(values, beta))
     head = max(3, len(values) // 10)
-    return noise * math.sqrt(1.2533**2 / head + (1.0 - beta) / (1.0 + beta))
+    return noise * math.sqrt(_MEDIAN_ERROR**2 / head + (1.0 - beta) / (1.0 + beta))
 
 
 def _end_fell(values, beta):
     """Whether a curve's end lies below its start by more than `NOISE_FALLS` standard errors: the start,
     the median of the first tenth of the finite raw ``values`` (at least 3); the end, the median of its
-    last full one-sided window (`_steady_end`); each median's error 1.2533 x the noise (`_batch_noise`)
-    over the root of its points. It sees a fall still going at the end that the running average
-    `usable` reads, lagging, may not."""
+    last full one-sided window (`_steady_end`); each median's error `_MEDIAN_ERROR` x the noise
+    (`_batch_noise`) over the root of its points. It sees a fall still going at the end that the running
+    average `usable` reads, lagging, may not."""
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
-    head, tail = max(3, len(values) // 10), min(_window_reach(beta), len(values) // 2) + 1
     if len(values) < 3:
         return False
+    head, tail = max(3, len(values) // 10), min(_window_reach(beta), len(values) // 2) + 1
     fall = float(np.median(values[:head])) - float(np.median(values[-tail:]))
     noise = _batch_noise(values, smooth(values, beta))
-    return fall > NOISE_FALLS * 1.2533 * noise * math.sqrt(1.0 / head + 1.0 / tail)
+    return fall > NOISE_FALLS * _MEDIAN_ERROR * noise * math.sqrt(1.0 / head + 1.0 / tail)
 
 
 def _fall(values):

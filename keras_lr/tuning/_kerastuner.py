@@ -57,6 +57,7 @@ hyperparameters, status, score and metrics (not its message), and
 tests/tuning/test_kerastuner.py fails when any of these changes underneath.
 """
 
+import contextlib
 import contextvars
 import copy
 import functools
@@ -99,6 +100,15 @@ POLL = 0.5
 # The oracle of the keras_lr tuner being built (while KerasTuner builds the hypermodel
 # to learn the search space): LRHyperModel.build tells it about its range test there.
 constructing = contextvars.ContextVar("keras_lr_tuning_oracle", default=None)
+
+
+@contextlib.contextmanager
+def _quiet_all_nan():
+    """Silences numpy's "All-NaN axis encountered", which KerasTuner's best value of a metric (nanmin,
+    nanmax) gives while a trial's curve is all NaN: the trial's divergence is keras_lr's to say."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="All-NaN", category=RuntimeWarning)
+        yield
 
 
 def search_of(callbacks):
@@ -436,8 +446,7 @@ class Oracle:
             self.save()
         if not metrics:
             return trial
-        with warnings.catch_warnings():  # KerasTuner's best value (nanmin) of a curve that is all NaN so far
-            warnings.filterwarnings("ignore", message="All-NaN", category=RuntimeWarning)
+        with _quiet_all_nan():
             if not all(name.startswith(CURVE) for name in metrics):
                 return super().update_trial(trial_id, metrics, step)
             for name, value in metrics.items():
@@ -511,8 +520,7 @@ class Oracle:
         return worst + margin if minimise else worst - margin
 
     def score_trial(self, trial):
-        with warnings.catch_warnings():  # KerasTuner's nanmin of a curve that is all NaN
-            warnings.simplefilter("ignore", RuntimeWarning)
+        with _quiet_all_nan():
             super().score_trial(trial)
         reason = self._divergence(trial)
         if reason is not None:
