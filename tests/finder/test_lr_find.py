@@ -287,7 +287,11 @@ def test_a_trained_models_flat_test_says_the_model_was_trained():
     with pytest.warns(UserWarning, match="the model had trained on 160 batches before the test"):
         result = keras_lr.lr_find(model, x, y, batch_size=32, num_steps=100, seed=1, retry=False, verbose=0)
     assert not result.reliable and result.rise_lr > 1e-3
-    assert "run it on the model as built" in result.notes[-1]
+    assert "run it on the model as built" in result.reasons[-1]
+    # OneCycle's refusal quotes the reasons: it says so too, not only "raise num_steps".
+    with pytest.raises(ValueError, match="had trained on 160 batches.*run it on the model as built"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[keras_lr.OneCycle(max_lr=result)])
+    assert "had trained on 160" in repr(result)
     # The model as built falls; one trained for 20 epochs but tested over rates too low to move its loss never
     # rose, and may be flat for that: neither is told it was trained.
     fresh = keras_lr.lr_find(model_with(keras.optimizers.Adam(0.01)), x, y, num_steps=100, seed=1, verbose=0)
