@@ -3,6 +3,7 @@
 import math
 
 import keras
+import numpy as np
 
 from keras_lr import _validation as v
 from keras_lr._engine.losses import MovingAverage
@@ -60,7 +61,8 @@ class ReduceLROnPlateau(MonitorCallback):
             precision, recall, F-scores, R^2 and IoU rise; an output's
             prefix and Keras's `_1` suffix are read through) and raises
             if it cannot.
-        min_delta: Float >= 0. Smallest change that counts as an improvement.
+        min_delta: Float >= 0. An improvement must beat the best by more
+            than this, compared in float32 as Keras (3.11 on) compares.
         cooldown: Integer >= 0. Checks to wait after a reduction before
             counting patience again.
         min_lr: Float >= 0. Reductions stop at this rate (checked against
@@ -115,9 +117,12 @@ class ReduceLROnPlateau(MonitorCallback):
     def _improved(self, value):
         if self.best is None:
             return not math.isnan(value)
+        # In float32, as Keras (3.11 on) compares: the monitored metrics are float32, and a gain of exactly
+        # min_delta on them (accuracy on 40 rows, 0.52499998 to 0.57499999 for min_delta=0.05) is none, where
+        # float64 read it as 0.05000001 and kept the rate that Keras's callback cut.
         if self._direction == "min":
-            return value < self.best - self.min_delta
-        return value > self.best + self.min_delta
+            return np.float32(value + self.min_delta) < np.float32(self.best)
+        return np.float32(value - self.min_delta) > np.float32(self.best)
 
     def _check(self, value):
         """One check of the monitored value; reduces the rate when patience runs out."""

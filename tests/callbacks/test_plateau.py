@@ -90,6 +90,41 @@ def test_same_decisions_as_keras_on_a_float_rate(seed):
     np.testing.assert_allclose(rates, expected, rtol=1e-6)
 
 
+def test_a_change_of_exactly_min_delta_in_float32_metrics_is_no_improvement():
+    # Accuracy on 40 validation rows moves in steps of 1/40, kept in float32: 0.52499998 to 0.57499999 is a
+    # gain of 2/40, exactly min_delta=0.05, which is no improvement (Keras compares in float32 and cuts the
+    # rate); read in float64 it was a gain of 0.05000001, and the rate was kept.
+    f32 = lambda value: float(np.float32(value))
+    for mode, values, cut in [("max", [0.525, 0.575], True), ("max", [0.525, 0.6], False),
+                              ("min", [0.575, 0.525], True), ("min", [0.6, 0.525], False)]:
+        callback = keras_lr.ReduceLROnPlateau("val_accuracy", mode=mode, factor=0.5, patience=0, min_delta=0.05)
+        _, rates = epoch_rates(callback, [f32(value) for value in values], monitor="val_accuracy")
+        assert rates == pytest.approx([0.1, 0.05 if cut else 0.1]), (mode, values)
+
+
+@pytest.mark.skipif(not hasattr(keras.callbacks.ReduceLROnPlateau(), "_is_improvement"),
+                    reason="Keras before 3.11 compared in float64 (numpy)")
+@pytest.mark.parametrize("mode", ["max", "min"])
+def test_same_decisions_as_keras_on_float32_metrics_on_a_grid(mode):
+    rng = np.random.default_rng(0)
+    counts = np.cumsum(rng.integers(-1, 4, size=40)) + 20
+    values = [float(np.float32(count / 40 if mode == "max" else 1 - count / 40)) for count in counts]
+    monitor = "val_accuracy" if mode == "max" else "val_loss"
+    arguments = dict(monitor=monitor, mode=mode, factor=0.7, patience=1, min_delta=0.05, min_lr=1e-6)
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    theirs = keras.callbacks.ReduceLROnPlateau(**arguments)
+    theirs.set_model(model)
+    theirs.on_train_begin()
+    expected = []
+    for epoch, value in enumerate(values):
+        theirs.on_epoch_end(epoch, {monitor: value})
+        expected.append(float(model.optimizer.learning_rate.numpy()))
+    _, rates = epoch_rates(keras_lr.ReduceLROnPlateau(**arguments), values, monitor=monitor)
+    assert 3 < len(set(expected)) < len(values)  # it cut the rate, and not at every epoch
+    np.testing.assert_allclose(rates, expected, rtol=1e-6)
+
+
 def test_checks_every_n_steps_on_the_smoothed_training_loss():
     callback = keras_lr.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1, frequency=5, smoothing=0.0)
     driver = Driver(callback)
