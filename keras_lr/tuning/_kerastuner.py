@@ -125,6 +125,17 @@ def local_oracle(tuner):
     return oracle if isinstance(oracle, keras_tuner.Oracle) else None
 
 
+def built_oracle(tuner):
+    """The oracle this process built: the tuner's own, or on a worker the one its `OracleClient` wraps.
+
+    The client forwards four attributes to the chief; the oracle it wraps was built from the same arguments
+    (the same script runs everywhere) and holds their settings (Hyperband's ``max_epochs``) and the space
+    the hypermodel declared.
+    """
+    oracle = tuner.oracle
+    return getattr(oracle, "_oracle", oracle)
+
+
 def find_hp(hyperparameters, name):
     return next((hp for hp in hyperparameters.space if hp.name == name), None)
 

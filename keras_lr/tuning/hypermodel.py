@@ -392,7 +392,7 @@ class LRHyperModel(keras_tuner.HyperModel):
         rate = variable_value(optimizer.learning_rate)
         epochs = None
         if "tuner/epochs" in values:  # Hyperband: the schedule spans its whole budget
-            epochs = getattr(tuner.oracle, "max_epochs", None) if tuner is not None else None
+            epochs = getattr(_kerastuner.built_oracle(tuner), "max_epochs", None) if tuner is not None else None
         has_momentum = momentum_attribute(optimizer) is not None
         validation = fit_kwargs.get("validation_data") is not None or bool(fit_kwargs.get("validation_split"))
         return choice.callback(values, rate, epochs, has_momentum, validation)

@@ -67,7 +67,7 @@ class _Search(keras_tuner.Tuner):
             # A resumed search: what its hyperparameters= declared, as LRHyperModel.declare_hyperparameters saw it.
             self.hypermodel.declared_before = set(given)
         for index, point in enumerate(self._initial_points):
-            _kerastuner.check_point(owner, self.oracle.hyperparameters, point, index)
+            _kerastuner.check_point(owner, _kerastuner.built_oracle(self).hyperparameters, point, index)
         _kerastuner.bound_client(self, self._chief_timeout)
         self._heartbeat = None
         self._waiting = False

@@ -214,6 +214,24 @@ def test_a_worker_gives_up_on_a_chief_that_does_not_answer(monkeypatch):
     assert time.monotonic() - began < 10
 
 
+def test_a_worker_makes_a_search_with_initial_points(tmp_path, monkeypatch):
+    # The points were checked against tuner.oracle's space, and a worker's oracle is KerasTuner's
+    # OracleClient, which has none: every worker of a search with initial_points stopped with AttributeError.
+    from keras_tuner.src.distribute import oracle_client
+    from tests.tuning.helpers import build_digits
+
+    for name, value in local.environment("tuner1", "127.0.0.1", local.free_port()).items():
+        monkeypatch.setenv(name, value)
+
+    def search(points):
+        return tuning.RandomSearch(tuning.LRHyperModel(build_digits), objective="val_loss", max_trials=3,
+                                   directory=str(tmp_path), initial_points=points)
+
+    assert isinstance(search([{"learning_rate": 0.01}]).oracle, oracle_client.OracleClient)
+    with pytest.raises(ValueError, match=r"initial_points\[0\]: learning_rate must be in"):
+        search([{"learning_rate": 100.0}])
+
+
 @pytest.mark.parametrize("argument, value", [("trial_timeout", 0), ("trial_timeout", "5"), ("chief_timeout", -1),
                                              ("chief_timeout", None)])
 def test_the_timeouts_are_checked(argument, value, tmp_path):

@@ -188,3 +188,25 @@ def test_kerastuners_search_asks_again_after_an_idle_answer(tmp_path):
     tuner = Counting(Answering(objective="loss", max_trials=3, hyperparameters=space), directory=str(tmp_path))
     tuner.search()
     assert Counting.asked == 3 and answers == []
+
+
+def test_a_workers_hyperband_schedule_spans_max_epochs(tmp_path, monkeypatch):
+    # On a worker, tuner.oracle is KerasTuner's OracleClient, which forwards four attributes to the chief: a
+    # Hyperband trial's one cycle read no max_epochs there and spanned the round's fit (1 epoch of 3), annealed
+    # to 4e-9 where the same trial in one process was a third of the way through its cycle.
+    from keras_tuner.src.distribute import oracle_client
+
+    hypermodel = tuning.LRHyperModel(build_digits, schedules=("one_cycle",))
+    tuner = tuning.Hyperband(hypermodel, objective="val_accuracy", max_epochs=3, factor=3,
+                             directory=str(tmp_path), project_name="search")
+    for name, value in {"KERASTUNER_TUNER_ID": "tuner1", "KERASTUNER_ORACLE_IP": "127.0.0.1",
+                        "KERASTUNER_ORACLE_PORT": "1"}.items():
+        monkeypatch.setenv(name, value)
+    worker = type("Worker", (), {})()
+    worker.oracle = oracle_client.OracleClient(tuner.oracle)
+    assert getattr(worker.oracle, "max_epochs", None) is None  # what the lookup met
+    hp = tuner.oracle.get_space()
+    hp.values.update({"tuner/epochs": 1, "tuner/initial_epoch": 0})
+    model = build_digits(hp)
+    for where in (tuner, worker):
+        assert hypermodel._callback(hp, model, where, {}).epochs == 3
