@@ -88,6 +88,7 @@ ALIVE = CONTROL + "alive"  # a worker's heartbeat
 RANGE_TEST = CONTROL + "range_test"  # on a trial: its fit runs the range test
 RANGE_TEST_RESULT = CONTROL + "range_test/"  # a report: low, high, one_cycle_max_lr, suggestion
 SUPERSEDED = CONTROL + "superseded"  # in an answer: this trial now runs on another worker
+LAST_EPOCH = CONTROL + "last_epoch"  # in a report: the fit's last epoch, after which no pruning saves anything
 
 # Seconds: the chief holds the trials after the first while the range test runs, unless its
 # worker has been silent this long (or trial_timeout, when set).
@@ -465,7 +466,8 @@ class Oracle:
                     direction = self.objective.direction if name == OBJECTIVE_CURVE else "min"
                     trial.metrics.register(name, direction=direction)
                 trial.metrics.update(name, value, step=step)
-        stop = self._prune(trial, step)
+        # At the fit's last epoch a stop saves nothing, and a trial trained in full would be ranked with the pruned.
+        stop = self._prune(trial, step) if not control.get(LAST_EPOCH) else trial.trial_id in self.keras_lr["pruned"]
         self._save_trial(trial)
         if not stop:
             return trial
@@ -480,10 +482,13 @@ class Oracle:
             return True
         if self.pruner is None or trial.trial_id in self.keras_lr["initial_trials"]:
             return False
+        # Trials pruned before count among the others only for a pruner that says so (successive halving's rungs
+        # hold every trial that reached them; Optuna's median rule takes the completed trials alone).
+        skipped = set(self.keras_lr["diverged"]) | (set() if getattr(self.pruner, "counts_pruned", True) else set(pruned))
         others = [
             curve(other, "objective")
             for other in self.trials.values()
-            if other.trial_id != trial.trial_id and other.status == COMPLETED and other.trial_id not in self.keras_lr["diverged"]
+            if other.trial_id != trial.trial_id and other.status == COMPLETED and other.trial_id not in skipped
         ]
         reason = self.pruner.prune(curve(trial, "objective"), others, self.objective.direction)
         if reason is None:
@@ -764,8 +769,11 @@ class ObjectiveCheck(keras.callbacks.Callback):
         )
 
 
-def report_epoch(tuner, trial, model, epoch, logs):
-    """Sends one epoch's logs to the oracle as curves; stops the model when it answers STOPPED."""
+def report_epoch(tuner, trial, model, epoch, logs, epochs=None):
+    """Sends one epoch's logs to the oracle as curves; stops the model when it answers STOPPED.
+
+    ``epochs``: the fit's (None: unknown); its last epoch is marked so, and is not pruned.
+    """
     logs = dict(logs or {})
     objective = tuner.oracle.objective
     if not objective.has_value(logs):
@@ -776,6 +784,8 @@ def report_epoch(tuner, trial, model, epoch, logs):
         rate = _current_rate(model)
         if rate is not None:
             metrics[CURVE + "learning_rate"] = rate
+    if epochs is not None and epoch + 1 >= epochs:
+        metrics[LAST_EPOCH] = 1.0
     answer = send(tuner.oracle, trial, metrics, step=epoch)
     if getattr(answer, "status", None) == STOPPED:
         model.stop_training = True

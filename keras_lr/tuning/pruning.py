@@ -5,7 +5,10 @@ running trial at every epoch so far (`{epoch: value}`) and at those of the
 finished trials, and returns why to stop it, or None. keras_lr's tuners ask
 after every epoch (`pruning=` of `keras_lr.tuning.RandomSearch`,
 `BayesianOptimization`, `GridSearch`); KerasTuner itself has no pruning.
-The defaults trial and the other initial points are never pruned.
+The defaults trial and the other initial points are never pruned, nor is a
+trial at its fit's last epoch (stopping it saves nothing, and a pruned trial
+ranks after every completed one). A pruner's `counts_pruned` says whether the
+trials it pruned before are among the others (by default they are).
 
 References:
     Optuna's `MedianPruner` and `SuccessiveHalvingPruner` (Akiba et al.,
@@ -34,7 +37,8 @@ class MedianPruner:
     """Stops a trial whose best objective so far is worse than the median of the others at the same epoch.
 
     Optuna's rule: from epoch `warmup_epochs` on (counted from 0), once at
-    least `min_trials` finished trials reached the epoch.
+    least `min_trials` finished trials reached the epoch. The others are the
+    trials that completed: those pruned before do not count.
 
     Example:
 
@@ -51,6 +55,8 @@ class MedianPruner:
         min_trials: Integer >= 1. Finished trials that must have reached an
             epoch before any trial is stopped there.
     """
+
+    counts_pruned = False  # keras_lr's oracle leaves pruned trials out of `others`
 
     def __init__(self, warmup_epochs=1, min_trials=3):
         self.warmup_epochs = v.check_int("MedianPruner", "warmup_epochs", warmup_epochs, low=0)
@@ -104,6 +110,8 @@ class SuccessiveHalvingPruner:
         min_trials: Integer >= 1. Finished trials that must have reached a
             rung before any trial is stopped there.
     """
+
+    counts_pruned = True  # a rung holds every trial that reached it, pruned there or after
 
     def __init__(self, min_epochs=1, reduction_factor=3, min_trials=3):
         owner = "SuccessiveHalvingPruner"

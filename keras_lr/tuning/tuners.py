@@ -93,6 +93,7 @@ class _Search(keras_tuner.Tuner):
         # epoch with the names logged, not after three failed trials with a KeyError.
         if not any(isinstance(c, _kerastuner.ObjectiveCheck) for c in callbacks):
             callbacks.append(_kerastuner.ObjectiveCheck(self.oracle.objective))
+        self._fit_epochs = kwargs.get("epochs", 1)  # fit's default: its last epoch is not pruned
         return super().run_trial(trial, *args, callbacks=callbacks, **kwargs)
 
     def pre_create_trial(self):
@@ -121,7 +122,7 @@ class _Search(keras_tuner.Tuner):
 
     def on_epoch_end(self, trial, model, epoch, logs=None):
         super().on_epoch_end(trial, model, epoch, logs=logs)
-        _kerastuner.report_epoch(self, trial, model, epoch, logs)
+        _kerastuner.report_epoch(self, trial, model, epoch, logs, getattr(self, "_fit_epochs", None))
 
     def on_trial_end(self, trial):
         self._stop_heartbeat()
@@ -194,7 +195,8 @@ class RandomSearch(keras_tuner.RandomSearch, _Search):
             E.g. `[{"learning_rate": 3e-3, "lr_schedule": "one_cycle"}]`.
         pruning: None, `"median"`, `"halving"`, or a pruner such as
             `keras_lr.tuning.MedianPruner(...)`: stops a trial that falls
-            behind, after any epoch. Never the initial points.
+            behind, after any epoch but the fit's last. Never the initial
+            points.
         trial_timeout: Float > 0 (seconds) or None. In KerasTuner's
             chief/worker mode: the chief hands a running trial whose worker
             has sent nothing for this long (workers send a heartbeat every

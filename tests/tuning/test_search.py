@@ -260,6 +260,16 @@ def test_pruning_stops_trials_but_never_the_defaults(tuner_class, tmp_path):
 
 
 @search_bookkeeping
+def test_a_trial_is_not_pruned_at_its_fits_last_epoch(tmp_path):
+    # It has trained in full: pruned, it ranked after every completed trial, and stopping it saved nothing.
+    tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build_digits), tmp_path, max_trials=3,
+                 pruning=PruneAfterFirstEpoch())
+    search_digits(tuner, epochs=1)
+    frame = tuning.results_frame(tuner)
+    assert len(frame) == 3 and (frame.status == "completed").all()
+
+
+@search_bookkeeping
 def test_the_median_pruner_in_a_search(tmp_path):
     pruner = tuning.MedianPruner(warmup_epochs=0, min_trials=1)
     tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build_digits, schedules=("constant",)), tmp_path,
