@@ -73,6 +73,7 @@ import numpy as np
 from keras_tuner.src.distribute import utils as dist_utils
 from keras_tuner.src.engine import tuner_utils  # TunerCallback has no public name
 
+from keras_lr import _validation as v
 from keras_lr._engine.optimizers import inner_optimizer, variable_value
 
 CURVE = "curve/"
@@ -190,11 +191,12 @@ def check_point(owner, hyperparameters, point, index):
         if isinstance(hp, keras_tuner.engine.hyperparameters.Choice) and value not in hp.values:
             raise ValueError(f"{owner}: {where}: {name} must be one of {hp.values}; received {value!r}")
         low, high = getattr(hp, "min_value", None), getattr(hp, "max_value", None)
-        if low is not None and not (isinstance(value, (int, float)) and low <= value <= high):
+        if low is not None and not (v._is_real(value) and low <= value <= high):  # not True (== 1)
             raise ValueError(f"{owner}: {where}: {name} must be in [{low:g}, {high:g}]; received {value!r}")
         if low is not None and not _on_grid(hp, value):
             raise ValueError(
-                f"{owner}: {where}: {name} must be one of its steps ({list(hp.values)}); received {value!r}"
+                f"{owner}: {where}: {name} must be one of its steps "
+                f"([{', '.join(f'{step:.6g}' for step in hp.values)}]); received {value!r}"
             )
     active = defaults_of(hyperparameters, point)
     for name in point:
@@ -202,7 +204,7 @@ def check_point(owner, hyperparameters, point, index):
             condition = known[name].conditions[0]
             raise ValueError(
                 f"{owner}: {where} sets {name}, which is only used when {condition.name} is "
-                f"{' or '.join(repr(v) for v in condition.values)}; add "
+                f"{' or '.join(repr(choice) for choice in condition.values)}; add "
                 f"{{{condition.name!r}: {condition.values[0]!r}}} to the point"
             )
 

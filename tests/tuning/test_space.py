@@ -317,7 +317,9 @@ def test_initial_points_are_checked_against_the_space(tmp_path):
         ({"lr_schedule": "warm"}, "lr_schedule must be one of"),
         ({"one_cycle_pct_start": 0.2}, "sets one_cycle_pct_start, which is only used when lr_schedule is "
          "'one_cycle'; add {'lr_schedule': 'one_cycle'} to the point"),
-        ({"lr_schedule": "one_cycle", "one_cycle_pct_start": 0.25}, "one_cycle_pct_start must be one of its steps"),
+        ({"lr_schedule": "one_cycle", "one_cycle_pct_start": 0.25},
+         r"one_cycle_pct_start must be one of its steps \(\[0.1, 0.2, 0.3, 0.4, 0.5\]\)"),  # not 0.30000000000000004
+        ({"learning_rate": True}, "learning_rate must be in .*received True"),  # True == 1 failed at build
     ]
     for point, message in cases:
         with pytest.raises(ValueError, match=r"RandomSearch: initial_points\[0\].*" + message):
