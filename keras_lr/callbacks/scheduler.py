@@ -37,14 +37,15 @@ class ScheduleCallback(EngineCallback):
         raise NotImplementedError
 
     def _missing_steps(self, what, remedy=None):
+        owner = getattr(self, "owner_name", None) or type(self).__name__
         if (self.params or {}).get("steps") == 0:
             raise ValueError(
-                f"{type(self).__name__}: fit has no step to run (0 batches an epoch): the training data is "
+                f"{owner}: fit has no step to run (0 batches an epoch): the training data is "
                 f"empty; pass data with at least one batch."
             )
         remedy = remedy or f"pass {what}, or steps_per_epoch to fit"
         raise ValueError(
-            f"{type(self).__name__}: cannot infer {what} because fit's steps per "
+            f"{owner}: cannot infer {what} because fit's steps per "
             f"epoch are unknown (a dataset of unknown length); {remedy}."
         )
 

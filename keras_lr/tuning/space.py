@@ -299,7 +299,10 @@ class FitSized(lr_callbacks.ScheduleCallback):
     def _build_schedule(self):
         steps = self._steps_per_epoch()
         if steps is None:
-            self._missing_steps("the schedule's length", "pass steps_per_epoch to search()")
+            try:
+                self._missing_steps("the schedule's length", "pass steps_per_epoch to search()")
+            except ValueError as error:  # every trial with a schedule would fail alike: the search stops at once
+                raise keras_tuner.errors.FatalValueError(str(error)) from None
         epochs = self.epochs if self.epochs is not None else int(self.params["epochs"])
         return self.make_schedule(max(1, epochs * steps))
 

@@ -14,6 +14,7 @@ from keras_lr import tuning
 from keras_lr.finder import LRFinderResult
 from keras_lr.schedules import evaluate_schedule
 from keras_lr.tuning import space
+from tests.backends import search_bookkeeping
 from tests.tuning.helpers import build_digits, make
 
 
@@ -483,3 +484,19 @@ def test_a_trials_momentum_warning_names_the_hypermodel_and_a_remedy_a_search_al
     with pytest.warns(UserWarning, match=r"^LRHyperModel: cycles Adam's beta_1 .*; in a search, filter this warning") as record:
         model.fit(x, x[:, :1], epochs=1, verbose=0, callbacks=[FitSized(lambda steps: OneCycle(0.01, steps))])
     assert not any("base_momentum" in str(w.message) or "FitSized" in str(w.message) for w in record)
+
+
+@search_bookkeeping
+def test_a_schedule_on_data_of_unknown_length_stops_the_search_naming_the_hypermodel(tmp_path):
+    # Each schedule trial failed on its own with an error naming keras_lr's internal FitSized, and the search
+    # went on to KerasTuner's "consecutive failed trials".
+    import tensorflow as tf
+    from tests.tuning.helpers import digits
+
+    x, y = digits()
+    data = tf.data.Dataset.from_tensor_slices((x, y)).filter(lambda a, b: True).batch(64)  # length unknown
+    tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build_digits, schedules=("one_cycle",)), tmp_path,
+                 max_trials=3)
+    with pytest.raises(keras_tuner.errors.FatalValueError,
+                       match=r"^LRHyperModel: cannot infer the schedule's length .*pass steps_per_epoch to search"):
+        tuner.search(data, validation_data=data, epochs=1, verbose=0)
