@@ -559,12 +559,14 @@ class LRHyperModel(keras_tuner.HyperModel):
         if declared is None:
             declared = (0.0, math.inf)
         low, high = max(test[0], declared[0]), min(test[1], declared[1])
-        if not low < high:
-            print(f"LRHyperModel: {source} cannot narrow the learning rate's bounds (its bounds "
-                  f"[{test[0]:.3g}, {test[1]:.3g}] lie outside learning_rate(hp)'s "
-                  f"[{declared[0]:g}, {declared[1]:g}]); searching those.")
-            return None
-        message = f"LRHyperModel: learning rate searched in [{low:.3g}, {high:.3g}] from {source}"
+        narrowed = low < high
+        if narrowed:
+            message = f"LRHyperModel: learning rate searched in [{low:.3g}, {high:.3g}] from {source}"
+        else:
+            low, high = declared  # the recommendation is cut to the bounds searched, these
+            message = (f"LRHyperModel: {source} cannot narrow the learning rate's bounds (its bounds "
+                       f"[{test[0]:.3g}, {test[1]:.3g}] lie outside learning_rate(hp)'s "
+                       f"[{declared[0]:g}, {declared[1]:g}]); searching those")
         recommend = self._recommend() if recommended else None
         rate = getattr(self._result, recommend["rate_from"]) if recommend is not None else None
         if rate is not None and math.isfinite(rate) and not low <= rate <= high:
@@ -573,7 +575,7 @@ class LRHyperModel(keras_tuner.HyperModel):
             message += (f"; its {what} {rate:.3g} is {side} learning_rate(hp)'s {bound}={cut:g}: "
                         f"the trial of its recommendation runs at {cut:g}")
         print(message + ".")
-        return low, high
+        return (low, high) if narrowed else None
 
 
 def _training_part(arrays, validation_split):

@@ -478,8 +478,12 @@ def test_a_range_test_result_outside_the_declared_rates_leaves_them(tmp_path, ca
     tuner = make(tuning.RandomSearch, hypermodel, tmp_path, max_trials=1, seed=1)
     hp = next(h for h in tuner.oracle.hyperparameters.space if h.name == "learning_rate")
     assert (hp.min_value, hp.max_value) == (cap / 100, cap)
+    printed = capsys.readouterr().out
     assert (f"LRHyperModel: the range test result given cannot narrow the learning rate's bounds "
-            f"(its bounds [{low:.3g},") in capsys.readouterr().out
+            f"(its bounds [{low:.3g},") in printed
+    # Its recommendation still runs, at the nearest bound: the line says that too, as where the bounds overlap.
+    assert (f"its OneCycle peak {result.one_cycle_max_lr:.3g} is above learning_rate(hp)'s max_value={cap:g}: "
+            f"the trial of its recommendation runs at {cap:g}.") in printed
 
 
 def test_a_search_where_every_trial_diverges_says_so(tmp_path, capsys):
