@@ -13,6 +13,11 @@ from keras_lr._repr import config_repr
 LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
 
 
+class _NotACallback(TypeError, AttributeError):
+    """A schedule given where a callback goes: a TypeError that says so, and an AttributeError, so that
+    `hasattr(schedule, "on_train_begin")` is False (a check for a callback's hooks raised)."""
+
+
 class Schedule(LearningRateSchedule):
     """Base of keras_lr's schedules: a Keras `LearningRateSchedule`.
 
@@ -30,7 +35,7 @@ class Schedule(LearningRateSchedule):
     def __getattr__(self, name):
         # Only reached for attributes the schedule does not have: Keras's callback hooks.
         if name.startswith("on_") or name in ("set_model", "set_params"):
-            raise TypeError(
+            raise _NotACallback(
                 f"{type(self).__name__} from keras_lr.schedules is a schedule, not a callback. "
                 f"In fit(callbacks=...) pass {self.callback_hint}, or give the schedule to the "
                 f"optimizer: keras.optimizers.Adam(learning_rate=schedule)."

@@ -116,6 +116,8 @@ def test_a_schedule_passed_as_a_callback_says_what_to_pass(schedule, callback):
     model = bias_model(keras.optimizers.SGD(0.1))
     with pytest.raises(TypeError, match=f"is a schedule, not a callback. In fit\\(callbacks=...\\) pass {callback}"):
         fit(model, [schedule], epochs=1)
+    # Code that asks whether it is a callback is told no (hasattr raised the TypeError).
+    assert not hasattr(schedule, "on_train_begin") and getattr(schedule, "set_model", None) is None
 
 
 @pytest.mark.parametrize(
