@@ -87,6 +87,22 @@ def test_the_warmup_is_read_from_its_small_end_to_float32_precision(div_factor, 
     np.testing.assert_allclose(evaluate_schedule(schedule, steps), expected, rtol=3e-6)
 
 
+@pytest.mark.parametrize("anneal_strategy", ["linear", "cos"])
+@pytest.mark.parametrize("three_phase", [False, True])
+def test_a_phase_ending_between_steps_of_a_long_cycle_keeps_float32_precision(anneal_strategy, three_phase):
+    # A phase's end (2 * 0.45 * 100003 - 2 = 90000.7) rounded to float32 (90000.703) before the steps to it
+    # were counted: 0.27% off PyTorch's float64 where the fall back to the start rate ends (three_phase).
+    total, pct = 100003, 0.45
+    schedule = OneCycle(0.1, total, pct_start=pct, div_factor=1e5, anneal_strategy=anneal_strategy,
+                        three_phase=three_phase)
+    ends = [pct * total - 1, 2 * pct * total - 2]
+    steps = sorted({s for end in ends for s in range(int(end) - 3, int(end) + 4)}
+                   | set(range(0, total, 997)) | {total - 2, total - 1})
+    expected = [numpy_one_cycle(s, 0.1, total, pct_start=pct, div_factor=1e5, anneal_strategy=anneal_strategy,
+                                three_phase=three_phase)[0] for s in steps]
+    np.testing.assert_allclose(evaluate_schedule(schedule, steps), expected, rtol=3e-6)
+
+
 def test_holds_final_value_past_total_steps():
     schedule = OneCycle(max_lr=0.1, total_steps=20)
     values = evaluate_schedule(schedule, [19, 20, 21, 1000, 10**6])
