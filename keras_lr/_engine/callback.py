@@ -1,6 +1,7 @@
 """The lifecycle every keras_lr callback shares."""
 
 import copy
+import sys
 
 import keras
 
@@ -23,6 +24,25 @@ def fresh_copy(callback, memo):
     new._reset()  # rebinds the run state (a fit's session holds its model): nothing of it is copied
     new.__dict__ = {key: copy.deepcopy(value, memo) for key, value in new.__dict__.items()}
     return new
+
+
+def fit_callbacks(callback):
+    """The callbacks of the fit that is calling ``callback``'s `on_train_begin`, in order; None if unknown.
+
+    Keras calls each callback's hooks from its `CallbackList`, which a callback
+    is not given: it is the caller's ``self`` (a few frames up at most).
+    Another caller (a training loop of one's own) gives None.
+    """
+    frame = sys._getframe(1)
+    for _ in range(6):
+        frame = frame.f_back
+        if frame is None:
+            return None
+        caller = frame.f_locals.get("self")
+        if isinstance(caller, keras.callbacks.CallbackList):
+            callbacks = list(getattr(caller, "callbacks", []))
+            return callbacks if any(c is callback for c in callbacks) else None
+    return None
 
 
 class FitRecord:

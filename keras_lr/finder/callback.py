@@ -9,7 +9,7 @@ import numpy as np
 from keras_lr import _validation as v
 from keras_lr import _warnings
 from keras_lr._engine import readout
-from keras_lr._engine.callback import EngineCallback
+from keras_lr._engine.callback import EngineCallback, fit_callbacks
 from keras_lr._engine.distribution import build_optimizer, check_logs_agree
 from keras_lr._engine.losses import MovingAverage, RunningMean, check_loss_logged
 from keras_lr._engine.optimizers import rate_scaled_buffers
@@ -153,7 +153,10 @@ class LRFinder(EngineCallback):
             was compiled with `steps_per_execution` > 1 (the test needs the
             loss of every step), its optimizer has no learning rate, or under a
             multi-worker `tf.distribute` strategy whose workers would log
-            different values (`model.distribute_reduction_method="first"`).
+            different values (`model.distribute_reduction_method="first"`),
+            or when `keras.callbacks.EarlyStopping(restore_best_weights=True)`
+            comes after it in `callbacks` (it would set weights from the test
+            once LRFinder put them back: list it before).
 
     References:
         Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017.
@@ -224,6 +227,7 @@ class LRFinder(EngineCallback):
 
     def on_train_begin(self, logs=None):
         self._reset()
+        self._check_later_callbacks()
         if getattr(self.model, "steps_per_execution", 1) != 1:
             raise ValueError(
                 f"LRFinder: the range test needs the loss of every step, but the model "
@@ -248,6 +252,21 @@ class LRFinder(EngineCallback):
         self._first_logged = None  # (loss, [(Mean, count)] agreeing with it, epoch) at the first step
         if self.verbose:
             self._progbar = keras.utils.Progbar(self.num_steps, stateful_metrics=["learning_rate", "loss", "smoothed_loss"])
+
+    def _check_later_callbacks(self):
+        """Refuses a callback after this one that sets the weights when the fit ends, after the test put them back."""
+        callbacks = fit_callbacks(self)
+        if not self.restore or callbacks is None:
+            return
+        later = callbacks[next(i for i, c in enumerate(callbacks) if c is self) + 1:]
+        for callback in later:
+            if isinstance(callback, keras.callbacks.EarlyStopping) and callback.restore_best_weights:
+                raise ValueError(
+                    "LRFinder: keras.callbacks.EarlyStopping(restore_best_weights=True) comes after it in "
+                    "callbacks: when the fit ends it would set the weights it kept during the range test, after "
+                    "LRFinder put the model back, leaving the model changed by the test. List it before LRFinder, "
+                    "or run the test alone with keras_lr.lr_find."
+                )
 
     def on_epoch_begin(self, epoch, logs=None):
         super().on_epoch_begin(epoch, logs)

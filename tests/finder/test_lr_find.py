@@ -571,6 +571,25 @@ def test_the_range_test_runs_beside_a_callback_that_sets_the_rate_it_has(first):
     assert len(finder.result.frame) == 20
 
 
+def test_an_early_stopping_that_restores_after_the_test_is_refused_and_one_before_is_put_back_after():
+    # Listed after LRFinder, EarlyStopping(restore_best_weights=True) set the weights it kept during the test when
+    # the fit ended, after LRFinder had put the model back: the model kept weights 0.08 from where it was.
+    def stopping():
+        return keras.callbacks.EarlyStopping(monitor="loss", restore_best_weights=True)
+
+    model = model_with(keras.optimizers.SGD())
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(ValueError, match=r"LRFinder: keras.callbacks.EarlyStopping\(restore_best_weights=True\) comes "
+                                         r"after it in callbacks.*List it before LRFinder"):
+        model.fit(*regression_data(), batch_size=8, epochs=3, verbose=0,
+                  callbacks=[keras_lr.LRFinder(num_steps=40), stopping()])
+    for order in ([stopping(), keras_lr.LRFinder(num_steps=40)],
+                  [keras_lr.LRFinder(num_steps=40), keras.callbacks.EarlyStopping(monitor="loss")]):
+        model.fit(*regression_data(), batch_size=8, epochs=3, verbose=0, callbacks=order)
+        for kept, was in zip(model.get_weights(), before):
+            np.testing.assert_array_equal(kept, was)
+
+
 def test_a_fit_that_ends_before_the_test_says_why():
     model = model_with(keras.optimizers.SGD())
     finder = keras_lr.LRFinder(num_steps=100)
