@@ -612,7 +612,10 @@ class FitSession:
         source = self.source_rate_at(iteration)
         scheduled = source * self.multipliers.current
         if abs(rate - scheduled) <= 1e-5 * abs(scheduled):  # float32 rounding, its exp and pow too
-            return  # the rate it has (a LearningRateScheduler returning lr): nothing changes
+            # The rate it has (a LearningRateScheduler returning lr): nothing changes. Set after the fit stopped
+            # (Ctrl-C, then "go on at the rate where it stopped"), it is the optimizer's own after all (`abandon`).
+            self._set_late = (float(rate), self._hooks)
+            return
         self._refuse_outside(rate)
         self._set_late = (float(rate), self._hooks)
         if source > 0:

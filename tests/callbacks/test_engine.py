@@ -406,17 +406,20 @@ def test_train_on_batch_after_an_interrupted_fit_is_at_the_compiled_rate():
     assert float(model.optimizer.learning_rate.numpy()) == 0.5
 
 
-def test_a_rate_set_after_an_interrupted_fit_is_the_one_the_next_fit_trains_at():
-    # Ctrl-C, lower the rate, fit again.
+@pytest.mark.parametrize("where_it_stopped", [False, True])
+def test_a_rate_set_after_an_interrupted_fit_is_the_one_the_next_fit_trains_at(where_it_stopped):
+    # Ctrl-C, lower the rate (or keep the one it stopped at), fit again. Set to the rate the schedule had, it
+    # was taken for a callback's "no change" and the next fit trained at the compiled 0.5.
     model = bias_model(keras.optimizers.SGD(0.5))
     with pytest.raises(KeyboardInterrupt):
         fit(model, [keras_lr.OneCycle(0.1, base_momentum=None), _Interrupt()])
-    model.optimizer.learning_rate = 0.01
+    rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) if where_it_stopped else 0.01
+    model.optimizer.learning_rate = rate
     x, y = bias_data()
     before = float(model.layers[-1].bias.numpy()[0])
     model.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False)
-    assert float(model.layers[-1].bias.numpy()[0]) == pytest.approx(before - STEPS * 0.01, rel=1e-4)
-    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.01)
+    assert float(model.layers[-1].bias.numpy()[0]) == pytest.approx(before - STEPS * rate, rel=1e-4)
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(rate)
 
 
 def test_a_model_compiled_again_after_an_interrupted_fit_trains_with_what_it_was_compiled_with():
