@@ -37,7 +37,9 @@ class Sequential(Schedule):
     `boundaries[i]`, and sees the step counted from its own start, as optax's
     `join_schedules` does. Children may be keras_lr schedules, Keras's own
     (`CosineDecay`, `ExponentialDecay`, ...), callables of the step written
-    with `keras.ops`, or numbers (constants).
+    with `keras.ops`, or numbers (constants). A Keras `LearningRateSchedule`
+    not keras_lr's gets the step as Keras's optimizer gives it, an integer;
+    a callable gets it as a float32 tensor.
 
     Example:
 

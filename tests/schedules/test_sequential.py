@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from keras import ops
 
+import keras_lr
 from keras_lr.schedules import OneCycle, Sequential, Warmup, WarmupStableDecay, evaluate_momentum, evaluate_schedule
 
 SWEEP = [0, 1, 4, 5, 6, 9, 10, 11, 19, 20, 21, 49, 50, 99, 100, 101, 1000]
@@ -137,3 +138,24 @@ def test_a_keras_schedule_with_a_cond_is_evaluated_at_a_fits_steps_in_seconds():
     expected = [float(ops.convert_to_numpy(schedule(step))) for step in steps]
     np.testing.assert_allclose(values[steps], expected, rtol=1e-6, atol=1e-9)
     assert values[4] == pytest.approx(0.05) and values[8] == pytest.approx(0.1)
+
+
+class _Table(keras.optimizers.schedules.LearningRateSchedule):
+    """A Keras schedule that indexes a table with the step, as Keras's optimizer gives it: an integer."""
+
+    def __call__(self, step):
+        table = keras.ops.convert_to_tensor(np.linspace(0.1, 0.01, 50).astype("float32"))
+        return keras.ops.take(table, keras.ops.minimum(step, 49))
+
+
+def test_a_keras_schedule_inside_gets_the_integer_step_keras_gives_it():
+    # Sequential and Warmup gave it keras_lr's float32 step: take() refused it (TensorFlow, JAX).
+    expected = float(np.linspace(0.1, 0.01, 50)[2])
+    for schedule in (Sequential([0.5, _Table()], [5]), Warmup(_Table(), 5)):
+        assert float(schedule(7)) == pytest.approx(expected)
+        np.testing.assert_allclose(evaluate_schedule(schedule, [7, 8]), [expected, np.linspace(0.1, 0.01, 50)[3]],
+                                   rtol=1e-6)
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    model.fit(np.ones((8, 1)), np.ones((8, 1)), batch_size=1, verbose=0, callbacks=[keras_lr.Scheduler(Warmup(_Table(), 5))])
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.1)  # put back
