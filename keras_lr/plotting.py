@@ -7,13 +7,14 @@
 import numpy as np
 
 from keras_lr import _validation as v
+from keras_lr.finder.plot import finish
 from keras_lr.finder.plot import plot_range_test as plot_range_test
 from keras_lr.schedules import evaluate_momentum, evaluate_schedule
 from keras_lr.schedules._base import check_schedule
 from keras_lr.tuning.results import plot_results as plot_results
 
 
-def plot_schedule(schedule, steps, ax=None):
+def plot_schedule(schedule, steps, ax=None, save=None):
     """Plots a schedule's learning rate (and momentum, where it has one) over the steps.
 
     Example:
@@ -28,12 +29,14 @@ def plot_schedule(schedule, steps, ax=None):
         steps: Integer (plots steps `0 .. steps - 1`, must be >= 1) or a
             sequence of steps.
         ax: A matplotlib Axes to draw on, or None for a new figure.
+        save: None, or a path to save the figure to (any format matplotlib
+            writes), as `plot_range_test` and `plot_results` take it.
 
     Returns:
         The matplotlib Figure.
 
     Raises:
-        ValueError: for a bad schedule or `steps`.
+        ValueError: for a bad schedule, `steps` or `ax`.
     """
     import matplotlib.pyplot as plt
 
@@ -44,6 +47,8 @@ def plot_schedule(schedule, steps, ax=None):
             raise ValueError(f"plot_schedule: steps must be a non-empty 1-D sequence; received steps={steps!r}")
     else:
         steps = np.arange(v.check_int("plot_schedule", "steps", steps, low=1))
+    if ax is not None and not (hasattr(ax, "plot") and hasattr(ax, "figure")):
+        v._fail("plot_schedule", "ax", "a matplotlib Axes or None", ax)
     rates = evaluate_schedule(schedule, steps)
     momenta = evaluate_momentum(schedule, steps)
     if ax is None:
@@ -53,10 +58,19 @@ def plot_schedule(schedule, steps, ax=None):
     ax.plot(steps, rates, color="tab:blue")
     ax.set_xlabel("step")
     ax.set_ylabel("learning rate")
-    ax.set_title(type(schedule).__name__)
+    ax.set_title(_title(schedule))
     if momenta is not None:
         twin = ax.twinx()
         twin.plot(steps, momenta, color="tab:orange", linestyle="--")
         twin.set_ylabel("momentum")
-    figure.tight_layout()
-    return figure
+    return finish(figure, save)
+
+
+def _title(schedule):
+    """A schedule's class name; a function's own name; "constant 0.01" for a number."""
+    if isinstance(schedule, float):
+        return f"constant {schedule:g}"
+    name = getattr(schedule, "__name__", None)
+    if name is not None and not isinstance(schedule, type):
+        return name
+    return type(schedule).__name__

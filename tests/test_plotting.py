@@ -30,6 +30,21 @@ def test_plot_without_momentum_and_on_given_axes():
     np.testing.assert_allclose(figure.axes[0].lines[0].get_ydata(), [0.1, 0.1 * 0.5**0.5, 0.05], rtol=1e-6)
 
 
+def test_plot_schedule_saves_from_a_script_and_names_what_it_drew(tmp_path):
+    # As plot_range_test: a save path (it had none), a bad ax named (it failed with AttributeError), and a
+    # title that says what was plotted ("function" and "float" had).
+    figure = plot_schedule(CyclicLR(0.001, 0.01, step_size_up=5), 30, save=tmp_path / "schedule.png")
+    assert (tmp_path / "schedule.png").stat().st_size > 0 and figure.axes[0].get_title() == "CyclicLR"
+
+    def halving(step):
+        return 0.1 * 0.5 ** (step / 10)
+
+    assert plot_schedule(halving, 20).axes[0].get_title() == "halving"
+    assert plot_schedule(0.01, 20).axes[0].get_title() == "constant 0.01"
+    with pytest.raises(ValueError, match=r"plot_schedule: ax must be a matplotlib Axes or None; received ax='x'"):
+        plot_schedule(0.01, 20, ax="x")
+
+
 @pytest.mark.parametrize("steps", [0, -3, [], "100"])
 def test_bad_steps(steps):
     with pytest.raises(ValueError, match="plot_schedule: steps"):

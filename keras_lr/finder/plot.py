@@ -99,6 +99,11 @@ def plot_range_test(result, ax=None, suggestions=True, save=None):
         title += " (unreliable: " + "; ".join(result.reasons) + ")"
     ax.set_title(title, fontsize=10, wrap=True)
     ax.legend(fontsize=8)
+    return finish(figure, save)
+
+
+def finish(figure, save):
+    """Makes ``figure``'s layout tight and saves it to ``save`` (a path, or None: not saved); returns it."""
     figure.tight_layout()
     if save is not None:
         figure.savefig(save, dpi=100, bbox_inches="tight")

@@ -199,7 +199,7 @@ def history_frame(tuner):
     return pd.DataFrame(rows, columns=["trial_id", "epoch", "metric", "value"])
 
 
-def plot_results(tuner, rate=None):
+def plot_results(tuner, rate=None, save=None):
     """Each trial's score against its learning rate, and every trial's learning curve.
 
     Left: score against the rate (log axis), one colour per schedule; the
@@ -215,12 +215,16 @@ def plot_results(tuner, rate=None):
         rate: String or None. The name of the learning-rate hyperparameter;
             None: the name `LRHyperModel`'s `learning_rate(hp, name=...)`
             gave it ("learning_rate" by default).
+        save: None, or a path to save the figure to (any format matplotlib
+            writes), as `plot_range_test` and `plot_schedule` take it.
 
     Returns:
         The matplotlib Figure.
     """
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    from keras_lr.finder.plot import finish
 
     frame = results_frame(tuner)
     if rate is None:
@@ -282,5 +286,4 @@ def plot_results(tuner, rate=None):
     right.xaxis.set_major_locator(MaxNLocator(integer=True))
     right.set_ylabel(objective)
     right.set_title("learning curves (best thick, defaults dashed)", fontsize=10)
-    figure.tight_layout()
-    return figure
+    return finish(figure, save)

@@ -696,7 +696,8 @@ def test_plot_results_finds_a_rate_named_by_learning_rate(tmp_path):
     tuner = make(tuning.RandomSearch, tuning.LRHyperModel(lambda hp: build_digits(hp, name="adam_lr"),
                                                           schedules=("constant",)), tmp_path, max_trials=1)
     search_digits(tuner, epochs=1)
-    assert tuning.plot_results(tuner).axes[0].get_xlabel() == "adam_lr"
+    assert tuning.plot_results(tuner, save=tmp_path / "results.png").axes[0].get_xlabel() == "adam_lr"
+    assert (tmp_path / "results.png").stat().st_size > 0
 
 
 @search_bookkeeping
