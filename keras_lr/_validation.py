@@ -48,11 +48,12 @@ def _is_real(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def check_number(owner, name, value, *, low=None, high=None, low_open=False, high_open=False, low_name=None):
+def check_number(owner, name, value, *, low=None, high=None, low_open=False, high_open=False, low_name=None,
+                 high_name=None):
     """Returns ``float(value)`` after checking it is a finite real in the range.
 
     ``low``/``high`` are inclusive unless ``low_open``/``high_open``;
-    ``low_name`` names the argument ``low`` comes from, for the message.
+    ``low_name``/``high_name`` name the argument a bound comes from, for the message.
     """
     if not _is_real(value) or not math.isfinite(value):
         _fail(owner, name, "a finite number", value)
@@ -63,12 +64,12 @@ def check_number(owner, name, value, *, low=None, high=None, low_open=False, hig
         left = "(" if low_open else "["
         right = ")" if high_open else "]"
         lo = "-inf" if low is None else f"{low:g}"
-        hi = "inf" if high is None else f"{high:g}"
+        hi = "inf" if high is None else f"{high_name} ({high:g})" if high_name else f"{high:g}"
         if high is None:
             bound = f"{low_name} ({low:g})" if low_name else f"{low:g}"
             requirement = f"> {bound}" if low_open else f">= {bound}"
         elif low is None:
-            requirement = f"< {high:g}" if high_open else f"<= {high:g}"
+            requirement = f"< {hi}" if high_open else f"<= {hi}"
         else:
             requirement = f"in {left}{lo}, {hi}{right}"
         _fail(owner, name, requirement, given)

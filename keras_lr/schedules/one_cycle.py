@@ -106,10 +106,12 @@ class OneCycle(Schedule):
         self.max_lr = v.check_number(owner, "max_lr", max_lr, low=0.0, low_open=True)
         self.total_steps = v.check_int(owner, "total_steps", total_steps, low=1)
         self.three_phase = v.check_bool(owner, "three_phase", three_phase)
-        high = 0.5 if self.three_phase else 1.0
-        self.pct_start = v.check_number(
-            owner, "pct_start", pct_start, low=0.0, high=high, low_open=True, high_open=True
-        )
+        self.pct_start = v.check_number(owner, "pct_start", pct_start, low=0.0, high=1.0, low_open=True, high_open=True)
+        if self.three_phase and self.pct_start >= 0.5:
+            raise ValueError(
+                f"{owner}: pct_start must be below 0.5 with three_phase=True (the rise and the fall back take "
+                f"2 * pct_start of the steps); received pct_start={pct_start!r}"
+            )
         self.anneal_strategy = v.check_choice(owner, "anneal_strategy", anneal_strategy, ("cos", "linear"))
         self.div_factor = v.check_number(owner, "div_factor", div_factor, low=0.0, low_open=True)
         self.final_div_factor = v.check_number(owner, "final_div_factor", final_div_factor, low=0.0, low_open=True)

@@ -214,7 +214,7 @@ class WarmupStableDecay(Schedule):
         self.warmup_steps = v.check_int(owner, "warmup_steps", warmup_steps, low=0)
         self.stable_steps = v.check_int(owner, "stable_steps", stable_steps, low=0)
         self.decay_steps = v.check_int(owner, "decay_steps", decay_steps, low=1)
-        self.final_lr = v.check_number(owner, "final_lr", final_lr, low=0.0, high=self.peak_lr)
+        self.final_lr = v.check_number(owner, "final_lr", final_lr, low=0.0, high=self.peak_lr, high_name="peak_lr")
         self.decay = v.check_choice(owner, "decay", decay, ("linear", "cosine", "sqrt"))
 
     def _decay(self, step):

@@ -136,7 +136,7 @@ def test_momentum_off():
         (dict(pct_start=0.0), "pct_start"),
         (dict(pct_start=1.0), "pct_start"),
         (dict(pct_start=1.5), "pct_start"),
-        (dict(pct_start=0.5, three_phase=True), "pct_start"),
+        (dict(pct_start=0.5, three_phase=True), r"pct_start must be below 0.5 with three_phase=True \(the rise"),
         (dict(anneal_strategy="cosine"), "anneal_strategy"),
         (dict(div_factor=0), "div_factor"),
         (dict(final_div_factor=-1), "final_div_factor"),

@@ -159,3 +159,9 @@ def test_a_keras_schedule_inside_gets_the_integer_step_keras_gives_it():
     model.compile(keras.optimizers.SGD(0.1), "mse")
     model.fit(np.ones((8, 1)), np.ones((8, 1)), batch_size=1, verbose=0, callbacks=[keras_lr.Scheduler(Warmup(_Table(), 5))])
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.1)  # put back
+
+
+def test_a_final_lr_above_the_peak_names_the_peak():
+    with pytest.raises(ValueError, match=r"WarmupStableDecay: final_lr must be in \[0, peak_lr \(0.1\)\]; "
+                                         r"received final_lr=0.2"):
+        WarmupStableDecay(0.1, 5, 5, 5, final_lr=0.2)
