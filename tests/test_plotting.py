@@ -78,6 +78,16 @@ def test_evaluating_a_callback_says_which_schedule_to_pass(function):
         getattr(schedules, function)(keras_lr.OneCycle(0.01), [0, 1])
 
 
+@pytest.mark.parametrize("steps", [None, "100", [1, None], [True, False], float("nan")])
+@pytest.mark.parametrize("function", ["evaluate_schedule", "evaluate_momentum"])
+def test_evaluating_at_steps_that_are_not_numbers_names_them(function, steps):
+    # None gave NaN, silently; a string numpy's own error, naming neither the function nor the argument.
+    from keras_lr import schedules
+
+    with pytest.raises(ValueError, match=rf"{function}: steps must be optimizer steps"):
+        getattr(schedules, function)(CyclicLR(0.001, 0.01), steps)
+
+
 def test_a_callbacks_rate_before_any_fit_says_where_to_read_it():
     with pytest.raises(ValueError, match=r"OneCycle.rate_at: no fit has run .*schedule_for_last_fit.*"
                                          r"keras_lr.schedules.OneCycle\(max_lr, total_steps\)"):

@@ -61,6 +61,19 @@ def evaluate(fn, steps):
         return out
 
 
+def _check_steps(owner, steps):
+    """``steps`` as a numpy array of finite numbers (a number, a sequence or an array of them)."""
+    try:
+        array = np.asarray(steps)
+    except Exception:  # noqa: BLE001 - a ragged sequence, say: refused below by what it is
+        array = np.asarray(None)
+    if array.dtype.kind not in "iuf" or (array.size and not np.all(np.isfinite(array))):
+        shown = steps if array.size <= 10 else f"{type(steps).__name__} of {array.size}"
+        raise ValueError(f"{owner}: steps must be optimizer steps (a number or a sequence or array of finite "
+                         f"numbers, 0 the first); received steps={shown!r}")
+    return array
+
+
 def evaluate_schedule(schedule, steps):
     """Learning rates of ``schedule`` at ``steps``, in numpy (for a table or a plot).
 
@@ -71,16 +84,18 @@ def evaluate_schedule(schedule, steps):
     Args:
         schedule: A keras_lr or Keras `LearningRateSchedule`, a callable of
             the step, or a number (a constant rate).
-        steps: Sequence or numpy array of optimizer steps (0 is the first).
+        steps: Optimizer steps (0 is the first): a number, or a sequence or
+            numpy array of them.
 
     Returns:
         A float64 numpy array of the rates, the shape of ``steps``.
 
     Raises:
-        ValueError: for something that is not a schedule.
+        ValueError: for something that is not a schedule, or steps that are
+            not numbers.
     """
     schedule = check_schedule("evaluate_schedule", "schedule", schedule)
-    return evaluate(lambda s: call_schedule(schedule, s), steps)
+    return evaluate(lambda s: call_schedule(schedule, s), _check_steps("evaluate_schedule", steps))
 
 
 def evaluate_momentum(schedule, steps):
@@ -99,6 +114,7 @@ def evaluate_momentum(schedule, steps):
         ValueError: for something that is not a schedule.
     """
     schedule = check_schedule("evaluate_momentum", "schedule", schedule)
+    steps = _check_steps("evaluate_momentum", steps)
     if call_momentum(schedule, ops.convert_to_tensor(0.0)) is None:
         return None
     return evaluate(lambda s: call_momentum(schedule, s), steps)
