@@ -110,15 +110,18 @@ def learning_rate(hp, name="learning_rate", min_value=1e-5, max_value=1.0, defau
         # KerasTuner keeps a name's first declaration, and would ignore this call's bounds and default.
         if first == settings:  # another kind of hyperparameter, or another default
             first = tuple(getattr(existing, key, None) for key in ("min_value", "max_value", "step", "default"))
+        declared = _settings_text(first)
+        if isinstance(existing, keras_tuner.engine.hyperparameters.Fixed):  # no bounds to show
+            declared = f"hp.Fixed at {existing.value!r}"
         if given:
             raise keras_tuner.errors.FatalValueError(
                 f"LRHyperModel(finder=...) narrows the rate learning_rate(hp) declares, but the tuner's "
-                f"hyperparameters= declares {name!r} already ({_settings_text(first)}), and KerasTuner would keep "
+                f"hyperparameters= declares {name!r} already ({declared}), and KerasTuner would keep "
                 f"that: leave it out of hyperparameters=, or search without finder=."
             )
         raise ValueError(
             f"{owner}: {name!r} is already a hyperparameter of this search, declared with other settings "
-            f"({_settings_text(first)}); KerasTuner keeps the first declaration and would ignore this call's. "
+            f"({declared}); KerasTuner keeps the first declaration and would ignore this call's. "
             f"Declare the rate once, with learning_rate(hp, ...), and use the value it returns. (To fix or "
             f"narrow the rate by the tuner's hyperparameters=, build the model in keras_lr.tuning.LRHyperModel, "
             f"which lets that declaration win, as KerasTuner does.)"
