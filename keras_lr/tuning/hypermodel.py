@@ -195,6 +195,10 @@ class LRHyperModel(keras_tuner.HyperModel):
         # hypermodel in a new process would (a resumed search keeps its saved bounds).
         if self.finder is True and self._finder_done:
             self.bounds, self._result, self._finder_done = None, None, False
+        elif isinstance(self.finder, LRFinderResult) and self._finder_done:
+            # The result's own bounds, within this search's learning_rate(hp), announced again: the last
+            # search's were those within its declared ones, and its line was printed for it alone.
+            self.bounds, self._finder_done = space.bounds_from_range_test(self.finder), False
         # The space so far is the tuner's hyperparameters=: what it declares wins over build_model's declarations
         # (learning_rate(hp)), as KerasTuner lets it. Saved with a keras_lr search, for its resume.
         self.declared_before = {declared.name for declared in hp.space}

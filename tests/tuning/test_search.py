@@ -427,7 +427,7 @@ def test_the_range_test_uses_all_of_x_when_validation_data_is_given(tmp_path, mo
 
 
 @search_bookkeeping
-def test_a_range_test_result_sets_the_bounds_from_the_start(tmp_path):
+def test_a_range_test_result_sets_the_bounds_from_the_start(tmp_path, capsys):
     x, y = digits()
     model = build_digits(keras_tuner.HyperParameters())
     result = keras_lr.lr_find(model, x, y, batch_size=64, seed=0, verbose=0)
@@ -442,6 +442,14 @@ def test_a_range_test_result_sets_the_bounds_from_the_start(tmp_path):
     assert tuning.results_frame(tuner).attrs["finder_bounds"] == {
         "name": "learning_rate", "min_value": hp.min_value, "max_value": hp.max_value,
         "source": "the range test result given"}
+    # The same hypermodel for a second search, whose build_model declares other bounds: narrowed and said again
+    # (the second search printed nothing), from the result's own bounds, not from the first search's.
+    capsys.readouterr()
+    hypermodel.build_model = lambda hp: build_digits(hp, min_value=1e-4, max_value=0.5)
+    again = make(tuning.RandomSearch, hypermodel, tmp_path / "again", max_trials=2, seed=1)
+    hp = next(h for h in again.oracle.hyperparameters.space if h.name == "learning_rate")
+    assert (hp.min_value, hp.max_value) == (max(low, 1e-4), min(high, 0.5))
+    assert f"learning rate searched in [{max(low, 1e-4):.3g}, {min(high, 0.5):.3g}]" in capsys.readouterr().out
 
 
 @search_bookkeeping
