@@ -135,7 +135,8 @@ def test_a_curve_that_fit_its_batches_warns_with_the_peak_where_it_did():
     with pytest.warns(UserWarning, match=r"the loss fell below 1% of its start by learning rate 0.0\d+ .*the model "
                                          r"had fit the test's batches.*The OneCycle peak \(0.0\d+\) is the rate "
                                          r"where the loss fell below 1% of its start, the median over 40 curves resampled "
-                                         r"from the batches' noise\."):
+                                         r"from the batches' noise\. On a small table this is expected, and "
+                                         r"nothing needs changing"):  # it gave no action
         result = LRFinderResult(frame(fitting, rates))
     assert result.reliable and 0.015 < result.one_cycle_max_lr < 0.03
     assert not any("still falling at the last rate" in note for note in result.notes)
