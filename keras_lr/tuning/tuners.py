@@ -33,6 +33,7 @@ adds:
 import inspect
 import time
 
+import keras
 import keras_tuner
 
 from keras_lr import _validation as v
@@ -53,6 +54,12 @@ class _Search(keras_tuner.Tuner):
 
     def __init__(self, oracle, hypermodel=None, **kwargs):
         owner = type(self).__name__
+        if isinstance(hypermodel, keras.Model):  # KerasTuner calls it as a build function, and Keras then objects
+            raise ValueError(
+                f"{owner}: hypermodel must be a keras_lr.tuning.LRHyperModel (or a function hp -> compiled model), "
+                f"not a model; wrap the code that makes it: def build_model(hp): ...; return model, then "
+                f"{owner}(keras_lr.tuning.LRHyperModel(build_model), ...)"
+            )
         _kerastuner.extend(oracle, self._initial_points, self._pruner, self._trial_timeout, self._seed)
         if _kerastuner.is_worker():
             # A worker started (or restarted) while the search runs would delete its trials.

@@ -327,6 +327,16 @@ def test_initial_points_are_checked_against_the_space(tmp_path):
             make(tuning.RandomSearch, hypermodel, tmp_path, max_trials=2, initial_points=[point])
 
 
+@pytest.mark.parametrize("tuner_class", [tuning.RandomSearch, tuning.Hyperband])
+def test_a_model_given_as_the_hypermodel_says_to_wrap_it(tuner_class, tmp_path):
+    # KerasTuner called the model as a build function: "Only input tensors may be passed as positional arguments".
+    model = build_digits(keras_tuner.HyperParameters())
+    extra = dict(max_epochs=2) if tuner_class is tuning.Hyperband else dict(max_trials=2)
+    with pytest.raises(ValueError, match=rf"{tuner_class.__name__}: hypermodel must be a keras_lr.tuning.LRHyperModel "
+                                         r".*not a model; wrap the code that makes it"):
+        tuner_class(model, objective="val_loss", directory=str(tmp_path), **extra)
+
+
 @pytest.mark.parametrize(
     "tuner_class, kwargs, message",
     [
