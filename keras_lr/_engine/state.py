@@ -105,7 +105,7 @@ class Snapshot:
                 self.variables.append((variable, _copy(variable)))
         self._seen = seen  # the ids of what is copied, and of the counters left out
         self._others = others
-        self._metrics = list(model.metrics) if every_variable else []
+        self._every_variable = every_variable
         self._weights = {id(w) for w in model.weights}
         self._accumulation = None
         steps = getattr(inner, "gradient_accumulation_steps", None)
@@ -136,7 +136,8 @@ class Snapshot:
 
         An optimizer held beside the compiled one (a GAN's `d_optimizer`) is built by its first step, after
         the snapshot of a fresh model: its moments are those of a fresh copy built on the same variables. A
-        compiled metric built by the test's first step is reset.
+        compiled metric built by the test's first step is reset, as is a metric the model gained since (a
+        multi-output model's per-output loss trackers are made at its first step).
         """
         for other in self._others:
             created = [v for v in other.variables if id(v) not in self._seen]
@@ -149,7 +150,7 @@ class Snapshot:
                 twin = values.get(variable.path.replace(other.name, fresh.name, 1))
                 if twin is not None and tuple(twin.shape) == tuple(variable.shape):
                     variable.assign(twin)
-        for metric in self._metrics:
+        for metric in self.model.metrics if self._every_variable else []:
             if any(id(v) not in self._seen for v in metric.variables):
                 metric.reset_state()
 

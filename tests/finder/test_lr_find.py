@@ -147,6 +147,19 @@ def test_the_compiled_metrics_are_put_back():
     assert {name: float(value) for name, value in model.get_metrics_result().items()} == before
 
 
+def test_a_multi_output_models_loss_trackers_made_by_the_test_are_reset():
+    # Keras makes each output's loss tracker at the first step, after the snapshot of a fresh model: they kept
+    # the test's losses (a_loss 2.86 after the test).
+    x, y = regression_data()
+    inputs = keras.Input((x.shape[1],))
+    hidden = keras.layers.Dense(8, activation="relu")(inputs)
+    model = keras.Model(inputs, {"a": keras.layers.Dense(1, name="a")(hidden), "b": keras.layers.Dense(1, name="b")(hidden)})
+    model.compile(keras.optimizers.Adam(0.01), {"a": "mse", "b": "mse"})
+    keras_lr.lr_find(model, x, {"a": y, "b": -y}, num_steps=30, retry=False, verbose=0)
+    results = {name: float(value) for name, value in model.get_metrics_result().items()}
+    assert {"a_loss", "b_loss"} <= set(results) and set(results.values()) == {0.0}
+
+
 def test_endings_are_what_they_say():
     model = trained(keras.optimizers.SGD(0.01, momentum=0.9))
     assert finished(model).stopped_early is None
