@@ -77,6 +77,13 @@ def _assess(learning_rates, losses, keep):
         reasons.append(("too few", f"too few points ({int(finite.sum())} finite; at least {MIN_POINTS} needed): "
                                    f"raise num_steps, or lower start_lr if the loss diverged at once"))
         return reasons
+    if np.all(values[finite] == 0):
+        # Nothing a longer test changes (it was run again, and told to raise num_steps): JAX's fit trains a model
+        # compiled without a loss at a loss of 0, where TensorFlow's and PyTorch's refuse it.
+        reasons.append(("zero loss", f"every batch's loss was exactly 0 ({int(finite.sum())} steps): the model has "
+                                     f"nothing to train on, as when it was compiled without a loss; compile it with "
+                                     f"one (model.compile(optimizer, loss=...))"))
+        return reasons
     smoothed = s.smooth(values[finite])
     lowest = int(np.argmin(smoothed))
     kept = np.asarray(keep, dtype=bool) & finite

@@ -129,6 +129,15 @@ def test_a_test_that_never_reached_divergence_warns_and_one_that_started_too_hig
     assert result.one_cycle_max_lr < rates[0] and not result.reliable
 
 
+def test_a_loss_of_zero_throughout_says_the_model_has_nothing_to_train_on():
+    # JAX's fit trains a model compiled without a loss at 0: it read "never fell; raise num_steps" and lr_find
+    # ran it again at 900 steps.
+    with pytest.warns(UserWarning, match=r"every batch's loss was exactly 0 \(300 steps\): the model has nothing to "
+                                         r"train on, as when it was compiled without a loss"):
+        result = LRFinderResult(frame(np.zeros(300), np.logspace(-7, 1, 300)))
+    assert not result.reliable and result._too_short is None and len(result.reasons) == 1
+
+
 def test_a_curve_that_fit_its_batches_warns_with_the_peak_where_it_did():
     rates = np.logspace(-7, 1, 300)
     fitting = 1.3 * np.exp(-np.clip(np.log10(rates) + 4.0, 0.0, None) * 2.0)
