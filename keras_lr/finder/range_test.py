@@ -50,7 +50,7 @@ def _check_targets(owner, dataset, model):
         )
 
 
-def _check_batched(owner, dataset, model):
+def _check_batched(owner, dataset, model, name="the dataset"):
     """Raises when a dataset yields single examples where the model takes batches (each of its inputs)."""
     spec = dataset.element_spec
     specs = keras.tree.flatten(spec[0] if isinstance(spec, tuple) else spec)  # a dict of inputs too
@@ -75,7 +75,7 @@ def _check_batched(owner, dataset, model):
         shapes = ", ".join(str(tuple(part.shape)) for part in specs)
         expected = ", ".join(str(tuple(tensor.shape)) for tensor in inputs)
         raise ValueError(
-            f"{owner}: the dataset yields single examples of shape {shapes} where the model takes "
+            f"{owner}: {name} yields single examples of shape {shapes} where the model takes "
             f"batches of shape {expected}; batch it first, e.g. dataset.batch(32)."
         )
 
@@ -415,6 +415,8 @@ def lr_find(
         _check_batched(owner, x, model)
         if int(x.cardinality()) == 0:
             raise ValueError(f"{owner}: x, a {type(x).__name__}, is empty: nothing to train on.")
+    if _is_tf_dataset(validation_data):  # before any step, as for x (Keras's shape error came after the first)
+        _check_batched(owner, validation_data, model, name="validation_data")
 
     close_interrupted(model)  # a schedule left in by a fit that stopped with an exception is not the model's
     build_optimizer(model)

@@ -697,6 +697,9 @@ def test_the_mistakes_a_newcomer_makes_are_named():
     unbatched = tf.data.Dataset.from_tensor_slices((x, y))
     with pytest.raises(ValueError, match=r"single examples of shape \(4,\).*batches of shape \(None, 4\).*\.batch\(32\)"):
         keras_lr.lr_find(model, unbatched)
+    # The same mistake in validation_data: Keras's shape error, after the test's first step, had come instead.
+    with pytest.raises(ValueError, match=r"lr_find: validation_data yields single examples of shape \(4,\)"):
+        keras_lr.lr_find(model, x, y, validation_data=unbatched)
     # A model of several inputs, fed a dict: Keras's "Invalid input shape for input ... with name 'a'" had come instead.
     a, b = keras.Input((4,), name="a"), keras.Input((2,), name="b")
     two = keras.Model({"a": a, "b": b}, keras.layers.Dense(1)(keras.layers.Concatenate()([a, b])))
