@@ -80,6 +80,22 @@ def _check_batched(owner, dataset, model, name="the dataset"):
         )
 
 
+def _non_finite_count(name, value):
+    """(name, how many NaN or infinite values it holds) for numpy or pandas data (dicts and lists of them); else None.
+
+    Another kind (a dataset, a generator) is not read here: the test reads it.
+    """
+    if value is None or _is_tf_dataset(value) or _is_generator(value):
+        return None
+    leaves = [value] if hasattr(value, "to_numpy") else keras.tree.flatten(value)
+    count = 0
+    for leaf in leaves:
+        array = leaf.to_numpy() if hasattr(leaf, "to_numpy") else leaf
+        if isinstance(array, np.ndarray) and array.dtype.kind == "f":
+            count += int(array.size - np.count_nonzero(np.isfinite(array)))
+    return (name, count) if count else None
+
+
 def _rows(array):
     """The first dimension of an array-like (numpy, a tensor, sparse or ragged), or None when unknown."""
     try:
@@ -469,7 +485,11 @@ def lr_find(
             f"{owner}: fit ran no step on x (a {type(x).__name__}): it yielded no batch. Is it empty, or does a "
             f"filter drop every element?"
         )
-    why = first._too_short if (retry and first is not None) else None
+    # NaN in the data spoils the loss or the weights from the first batch that holds one, at any rate: no longer
+    # test helps (one NaN in digits: "never fell" after 1200 steps on TensorFlow, "too few points" on JAX).
+    spoiled = next(filter(None, (_non_finite_count(name, value) for name, value in
+                                 (("x", x), ("y", y), ("sample_weight", sample_weight)))), None)
+    why = first._too_short if (retry and first is not None and spoiled is None) else None
     collapsed = first is not None and first.collapsed  # not a length to change: the network died
     if why:
         if verbose:
@@ -498,6 +518,14 @@ def lr_find(
                 f"inputs if they are not. The answer is a second test of {3 * num_steps} steps, which did not"
                 + ("." if result.reliable else ", but cannot support a suggestion either.")
             )
+    if result is not None and spoiled is not None and not result.reliable:
+        name, count = spoiled
+        result.reasons.append(
+            f"{name} holds {count} NaN or infinite value{'s' if count > 1 else ''}: from the first batch that holds "
+            f"one, the model's outputs, then its loss or weights, are NaN at every learning rate, and a longer test "
+            f"does not change that; fill or drop them (np.nan_to_num, or scikit-learn's SimpleImputer), then test again"
+        )
+        result._warnings.append(f"{result.reasons[-1]}.")
     if result is not None and trained and result._flat and np.isfinite(result.rise_lr) and result._too_short:
         # The advice to test longer does not reach what is wrong: the loss has nothing left to fall. (A curve
         # that never rose may be flat because its rates were too low to move the loss.)

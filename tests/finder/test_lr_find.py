@@ -160,6 +160,18 @@ def test_a_multi_output_models_loss_trackers_made_by_the_test_are_reset():
     assert {"a_loss", "b_loss"} <= set(results) and set(results.values()) == {0.0}
 
 
+def test_nan_in_the_data_is_named_and_not_tested_again():
+    # One NaN in x: on TensorFlow the loss stayed finite while the weights went NaN, "never fell" after 1200 steps
+    # (the test run again); on JAX and PyTorch "too few points: raise num_steps". Neither advice can help.
+    model = model_with(keras.optimizers.Adam())
+    x, y = regression_data()
+    x = x.copy()
+    x[5, 1] = np.nan
+    with pytest.warns(UserWarning, match=r"lr_find: x holds 1 NaN or infinite value: .*fill or drop them"):
+        result = keras_lr.lr_find(model, x, y, num_steps=60, seed=0, verbose=0)
+    assert not result.reliable and result.first_test is None and len(result.frame) <= 60
+
+
 def test_endings_are_what_they_say():
     model = trained(keras.optimizers.SGD(0.01, momentum=0.9))
     assert finished(model).stopped_early is None
