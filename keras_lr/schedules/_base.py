@@ -117,23 +117,28 @@ def _check_takes_the_step(owner, name, function):
         ) from None
 
 
-def _step_as_keras_gives(schedule, step):
-    """``step`` as Keras's optimizer gives it to a `LearningRateSchedule` not keras_lr's: an integer, its
-    `iterations`' dtype (a plain callable of the step gets keras_lr's float32 step, as ever).
+def _call_with_keras_step(schedule, step):
+    """``schedule(step)``, a Keras `LearningRateSchedule` not keras_lr's given the step as an integer, as Keras's
+    optimizer gives it its `iterations` (a plain callable of the step gets keras_lr's float32 step, as ever).
 
     keras_lr counts in float32 (`as_float_step`); a schedule that indexes a table with the step
-    (`ops.take(table, step)`) works in Keras's optimizer and failed inside `Sequential` or `Warmup`.
+    (`ops.take(table, step)`) works in Keras's optimizer and failed inside `Sequential` or `Warmup`. Keras's
+    `iterations` is a Variable, whose operators make `step * 0.5` a float where an integer tensor's refuse it
+    (TensorFlow): such a schedule gets the float32 step, as before.
     """
     if isinstance(schedule, Schedule) or not isinstance(schedule, LearningRateSchedule):
-        return step
-    return ops.cast(step, "int64" if keras.backend.backend() == "tensorflow" else "int32")
+        return schedule(step)
+    try:
+        return schedule(ops.cast(step, "int64" if keras.backend.backend() == "tensorflow" else "int32"))
+    except (TypeError, ValueError):
+        return schedule(step)
 
 
 def call_schedule(schedule, step):
     """Value of a child schedule (schedule, callable or constant) at ``step``."""
     if isinstance(schedule, float):
         return ops.full_like(step, schedule, dtype="float32")
-    return ops.cast(schedule(_step_as_keras_gives(schedule, step)), "float32") + ops.zeros_like(step, dtype="float32")
+    return ops.cast(_call_with_keras_step(schedule, step), "float32") + ops.zeros_like(step, dtype="float32")
 
 
 def call_momentum(schedule, step):
@@ -154,7 +159,7 @@ def call_rate_and_momentum(schedule, step):
         rate, momentum = combined(step)
         return ops.cast(rate, "float32"), momentum
     if isinstance(schedule, LearningRateSchedule):
-        rate = ops.cast(schedule(_step_as_keras_gives(schedule, step)), "float32")
+        rate = ops.cast(_call_with_keras_step(schedule, step), "float32")
     else:
         rate = call_schedule(schedule, step)
     return rate, call_momentum(schedule, step)

@@ -38,8 +38,9 @@ class Sequential(Schedule):
     `join_schedules` does. Children may be keras_lr schedules, Keras's own
     (`CosineDecay`, `ExponentialDecay`, ...), callables of the step written
     with `keras.ops`, or numbers (constants). A Keras `LearningRateSchedule`
-    not keras_lr's gets the step as Keras's optimizer gives it, an integer;
-    a callable gets it as a float32 tensor.
+    not keras_lr's gets the step as an integer, as Keras's optimizer gives
+    it (or as a float32 tensor where it refuses an integer tensor, as
+    `step * 0.5` does on TensorFlow); a callable gets a float32 tensor.
 
     Example:
 

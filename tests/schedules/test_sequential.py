@@ -148,6 +148,23 @@ class _Table(keras.optimizers.schedules.LearningRateSchedule):
         return keras.ops.take(table, keras.ops.minimum(step, 49))
 
 
+class _InverseTime(keras.optimizers.schedules.LearningRateSchedule):
+    """Python arithmetic on the step, which Keras's optimizer allows (its step is a Variable)."""
+
+    def __call__(self, step):
+        return 0.1 / (1 + step * 0.5)
+
+
+def test_a_keras_schedule_with_python_arithmetic_on_the_step_still_works_inside():
+    # Given an int64 tensor on TensorFlow, `step * 0.5` raised "Expected int64 ... got 0.5".
+    for schedule in (_InverseTime(), Sequential([0.5, _InverseTime()], [5]), Warmup(_InverseTime(), 5)):
+        np.testing.assert_allclose(evaluate_schedule(schedule, [7, 8])[-1], 0.1 / (1 + (8 - (5 if schedule.__class__
+                                   is not _InverseTime else 0)) * 0.5), rtol=1e-6)
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    model.fit(np.ones((8, 1)), np.ones((8, 1)), batch_size=1, verbose=0, callbacks=[keras_lr.Scheduler(_InverseTime())])
+
+
 def test_a_keras_schedule_inside_gets_the_integer_step_keras_gives_it():
     # Sequential and Warmup gave it keras_lr's float32 step: take() refused it (TensorFlow, JAX).
     expected = float(np.linspace(0.1, 0.01, 50)[2])
