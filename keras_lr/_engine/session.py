@@ -24,6 +24,7 @@ torch backend's asynchronous hooks) and is the one writer of
 """
 
 import json
+import sys
 import warnings
 import weakref
 
@@ -46,6 +47,18 @@ _MAKE = "make_train_function"
 _CONFIG = "get_config"
 
 _HOOK_GETS_FIRST_STEP = tuple(int(part) for part in keras.version().split(".")[:2]) < (3, 11)
+
+
+def _in_callback_hooks():
+    """Whether a fit's callback hook is running: Keras's `CallbackList` calls them (a few frames up)."""
+    frame = sys._getframe(1)
+    for _ in range(12):
+        frame = frame.f_back
+        if frame is None:
+            return False
+        if isinstance(frame.f_locals.get("self"), keras.callbacks.CallbackList):
+            return True
+    return False
 
 
 def close_interrupted(model):
@@ -611,13 +624,16 @@ class FitSession:
         iteration = self.iteration
         source = self.source_rate_at(iteration)
         scheduled = source * self.multipliers.current
+        # A rate set by you after the fit stopped (Ctrl-C), not by a callback of the fit: the optimizer's own
+        # when the session is closed (`abandon`), also where it is the rate the schedule stopped at ("go on at
+        # this rate"). A callback's (Keras's LearningRateScheduler at each epoch's start) is not, even where
+        # the fit then stops before another hook: the next fit would have trained at the schedule's rate.
+        late = None if _in_callback_hooks() else (float(rate), self._hooks)
         if abs(rate - scheduled) <= 1e-5 * abs(scheduled):  # float32 rounding, its exp and pow too
-            # The rate it has (a LearningRateScheduler returning lr): nothing changes. Set after the fit stopped
-            # (Ctrl-C, then "go on at the rate where it stopped"), it is the optimizer's own after all (`abandon`).
-            self._set_late = (float(rate), self._hooks)
-            return
+            self._set_late = late or self._set_late
+            return  # the rate it has (a LearningRateScheduler returning lr): nothing changes
         self._refuse_outside(rate)
-        self._set_late = (float(rate), self._hooks)
+        self._set_late = late
         if source > 0:
             self._check_raise(rate, scheduled, f"{type(self.schedule_owner).__name__}'s schedule gives")
         self.set_multiplier(rate / source if source > 0 else 1.0, iteration)

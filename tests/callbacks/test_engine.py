@@ -406,6 +406,27 @@ def test_train_on_batch_after_an_interrupted_fit_is_at_the_compiled_rate():
     assert float(model.optimizer.learning_rate.numpy()) == 0.5
 
 
+def test_a_rate_a_callback_set_before_an_interruption_is_not_kept():
+    # Keras's LearningRateScheduler sets the rate at each epoch's start; Ctrl-C in that epoch's first step made
+    # OneCycle's rate then the optimizer's own: the next plain fit trained at 0.098, not the compiled 0.5.
+    class InterruptSecondEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.epoch == 1 and batch == 0:
+                raise KeyboardInterrupt
+
+    model = bias_model(keras.optimizers.SGD(0.5))
+    keep = keras.callbacks.LearningRateScheduler(lambda epoch, rate: rate)
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, [keras_lr.OneCycle(0.1, base_momentum=None), keep, InterruptSecondEpoch()], epochs=3)
+    x, y = bias_data()
+    before = float(model.layers[-1].bias.numpy()[0])
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False)
+    assert float(model.layers[-1].bias.numpy()[0]) == pytest.approx(before - STEPS * 0.5, rel=1e-4)
+
+
 @pytest.mark.parametrize("where_it_stopped", [False, True])
 def test_a_rate_set_after_an_interrupted_fit_is_the_one_the_next_fit_trains_at(where_it_stopped):
     # Ctrl-C, lower the rate (or keep the one it stopped at), fit again. Set to the rate the schedule had, it
