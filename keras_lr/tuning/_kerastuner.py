@@ -66,6 +66,7 @@ import os
 import threading
 import time
 import warnings
+import weakref
 
 import keras
 import keras_tuner
@@ -729,6 +730,23 @@ def add_recommendation(oracle, point, hyperparameters=None):
     oracle.keras_lr["recommendation"] = point
     oracle.initial_points.append(point)
     oracle.save()
+
+
+class FitLength(keras.callbacks.Callback):
+    """Tells the tuner how many epochs the running fit has (`tuner._fit_epochs`), for `report_epoch`.
+
+    Read from the fit itself: a HyperModel's `fit` may set its own `epochs`. It holds the tuner by a weak
+    reference, which KerasTuner's deep copy of each execution's callbacks keeps as it is.
+    """
+
+    def __init__(self, tuner):
+        super().__init__()
+        self._tuner = weakref.ref(tuner)
+
+    def on_train_begin(self, logs=None):
+        tuner = self._tuner()
+        if tuner is not None:
+            tuner._fit_epochs = (self.params or {}).get("epochs")
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):

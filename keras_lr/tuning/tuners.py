@@ -100,7 +100,7 @@ class _Search(keras_tuner.Tuner):
         # epoch with the names logged, not after three failed trials with a KeyError.
         if not any(isinstance(c, _kerastuner.ObjectiveCheck) for c in callbacks):
             callbacks.append(_kerastuner.ObjectiveCheck(self.oracle.objective))
-        self._fit_epochs = kwargs.get("epochs", 1)  # fit's default: its last epoch is not pruned
+        callbacks.append(_kerastuner.FitLength(self))  # the fit's epochs: its last is not pruned
         return super().run_trial(trial, *args, callbacks=callbacks, **kwargs)
 
     def pre_create_trial(self):
@@ -111,6 +111,7 @@ class _Search(keras_tuner.Tuner):
 
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
+        self._fit_epochs = None  # until its fit begins (a run_trial of your own may not say)
         self._waiting = False
         self._stop_heartbeat()
         if _kerastuner.local_oracle(self) is None:  # a worker: tell the chief it is alive

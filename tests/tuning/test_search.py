@@ -267,6 +267,19 @@ def test_a_trial_is_not_pruned_at_its_fits_last_epoch(tmp_path):
     search_digits(tuner, epochs=1)
     frame = tuning.results_frame(tuner)
     assert len(frame) == 3 and (frame.status == "completed").all()
+    # The fit's epochs are its own: a HyperModel whose fit sets them, searched without epochs=, was taken for
+    # a fit of one epoch, and nothing was pruned.
+
+    class ThreeEpochs(tuning.LRHyperModel):
+        def fit(self, hp, model, *args, **kwargs):
+            return super().fit(hp, model, *args, **{**kwargs, "epochs": 3})
+
+    tuner = make(tuning.RandomSearch, ThreeEpochs(build_digits), tmp_path / "own", max_trials=3,
+                 pruning=PruneAfterFirstEpoch())
+    x, y = digits()
+    tuner.search(x, y, batch_size=64, validation_split=0.25, verbose=0)
+    frame = tuning.results_frame(tuner)
+    assert list(frame.sort_values("trial_id").status) == ["completed", "pruned", "pruned"]
 
 
 @search_bookkeeping
