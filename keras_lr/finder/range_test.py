@@ -529,15 +529,16 @@ def lr_find(
     if result is not None and trained and result._flat and np.isfinite(result.rise_lr) and result._too_short:
         # The advice to test longer does not reach what is wrong: the loss has nothing left to fall. (A curve
         # that never rose may be flat because its rates were too low to move the loss.)
-        # A reason, not a note: `OneCycle(max_lr=result)`'s refusal and the repr quote the reasons, and without
-        # this one they said only "raise num_steps".
-        result.reasons.append(
+        # Of an unreliable answer a reason, not a note: `OneCycle(max_lr=result)`'s refusal and the repr quote the
+        # reasons, and without this one they said only "raise num_steps". (A reliable one that barely fell keeps
+        # it as a note: reasons are empty exactly when it is reliable.)
+        (result.notes if result.reliable else result.reasons).append(
             f"the model had trained on {trained} batches before the test (its optimizer's step counter), and its "
             f"loss did not fall beyond the batches' noise before it rose at {result.rise_lr:.3g}: a trained model "
             f"has little left to fall, which a longer test does not change. A range test chooses the rate to train "
             f"a model with from its start: run it on the model as built, before fit"
         )
-        result._warnings.append(f"{result.reasons[-1]}.")
+        result._warnings.append(f"{(result.notes if result.reliable else result.reasons)[-1]}.")
     if result is not None:
         result._warn()
     return result

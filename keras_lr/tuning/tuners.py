@@ -35,6 +35,7 @@ import time
 
 import keras
 import keras_tuner
+import numpy as np
 
 from keras_lr import _validation as v
 from keras_lr import _warnings
@@ -73,8 +74,11 @@ class _Search(keras_tuner.Tuner):
         if given is not None and hasattr(self.hypermodel, "declared_before"):
             # A resumed search: what its hyperparameters= declared, as LRHyperModel.declare_hyperparameters saw it.
             self.hypermodel.declared_before = set(given)
-        for index, point in enumerate(self._initial_points):
-            _kerastuner.check_point(owner, _kerastuner.built_oracle(self).hyperparameters, point, index)
+        space = _kerastuner.built_oracle(self).hyperparameters
+        # Empty on a worker restarted with its id: KerasTuner reloads its tuner and declares nothing. The chief
+        # checks the same points.
+        for index, point in enumerate(self._initial_points if space.space else []):
+            _kerastuner.check_point(owner, space, point, index)
         _kerastuner.bound_client(self, self._chief_timeout)
         self._heartbeat = None
         self._waiting = False
@@ -188,7 +192,10 @@ def _options(owner, initial_points, pruning):
     for index, point in enumerate(initial_points):
         if not isinstance(point, dict):
             raise ValueError(f"{owner}: initial_points[{index}] must be a dict of hyperparameter values; received {point!r}")
-    return [dict(point) for point in initial_points], get_pruner(owner, pruning)
+    # numpy scalars (a row of a DataFrame) as Python's: a float32 passed the checks and the oracle's JSON refused it.
+    points = [{name: value.item() if isinstance(value, np.generic) else value for name, value in point.items()}
+              if isinstance(point, dict) else point for point in initial_points]
+    return points, get_pruner(owner, pruning)
 
 
 class RandomSearch(keras_tuner.RandomSearch, _Search):

@@ -135,6 +135,35 @@ def test_optimizers_held_beside_the_compiled_one_are_put_back():
     assert all(not np.any(v.numpy()) for v in model.g_optimizer.variables if "learning_rate" not in v.path)
 
 
+@pytest.mark.skipif(keras.backend.backend() == "jax", reason="JAX's stateless step gives compute_loss no iterations")
+def test_a_trained_models_reliable_answer_keeps_the_trained_note_as_a_note():
+    # Its reasons are empty exactly when it is reliable: a trained model's curve that barely fell yet read as
+    # reliable had the note among its reasons, and its repr lost it. Its loss is a scripted curve, read at the
+    # test's step (the model had taken 160 steps before).
+    rng = np.random.default_rng(0)
+    steps = np.arange(300)
+    noise, dip, rise_at = rng.uniform(0.01, 0.08), rng.uniform(0.0, 0.09), rng.integers(200, 290)
+    base = 1.0 - dip * np.clip((steps - 30) / (rise_at - 30), 0, 1)
+    base = np.where(steps > rise_at, base * np.exp((steps - rise_at) / 5.0), base)
+    table = keras.ops.convert_to_tensor((base * (1 + noise * rng.standard_normal(300))).astype("float32"))
+
+    class Scripted(keras.Model):
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+            step = keras.ops.minimum(keras.ops.cast(self.optimizer.iterations, "int32") - 160, 299)
+            return keras.ops.take(table, step) + 0.0 * keras.ops.sum(y_pred)
+
+    inputs = keras.Input((4,))
+    model = Scripted(inputs, keras.layers.Dense(1)(inputs))
+    model.compile(keras.optimizers.SGD(0.01))
+    model.optimizer.build(model.trainable_variables)
+    model.optimizer.iterations.assign(160)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        result = keras_lr.lr_find(model, np.zeros((32, 4), "float32"), batch_size=32, retry=False, verbose=0)
+    assert result.reliable and result.reasons == []
+    assert any("had trained on 160 batches" in note for note in result.notes) and "had trained on" in repr(result)
+
+
 def test_the_compiled_metrics_are_put_back():
     model = model_with(keras.optimizers.Adam(0.01))
     model.compile(keras.optimizers.Adam(0.01), "mse", metrics=["mae"])

@@ -252,9 +252,14 @@ def test_a_worker_makes_a_search_with_initial_points(tmp_path, monkeypatch):
         return tuning.RandomSearch(tuning.LRHyperModel(build_digits), objective="val_loss", max_trials=3,
                                    directory=str(tmp_path), initial_points=points)
 
-    assert isinstance(search([{"learning_rate": 0.01}]).oracle, oracle_client.OracleClient)
+    first = search([{"learning_rate": 0.01}])
+    assert isinstance(first.oracle, oracle_client.OracleClient)
     with pytest.raises(ValueError, match=r"initial_points\[0\]: learning_rate must be in"):
         search([{"learning_rate": 100.0}])
+    # Restarted with its id, a worker reloads its tuner, and the oracle it built declares nothing: the points
+    # were refused as "not in the search space (it has: )". The chief checks them.
+    first.save()
+    assert isinstance(search([{"learning_rate": 0.01}]).oracle, oracle_client.OracleClient)
 
 
 @pytest.mark.parametrize("argument, value", [("trial_timeout", 0), ("trial_timeout", "5"), ("chief_timeout", -1),

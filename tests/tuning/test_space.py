@@ -327,6 +327,16 @@ def test_initial_points_are_checked_against_the_space(tmp_path):
             make(tuning.RandomSearch, hypermodel, tmp_path, max_trials=2, initial_points=[point])
 
 
+def test_an_initial_point_of_numpy_scalars_is_saved(tmp_path):
+    # A float32 (a DataFrame's row) passed the checks, and the oracle's JSON refused it when the search saved.
+    tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build_digits), tmp_path, max_trials=2,
+                 initial_points=[{"learning_rate": np.float32(0.01)}])
+    tuner.oracle.save()
+    with pytest.raises(ValueError, match=r"initial_points\[0\]: learning_rate must be in .*received True"):
+        make(tuning.RandomSearch, tuning.LRHyperModel(build_digits), tmp_path, max_trials=2,
+             initial_points=[{"learning_rate": np.bool_(True)}])
+
+
 @pytest.mark.parametrize("tuner_class", [tuning.RandomSearch, tuning.Hyperband])
 def test_a_model_given_as_the_hypermodel_says_to_wrap_it(tuner_class, tmp_path):
     # KerasTuner called the model as a build function: "Only input tensors may be passed as positional arguments".
