@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_lr import _validation as v
 from keras_lr.schedules._base import call_momentum, call_schedule, check_schedule
 
 
@@ -68,9 +69,8 @@ def _check_steps(owner, steps):
     except Exception:  # noqa: BLE001 - a ragged sequence, say: refused below by what it is
         array = np.asarray(None)
     if array.dtype.kind not in "iuf" or (array.size and not np.all(np.isfinite(array))):
-        shown = steps if array.size <= 10 else f"{type(steps).__name__} of {array.size}"
         raise ValueError(f"{owner}: steps must be optimizer steps (a number or a sequence or array of finite "
-                         f"numbers, 0 the first); received steps={shown!r}")
+                         f"numbers, 0 the first); received steps={v._shown(steps)}")
     return array
 
 
@@ -105,13 +105,14 @@ def evaluate_momentum(schedule, steps):
         schedule: A schedule, as `evaluate_schedule` takes; `OneCycle` and
             `CyclicLR` cycle a momentum (unless made with
             `base_momentum=None`).
-        steps: Sequence or numpy array of optimizer steps.
+        steps: Optimizer steps, as `evaluate_schedule` takes them.
 
     Returns:
         A float64 numpy array the shape of ``steps``, or None.
 
     Raises:
-        ValueError: for something that is not a schedule.
+        ValueError: for something that is not a schedule, or steps that are
+            not numbers.
     """
     schedule = check_schedule("evaluate_momentum", "schedule", schedule)
     steps = _check_steps("evaluate_momentum", steps)

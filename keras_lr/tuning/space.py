@@ -113,6 +113,8 @@ def learning_rate(hp, name="learning_rate", min_value=1e-5, max_value=1.0, defau
         declared = _settings_text(first)
         if isinstance(existing, keras_tuner.engine.hyperparameters.Fixed):  # no bounds to show
             declared = f"hp.Fixed at {existing.value!r}"
+        elif isinstance(existing, keras_tuner.engine.hyperparameters.Choice):
+            declared = f"hp.Choice of {list(existing.values)!r}, default={existing.default!r}"
         if given:
             raise keras_tuner.errors.FatalValueError(
                 f"LRHyperModel(finder=...) narrows the rate learning_rate(hp) declares, but the tuner's "

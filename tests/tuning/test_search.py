@@ -952,7 +952,13 @@ def test_finder_with_a_rate_declared_by_the_tuners_hyperparameters_says_which_to
     hp = keras_tuner.HyperParameters()
     hp.Fixed("learning_rate", 3e-3)
     hypermodel = tuning.LRHyperModel(build_digits, finder=True)
-    # A Fixed has no bounds: it read "min_value=None, max_value=None, step=None, default=0.003".
+    # A Fixed or a Choice has no bounds: it read "min_value=None, max_value=None, step=None, default=0.003".
     with pytest.raises(keras_tuner.errors.FatalValueError,
                        match=r"hyperparameters= declares 'learning_rate' already \(hp.Fixed at 0.003\)"):
         make(tuning.RandomSearch, hypermodel, tmp_path, max_trials=2, hyperparameters=hp)
+    hp = keras_tuner.HyperParameters()
+    hp.Choice("learning_rate", [0.001, 0.01])
+    with pytest.raises(keras_tuner.errors.FatalValueError, match=r"already \(hp.Choice of \[0.001, 0.01\], "
+                                                                 r"default=0.001\)"):
+        make(tuning.RandomSearch, tuning.LRHyperModel(build_digits, finder=True), tmp_path / "choice", max_trials=2,
+             hyperparameters=hp)
