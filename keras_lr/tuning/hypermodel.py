@@ -576,8 +576,9 @@ class LRHyperModel(keras_tuner.HyperModel):
         if rate is not None and math.isfinite(rate) and not low <= rate <= high:
             what = "OneCycle peak" if recommend["rate_from"] == "one_cycle_max_lr" else "suggested rate"
             side, bound, cut = ("above", "max_value", high) if rate > high else ("below", "min_value", low)
+            step = self.declared_now.get(self.rate_name, (None,) * 4)[2]  # a log grid's: the step within them
             message += (f"; its {what} {rate:.3g} is {side} learning_rate(hp)'s {bound}={cut:g}: "
-                        f"the trial of its recommendation runs at {cut:g}")
+                        f"the trial of its recommendation runs at {_kerastuner.within(rate, low, high, step):g}")
         print(message + ".")
         return (low, high) if narrowed else None
 

@@ -3,6 +3,7 @@
 import keras
 import keras_tuner
 import numpy as np
+import pytest
 
 from keras_lr import tuning
 from keras_lr.tuning import _kerastuner
@@ -210,3 +211,16 @@ def test_a_workers_hyperband_schedule_spans_max_epochs(tmp_path, monkeypatch):
     model = build_digits(hp)
     for where in (tuner, worker):
         assert hypermodel._callback(hp, model, where, {}).epochs == 3
+
+
+def test_a_recommendation_on_a_log_step_grid_stays_within_the_bounds(tmp_path):
+    # Cut to max_value=0.05 and then rounded onto the grid of tens from 1e-4, it went up to 0.1.
+    def build(hp):
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile(keras.optimizers.SGD(tuning.learning_rate(hp, min_value=1e-4, max_value=0.05, step=10)), "mse")
+        return model
+
+    for given, queued in ((0.3, 0.01), (1e-6, 1e-4), (0.0009, 0.001)):
+        tuner = tuning.RandomSearch(build, objective="loss", max_trials=2, directory=str(tmp_path / str(given)))
+        _kerastuner.add_recommendation(tuner.oracle, {"learning_rate": given})
+        assert tuner.oracle.keras_lr["recommendation"]["learning_rate"] == pytest.approx(queued)
