@@ -72,20 +72,26 @@ def test_auto_mode_reads_the_metric_names_keras_writes(monitor, mode):
     assert keras_lr.ReduceLROnPlateau(monitor=monitor)._direction == mode
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_same_decisions_as_keras_on_a_float_rate(seed):
-    rng = np.random.default_rng(seed)
-    values = np.cumsum(rng.normal(-0.02, 0.05, size=40)) + 5.0
-    arguments = dict(factor=0.5, patience=int(rng.integers(0, 4)), cooldown=int(rng.integers(0, 3)), min_lr=1e-3, min_delta=0.01)
+def keras_rates(arguments, values, monitor="val_loss"):
+    """The rate after each epoch that logged ``values``, as Keras's own ReduceLROnPlateau sets it."""
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
     model.compile(keras.optimizers.SGD(0.1), "mse")
     theirs = keras.callbacks.ReduceLROnPlateau(**arguments)
     theirs.set_model(model)
     theirs.on_train_begin()
-    expected = []
+    rates = []
     for epoch, value in enumerate(values):
-        theirs.on_epoch_end(epoch, {"val_loss": float(value)})
-        expected.append(float(model.optimizer.learning_rate.numpy()))
+        theirs.on_epoch_end(epoch, {monitor: float(value)})
+        rates.append(float(model.optimizer.learning_rate.numpy()))
+    return rates
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_same_decisions_as_keras_on_a_float_rate(seed):
+    rng = np.random.default_rng(seed)
+    values = np.cumsum(rng.normal(-0.02, 0.05, size=40)) + 5.0
+    arguments = dict(factor=0.5, patience=int(rng.integers(0, 4)), cooldown=int(rng.integers(0, 3)), min_lr=1e-3, min_delta=0.01)
+    expected = keras_rates(arguments, values)
     _, rates = epoch_rates(keras_lr.ReduceLROnPlateau(**arguments), values)
     np.testing.assert_allclose(rates, expected, rtol=1e-6)
 
@@ -111,15 +117,7 @@ def test_same_decisions_as_keras_on_float32_metrics_on_a_grid(mode):
     values = [float(np.float32(count / 40 if mode == "max" else 1 - count / 40)) for count in counts]
     monitor = "val_accuracy" if mode == "max" else "val_loss"
     arguments = dict(monitor=monitor, mode=mode, factor=0.7, patience=1, min_delta=0.05, min_lr=1e-6)
-    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
-    model.compile(keras.optimizers.SGD(0.1), "mse")
-    theirs = keras.callbacks.ReduceLROnPlateau(**arguments)
-    theirs.set_model(model)
-    theirs.on_train_begin()
-    expected = []
-    for epoch, value in enumerate(values):
-        theirs.on_epoch_end(epoch, {monitor: value})
-        expected.append(float(model.optimizer.learning_rate.numpy()))
+    expected = keras_rates(arguments, values, monitor)
     _, rates = epoch_rates(keras_lr.ReduceLROnPlateau(**arguments), values, monitor=monitor)
     assert 3 < len(set(expected)) < len(values)  # it cut the rate, and not at every epoch
     np.testing.assert_allclose(rates, expected, rtol=1e-6)
