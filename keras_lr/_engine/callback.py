@@ -1,14 +1,13 @@
 """The lifecycle every keras_lr callback shares."""
 
 import copy
-import sys
 
 import keras
 
 from keras_lr import _validation as v
 from keras_lr import _warnings
 from keras_lr._repr import config_repr
-from keras_lr._engine.session import FitSession
+from keras_lr._engine.session import FitSession, calling_callback_list
 
 
 def fresh_copy(callback, memo):
@@ -27,22 +26,10 @@ def fresh_copy(callback, memo):
 
 
 def fit_callbacks(callback):
-    """The callbacks of the fit that is calling ``callback``'s `on_train_begin`, in order; None if unknown.
-
-    Keras calls each callback's hooks from its `CallbackList`, which a callback
-    is not given: it is the caller's ``self`` (a few frames up at most).
-    Another caller (a training loop of one's own) gives None.
-    """
-    frame = sys._getframe(1)
-    for _ in range(6):
-        frame = frame.f_back
-        if frame is None:
-            return None
-        caller = frame.f_locals.get("self")
-        if isinstance(caller, keras.callbacks.CallbackList):
-            callbacks = list(getattr(caller, "callbacks", []))
-            return callbacks if any(c is callback for c in callbacks) else None
-    return None
+    """The callbacks of the fit that is calling ``callback``'s hook, in order; None if unknown."""
+    caller = calling_callback_list()
+    callbacks = list(getattr(caller, "callbacks", None) or [])
+    return callbacks if any(c is callback for c in callbacks) else None
 
 
 class FitRecord:

@@ -49,16 +49,22 @@ _CONFIG = "get_config"
 _HOOK_GETS_FIRST_STEP = tuple(int(part) for part in keras.version().split(".")[:2]) < (3, 11)
 
 
-def _in_callback_hooks():
-    """Whether a fit's callback hook is running: Keras's `CallbackList` calls them (a few frames up)."""
+def calling_callback_list():
+    """The `CallbackList` of a fit running a callback hook on this stack, or None.
+
+    Keras calls each callback's hooks from its `CallbackList`, which a callback
+    is not given: it is a caller's ``self``, a few frames up. Another caller
+    (a training loop of one's own, your own code) gives None.
+    """
     frame = sys._getframe(1)
     for _ in range(12):
         frame = frame.f_back
         if frame is None:
-            return False
-        if isinstance(frame.f_locals.get("self"), keras.callbacks.CallbackList):
-            return True
-    return False
+            return None
+        caller = frame.f_locals.get("self")
+        if isinstance(caller, keras.callbacks.CallbackList):
+            return caller
+    return None
 
 
 def close_interrupted(model):
@@ -628,7 +634,7 @@ class FitSession:
         # when the session is closed (`abandon`), also where it is the rate the schedule stopped at ("go on at
         # this rate"). A callback's (Keras's LearningRateScheduler at each epoch's start) is not, even where
         # the fit then stops before another hook: the next fit would have trained at the schedule's rate.
-        late = None if _in_callback_hooks() else (float(rate), self._hooks)
+        late = None if calling_callback_list() is not None else (float(rate), self._hooks)
         if abs(rate - scheduled) <= 1e-5 * abs(scheduled):  # float32 rounding, its exp and pow too
             self._set_late = late or self._set_late
             return  # the rate it has (a LearningRateScheduler returning lr): nothing changes
