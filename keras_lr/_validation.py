@@ -63,11 +63,10 @@ def check_number(owner, name, value, *, low=None, high=None, low_open=False, hig
     if bad_low or bad_high:
         left = "(" if low_open else "["
         right = ")" if high_open else "]"
-        lo = "-inf" if low is None else f"{low:g}"
-        hi = "inf" if high is None else f"{high_name} ({high:g})" if high_name else f"{high:g}"
+        lo = f"{low_name} ({low:g})" if low_name else f"{low:g}" if low is not None else "-inf"
+        hi = f"{high_name} ({high:g})" if high_name else f"{high:g}" if high is not None else "inf"
         if high is None:
-            bound = f"{low_name} ({low:g})" if low_name else f"{low:g}"
-            requirement = f"> {bound}" if low_open else f">= {bound}"
+            requirement = f"> {lo}" if low_open else f">= {lo}"
         elif low is None:
             requirement = f"< {hi}" if high_open else f"<= {hi}"
         else:
