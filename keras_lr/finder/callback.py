@@ -83,6 +83,13 @@ def check_range(owner, start_lr, end_lr, num_steps, mode, smoothing, divergence_
     return start_lr, end_lr, num_steps, mode, smoothing, divergence_threshold
 
 
+def _holds_non_finite(model):
+    """Whether any of the model's floating-point variables (trainable or not) holds a NaN or an infinity."""
+    sync(model)
+    return any(not bool(keras.ops.all(keras.ops.isfinite(variable.value))) for variable in model.weights
+               if keras.backend.is_float_dtype(variable.dtype))
+
+
 @keras.saving.register_keras_serializable(package="keras_lr.finder")
 class LRFinder(EngineCallback):
     """The learning-rate range test, as a callback inside `model.fit`.
@@ -396,7 +403,14 @@ class LRFinder(EngineCallback):
                 f"stopped it (EarlyStopping?), or fit's epochs ran out. Run the test alone, with epochs enough "
                 f"for num_steps, or with keras_lr.lr_find, which sees to both."
             )
-        self.result = self.make_result(warn=self.warn)
+        result = self.make_result(warn=False)
+        if self._stopped_early is None and self._losses and _holds_non_finite(self.model):
+            # A loss that stays finite on NaN weights (TensorFlow, one NaN in a dataset's batches) did not stop the
+            # test, whose curve then read "not steady: raise num_steps".
+            result._ran_on_nan_weights()
+        if self.warn:
+            result._warn("LRFinder")
+        self.result = result
         self._put_back()
 
     def make_result(self, warn=True):

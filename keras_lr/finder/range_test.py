@@ -520,12 +520,11 @@ def lr_find(
             )
     if result is not None and spoiled is not None and not result.reliable:
         name, count = spoiled
-        result.reasons.append(
+        result._spoiled(
             f"{name} holds {count} NaN or infinite value{'s' if count > 1 else ''}: from the first batch that holds "
             f"one, the model's outputs, then its loss or weights, are NaN at every learning rate, and a longer test "
             f"does not change that; fill or drop them (np.nan_to_num, or scikit-learn's SimpleImputer), then test again"
         )
-        result._warnings.append(f"{result.reasons[-1]}.")
     if result is not None and trained and result._flat and np.isfinite(result.rise_lr) and result._too_short:
         # The advice to test longer does not reach what is wrong: the loss has nothing left to fall. (A curve
         # that never rose may be flat because its rates were too low to move the loss.)

@@ -45,6 +45,52 @@ NEVER_FELL, NOT_STEADY, FLAT = "never fell", "not steady", "flat"
 COLLAPSED = "collapsed"
 
 
+def _nan_before_moving(values):
+    """Where a curve that ends on a NaN or infinite loss first had one, if the loss had not risen above its
+    start's range before it (a rate that diverges the loss makes it rise first); else None."""
+    finite = np.isfinite(values)
+    if finite.all():
+        return None
+    first = int(np.argmin(finite))
+    if finite[first:].any():  # the test stops on the first: this curve went on past it
+        return None
+    before = values[:first]
+    if first:
+        start = before[: max(1, first // 10)]
+        # Each loss's noise, from the steps between them (too few to tell below 4 points: any rise counts).
+        noise = 1.4826 * float(np.median(np.abs(np.diff(before)))) / np.sqrt(2.0) if first >= 4 else 0.0
+        if before[-1] > max(start.max(), float(np.median(start)) + 3.0 * noise):
+            return None
+    return first
+
+
+def _nan_reason(rates, values, first):
+    """Why a loss that turned NaN before it fell or rose is the data's or the model's doing, not the rate's."""
+    where = (f"was {values[first]} at the test's first step, at learning rate {rates[first]:.3g}, before training "
+             f"had moved the weights, if at all" if first == 0 else
+             f"turned {values[first]} at step {first + 1}, at learning rate {rates[first]:.3g}, before it had "
+             f"fallen or risen (a rate too high makes the loss rise before it overflows)")
+    return f"the loss {where}: neither another range of rates nor a longer test changes this. {_NAN_ADVICE}"
+
+
+# What makes a network NaN at rates too low to diverge it, and what to do.
+_NAN_ADVICE = ("A NaN or infinite value in the data does it (lr_find names those in arrays; a dataset or a generator "
+              "is not read ahead), or a model that computes one (a log or a division of 0); find and fix it, then "
+              "test again")
+
+
+def _nan_weights_reason():
+    """Why a test that ran to its end on weights gone NaN, its loss finite, says nothing of the model."""
+    return (f"the model's weights held NaN or infinite values at the end of the test while the loss it logged "
+            f"stayed finite, so the test ran on: from the batch that made them, the curve is not the model's, and "
+            f"neither another range of rates nor a longer test changes this. {_NAN_ADVICE}")
+
+
+def _cannot_support(reasons):
+    return (f"the range test's curve cannot support a suggestion: {'; '.join(reasons)}. "
+            f"Do not train at its rates; if the advice does not help, check the data and the model.")
+
+
 def assess(learning_rates, losses, smoothing=0.9):
     """Why the curve cannot support a suggestion: a list of reasons (empty if it can).
 
@@ -293,6 +339,7 @@ class LRFinderResult(Recommendation):
         curve = np.where(usable.keep, smoothed, np.nan)
         self.usable = usable.keep
         self.rise_lr = float(rates[usable.rise]) if usable.rise is not None else float("nan")
+        self._rise = usable.rise
         self._flat = usable.flat  # no fall beyond the batches' noise: what lr_find says of a trained model's test
         assessed = _assess(rates, values, usable.keep)
         self.reasons = [message for _, message in assessed]
@@ -367,6 +414,14 @@ class LRFinderResult(Recommendation):
                 f"{self.spread[1]:.3g} (more than {STEADY_RATIO:g}x) over this test's {len(values)} steps; "
                 f"raise num_steps (threefold, say) or batch_size"
             )
+        nan_at = _nan_before_moving(values)
+        if nan_at is not None and self.reasons and kinds <= {"mostly nan", "too few", NEVER_FELL, FLAT}:
+            # The data's NaN, or the model's: one NaN in a generator's batches read "too few points: raise
+            # num_steps, or lower start_lr" under JAX and PyTorch, and "never fell" run again at 3x the steps.
+            kinds = {"nan"}
+            self.reasons = [_nan_reason(rates, values, nan_at)]
+            if usable.still_falling and usable.notes[-1] in self.notes:
+                self.notes.remove(usable.notes[-1])
         self.reliable = not self.reasons
         if "too few" in kinds and usable.still_falling and not collapsed:
             # A few points' last rate is no finding: the reason says what to change.
@@ -410,12 +465,31 @@ class LRFinderResult(Recommendation):
                 f"tested over {s._one_cycle_divisor(rates, last):.2g}, a cautious guess."
             )
         if not self.reliable:
-            self._warnings.append(
-                f"the range test's curve cannot support a suggestion: {'; '.join(self.reasons)}. "
-                f"Do not train at its rates; if the advice does not help, check the data and the model."
-            )
+            self._warnings.append(_cannot_support(self.reasons))
         if warn:
             self._warn()
+
+    def _ran_on_nan_weights(self):
+        """Reads a test that ran to its end on NaN or infinite weights, its loss finite (`LRFinder`'s check).
+
+        After a rise half again above its start, a divergence pushed the weights over without tripping the
+        stop (a loss whose ceiling is below 4x its best: crossentropy's, 16.1, for a best of 4.03 or more), so
+        the curve stands, with a note; without one, the data's NaN or the model's did it.
+        """
+        values = self.frame[self.monitor].to_numpy(np.float64)
+        if self._rise is not None and _rose_above_start(values, self._rise, self.smoothing):
+            self.notes.append("the model's weights held NaN or infinite values at the end of the test, which "
+                              "the rates past the loss's rise diverged")
+        else:
+            self._spoiled(_nan_weights_reason())
+
+    def _spoiled(self, reason):
+        """Makes ``reason``, found outside the curve (NaN in the data or the weights), the only one: the curve
+        is not the model's, so what it read (and its warnings, and its call for a longer test) goes."""
+        self.reasons = [reason]
+        self.reliable = False
+        self._too_short = None
+        self._warnings = [_cannot_support(self.reasons)]
 
     def _warn(self, owner="lr_find"):
         """Issues the warnings the result was made with (at the user's line), each prefixed ``owner: ``."""

@@ -196,9 +196,35 @@ def test_nan_in_the_data_is_named_and_not_tested_again():
     x, y = regression_data()
     x = x.copy()
     x[5, 1] = np.nan
-    with pytest.warns(UserWarning, match=r"lr_find: x holds 1 NaN or infinite value: .*fill or drop them"):
+    with pytest.warns(UserWarning, match=r"lr_find: .*cannot support a suggestion: x holds 1 NaN or infinite value: "
+                                         r".*fill or drop them") as record:
         result = keras_lr.lr_find(model, x, y, num_steps=60, seed=0, verbose=0)
     assert not result.reliable and result.first_test is None and len(result.frame) <= 60
+    assert len(result.reasons) == 1  # the one cause, not the curve's reading of it
+    assert len([w for w in record if str(w.message).startswith("lr_find")]) == 1
+
+
+def test_nan_in_a_generators_batches_says_to_check_the_data_and_is_not_tested_again():
+    # A generator is not read ahead. TensorFlow's loss stayed finite on NaN weights, and the test ran on to
+    # "neither fell nor rose" and a second test; JAX's and PyTorch's stopped at the NaN, "too few points: raise
+    # num_steps, or lower start_lr".
+    model = model_with(keras.optimizers.Adam())
+    x, y = regression_data()
+    x = x.copy()
+    x[40, 1] = np.nan
+
+    def batches():
+        while True:
+            for start in range(0, len(x), 32):
+                yield x[start:start + 32], y[start:start + 32]
+
+    with pytest.warns(UserWarning, match=r"NaN or infinite value in the data does it \(lr_find names those in arrays; "
+                                         r"a dataset or a generator is not read ahead\)") as record:
+        result = keras_lr.lr_find(model, batches(), num_steps=60, seed=0, verbose=0)
+    assert not result.reliable and result.first_test is None and len(result.frame) <= 60
+    assert len(result.reasons) == 1 and "num_steps" not in result.reasons[0]
+    assert len([w for w in record if str(w.message).startswith("lr_find")]) == 1
+    assert all(np.isfinite(v.numpy()).all() for v in model.weights)  # put back
 
 
 def test_endings_are_what_they_say():

@@ -195,9 +195,14 @@ def test_assess_names_what_is_wrong():
     assert assess(RATES[:8], few) == [
         "too few points (8 finite; at least 10 needed): raise num_steps, or lower start_lr if the loss diverged at once"
     ]
-    mostly_nan = valley_curve()
+    mostly_nan = rises_at_once.copy()
     mostly_nan[20:] = np.nan
     assert assess(RATES, mostly_nan)[0] == "mostly NaN or infinite (121 of 141 points)"
+    # NaN from where the loss had neither fallen nor risen: the data's or the model's, whatever the share.
+    nan_while_flat = valley_curve()
+    nan_while_flat[20:] = np.nan
+    assert assess(RATES, nan_while_flat)[0].startswith("the loss turned nan at step 21, at learning rate 1e-05, "
+                                                       "before it had fallen or risen")
 
 
 def test_too_few_points_give_nan():
