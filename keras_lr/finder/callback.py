@@ -263,7 +263,19 @@ class LRFinder(EngineCallback):
     def _check_later_callbacks(self):
         """Refuses a callback after this one that sets the weights when the fit ends, after the test put them back."""
         callbacks = fit_callbacks(self)
-        if not self.restore or callbacks is None:
+        if callbacks is None:
+            return
+        for callback in callbacks:
+            if isinstance(callback, (keras.callbacks.ModelCheckpoint, keras.callbacks.BackupAndRestore)):
+                harm = ("and restore them into the next fit, the training" if isinstance(
+                    callback, keras.callbacks.BackupAndRestore) else "(a test that diverged ends on a short epoch "
+                        "whose mean loss is the lowest, so a best-only checkpoint keeps it)")
+                raise ValueError(
+                    f"LRFinder: keras.callbacks.{type(callback).__name__} in the same fit would save the range "
+                    f"test's weights, which no training made, {harm}. Run the test in a fit of its own "
+                    f"(keras_lr.lr_find does), then train with the {type(callback).__name__}."
+                )
+        if not self.restore:
             return
         later = callbacks[next(i for i, c in enumerate(callbacks) if c is self) + 1:]
         for callback in later:
