@@ -227,3 +227,26 @@ def test_a_rejected_full_batch_step_zeroes_the_momentum_it_came_from():
     assert model.evaluate(x, y, verbose=0) < 1e-4 * start  # (3.7e-5 x start; was 0.16 x)
     reasons = list(driver_cb.events_frame().reason)
     assert any(reason.endswith("momentum zeroed") for reason in reasons) and len(reasons) < 25
+
+
+@pytest.mark.parametrize("frequency", [3, 4])
+def test_a_check_whose_steps_diverged_is_not_the_reference(frequency):
+    # SGD at 1.0 on standardised breast cancer: the first check's mean loss was finite (4.6e23 over 4 steps), so
+    # it became the reference, and its weights, after steps that had diverged, the ones every later check rolled
+    # back to: the fit ended at inf from 2.95, with no word. Every 3 steps, a check's mean of 8.99 had steps that
+    # diverged at its end: each step back to its weights began at 349-415, and the fit ended at 280.
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer()
+    x = ((data.data - data.data.mean(0)) / data.data.std(0)).astype("float32")[:384]
+    y = data.target[:384].astype("float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((30,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(1.0), "mse")
+    start = model.evaluate(x, y, verbose=0)
+    driver_cb = keras_lr.BoldDriver(monitor="loss", frequency=frequency, rollback=True)
+    model.fit(x, y, batch_size=32, epochs=4, verbose=0, shuffle=False, callbacks=[driver_cb])
+    end = model.evaluate(x, y, verbose=0)
+    assert math.isfinite(end) and end < start, (start, end, list(driver_cb.events_frame().reason))
+    reasons = list(driver_cb.events_frame().reason)
+    assert any("diverged" in reason for reason in reasons), reasons
