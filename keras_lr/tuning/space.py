@@ -305,7 +305,8 @@ class FitSized(lr_callbacks.ScheduleCallback):
         steps = self._steps_per_epoch()
         if steps is None:
             try:
-                self._missing_steps("the schedule's length", "pass steps_per_epoch to search()")
+                self._missing_steps("the schedule's length", "pass steps_per_epoch to search(), or to "
+                                                                   "hypermodel.fit when retraining a trial")
             except ValueError as error:  # every trial with a schedule would fail alike: the search stops at once
                 raise keras_tuner.errors.FatalValueError(str(error)) from None
         epochs = self.epochs if self.epochs is not None else int(self.params["epochs"])

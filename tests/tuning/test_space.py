@@ -520,3 +520,7 @@ def test_a_schedule_on_data_of_unknown_length_stops_the_search_naming_the_hyperm
     with pytest.raises(keras_tuner.errors.FatalValueError,
                        match=r"^LRHyperModel: cannot infer the schedule's length .*pass steps_per_epoch to search"):
         tuner.search(data, validation_data=data, epochs=1, verbose=0)
+    # Retraining a trial outside a search (the probe: "pass steps_per_epoch to search()" where none ran).
+    hypermodel, hp = tuning.LRHyperModel(build_digits, schedules=("one_cycle",)), keras_tuner.HyperParameters()
+    with pytest.raises(ValueError, match=r"or to hypermodel.fit when retraining a trial"):
+        hypermodel.fit(hp, hypermodel.build(hp), data, epochs=1, verbose=0)
