@@ -233,7 +233,7 @@ class FitSession:
         self._attribute = None
         self._key_used = None
         self._warned_raise = False  # once per fit: a rate set from outside raised the schedule
-        self._warned_still = False  # once per fit: the optimizer took no step in an epoch that ran batches
+        self._warned_still = False  # once per fit: the optimizer took no step (or 2 and more) a batch in an epoch
         # A LossScaleOptimizer skips a step whose gradients overflowed without counting it: a short epoch can
         # skip every step (its loss scale halving from 2**15).
         self._skips_steps = isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
@@ -378,6 +378,18 @@ class FitSession:
                 f"apply model.optimizer (a train_step with optimizers of its own, as a GAN's compiled without "
                 f"one), so the rates keras_lr sets and logs are not the ones trained at. keras_lr drives "
                 f"model.optimizer only: compile with the optimizer to drive, and apply it in train_step."
+            )
+        elif counted >= 2 and self.done >= 2 * counted and not self._warned_still:
+            # (An epoch of unknown length runs one step more than its hooks: not this.) A GAN-like train_step
+            # applying model.optimizer twice: OneCycle, sized in batches, ended its cycle halfway through.
+            self._warned_still = True
+            _warnings.warn(
+                f"{type(self.members[0]).__name__}: the model's optimizer ({type(self.model.optimizer).__name__}) "
+                f"took {self.done} steps in epoch {self.epoch + 1}, where fit ran {counted} batches: the train step "
+                f"applies it more than once a batch, and a schedule reads its step counter, so one sized in "
+                f"batches (from fit) runs {self.done / counted:.3g}x as fast, and the rates logged each batch are "
+                f"not the ones trained at. Give the schedule its length in optimizer steps (OneCycle's "
+                f"total_steps, say), or apply model.optimizer once a batch."
             )
 
     def _put_in(self, epoch):

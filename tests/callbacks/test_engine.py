@@ -691,3 +691,27 @@ def test_an_optimizer_the_train_step_never_applies_is_warned_of():
         warnings.simplefilter("always")
         fit(frozen, [keras_lr.OneCycle(0.1, base_momentum=None)])
     assert not any("took no step" in str(w.message) for w in record)
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="a train_step's gradients are written per backend; the check is not")
+def test_an_optimizer_applied_twice_a_batch_is_warned_of():
+    # A GAN-like train_step applying model.optimizer twice a batch: OneCycle, sized in batches, read the optimizer's
+    # counter, which moved two a batch, so the cycle ended halfway and the second epoch trained at about 4e-7.
+    import tensorflow as tf
+
+    class TwiceStep(keras.Model):
+        def train_step(self, data):
+            x, y = data
+            for _ in range(2):
+                with tf.GradientTape() as tape:
+                    loss = keras.ops.mean((self(x) - y) ** 2)
+                self.optimizer.apply(tape.gradient(loss, self.trainable_variables), self.trainable_variables)
+            return {"loss": loss}
+
+    inputs = keras.Input((2,))
+    model = TwiceStep(inputs, keras.layers.Dense(1)(inputs))
+    model.compile(keras.optimizers.SGD(0.1))
+    x, y = bias_data()
+    with pytest.warns(UserWarning, match=r"OneCycle: the model's optimizer \(SGD\) took 20 steps in epoch 1, where fit "
+                                         r"ran 10 batches.*2x as fast.*total_steps"):
+        model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[keras_lr.OneCycle(0.1, base_momentum=None)])
