@@ -366,4 +366,12 @@ class MonitorCallback(AdaptiveCallback):
                 f"{owner}: monitor={self.monitor!r} is not in the logs (available: {available}); "
                 f"compile the metric, or monitor one that is logged."
             )
+        if "loss" in logs:
+            # The epoch's loss, as the checks in steps keep it (`_seen`): what a mark at this check holds.
+            self._last_epoch_loss = float(logs["loss"])
+        rollbacks = self._rollbacks
         self._check(float(logs[self.monitor]))
+        if self._rollbacks != rollbacks and "loss" in logs:
+            # Keras made the epoch's logs before this hook: the callbacks after this one (History, EarlyStopping,
+            # ModelCheckpoint) get the loss of the weights gone back to, not the NaN or worse loss undone.
+            logs["loss"] = self._held_loss()

@@ -265,11 +265,20 @@ class BoldDriver(MonitorCallback):
     def _after_steps(self, steps, logs):
         if self.frequency == "epoch" and self._first_loss is None and isinstance(logs, dict) and "loss" in logs:
             self._first_loss = float(logs["loss"])  # the epoch's first hook: the mean logged is that hook's loss
+            self._measure_origin(self._first_loss)
         super()._after_steps(steps, logs)
+
+    def _measure_origin(self, loss):
+        """Keeps the fit's first batch loss, of the weights at its start, with them: what a rollback there logs
+        (without it, Keras's 0 for a mean of no step, which EarlyStopping takes for the best)."""
+        if self._origin is not None and self._origin[1][1] is None and math.isfinite(loss):
+            snapshot, (steps, _), epoch = self._origin
+            self._origin = (snapshot, (steps, loss), epoch)
 
     def _after_loss(self, steps, loss):
         if self._first_loss is None:
             self._first_loss = loss
+            self._measure_origin(loss)
         self._last_loss = loss
         total, count = self._interval
         total, count = total + loss * steps, count + steps

@@ -229,12 +229,7 @@ def test_a_rejected_full_batch_step_zeroes_the_momentum_it_came_from():
     assert any(reason.endswith("momentum zeroed") for reason in reasons) and len(reasons) < 25
 
 
-@pytest.mark.parametrize("frequency", [3, 4])
-def test_a_check_whose_steps_diverged_is_not_the_reference(frequency):
-    # SGD at 1.0 on standardised breast cancer: the first check's mean loss was finite (4.6e23 over 4 steps), so
-    # it became the reference, and its weights, after steps that had diverged, the ones every later check rolled
-    # back to: the fit ended at inf from 2.95, with no word. Every 3 steps, a check's mean of 8.99 had steps that
-    # diverged at its end: each step back to its weights began at 349-415, and the fit ended at 280.
+def _breast_cancer_at(optimizer):
     from sklearn.datasets import load_breast_cancer
 
     data = load_breast_cancer()
@@ -242,7 +237,17 @@ def test_a_check_whose_steps_diverged_is_not_the_reference(frequency):
     y = data.target[:384].astype("float32")
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((30,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(1)])
-    model.compile(keras.optimizers.SGD(1.0), "mse")
+    model.compile(optimizer, "mse")
+    return model, x, y
+
+
+@pytest.mark.parametrize("frequency", [3, 4])
+def test_a_check_whose_steps_diverged_is_not_the_reference(frequency):
+    # SGD at 1.0 on standardised breast cancer: the first check's mean loss was finite (4.6e23 over 4 steps), so
+    # it became the reference, and its weights, after steps that had diverged, the ones every later check rolled
+    # back to: the fit ended at inf from 2.95, with no word. Every 3 steps, a check's mean of 8.99 had steps that
+    # diverged at its end: each step back to its weights began at 349-415, and the fit ended at 280.
+    model, x, y = _breast_cancer_at(keras.optimizers.SGD(1.0))
     start = model.evaluate(x, y, verbose=0)
     driver_cb = keras_lr.BoldDriver(monitor="loss", frequency=frequency, rollback=True)
     model.fit(x, y, batch_size=32, epochs=4, verbose=0, shuffle=False, callbacks=[driver_cb])
@@ -250,3 +255,18 @@ def test_a_check_whose_steps_diverged_is_not_the_reference(frequency):
     assert math.isfinite(end) and end < start, (start, end, list(driver_cb.events_frame().reason))
     reasons = list(driver_cb.events_frame().reason)
     assert any("diverged" in reason for reason in reasons), reasons
+
+
+@pytest.mark.parametrize("frequency", [12, "epoch"])
+def test_an_epoch_rolled_back_whole_logs_the_loss_gone_back_to(frequency):
+    # Rolled back to the fit's start, an epoch logged Keras's 0 for a mean of no step (checks of a whole epoch in
+    # steps: [0, 0, 0, 0, 0.70, 0.13]), which EarlyStopping takes for the best; checked at epochs' ends, the NaN
+    # or worse loss undone stayed in History ([nan, nan, 3.68, nan, 1.25, 0.84]), as the README says it does not.
+    model, x, y = _breast_cancer_at(keras.optimizers.SGD(1.0 if frequency == 12 else 0.3,
+                                                         momentum=0.0 if frequency == 12 else 0.9))
+    driver_cb = keras_lr.BoldDriver(monitor="loss", frequency=frequency, rollback=True)
+    losses = model.fit(x, y, batch_size=32, epochs=6, verbose=0, shuffle=False, callbacks=[driver_cb]).history["loss"]
+    events = driver_cb.events_frame()
+    to_start = sorted({int(e.epoch) for e in events.itertuples() if "rolled back to step 0" in e.reason})
+    assert to_start and np.isfinite(losses).all() and min(losses) > 0, losses
+    assert len({round(losses[epoch], 6) for epoch in to_start}) == 1, losses  # the fit's first batch's loss
