@@ -4,29 +4,21 @@ import keras
 from keras import ops
 
 from keras_lr._engine.optimizers import call_rate, is_variable
-from keras_lr.schedules._base import as_float_step, call_rate_and_momentum
+from keras_lr.schedules._base import LOADED_HINT, as_float_step, call_rate_and_momentum, loaded_without_names
 
 
 def not_traceable(schedule, error):
     """The error for a schedule that failed on a symbolic step (``error``: what it raised): a TypeError, or a
     NameError for a name the function cannot see."""
-    first = (str(error).strip().splitlines() or [""])[0].split(". ")[0]
     where = f"keras_lr: the learning-rate schedule {schedule!r} failed inside the compiled train step"
     if isinstance(error, NameError):
-        # Not the symbolic step: a name the function cannot see. A lambda Keras loaded back (a saved model, a
-        # callback's from_config) runs with the globals of Keras's own loader, none of its module's names.
-        # The frame that raised is the function's, nested in a schedule or not.
-        frame = error.__traceback__
-        while frame is not None and frame.tb_next is not None:
-            frame = frame.tb_next
-        names = frame.tb_frame.f_globals if frame is not None else getattr(schedule, "__globals__", {})
-        loaded = names.get("__name__", "").split(".")[0] == "keras"
-        return NameError(
-            f"{where} ({type(error).__name__}: {first})."
-            + (" Keras loaded this function back (from a saved model or a config) without its module's names, "
-               "`keras` included: define it as a named function registered with "
-               "keras.saving.register_keras_serializable, which loads with them." if loaded else "")
-        )
+        # Not the symbolic step: a name the function cannot see (one Keras loaded back, nested in a schedule or
+        # not, has said so already: its cause is Python's error).
+        loaded = loaded_without_names(error, schedule)
+        original = error.__cause__ if getattr(error, "keras_lr_loaded", False) else error
+        first = (str(original).strip().splitlines() or [""])[0].split(". ")[0]
+        return NameError(f"{where} ({type(original).__name__}: {first})." + (LOADED_HINT if loaded else ""))
+    first = (str(error).strip().splitlines() or [""])[0].split(". ")[0]
     return TypeError(
         f"{where} ({type(error).__name__}: {first}). It runs there on a symbolic step: a function of the step "
         f"written with Python's `if`, `float(step)`, `math` or numpy works in plot_schedule and on the "

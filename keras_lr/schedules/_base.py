@@ -117,6 +117,39 @@ def _check_takes_the_step(owner, name, function):
         ) from None
 
 
+# What a NameError from a function Keras loaded back means, and what to do.
+LOADED_HINT = (" Keras loaded this function back (from a saved model or a config) without its module's names, "
+               "`keras` included: define it as a named function registered with "
+               "keras.saving.register_keras_serializable, which loads with them.")
+
+
+def loaded_without_names(error, function=None):
+    """Whether ``error``, a NameError, came from a function Keras loaded back: a lambda loaded with unsafe
+    deserialization runs with the globals of Keras's own loader, none of its module's names. The frame
+    that raised is the function's, nested in a schedule or not."""
+    if getattr(error, "keras_lr_loaded", False):
+        return True
+    frame = error.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    names = frame.tb_frame.f_globals if frame is not None else getattr(function, "__globals__", {})
+    return names.get("__name__", "").split(".")[0] == "keras"
+
+
+def _call_function(function, step):
+    """``function(step)``; a NameError of one Keras loaded back says so, wherever it runs (a model loaded with
+    the schedule in its optimizer fits with no keras_lr callback to explain it)."""
+    try:
+        return function(step)
+    except NameError as error:
+        if getattr(error, "keras_lr_loaded", False) or not loaded_without_names(error, function):
+            raise
+        explained = NameError(f"{error} (in the schedule function {getattr(function, '__name__', function)!s})."
+                              f"{LOADED_HINT}")
+        explained.keras_lr_loaded = True
+        raise explained from error
+
+
 def _call_with_keras_step(schedule, step):
     """``schedule(step)``, a Keras `LearningRateSchedule` not keras_lr's given the step as an integer, as Keras's
     optimizer gives it its `iterations` (a plain callable of the step gets keras_lr's float32 step, as ever).
@@ -126,8 +159,10 @@ def _call_with_keras_step(schedule, step):
     `iterations` is a Variable, whose operators make `step * 0.5` a float where an integer tensor's refuse it
     (TensorFlow): such a schedule gets the float32 step, as before.
     """
-    if isinstance(schedule, Schedule) or not isinstance(schedule, LearningRateSchedule):
+    if isinstance(schedule, Schedule):
         return schedule(step)
+    if not isinstance(schedule, LearningRateSchedule):
+        return _call_function(schedule, step)
     try:
         return schedule(ops.cast(step, "int64" if keras.backend.backend() == "tensorflow" else "int32"))
     except (TypeError, ValueError):

@@ -47,3 +47,21 @@ def test_model_saved_with_schedule_in_optimizer_loads_and_continues(schedule, tm
     loaded.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
     for a, b in zip(model.get_weights(), loaded.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_a_lambda_in_a_saved_optimizers_schedule_says_why_it_fails_once_loaded(tmp_path):
+    # Loaded back (unsafe deserialization), the lambda runs without its module's names: the fit failed with only
+    # "NameError: name 'keras' is not defined", where the same schedule in a keras_lr callback is explained.
+    x = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(Warmup(lambda step: keras.ops.where(step < 30, 0.02, 0.002), 5)), "mse")
+    model.fit(x, x[:, :1], batch_size=8, epochs=1, verbose=0)
+    model.save(tmp_path / "model.keras")
+    with keras.saving.custom_object_scope({}):
+        from keras.src.saving.serialization_lib import SafeModeScope
+
+        with SafeModeScope(False):
+            loaded = keras.saving.load_model(tmp_path / "model.keras")
+    with pytest.raises(NameError, match=r"name 'keras' is not defined \(in the schedule function <lambda>\)\. Keras "
+                                        r"loaded this function back .*register_keras_serializable"):
+        loaded.fit(x, x[:, :1], batch_size=8, epochs=1, verbose=0)
