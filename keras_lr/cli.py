@@ -23,6 +23,15 @@ HELD_OUT = 0.25
 # Up to this many distinct whole numbers, a numeric target is a class label.
 MAX_CLASSES = 20
 
+# A text column is one-hot encoded on at most this many of its most frequent categories; the rest are one more.
+MAX_CATEGORIES = 50
+
+# A text column whose distinct values are at least this share of its values (an identifier, a date) is dropped.
+IDENTIFIER = 0.9
+
+# A text column at least this share of whose values are numbers is numeric; the others are named.
+MOSTLY_NUMBERS = 0.9
+
 
 def load_digits(seed):
     """scikit-learn's digits, features in [0, 1], split 75% / 25%."""
@@ -73,32 +82,55 @@ def _plain(value):
 def load_table(path, target, task, seed):
     """A CSV table as standardised numeric features and a target, split 75% / 25%.
 
-    Numeric columns: missing (or infinite) values take the median, then
-    standardised (on the training rows). Other columns: missing values take the most frequent
-    value, then one-hot encoded. Rows without a target are dropped.
+    The separator is the header's (`,`, else `;`, tab or `|`); a file that is not
+    UTF-8 is read as Latin-1 (a warning). Numeric columns (text columns whose values
+    are mostly numbers too, the others read as missing, and `,` as the decimal
+    point where that makes them numbers, each with a warning): missing or infinite
+    values take the training rows' median, then standardised on the training rows;
+    a column with no value in the training rows is dropped (a warning). Other
+    columns: a column different in nearly every row (an identifier, a date) is
+    dropped (a warning); missing values take the most frequent value; one-hot
+    encoded, up to the `MAX_CATEGORIES` most frequent categories of the training
+    rows, the rest grouped as one (a warning). Rows without a target, or with an
+    infinite one, are dropped.
 
     Raises:
-        DataError: for a table that cannot be read, is empty, has no such
-            target, a target with one class (or one value) or a class of one
+        DataError: for a table that cannot be read, is empty, repeats a column
+            name, has no such target, a target with one class (or one value), a
+            numeric target with a few values that are not numbers, a class of one
             example, or no usable feature.
     """
+    import warnings
+
     import numpy as np
     import pandas as pd
 
-    try:
-        table = pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        raise DataError(f"--csv {path!r}: the table is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise DataError(f"--csv {path!r}: not a readable CSV table ({str(error).splitlines()[0]})") from None
+    table = _read(path)
     if table.empty:
         raise DataError(f"--csv {path!r}: the table has no rows")
     if target not in table.columns:
         raise DataError(
             f"--target {target!r} is not a column of {path!r} (its columns: {', '.join(map(str, table.columns))})"
         )
+    comma = []
+    labels = table[target]
+    if _is_text(labels) and task != "classification":
+        numbers, strays, decimal_comma = _numbers(labels)
+        if numbers is not None and strays:
+            raise DataError(f"--target {target!r} holds numbers but for {strays}; empty those cells to drop their "
+                            "rows, or pass --task classification to read every value as a class")
+        if numbers is not None:
+            table[target] = numbers
+            comma += [target] if decimal_comma else []
     dropped = int(table[target].isna().sum())
     table = table[table[target].notna()]
+    infinite = 0
+    if _is_number(table[target]):
+        finite = np.isfinite(table[target].to_numpy("float64"))
+        infinite = int((~finite).sum())
+        table = table[finite]
+        if infinite:
+            warnings.warn(f"--target {target!r}: {_count(infinite, 'row')} with an infinite value dropped")
     if table.empty:
         raise DataError(f"--target {target!r}: every value is missing")
     labels = table[target]
@@ -106,16 +138,26 @@ def load_table(path, target, task, seed):
     if labels.nunique() < 2:
         kind = "one class" if task == "classification" else "one value"
         raise DataError(f"--target {target!r} has {kind} ({_plain(labels.iloc[0])!r}): nothing to learn")
-    if task == "regression" and not pd.api.types.is_numeric_dtype(labels):
-        raise DataError(f"--task regression needs a numeric --target; {target!r} holds text")
+    if task == "regression" and not _is_number(labels):
+        raise DataError(f"--task regression needs a numeric --target; {target!r} holds text (such as "
+                        f"{str(labels.iloc[0])!r})")
     features = table.drop(columns=[target])
+    for column in [c for c in features.columns if _is_text(features[c])]:
+        numbers, strays, decimal_comma = _numbers(features[column])
+        if numbers is not None:
+            features[column] = numbers
+            comma += [column] if decimal_comma else []
+            if strays:
+                warnings.warn(f"column {column!r} holds numbers but for {strays}: read as missing")
+    if comma:
+        warnings.warn(f"{_names(comma, 'column')}: ',' read as the decimal point")
     features = features.loc[:, features.notna().any() & (features.nunique(dropna=True) > 1)]
     if features.shape[1] == 0:
         raise DataError(f"--csv {path!r}: no usable feature besides {target!r} (every other column is empty or constant)")
     if task == "classification":
         counts = labels.value_counts()
         rare = counts[counts < 2]
-        instead = ", or pass --task regression for a numeric target" if pd.api.types.is_numeric_dtype(labels) else ""
+        instead = ", or pass --task regression for a numeric target" if _is_number(labels) else ""
         if len(rare):
             # The held-out quarter is drawn class by class (stratified): a class needs a row on each side.
             others = f" (and {len(rare) - 1} other classes)" if len(rare) > 1 else ""
@@ -129,32 +171,144 @@ def load_table(path, target, task, seed):
                 f"--target {target!r} has {len(counts)} classes, more than the {held_out} rows held out (a "
                 f"quarter of {len(labels)}), which take one of each class at least; the table needs more rows{instead}"
             )
-    numeric = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c])
-               and not pd.api.types.is_bool_dtype(features[c])]
-    categorical = [c for c in features.columns if c not in numeric]
-    for column in categorical:
-        features[column] = features[column].fillna(features[column].mode().iloc[0]).astype(str)
-    # Floats throughout: standardised values go back into whole-number columns (pandas 3 refuses them in int64),
-    # and an infinite value is missing, not a column of NaN after standardising.
-    encoded = pd.get_dummies(features, columns=categorical, dtype="float32").astype("float64")
-    encoded = encoded.replace([np.inf, -np.inf], np.nan)
     if task == "classification":
         classes = sorted(labels.astype(str).unique())
         y = labels.astype(str).map({c: i for i, c in enumerate(classes)}).to_numpy("int32")
     else:
         classes = None
-        y = ((labels - labels.mean()) / labels.std()).to_numpy("float32")  # the loss in the target's sd units
-    (x_train, y_train), (x_val, y_val) = _split(encoded, y, task, seed)
-    medians = x_train[numeric].median()
-    x_train, x_val = x_train.fillna(medians), x_val.fillna(medians)
-    mean, std = x_train[numeric].mean(), x_train[numeric].std().replace(0.0, 1.0)
-    x_train.loc[:, numeric] = (x_train[numeric] - mean) / std
-    x_val.loc[:, numeric] = (x_val[numeric] - mean) / std
+        values = labels.to_numpy("float64")
+        y = _standardised(values, values).astype("float32")  # the loss in the target's sd units
+    (train, y_train), (validation, y_val) = _split(np.arange(len(labels)), y, task, seed)
+    blocks = []
+    for column in features.columns:
+        values = features[column]
+        if _is_number(values) and not pd.api.types.is_bool_dtype(values):
+            values = values.to_numpy("float64")
+            values = np.where(np.isfinite(values), values, np.nan)
+            if np.isnan(values[train]).all():
+                warnings.warn(f"column {column!r} has no value in the training rows: dropped")
+                continue
+            values = np.where(np.isnan(values), np.nanmedian(values[train]), values)
+            blocks.append(_standardised(values, values[train])[:, None])
+            continue
+        values = values.astype(object).where(values.notna(), None).to_numpy()
+        present = pd.Series(values).dropna().astype(str)
+        if len(present) >= 20 and present.nunique() >= IDENTIFIER * len(present):
+            warnings.warn(f"column {column!r} is different in nearly every row (an identifier?): dropped")
+            continue
+        training = pd.Series(values[train]).dropna().astype(str)
+        if training.empty:
+            warnings.warn(f"column {column!r} has no value in the training rows: dropped")
+            continue
+        counts = training.value_counts().sort_index().sort_values(ascending=False, kind="stable")
+        text = pd.Series(values).astype(str).where(pd.notna(values), counts.index[0]).to_numpy()
+        kept = list(counts.index[:MAX_CATEGORIES])
+        blocks += [(text == category)[:, None] for category in kept]
+        if len(counts) > MAX_CATEGORIES:
+            warnings.warn(f"column {column!r} has {len(counts)} categories: the {MAX_CATEGORIES} most frequent are "
+                          "one-hot encoded, the rest grouped as one")
+            blocks.append(~np.isin(text, kept)[:, None])
+    if not blocks:
+        raise DataError(f"--csv {path!r}: no usable feature besides {target!r} (every other column was dropped)")
+    encoded = np.hstack([block.astype("float32") for block in blocks])
+    x_train, x_val = encoded[train], encoded[validation]
     info = dict(name=os.path.basename(path), task=task, classes=classes, columns=features.shape[1],
                 scaled_target=task == "regression",
-                features=encoded.shape[1], dropped=dropped, train=len(x_train), validation=len(x_val),
-                target=target)
-    return (x_train.to_numpy("float32"), y_train), (x_val.to_numpy("float32"), y_val), info
+                features=encoded.shape[1], dropped=dropped, infinite=infinite, train=len(x_train),
+                validation=len(x_val), target=target)
+    return (x_train, y_train), (x_val, y_val), info
+
+
+def _read(path):
+    """The CSV file as a DataFrame: its separator taken from the header, UTF-8 or else Latin-1, no repeated names."""
+    import csv
+    import io
+    import warnings
+
+    import pandas as pd
+
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    if b"\x00" in raw[:65536]:
+        raise DataError(f"--csv {path!r}: not a readable CSV table (it holds binary data; save it as CSV text)")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+        warnings.warn(f"--csv {path!r} is not UTF-8: read as Latin-1 (if its accents look wrong, save it as UTF-8)")
+    header = text.split("\n", 1)[0]
+    separator = ","
+    if "," not in header:
+        counts = {candidate: header.count(candidate) for candidate in ";\t|"}
+        if max(counts.values()):
+            separator = max(counts, key=counts.get)
+    names = next(csv.reader(io.StringIO(header), delimiter=separator), [])
+    repeated = [name for name in dict.fromkeys(names) if name and names.count(name) > 1]
+    if repeated:
+        others = f" (and {_names(repeated[1:], 'column')})" if len(repeated) > 1 else ""
+        raise DataError(f"column {repeated[0]!r} appears {names.count(repeated[0])} times in the header of "
+                        f"{path!r}{others}; rename all but one")
+    try:
+        return pd.read_csv(io.StringIO(text), sep=separator)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"--csv {path!r}: the table is empty") from None
+    except pd.errors.ParserError as error:
+        raise DataError(f"--csv {path!r}: not a readable CSV table ({str(error).splitlines()[0]})") from None
+
+
+def _is_number(values):
+    import pandas as pd
+
+    return pd.api.types.is_numeric_dtype(values)
+
+
+def _is_text(values):
+    import pandas as pd
+
+    return not pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+
+
+def _names(names, word):
+    """"column 'a'", "columns 'a', 'b' and 'c'"."""
+    quoted = [repr(str(name)) for name in names]
+    listed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"
+    return f"{word}{'' if len(quoted) == 1 else 's'} {listed}"
+
+
+def _numbers(values):
+    """A text column that mostly holds numbers: (the numbers, the values that are not, said; ',' as the decimal point).
+
+    (None, "", False) when fewer than `MOSTLY_NUMBERS` of its values are numbers.
+    """
+    import pandas as pd
+
+    text = values.dropna().astype(str).str.strip()
+    if text.empty:
+        return None, "", False
+    numbers, comma = pd.to_numeric(text, errors="coerce"), False
+    if numbers.notna().mean() < MOSTLY_NUMBERS:
+        numbers, comma = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce"), True
+        if numbers.notna().mean() < MOSTLY_NUMBERS:
+            return None, "", False
+    strays = text[numbers.isna()].value_counts()
+    said = ", ".join(f"{value!r} in {_count(count, 'row')}" for value, count in strays.iloc[:3].items())
+    if len(strays) > 3:
+        said += f" and {len(strays) - 3} other values"
+    return numbers.reindex(values.index).astype("float64"), said, comma and not (text.str.contains(",").sum() == 0)
+
+
+def _standardised(values, reference):
+    """(values - mean) / sd of the reference values, computed without overflow (values of 1e300 squared)."""
+    import numpy as np
+
+    scale = np.abs(reference).max()
+    scale = scale if np.isfinite(scale) and scale > 0 else 1.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = reference / scale
+        mean, sd = scaled.mean(), scaled.std(ddof=1) if len(scaled) > 1 else 0.0
+        sd = sd if np.isfinite(sd) and sd > 0 else 1.0
+        out = (values / scale - mean) / sd
+    return np.clip(np.nan_to_num(out), -1e30, 1e30)  # a held-out value beyond float32 stays finite
 
 
 def _model(keras, inputs, info):
@@ -355,7 +509,9 @@ def _write_summary(out, info, epochs, trials, result, peak, table, metric, files
         "",
         f"Data: {info['name']} ({info['task']}; {info['train']} training and {info['validation']} held-out "
         f"examples; {_count(info['columns'], 'column')}, {_count(info['features'], 'feature')} after encoding"
-        + (f"; {_count(info['dropped'], 'row')} without a target dropped" if info.get("dropped") else "") + ").",
+        + (f"; {_count(info['dropped'], 'row')} without a target dropped" if info.get("dropped") else "")
+        + (f"; {_count(info['infinite'], 'row')} with an infinite target dropped" if info.get("infinite") else "")
+        + ").",
         f"Model: an MLP (64 ReLU units), Adam, batch 32, {_count(epochs, 'epoch')}."
         + (" The target is standardised (mean 0, sd 1): losses are in its sd units, squared." if info.get("scaled_target")
            else ""),

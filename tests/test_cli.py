@@ -1,6 +1,7 @@
 """The keras-lr command: the demo on digits and on a CSV table, its report, and one line per mistake."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -277,3 +278,119 @@ def test_demo_says_when_the_range_test_ran_again(tmp_path, capsys, monkeypatch):
                           "--out", str(tmp_path / "r")], capsys)
     assert status == 0 and "a first test of 60 steps was too short to judge (the loss fell by only" in out
     assert "1. range test: 180 steps" in out
+
+
+# The table as the model sees it: what a user's CSV can hold, read by load_table alone (no training).
+
+def load(tmp_path, frame, target, task="auto", seed=0, name="t.csv"):
+    from keras_lr import cli
+
+    path = tmp_path / name
+    if isinstance(frame, (str, bytes)):
+        path.write_bytes(frame if isinstance(frame, bytes) else frame.encode())
+    else:
+        frame.to_csv(path, index=False)
+    return cli.load_table(str(path), target, task, seed)
+
+
+def test_a_column_with_no_value_in_the_training_rows_is_dropped_not_trained_on_as_nan(tmp_path):
+    from keras_lr import cli
+
+    frame = load_diabetes(as_frame=True).frame
+    (_, _), (held_out, _) = cli._split(np.arange(len(frame)).reshape(-1, 1), frame.target.values, "regression", 0)
+    sparse = np.full(len(frame), np.nan)
+    sparse[held_out.ravel()[:2]] = [1.0, 2.0]  # both values fall in the held-out quarter
+    frame["sparse"] = sparse
+    frame["only_inf"] = np.where(np.arange(len(frame)) % 2, np.inf, -np.inf)
+    with pytest.warns(UserWarning, match="column 'sparse' has no value in the training rows: dropped"):
+        (x_train, _), (x_val, _), info = load(tmp_path, frame, "target")
+    assert np.isfinite(x_train).all() and np.isfinite(x_val).all()
+    assert x_train.shape[1] == info["features"] == 10
+
+
+def test_infinite_regression_targets_are_dropped_like_missing_ones(tmp_path):
+    frame = load_diabetes(as_frame=True).frame
+    frame.loc[3, "target"], frame.loc[5, "target"], frame.loc[8, "target"] = np.inf, -np.inf, np.nan
+    with pytest.warns(UserWarning, match="--target 'target': 2 rows with an infinite value dropped"):
+        (_, y_train), (_, y_val), info = load(tmp_path, frame, "target")
+    assert np.isfinite(y_train).all() and np.isfinite(y_val).all()
+    assert info["train"] + info["validation"] == 439 and info["dropped"] == 1 and info["infinite"] == 2
+
+
+def test_one_hot_columns_never_collide_with_a_column_of_that_name(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"color": rng.choice(["red", "blue"], 80), "color_red": rng.normal(size=80),
+                          "x": rng.normal(size=80)})
+    frame["y"] = (frame.x > 0).astype(int)
+    (x_train, _), _, info = load(tmp_path, frame, "y")
+    assert x_train.shape[1] == info["features"] == 4 and np.isfinite(x_train).all()
+
+
+def test_identifiers_are_dropped_and_many_categories_are_capped(tmp_path):
+    from keras_lr import cli
+
+    rng = np.random.default_rng(1)
+    n = 3000
+    frame = pd.DataFrame({"id": [f"U{i:07d}" for i in range(n)],
+                          "date": pd.date_range("2010-01-01", periods=n, freq="D").astype(str),
+                          "sku": [f"sku{i}" for i in rng.integers(0, 1000, n)], "x": rng.normal(size=n)})
+    frame["y"] = np.where(frame.x > 0, "yes", "no")
+    with pytest.warns(UserWarning) as said:
+        (x_train, _), _, info = load(tmp_path, frame, "y")
+    said = [str(w.message) for w in said]
+    assert any("column 'id' is different in nearly every row (an identifier?): dropped" in w for w in said)
+    assert any("column 'date' is different in nearly every row" in w for w in said)
+    assert any(re.fullmatch(f"column 'sku' has [0-9]+ categories: the {cli.MAX_CATEGORIES} most frequent are one-hot "
+                            "encoded, the rest grouped as one", w) for w in said), said
+    assert x_train.shape[1] == info["features"] == 1 + cli.MAX_CATEGORIES + 1
+
+
+def test_duplicate_header_names_are_refused(tmp_path):
+    from keras_lr import cli
+
+    with pytest.raises(cli.DataError, match=r"column 'price' appears 2 times in the header of .*; rename"):
+        load(tmp_path, "x,price,z,price\n1,2,3,2\n2,3,4,3\n", "price")
+
+
+def test_a_column_of_numbers_with_a_few_stray_values_names_them(tmp_path):
+    from keras_lr import cli
+
+    frame = load_diabetes(as_frame=True).frame
+    frame["target"] = frame["target"].astype(object)
+    frame.loc[10, "target"] = "?"
+    for task in ("auto", "regression"):
+        with pytest.raises(cli.DataError, match=r"--target 'target' holds numbers but for '\?' in 1 row; "):
+            load(tmp_path, frame, "target", task)
+    frame = load_diabetes(as_frame=True).frame
+    frame["bmi"] = frame["bmi"].astype(object)
+    frame.loc[[1, 2], "bmi"] = "-"
+    with pytest.warns(UserWarning, match=r"column 'bmi' holds numbers but for '-' in 2 rows: read as missing"):
+        (x_train, _), _, info = load(tmp_path, frame, "target")
+    assert x_train.shape[1] == 10 and np.isfinite(x_train).all()
+
+
+def test_semicolon_decimal_comma_and_latin_1_tables_are_read(tmp_path):
+    frame = load_diabetes(as_frame=True).frame
+    frame["place"] = np.where(np.arange(len(frame)) % 2, "Zürich", "Genève")
+    path = tmp_path / "eu.csv"
+    frame.to_csv(path, sep=";", decimal=",", index=False, encoding="latin-1")
+    from keras_lr import cli
+
+    with pytest.warns(UserWarning) as said:
+        (x_train, _), _, info = cli.load_table(str(path), "target", "auto", 0)
+    said = " | ".join(str(w.message) for w in said)
+    assert "is not UTF-8: read as Latin-1" in said and "',' read as the decimal point" in said
+    assert info["task"] == "regression" and x_train.shape[1] == 12 and np.isfinite(x_train).all()
+
+
+def test_huge_values_are_standardised_without_overflow(tmp_path):
+    import warnings
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"huge": rng.normal(size=60) * 1e300, "x": rng.normal(size=60)})
+    frame["y"] = frame.x * 1e200
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (x_train, y_train), _, _ = load(tmp_path, frame, "y")
+    assert np.isfinite(x_train).all() and x_train[:, 0].std() == pytest.approx(1.0, rel=0.05)
+    assert np.isfinite(y_train).all() and abs(y_train.std() - 1.0) < 0.2
