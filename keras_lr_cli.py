@@ -7,7 +7,9 @@ reported before any of that loads. The work is in `keras_lr.cli`.
 
 import argparse
 import contextlib
+import math
 import os
+import socket
 import sys
 import warnings
 
@@ -42,7 +44,7 @@ class UsageError(Exception):
     """A mistake in the command line or the input: one line, exit status 2."""
 
 
-def _positive_int(name, low):
+def _positive_int(name, low, high=None):
     def parse(text):
         try:
             value = int(text)
@@ -50,6 +52,8 @@ def _positive_int(name, low):
             raise argparse.ArgumentTypeError(f"{name} must be an integer; received {text!r}") from None
         if value < low:
             raise argparse.ArgumentTypeError(f"{name} must be >= {low}; received {value}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"{name} must be <= {high}; received {value}")
         return value
 
     return parse
@@ -61,6 +65,8 @@ def _positive_number(name, what="a number"):
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be {what}; received {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{name} must be a finite number; received {text!r}")
         if not value > 0:
             raise argparse.ArgumentTypeError(f"{name} must be > 0; received {value:g}")
         return value
@@ -69,10 +75,7 @@ def _positive_number(name, what="a number"):
 
 
 def _port(text):
-    value = _positive_int("--port", 1)(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"--port must be <= 65535; received {value}")
-    return value
+    return _positive_int("--port", 1, 65535)(text)
 
 
 def _version():
@@ -105,7 +108,8 @@ def parser():
                      help="trials of the KerasTuner search, 0 to skip it (default: 6)")
     run.add_argument("--max-lr", type=_positive_number("--max-lr"), default=None,
                      help="OneCycle's peak instead of the range test's recommendation")
-    run.add_argument("--seed", type=_positive_int("--seed", 0), default=0, help="random seed (default: 0)")
+    run.add_argument("--seed", type=_positive_int("--seed", 0, 2**32 - 1), default=0,
+                     help="random seed, 0 to 4294967295 (default: 0)")
     output = demo.add_argument_group("output")
     output.add_argument("--out", metavar="DIR", default="keras_lr_report",
                         help="the report folder, created if missing (default: ./keras_lr_report)")
@@ -132,6 +136,7 @@ def parser():
     local.add_argument("--timeout", type=_positive_number("--timeout", "a number of seconds"), default=None, metavar="SECONDS",
                        help="how long the whole search may take; then every process is stopped (default: no limit)")
     local.add_argument("--quiet", action="store_true", help="print nothing but warnings and errors")
+    main.commands = {"demo": demo, "tune-local": local}
     return main
 
 
@@ -168,7 +173,13 @@ def main(argv=None):
     if "--" in argv:  # tune-local: what follows goes to the script
         argv, rest = argv[:argv.index("--")], argv[argv.index("--") + 1:]
     main_parser = parser()
-    args = main_parser.parse_args(argv)
+    args, unknown = main_parser.parse_known_args(argv)
+    if unknown and args.command == "tune-local":  # the script's options, typed without the -- before them
+        main_parser.commands["tune-local"].error(
+            f"unrecognized arguments: {' '.join(unknown)} (arguments for the script go after --: "
+            f"keras-lr tune-local SCRIPT -- {' '.join(unknown)})")
+    if unknown:
+        main_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command == "tune-local":
         args.script_args = rest
         return _tune_local(args)
@@ -212,11 +223,25 @@ def _tune_local(args):
             os.remove(probe)
         except OSError as error:
             return _fail(f"--logs {args.logs!r}: cannot write there ({error.strerror or error})")
+    if args.port is not None and not _port_free(args.port):
+        return _fail(f"--port {args.port}: another program already uses it on 127.0.0.1; choose another, or "
+                     "leave --port out for a free one")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _silent_stderr():
         from keras_lr import cli  # Keras and its backend load here
 
     return cli.run_tune_local(args)
+
+
+def _port_free(port):
+    """Whether the chief can listen on 127.0.0.1:port (nothing else listens there)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as a server binds: a closed socket's wait is no use
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @contextlib.contextmanager

@@ -394,3 +394,34 @@ def test_huge_values_are_standardised_without_overflow(tmp_path):
         (x_train, y_train), _, _ = load(tmp_path, frame, "y")
     assert np.isfinite(x_train).all() and x_train[:, 0].std() == pytest.approx(1.0, rel=0.05)
     assert np.isfinite(y_train).all() and abs(y_train.std() - 1.0) < 0.2
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["demo", "--seed", "4294967296"], "--seed must be <= 4294967295; received 4294967296"),
+    (["demo", "--max-lr", "inf"], "--max-lr must be a finite number; received 'inf'"),
+    (["demo", "--max-lr", "nan"], "--max-lr must be a finite number; received 'nan'"),
+    (["demo", "--max-lr", "1e999"], "--max-lr must be a finite number; received '1e999'"),
+    (["tune-local", "s.py", "--epochs", "3"], "unrecognized arguments: --epochs 3 (arguments for the script go "
+                                             "after --: keras-lr tune-local SCRIPT -- --epochs 3)"),
+])
+def test_out_of_range_options_are_refused_by_the_parser(argv, message, capsys):
+    with pytest.raises(SystemExit) as raised:
+        keras_lr_cli.main(argv)
+    err = capsys.readouterr().err
+    assert raised.value.code == 2 and message in err, err
+    if argv[0] == "tune-local":
+        assert "usage: keras-lr tune-local SCRIPT" in err
+
+
+def test_tune_local_refuses_a_port_another_program_holds(tmp_path, capsys):
+    import socket
+
+    script = tmp_path / "s.py"
+    script.write_text("")
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        code, _, err = run(["tune-local", str(script), "--port", str(port)], capsys)
+    assert code == 2 and err == f"keras-lr: error: --port {port}: another program already uses it on 127.0.0.1; " \
+                                "choose another, or leave --port out for a free one\n"
