@@ -40,6 +40,11 @@ then every process is stopped. Exit status: 0 when the search finished, 1 when i
 failed, 2 for a mistake in the command line."""
 
 
+# The file keras-lr writes into every report folder (keras_lr.cli.REPORT_MARKER): a folder holding it is a
+# keras-lr report, whose own files the next run into it replaces; a folder holding other files is refused.
+REPORT_MARKER = ".keras-lr-report"
+
+
 class UsageError(Exception):
     """A mistake in the command line or the input: one line, exit status 2."""
 
@@ -156,6 +161,13 @@ def _check_files(args):
             raise UsageError(f"--csv {args.csv!r}: cannot be read ({error.strerror or error})") from None
     elif args.target is not None:
         raise UsageError("--target goes with --csv FILE")
+    if os.path.isdir(args.out) and not os.path.exists(os.path.join(args.out, REPORT_MARKER)):
+        theirs = sorted(os.listdir(args.out))
+        if theirs:
+            listed = ", ".join(theirs[:3]) + (f" and {len(theirs) - 3} more" if len(theirs) > 3 else "")
+            raise UsageError(f"--out {args.out!r} holds files keras-lr did not write ({listed}); choose a new or "
+                             "empty folder, or one a keras-lr report is in")
+    created = not os.path.exists(args.out)
     try:
         os.makedirs(args.out, exist_ok=True)
         probe = os.path.join(args.out, ".keras_lr_write_test")
@@ -164,6 +176,13 @@ def _check_files(args):
         os.remove(probe)
     except OSError as error:
         raise UsageError(f"--out {args.out!r}: cannot write there ({error.strerror or error})") from None
+    return created
+
+
+def _remove_if_empty(folder):
+    """The --out folder this run created, when nothing was written into it (a mistake found in the table)."""
+    with contextlib.suppress(OSError):
+        os.rmdir(folder)
 
 
 def main(argv=None):
@@ -186,7 +205,7 @@ def main(argv=None):
     if rest:
         main_parser.error(f"unrecognized arguments: -- {' '.join(rest)}")
     try:
-        _check_files(args)
+        created = _check_files(args)
     except UsageError as error:
         return _fail(error)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -199,6 +218,8 @@ def main(argv=None):
             warnings.showwarning = _show_warning
             cli.run_demo(args)
     except cli.DataError as error:
+        if created:
+            _remove_if_empty(args.out)
         return _fail(error)
     return 0
 

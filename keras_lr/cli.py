@@ -17,6 +17,14 @@ class DataError(ValueError):
     """What is wrong with the user's table, in one line."""
 
 
+# The file written into every report folder: the next run into a folder holding it removes the report's
+# files (REPORT_FILES) first, and the command refuses a folder holding files without it (keras_lr_cli).
+REPORT_MARKER = ".keras-lr-report"
+
+# What a report holds besides the marker; summary.md is written last, so an interrupted run has none.
+REPORT_FILES = ("summary.md", "range_test.csv", "range_test.png", "schedule.csv", "schedule.png",
+                "learning_curves.png", "trials.csv", "search.png")
+
 # The share of the rows held out, on which every score is reported.
 HELD_OUT = 0.25
 
@@ -375,7 +383,7 @@ def demo(train, validation, info, epochs=3, trials=6, max_lr=None, seed=0, out="
     import keras_lr
     from keras_lr import tuning
 
-    os.makedirs(out, exist_ok=True)
+    _start_report(out)
     classification = info["task"] == "classification"
     metric = "val_accuracy" if classification else "val_loss"
     better = max if classification else min
@@ -483,6 +491,19 @@ def demo(train, validation, info, epochs=3, trials=6, max_lr=None, seed=0, out="
         say(f"   {run:45s} {score:.4f}")
     _write_summary(out, info, epochs, trials, result, peak, table, metric, files, better, bounds)
     return dict(scores=scores, peak=peak, files=files, result=result)
+
+
+def _start_report(out):
+    """Makes ``out`` a report folder: an earlier report's files removed (nothing else), the marker written."""
+    os.makedirs(out, exist_ok=True)
+    if os.path.exists(os.path.join(out, REPORT_MARKER)):
+        for name in REPORT_FILES:
+            path = os.path.join(out, name)
+            if os.path.isfile(path):
+                os.remove(path)
+    with open(os.path.join(out, REPORT_MARKER), "w") as handle:
+        handle.write("A report of keras-lr demo. The next keras-lr demo --out into this folder replaces its files "
+                     f"({', '.join(REPORT_FILES)}) and leaves any other.\n")
 
 
 def _plot_curves(ours, default, metric, peak, path):

@@ -26,7 +26,7 @@ def run(argv, capsys):
 def test_demo_on_digits_writes_the_report_and_beats_kerass_default(tmp_path, capsys):
     status, out, _ = run(["demo", "--epochs", "2", "--trials", "3", "--out", str(tmp_path)], capsys)
     assert status == 0
-    assert sorted(os.listdir(tmp_path)) == REPORT
+    assert sorted(os.listdir(tmp_path)) == sorted(REPORT + [keras_lr_cli.REPORT_MARKER])
     summary = (tmp_path / "summary.md").read_text()
     for name in set(REPORT) - {"summary.md"}:
         assert f"({name})" in summary  # every figure and table is linked
@@ -162,6 +162,7 @@ def test_each_mistake_is_one_line_and_exit_status_2(case, tmp_path, capsys):
     assert status == 2
     assert err.count("\n") == 1 and err.startswith("keras-lr: error: ") and message in err
     assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # a failed run leaves no report folder behind
 
 
 def test_whole_number_and_infinite_feature_values_are_read(tmp_path):
@@ -425,3 +426,29 @@ def test_tune_local_refuses_a_port_another_program_holds(tmp_path, capsys):
         code, _, err = run(["tune-local", str(script), "--port", str(port)], capsys)
     assert code == 2 and err == f"keras-lr: error: --port {port}: another program already uses it on 127.0.0.1; " \
                                 "choose another, or leave --port out for a free one\n"
+
+
+def test_an_out_folder_holding_files_keras_lr_did_not_write_is_refused(tmp_path, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "summary.md").write_text("my notes")
+    status, _, err = run(["demo", "--out", str(mine), "--trials", "0"], capsys)
+    assert status == 2 and err == (f"keras-lr: error: --out {str(mine)!r} holds files keras-lr did not write "
+                                   "(summary.md); choose a new or empty folder, or one a keras-lr report is in\n")
+    assert (mine / "summary.md").read_text() == "my notes" and os.listdir(mine) == ["summary.md"]
+
+
+def test_a_rerun_replaces_the_old_report_and_keeps_the_users_files(tmp_path, capsys):
+    from keras_lr import cli
+
+    assert cli.REPORT_MARKER == keras_lr_cli.REPORT_MARKER
+    out_dir = tmp_path / "r"
+    out_dir.mkdir()
+    for name in (cli.REPORT_MARKER, "summary.md", "trials.csv", "search.png", "notes.txt"):
+        (out_dir / name).write_text("old")
+    status, _, _ = run(["demo", "--csv", str(table(tmp_path)), "--target", "target", "--epochs", "1", "--trials", "0",
+                        "--out", str(out_dir), "--quiet"], capsys)
+    assert status == 0
+    assert sorted(os.listdir(out_dir)) == sorted(set(REPORT) - {"trials.csv", "search.png"} | {cli.REPORT_MARKER,
+                                                                                              "notes.txt"})
+    assert (out_dir / "notes.txt").read_text() == "old" and "wine.csv" in (out_dir / "summary.md").read_text()
