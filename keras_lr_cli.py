@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import math
 import os
+import signal
 import socket
 import sys
 import warnings
@@ -201,20 +202,32 @@ def main(argv=None):
         main_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command == "tune-local":
         args.script_args = rest
-        return _tune_local(args)
+        try:
+            return _tune_local(args)
+        except KeyboardInterrupt:  # run_local has stopped the chief and the workers
+            return _interrupted()
     if rest:
         main_parser.error(f"unrecognized arguments: -- {' '.join(rest)}")
     try:
         created = _check_files(args)
     except UsageError as error:
         return _fail(error)
+    try:
+        return _demo(args, created)
+    except KeyboardInterrupt:
+        if created:
+            _remove_if_empty(args.out)
+        return _interrupted()
+
+
+def _demo(args, created):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("MPLBACKEND", "Agg")
     with _silent_stderr():  # TensorFlow's C++ start-up lines ignore TF_CPP_MIN_LOG_LEVEL
         from keras_lr import cli  # Keras and its backend load here
 
     try:
-        with warnings.catch_warnings():  # Python's filters, shown in one line
+        with warnings.catch_warnings(), cli.interruptible():  # Python's filters, shown in one line
             warnings.showwarning = _show_warning
             cli.run_demo(args)
     except cli.DataError as error:
@@ -222,6 +235,11 @@ def main(argv=None):
             _remove_if_empty(args.out)
         return _fail(error)
     return 0
+
+
+def _interrupted():
+    print("keras-lr: interrupted", file=sys.stderr)
+    return 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):

@@ -7,8 +7,10 @@ default; a summary on the terminal and a report folder with the figures, the
 tables and `summary.md`.
 """
 
+import contextlib
 import math
 import os
+import signal
 import sys
 import time
 
@@ -39,6 +41,42 @@ IDENTIFIER = 0.9
 
 # A text column at least this share of whose values are numbers is numeric; the others are named.
 MOSTLY_NUMBERS = 0.9
+
+
+# Set by Ctrl-C while `interruptible()` holds: CPython drops the KeyboardInterrupt raised inside a garbage
+# collector or weakref callback ("Exception ignored in: <function _xla_gc_callback ...>", TensorFlow's and
+# Keras's), and the demo checks this between its steps and after every batch so that the run stops all the same.
+_interrupted = False
+
+
+def _on_interrupt(signum, frame):
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
+
+
+def _stop_if_interrupted():
+    if _interrupted:
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def interruptible():
+    """Ctrl-C stops the demo even where Python swallows its KeyboardInterrupt (see `_interrupted`)."""
+    global _interrupted
+    _interrupted = False
+    previous, hook = signal.signal(signal.SIGINT, _on_interrupt), sys.unraisablehook
+
+    def unraisable(info):  # the swallowed interrupt is acted on through _interrupted; not printed
+        if not (info.exc_type and issubclass(info.exc_type, KeyboardInterrupt)):
+            hook(info)
+
+    sys.unraisablehook = unraisable
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        sys.unraisablehook = hook
 
 
 def load_digits(seed):
@@ -396,11 +434,19 @@ def demo(train, validation, info, epochs=3, trials=6, max_lr=None, seed=0, out="
         keras.utils.set_random_seed(seed)
         return _compile(keras, _model(keras, x_train.shape[1], info), optimizer, info)
 
+    class StopOnInterrupt(keras.callbacks.Callback):  # a Ctrl-C that Python swallowed stops the fit at its next batch
+        def on_train_batch_end(self, batch, logs=None):
+            _stop_if_interrupted()
+
+        on_test_batch_end = on_train_batch_end
+
     files = {}
 
     # 1. The range test on the model about to be trained.
+    _stop_if_interrupted()
     model = compiled(keras.optimizers.Adam())
     result = keras_lr.lr_find(model, x_train, y_train, batch_size=32, seed=seed, verbose=0)
+    _stop_if_interrupted()
     result.frame.to_csv(os.path.join(out, "range_test.csv"), index=False)
     result.plot(save=os.path.join(out, "range_test.png"))
     files.update(range_test_csv="range_test.csv", range_test_png="range_test.png")
@@ -420,7 +466,7 @@ def demo(train, validation, info, epochs=3, trials=6, max_lr=None, seed=0, out="
     say(f"\n2. OneCycle(max_lr={peak:.3g}) with Adam:")
     one_cycle = keras_lr.OneCycle(max_lr=peak)
     ours = model.fit(x_train, y_train, validation_data=(x_val, y_val), batch_size=32, epochs=epochs,
-                     verbose=verbose, callbacks=[one_cycle])
+                     verbose=verbose, callbacks=[one_cycle, StopOnInterrupt()])
     schedule = one_cycle.history_frame()
     schedule.to_csv(os.path.join(out, "schedule.csv"), index=False)
     keras_lr.plot_schedule(one_cycle.schedule_for_last_fit(), len(schedule)).savefig(
@@ -430,7 +476,8 @@ def demo(train, validation, info, epochs=3, trials=6, max_lr=None, seed=0, out="
     # 3. Keras's default: Adam(0.001), constant.
     say("\n3. Keras's default, Adam(0.001):")
     default = compiled(keras.optimizers.Adam()).fit(x_train, y_train, validation_data=(x_val, y_val), batch_size=32,
-                                                   epochs=epochs, verbose=verbose)
+                                                   epochs=epochs, verbose=verbose,
+                                                   callbacks=[StopOnInterrupt()])
     _plot_curves(ours.history, default.history, metric, peak, os.path.join(out, "learning_curves.png"))
     files["learning_curves_png"] = "learning_curves.png"
     scores = {"OneCycle": ours.history[metric][-1], "Adam(0.001)": default.history[metric][-1]}
@@ -466,7 +513,8 @@ def demo(train, validation, info, epochs=3, trials=6, max_lr=None, seed=0, out="
                 say(f"   learning rate searched in [{bounds[0]:.3g}, {bounds[1]:.3g}] (from the "
                     f"range test); the trial after Keras's default runs the test's recommendation, "
                     f"OneCycle at {recommended:.3g}{cut}")
-            tuner.search(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=32, verbose=0)
+            tuner.search(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=32, verbose=0,
+                         callbacks=[StopOnInterrupt()])
             frame = tuning.results_frame(tuner)
             # The score KerasTuner ranks by is a trial's best epoch; the runs above are scored at their last.
             curves = tuning.history_frame(tuner)
@@ -489,6 +537,7 @@ def demo(train, validation, info, epochs=3, trials=6, max_lr=None, seed=0, out="
         (", the best trial chosen on this same split):" if trials else "):"))
     for run, score in scores.items():
         say(f"   {run:45s} {score:.4f}")
+    _stop_if_interrupted()  # the report is whole, or has no summary.md
     _write_summary(out, info, epochs, trials, result, peak, table, metric, files, better, bounds)
     return dict(scores=scores, peak=peak, files=files, result=result)
 

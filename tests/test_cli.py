@@ -452,3 +452,50 @@ def test_a_rerun_replaces_the_old_report_and_keeps_the_users_files(tmp_path, cap
     assert sorted(os.listdir(out_dir)) == sorted(set(REPORT) - {"trials.csv", "search.png"} | {cli.REPORT_MARKER,
                                                                                               "notes.txt"})
     assert (out_dir / "notes.txt").read_text() == "old" and "wine.csv" in (out_dir / "summary.md").read_text()
+
+
+@pytest.mark.parametrize("command", ["demo", "tune-local"])
+def test_ctrl_c_is_one_line_and_exit_status_130(command, tmp_path, capsys, monkeypatch):
+    from keras_lr import cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "run_demo" if command == "demo" else "run_tune_local", interrupted)
+    script = tmp_path / "s.py"
+    script.write_text("")
+    argv = ["demo", "--out", str(tmp_path / "r")] if command == "demo" else ["tune-local", str(script)]
+    try:
+        status, out, err = run(argv, capsys)
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C came out of keras_lr_cli.main as a KeyboardInterrupt (a traceback)")
+    assert status == 130 and err == "keras-lr: interrupted\n"
+
+
+def test_ctrl_c_that_python_swallows_still_stops_the_demo(tmp_path, capsys, monkeypatch):
+    # CPython prints and drops an exception raised in a garbage-collector or weakref callback ("Exception ignored
+    # in: <function _xla_gc_callback ...>"): a Ctrl-C that lands there had let the run go on to exit status 0.
+    import gc
+    import signal
+
+    from keras_lr import cli
+
+    run_demo = cli.run_demo
+
+    def swallowed_then_run(args):
+        def in_the_collector(phase, info):
+            signal.raise_signal(signal.SIGINT)  # the handler runs here; its KeyboardInterrupt is unraisable
+
+        gc.callbacks.append(in_the_collector)
+        try:
+            gc.collect()
+        finally:
+            gc.callbacks.remove(in_the_collector)
+        return run_demo(args)
+
+    monkeypatch.setattr(cli, "run_demo", swallowed_then_run)
+    status, _, err = run(["demo", "--csv", str(table(tmp_path)), "--target", "target", "--epochs", "1",
+                          "--trials", "0", "--out", str(tmp_path / "r"), "--quiet"], capsys)
+    assert status == 130 and err == "keras-lr: interrupted\n"
+    assert not (tmp_path / "r" / "summary.md").exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
