@@ -104,15 +104,36 @@ def _split(x, y, task, seed):
 
 
 def infer_task(target):
-    """"classification" for text, true/false or few distinct whole numbers; else "regression"."""
+    """"classification" for text, true/false or a few whole numbers close together (labels); else "regression"."""
+    return _inferred(target)[0]
+
+
+def _inferred(target):
+    """(the task, why), as said on the terminal and in summary.md.
+
+    Whole numbers are classes when there are at most `MAX_CLASSES` of them within a
+    span of 2 x `MAX_CLASSES` (0-9, ratings 1-5); spread wider (prices in steps of
+    10,000, years) they are a quantity.
+    """
     import pandas as pd
 
-    if not pd.api.types.is_numeric_dtype(target) or pd.api.types.is_bool_dtype(target):
-        return "classification"
+    if pd.api.types.is_bool_dtype(target):
+        return "classification", "true/false"
+    if not pd.api.types.is_numeric_dtype(target):
+        return "classification", "text"
     values = target.dropna()
-    if (values == values.round()).all() and values.nunique() <= MAX_CLASSES:
-        return "classification"
-    return "regression"
+    distinct, low, high = values.nunique(), _plain(values.min()), _plain(values.max())
+    span = f"{_number(low)} to {_number(high)}"
+    if (values == values.round()).all() and distinct <= MAX_CLASSES:
+        if high - low <= 2 * MAX_CLASSES:
+            return "classification", f"{distinct} distinct whole numbers, {span}"
+        return "regression", f"{distinct} distinct whole numbers spread from {span}"
+    return "regression", f"numbers, {distinct} distinct, {span}"
+
+
+def _number(value):
+    """1 for 1.0, 0.25 for 0.25."""
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.4g}"
 
 
 def _count(number, word):
@@ -180,7 +201,11 @@ def load_table(path, target, task, seed):
     if table.empty:
         raise DataError(f"--target {target!r}: every value is missing")
     labels = table[target]
-    task = infer_task(labels) if task == "auto" else task
+    reason = None
+    if task == "auto":
+        task, reason = _inferred(labels)
+        if task == "classification" and _is_number(labels) and labels.nunique() > 2:
+            warnings.warn(f"--target {target!r}: {reason}, read as classes; pass --task regression if it is a quantity")
     if labels.nunique() < 2:
         kind = "one class" if task == "classification" else "one value"
         raise DataError(f"--target {target!r} has {kind} ({_plain(labels.iloc[0])!r}): nothing to learn")
@@ -258,7 +283,7 @@ def load_table(path, target, task, seed):
         raise DataError(f"--csv {path!r}: no usable feature besides {target!r} (every other column was dropped)")
     encoded = np.hstack([block.astype("float32") for block in blocks])
     x_train, x_val = encoded[train], encoded[validation]
-    info = dict(name=os.path.basename(path), task=task, classes=classes, columns=features.shape[1],
+    info = dict(name=os.path.basename(path), task=task, task_reason=reason, classes=classes, columns=features.shape[1],
                 scaled_target=task == "regression",
                 features=encoded.shape[1], dropped=dropped, infinite=infinite, train=len(x_train),
                 validation=len(x_val), target=target)
@@ -415,19 +440,26 @@ def demo(train, validation, info, epochs=3, trials=6, max_lr=None, seed=0, out="
     Returns:
         A dict of what the summary reports (the scores, the rates, the files).
     """
+    import logging
+
     import keras
+    import numpy as np
     import pandas as pd
 
     import keras_lr
     from keras_lr import tuning
 
+    # TensorFlow's own warnings ("triggered tf.function retracing", 600 characters each) are not the user's to act
+    # on, and not one line each; its errors still come through.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     _start_report(out)
     classification = info["task"] == "classification"
     metric = "val_accuracy" if classification else "val_loss"
     better = max if classification else min
     verbose = 0 if getattr(say, "quiet", False) else 2
     (x_train, y_train), (x_val, y_val) = train, validation
-    say(f"keras_lr demo: {info['name']}, {info['task']}, {info['train']} training and {info['validation']} "
+    task = info["task"] + (f" (inferred: {info['task_reason']}; --task chooses it)" if info.get("task_reason") else "")
+    say(f"keras_lr demo: {info['name']}, {task}, {info['train']} training and {info['validation']} "
         f"held-out examples, {_count(info['features'], 'feature')}; Adam, {_count(epochs, 'epoch')}; backend {keras.backend.backend()}")
 
     def compiled(optimizer):
@@ -511,8 +543,8 @@ def demo(train, validation, info, epochs=3, trials=6, max_lr=None, seed=0, out="
                 cut = (f", its peak {result.one_cycle_max_lr:.3g} cut to the bound"
                        if recommended != result.one_cycle_max_lr else "")
                 say(f"   learning rate searched in [{bounds[0]:.3g}, {bounds[1]:.3g}] (from the "
-                    f"range test); the trial after Keras's default runs the test's recommendation, "
-                    f"OneCycle at {recommended:.3g}{cut}")
+                    f"range test)" + (f"; the trial after Keras's default runs the test's recommendation, "
+                                      f"OneCycle at {recommended:.3g}{cut}" if trials > 1 else ""))
             tuner.search(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=32, verbose=0,
                          callbacks=[StopOnInterrupt()])
             frame = tuning.results_frame(tuner)
@@ -523,23 +555,55 @@ def demo(train, validation, info, epochs=3, trials=6, max_lr=None, seed=0, out="
             tuning.plot_results(tuner).savefig(os.path.join(out, "search.png"), dpi=100)
         frame.to_csv(os.path.join(out, "trials.csv"), index=False)
         files.update(trials_csv="trials.csv", search_png="search.png")
-        for _, row in frame.iterrows():
-            mark = "   <- Keras's default" if row.defaults else ""
-            say(f"   trial {row.trial_id}  {row.lr_schedule:9s} learning_rate {row.learning_rate:<9.3g} "
-                f"{metric} {row.score:.4f} at its best epoch ({row.status}){mark}")
-        best = frame.iloc[0]
-        scores[f"best trial ({best.lr_schedule} at {best.learning_rate:.3g})"] = best[f"last_epoch_{metric}"]
+        for line in _trial_lines(frame, metric):
+            say(line)
+        best = _best_trial(frame)
         default_trial = frame[frame.defaults].iloc[0]
-        scores["defaults trial (Adam 0.001, constant)"] = default_trial[f"last_epoch_{metric}"]
+        if best is None:
+            say("   every trial diverged: no best trial")
+        elif best.trial_id == default_trial.trial_id:
+            scores["best trial (the defaults trial: Adam 0.001, constant)"] = best[f"last_epoch_{metric}"]
+        else:
+            scores[f"best trial ({best.lr_schedule} at {best.learning_rate:.3g})"] = best[f"last_epoch_{metric}"]
+        if best is None or best.trial_id != default_trial.trial_id:
+            scores["defaults trial (Adam 0.001, constant)"] = default_trial[f"last_epoch_{metric}"]
 
     table = pd.DataFrame({"run": list(scores), metric: list(scores.values())})
     say(f"\nheld-out {metric} after {_count(epochs, 'epoch')} (the last epoch's" +
         (", the best trial chosen on this same split):" if trials else "):"))
     for run, score in scores.items():
-        say(f"   {run:45s} {score:.4f}")
+        say(f"   {run:45s} {_score(score)}")
+    baseline = None
+    if classification:  # what always answering the most frequent class scores: 0.99 on a 99:1 table
+        share = np.bincount(y_val, minlength=len(info["classes"])) / len(y_val)
+        baseline = (info["classes"][int(share.argmax())], float(share.max()))
+        say(f"   (always predicting the most frequent class, {baseline[0]!r}, scores {baseline[1]:.4f})")
     _stop_if_interrupted()  # the report is whole, or has no summary.md
-    _write_summary(out, info, epochs, trials, result, peak, table, metric, files, better, bounds)
+    _write_summary(out, info, epochs, trials, result, peak, table, metric, files, better, bounds, baseline)
     return dict(scores=scores, peak=peak, files=files, result=result)
+
+
+def _score(value):
+    """A score as printed: 4 decimals, or "diverged" for NaN or an infinite one."""
+    return f"{value:.4f}" if math.isfinite(value) else "diverged"
+
+
+def _trial_lines(frame, metric):
+    """Each trial of the search as a line; a diverged one says so (its score is KerasTuner's 1e30 placeholder)."""
+    lines = []
+    for _, row in frame.iterrows():
+        mark = "   <- Keras's default" if row.defaults else ""
+        score = (f"{metric} {row.score:.4f} at its best epoch ({row.status})" if row.status != "diverged"
+                 else "diverged")
+        lines.append(f"   trial {row.trial_id}  {row.lr_schedule:9s} learning_rate {row.learning_rate:<9.3g} "
+                     f"{score}{mark}")
+    return lines
+
+
+def _best_trial(frame):
+    """The search's best trial (frame is ranked best first), or None when every trial diverged."""
+    finished = frame[frame.status != "diverged"]
+    return None if finished.empty else finished.iloc[0]
 
 
 def _start_report(out):
@@ -573,7 +637,7 @@ def _plot_curves(ours, default, metric, peak, path):
     figure.savefig(path, dpi=100)
 
 
-def _write_summary(out, info, epochs, trials, result, peak, table, metric, files, better, bounds=None):
+def _write_summary(out, info, epochs, trials, result, peak, table, metric, files, better, bounds=None, baseline=None):
     lines = [
         "# keras_lr demo report",
         "",
@@ -582,6 +646,8 @@ def _write_summary(out, info, epochs, trials, result, peak, table, metric, files
         + (f"; {_count(info['dropped'], 'row')} without a target dropped" if info.get("dropped") else "")
         + (f"; {_count(info['infinite'], 'row')} with an infinite target dropped" if info.get("infinite") else "")
         + ").",
+        *([f"The task is inferred from the target ({info['task_reason']}); --task chooses it."]
+          if info.get("task_reason") else []),
         f"Model: an MLP (64 ReLU units), Adam, batch 32, {_count(epochs, 'epoch')}."
         + (" The target is standardised (mean 0, sd 1): losses are in its sd units, squared." if info.get("scaled_target")
            else ""),
@@ -616,10 +682,12 @@ def _write_summary(out, info, epochs, trials, result, peak, table, metric, files
             "",
             f"Every trial: [{files['trials_csv']}]({files['trials_csv']}). The first trial is Keras's default"
             + (f"; the rate is searched in [{bounds[0]:.3g}, {bounds[1]:.3g}], the bounds the range "
-               f"test's curve supports, and the second trial runs its recommendation." if bounds else "."),
+               "test's curve supports" + (", and the second trial runs its recommendation." if trials > 1 else ".")
+               if bounds else "."),
             "",
         ]
-    best_score = better(table[metric])
+    finite = [score for score in table[metric] if math.isfinite(score)]
+    best_score = better(finite) if finite else None
     lines += [
         f"## Held-out {metric}",
         "",
@@ -629,10 +697,12 @@ def _write_summary(out, info, epochs, trials, result, peak, table, metric, files
         "",
         f"| run | {metric} |",
         "|---|---|",
-        *[f"| {row.run} | {getattr(row, metric):.4f}{' (best)' if getattr(row, metric) == best_score else ''} |"
+        *[f"| {row.run} | {_score(getattr(row, metric))}{' (best)' if getattr(row, metric) == best_score else ''} |"
           for row in table.itertuples()],
         "",
     ]
+    if baseline is not None:
+        lines += [f"Always predicting the most frequent class ({baseline[0]!r}) scores {baseline[1]:.4f}.", ""]
     with open(os.path.join(out, "summary.md"), "w") as handle:
         handle.write("\n".join(lines))
 

@@ -81,6 +81,8 @@ def test_demo_on_a_csv_table_infers_the_task_and_encodes_the_columns(tmp_path, c
     summary = (out_dir / "summary.md").read_text()
     assert "wine.csv (classification; 132 training and 44 held-out examples; 14 columns, 15 features" in summary
     assert "2 rows without a target dropped" in summary
+    assert "The task is inferred from the target (text); --task chooses it." in summary
+    assert re.search(r"Always predicting the most frequent class \('b'\) scores 0\.\d{4}\.", summary), summary
     assert "trials.csv" not in os.listdir(out_dir)  # --trials 0
 
 
@@ -499,3 +501,60 @@ def test_ctrl_c_that_python_swallows_still_stops_the_demo(tmp_path, capsys, monk
     assert status == 130 and err == "keras-lr: interrupted\n"
     assert not (tmp_path / "r" / "summary.md").exists()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+
+
+@pytest.mark.parametrize("values, task", [
+    (np.arange(150_000, 260_000, 10_000), "regression"),  # prices in steps of 10,000
+    (np.arange(1, 6), "classification"),  # ratings 1-5
+    (np.arange(0, 16), "classification"),  # counts 0-15 (a class of one example then suggests --task regression)
+    (np.array([0, 1]), "classification"),
+    (np.array([100, 200, 300, 400]), "regression"),  # sizes in steps of 100
+    (np.linspace(0.0, 1.0, 7), "regression"),
+])
+def test_whole_numbers_are_classes_only_when_few_and_close_together(values, task):
+    from keras_lr import cli
+
+    assert cli.infer_task(pd.Series(np.repeat(values, 3))) == task
+
+
+def test_a_numeric_target_read_as_classes_is_said(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=120)})
+    frame["rating"] = np.clip(np.round(3 + frame.x), 1, 5).astype(int)
+    with pytest.warns(UserWarning, match="--target 'rating': 5 distinct whole numbers, 1 to 5, read as classes; "
+                                         "pass --task regression if it is a quantity"):
+        _, _, info = load(tmp_path, frame, "rating")
+    assert info["task"] == "classification" and info["task_reason"] == "5 distinct whole numbers, 1 to 5"
+
+
+def test_diverged_trials_are_said_so_and_never_the_best(tmp_path):
+    from keras_lr import cli
+
+    frame = pd.DataFrame({"trial_id": ["1", "0"], "status": ["diverged", "diverged"], "defaults": [False, True],
+                          "lr_schedule": ["one_cycle", "constant"], "learning_rate": [0.5, 0.001],
+                          "score": [1e30, 1e30], "last_epoch_val_loss": [np.nan, np.nan]})
+    lines = cli._trial_lines(frame, "val_loss")
+    assert all(line.split()[5] == "diverged" and "1000000" not in line for line in lines), lines
+    assert cli._best_trial(frame) is None
+    frame.loc[1, ["status", "score", "last_epoch_val_loss"]] = ["completed", 0.5, 0.6]
+    assert cli._best_trial(frame).trial_id == "0"
+
+
+def test_tensorflows_own_warnings_are_not_printed(tmp_path, capsys, monkeypatch):
+    # TensorFlow's "triggered tf.function retracing" lines, 600 characters through its own logger (whose handler
+    # holds the stderr of its import, out of capsys's reach: what is asserted is that the logger is off).
+    import logging
+
+    lr_find, said = keras_lr.lr_find, []
+
+    def retracing(*args, **kwargs):
+        said.append(logging.getLogger("tensorflow").isEnabledFor(logging.WARNING))
+        return lr_find(*args, num_steps=60, **kwargs)
+
+    monkeypatch.setattr(keras_lr, "lr_find", retracing)
+    status, out, _ = run(["demo", "--csv", str(table(tmp_path)), "--target", "target", "--epochs", "1",
+                          "--trials", "1", "--out", str(tmp_path / "r")], capsys)
+    assert status == 0 and said == [False]
+    # One trial: Keras's default alone; no second trial is described, no "best trial" beside it.
+    assert "the trial after Keras's default" not in out and "second trial" not in (tmp_path / "r" / "summary.md").read_text()
+    assert "best trial (the defaults trial: Adam 0.001, constant)" in out
