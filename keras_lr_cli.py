@@ -106,7 +106,8 @@ def parser():
     data.add_argument("--target", metavar="COLUMN", help="the column to predict (required with --csv)")
     data.add_argument("--task", choices=("auto", "classification", "regression"), default="auto",
                       help="what the target is; auto: classification for text, true/false or up to 20 "
-                           "distinct whole numbers, else regression (default: auto)")
+                           "distinct whole numbers within a span of 40 (labels 0-9, ratings 1-5), else "
+                           "regression; the terminal and summary.md say which and why (default: auto)")
     run = demo.add_argument_group("run")
     run.add_argument("--epochs", type=_positive_int("--epochs", 1), default=3,
                      help="epochs of each training run and trial (default: 3)")
@@ -118,7 +119,8 @@ def parser():
                      help="random seed, 0 to 4294967295 (default: 0)")
     output = demo.add_argument_group("output")
     output.add_argument("--out", metavar="DIR", default="keras_lr_report",
-                        help="the report folder, created if missing (default: ./keras_lr_report)")
+                        help="the report folder: new, empty, or an earlier report, whose files are replaced; a folder "
+                             "holding other files is refused (default: ./keras_lr_report)")
     output.add_argument("--quiet", action="store_true", help="print nothing but warnings and errors")
     local = commands.add_parser(
         "tune-local", help="run a search script as a chief and N workers on this machine (KerasTuner's chief/worker mode)",

@@ -440,8 +440,11 @@ def test_an_out_folder_holding_files_keras_lr_did_not_write_is_refused(tmp_path,
     assert (mine / "summary.md").read_text() == "my notes" and os.listdir(mine) == ["summary.md"]
 
 
-def test_a_rerun_replaces_the_old_report_and_keeps_the_users_files(tmp_path, capsys):
+def test_a_rerun_replaces_the_old_report_and_keeps_the_users_files(tmp_path, capsys, monkeypatch):
     from keras_lr import cli
+
+    lr_find = keras_lr.lr_find  # a short range test: the report's files are what is checked
+    monkeypatch.setattr(keras_lr, "lr_find", lambda *args, **kwargs: lr_find(*args, num_steps=60, **kwargs))
 
     assert cli.REPORT_MARKER == keras_lr_cli.REPORT_MARKER
     out_dir = tmp_path / "r"
