@@ -562,7 +562,7 @@ def demo(train, validation, info, epochs=3, trials=6, max_lr=None, seed=0, out="
         if best is None:
             say("   every trial diverged: no best trial")
         elif best.trial_id == default_trial.trial_id:
-            scores["best trial (the defaults trial: Adam 0.001, constant)"] = best[f"last_epoch_{metric}"]
+            scores["best trial (the defaults trial)"] = best[f"last_epoch_{metric}"]
         else:
             scores[f"best trial ({best.lr_schedule} at {best.learning_rate:.3g})"] = best[f"last_epoch_{metric}"]
         if best is None or best.trial_id != default_trial.trial_id:
