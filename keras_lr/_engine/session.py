@@ -35,7 +35,7 @@ from keras_lr import _warnings
 from keras_lr._engine import optimizers
 from keras_lr._engine.distribution import variable_scope
 from keras_lr._engine.fit_schedule import FitSchedule, check_traceable
-from keras_lr._engine.momentum import MomentumBinding, momentum_attribute, plain, why_not_cycled
+from keras_lr._engine.momentum import MomentumBinding, StepValue, momentum_attribute, plain, why_not_cycled
 from keras_lr._engine.readout import Multipliers, momentum_reader, rate_reader
 from keras_lr._engine.state import sync
 
@@ -123,11 +123,20 @@ class _ConfigAsCompiled:
         inside = optimizer._learning_rate is self.fit_schedule
         if inside:
             optimizer._learning_rate = self.fit_schedule.original
+        # The momentum as compiled too: the torch backend's step reads it as a Python float, set each step, so
+        # after an interrupted fit the config (and a model saved then) held the cycled one.
+        binding = self.fit_schedule.momentum
+        cycled = binding is not None and isinstance(getattr(optimizer, binding.attribute, None), StepValue)
+        if cycled:
+            held = getattr(optimizer, binding.attribute)
+            setattr(optimizer, binding.attribute, binding.original)
         try:
             return self.previous() if self.previous is not None else type(optimizer).get_config(optimizer)
         finally:
             if inside:
                 optimizer._learning_rate = self.fit_schedule
+            if cycled:
+                setattr(optimizer, binding.attribute, held)
 
     @classmethod
     def install(cls, optimizer, fit_schedule):

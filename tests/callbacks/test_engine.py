@@ -384,6 +384,22 @@ def test_a_fit_stopped_by_an_exception_leaves_no_schedule_for_the_next_plain_fit
         np.testing.assert_allclose(applied_rates(recorder)[1:], 0.2, rtol=1e-4)
 
 
+def test_a_model_saved_after_an_interrupted_one_cycle_holds_the_compiled_momentum(tmp_path):
+    # PyTorch's step reads the momentum as a Python float, set each step: after Ctrl-C the config (and a model
+    # saved then) held the cycled 0.857 where TensorFlow and JAX held the compiled 0.9; loaded, it trained at it.
+    model = bias_model(keras.optimizers.SGD(0.01, momentum=0.9))
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, [keras_lr.OneCycle(0.05), _Interrupt()])
+    assert model.optimizer.get_config()["momentum"] == pytest.approx(0.9)
+    assert model.optimizer.get_config()["learning_rate"] == pytest.approx(0.01)
+    model.save(tmp_path / "model.keras")
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "model.keras") as saved:
+        config = json.loads(saved.read("config.json"))["compile_config"]["optimizer"]["config"]
+    assert config["momentum"] == pytest.approx(0.9)
+
+
 @pytest.mark.parametrize("where", ["end", "begin"])
 def test_the_first_plain_step_after_an_interrupted_fit_is_at_the_compiled_rate(where):
     model = bias_model(keras.optimizers.SGD(0.5))
