@@ -259,6 +259,8 @@ class FitSession:
         self.done = 0
         self.steps = None
         self._hook_lag = 0  # what to add to a batch hook's index to get the last step it ended
+        self._skipped = 0  # the steps of this epoch a LossScaleOptimizer skipped, as of the last batch hook
+        self._reads_skips = keras.backend.backend() != "jax"
 
     # Joining and leaving.
 
@@ -362,7 +364,7 @@ class FitSession:
         # The device's counter is exact between epochs on every backend (JAX syncs its state
         # at each epoch's end); within an epoch the hooks count.
         self.epoch_start = int(self._counter.numpy())
-        self.epoch, self.done = epoch, 0
+        self.epoch, self.done, self._skipped = epoch, 0, 0
         if self.start_iteration is None:
             self._put_in(epoch)
 
@@ -376,6 +378,7 @@ class FitSession:
         """
         counted = self.done  # what the batch hooks counted (the members after the first see the counter's)
         self.done = int(self._counter.numpy()) - self.epoch_start
+        self._skipped = 0
         if counted and not self.done and not self._warned_still and not self._skips_steps and self.model.trainable_variables:
             # (A model with nothing to train: Keras warns of that itself.)
             # Keras's DCGAN example compiles without an optimizer and steps its own two: model.optimizer is
@@ -582,12 +585,19 @@ class FitSession:
         done = batch + self._hook_lag + 1
         done = done if self.steps is None else min(done, self.steps)
         self.done = max(self.done, done)
-        return self.epoch_start + done
+        if self._skips_steps and self._reads_skips:
+            # A LossScaleOptimizer skips a step whose gradients overflowed, and its counter stays: counted
+            # from the hooks, a rate cut landed steps late on PyTorch (whose eager step reads the rate at the
+            # counter) and events and logs named the wrong steps. A scalar read (not under JAX, where it
+            # syncs every variable; its step reads the multiplier, not a table, so it trains right).
+            self._skipped = max(0, self.epoch_start + self.done - int(self._counter.numpy()))
+        return self.epoch_start + done - self._skipped
 
     @property
     def iteration(self):
-        """The optimizer's step counter, as counted from the hooks: the next step to run."""
-        return self.epoch_start + self.done
+        """The optimizer's step counter, as counted from the hooks (less the steps a LossScaleOptimizer skipped,
+        read from the device, except under JAX): the next step to run."""
+        return self.epoch_start + self.done - self._skipped
 
     # The rates.
 

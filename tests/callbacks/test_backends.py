@@ -95,3 +95,27 @@ def test_the_range_test_restores_the_loss_scale_under_mixed_precision(mixed_prec
     keras_lr.lr_find(model, *bias_data(), batch_size=4, num_steps=15, divergence_threshold=1e9, verbose=0)
     after = [v.numpy().tobytes() for v in model.optimizer.variables] + [v.numpy().tobytes() for v in model.weights]
     assert after == before and float(model.optimizer.dynamic_scale.numpy()) == scale
+
+
+@pytest.mark.skipif(BACKEND == "jax", reason="JAX's step reads the multiplier itself; its hooks count the skipped steps")
+def test_a_cut_lands_at_the_optimizers_step_when_a_loss_scale_skips_steps(mixed_precision):
+    # The gradient (20) times the loss scale (2**15) overflows float16: the LossScaleOptimizer skips the first 4
+    # steps and its counter stays. Counted from the hooks, a cut at the 12th hook was recorded at step 12 where
+    # the optimizer was at 8, and PyTorch's eager step, reading the rate at its counter, trained the rest of the
+    # epoch at the old rate.
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, kernel_initializer="zeros")])
+    model.compile(keras.optimizers.SGD(0.01), loss=lambda y, p: 20.0 * keras.ops.mean(keras.ops.cast(p, "float32")))
+    x = np.random.default_rng(0).normal(size=(128, 4)).astype("float32")
+    plateau = keras_lr.ReduceLROnPlateau(monitor="loss", mode="max", frequency=6, factor=0.5, patience=0)
+    biases = []
+    keep = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: biases.append(
+        float(keras.ops.convert_to_numpy(model.layers[-1].bias)[0])))
+    model.fit(x, np.zeros((128, 1), "float32"), batch_size=8, epochs=1, verbose=0, shuffle=False,
+              callbacks=[plateau, keep])
+    applied = -np.diff([0.0] + biases) / 20.0
+    np.testing.assert_allclose(applied[:4], 0.0)  # skipped
+    assert int(model.optimizer.iterations.numpy()) == 12
+    events = plateau.events_frame()
+    assert list(events.step) == [8]  # the optimizer's 9th step, the 13th batch's
+    np.testing.assert_allclose(applied[4:12], 0.01, rtol=1e-3)
+    np.testing.assert_allclose(applied[12:], 0.005, rtol=1e-3)
