@@ -9,11 +9,6 @@ from keras_lr._engine.optimizers import rate_scaled_buffers
 from keras_lr.callbacks.adaptive import MonitorCallback
 
 
-# A check whose training loss (its mean, or its last batch hook's) is over this many times its first batch hook's
-# diverged within it (LRFinder's stop rule is 4x too).
-DIVERGED = 4.0
-
-
 @keras.saving.register_keras_serializable(package="keras_lr.callbacks")
 class BoldDriver(MonitorCallback):
     """The bold-driver rule: grow the rate while the loss falls, cut it when it rises.
@@ -36,16 +31,7 @@ class BoldDriver(MonitorCallback):
     with none of the epoch's kept, the loss of the weights gone back to,
     as logged then. A check that is not finite before any finite one (a
     rate that diverged from the start) is no reference: the rate is cut,
-    and with `rollback=True` the weights go back to the fit's start. With
-    checks of several steps on the training loss, the weights at a check
-    are not those its mean measured, so a check whose loss (its mean, or
-    with checks in steps its last batch's) is over 4x its first batch's
-    diverged within it: no reference either, and worse than any. With
-    `rollback=True` the first batch after a check measures the weights kept
-    at it: over 4x that check's value, they diverged before it, and the
-    weights go back to the fit's start (a check at the fit's last epoch
-    has no batch after it: weights that diverged in that epoch's last
-    steps stay).
+    and with `rollback=True` the weights go back to the fit's start.
 
     Like the other adaptive callbacks it scales a multiplier applied inside
     the train step, so it works on a plain float rate, on a schedule the
@@ -132,11 +118,10 @@ class BoldDriver(MonitorCallback):
         self._good = None  # (snapshot, the epoch's (steps, mean loss) then, epoch) that a rollback goes back to
         self._start = None  # the same, where the current interval began (a training monitor's)
         self._rebaseline = False
-        self._origin = None  # the fit's start (with checks of one step, until the first finite check)
+        self._origin = None  # the fit's start, until the first finite check
         self._interval = (0.0, 0)  # loss x steps, steps
         self._steps_since_check = 0
-        self._first_loss = None  # the training loss of the first batch hook since the last check
-        self._last_loss = None  # and of the last (checks in steps)
+        self._measured = False  # whether the fit's first batch hook has measured the weights at its start
 
     @property
     def _rolls_back(self):
@@ -162,34 +147,12 @@ class BoldDriver(MonitorCallback):
         return value < self.previous if self._direction == "min" else value > self.previous
 
     def _check(self, value):
-        (first, last), self._first_loss, self._last_loss = (self._first_loss, self._last_loss), None, None
-        # Steps that diverged within the interval leave weights worse than its mean says (SGD at 1.0: a mean of
-        # 4.6e23 over 4 steps became the reference, and its weights, at inf, the ones every later check rolled
-        # back to; then a mean of 11.2 from 2.8, its last batch's loss 139). A training loss whose mean, or last
-        # batch hook's loss (checks in steps), is over DIVERGED x its first batch hook's diverged.
-        end = max(value, last) if last is not None else value
-        diverged = (self.monitor == "loss" and first is not None and first > 0 and math.isfinite(value)
-                    and end > DIVERGED * first)
-        # With rollback, a check's steps begin from the reference's weights, and its first batch hook's loss
-        # measures them: far above the reference's value, they were never that good (its last steps diverged:
-        # a mean of 8.99, then 415, 349, 394 at each step back to it). No reference then, as at the fit's start.
-        unmeasured = (self.rollback and not self._single_steps and self.monitor == "loss" and first is not None
-                      and self.previous is not None and math.isfinite(self.previous) and self.previous > 0
-                      and first > DIVERGED * self.previous)
-        if unmeasured or (self.previous is None and (diverged or not math.isfinite(value))):
+        if self.previous is None and not math.isfinite(value):
             # The rate diverged before the first check: no reference to keep, nor weights to keep (a
             # rollback to them went back to NaN at every later check). Cut the rate; with rollback, start
             # again from the fit's start. The next finite check is the reference.
             rate = self.current_rate()
-            if unmeasured:
-                reason = (f"{self.monitor} {first:.4g} at the first step from the weights of {self.previous:.4g}: "
-                          f"they diverged before that check")
-                self.previous = None
-            elif diverged:
-                reason = (f"{self.monitor} {value:.4g} and no check before it: diverged within the check (from "
-                          f"{first:.4g} to {end:.4g})")
-            else:
-                reason = f"{self.monitor} {value:.4g} and no finite check before it: not finite"
+            reason = f"{self.monitor} {value:.4g} and no finite check before it: not finite"
             if self._origin is not None:
                 snapshot, seen, _ = self._origin
                 self._rollback(snapshot, losses_back_to=(0, seen[1]))
@@ -203,9 +166,8 @@ class BoldDriver(MonitorCallback):
             # whose loss is `previous`, so it measured them again, not the cut rate.
             self._rebaseline = False
             self.previous = value
-            if not self.rollback or self._single_steps:
-                self._origin = None  # (kept otherwise: a reference found unmeasured later goes back to it)
-        elif not diverged and self._improved(value):
+            self._origin = None
+        elif self._improved(value):
             rate = self.current_rate()
             new_rate = rate * self.increase
             if self.max_lr is not None:  # never below the rate: one above max_lr stays where it is
@@ -215,8 +177,7 @@ class BoldDriver(MonitorCallback):
         else:
             rate = self.current_rate()
             new_rate = min(rate, max(rate * self.decrease, self.min_lr))  # one below min_lr stays
-            reason = f"{self.monitor} {value:.4g} vs {self.previous:.4g}: " + (
-                f"diverged within the check (from {first:.4g} to {end:.4g})" if diverged else "worse")
+            reason = f"{self.monitor} {value:.4g} vs {self.previous:.4g}: worse"
             if self.rollback:
                 snapshot, seen, epoch = self._good
                 # From an earlier epoch: no step of this one kept, and the loss of the weights gone back to (a
@@ -255,31 +216,27 @@ class BoldDriver(MonitorCallback):
 
     def on_epoch_begin(self, epoch, logs=None):
         super().on_epoch_begin(epoch, logs)
-        if self.frequency == "epoch":
-            self._first_loss = None
         if self.rollback and self._single_steps and self._start is None:
             self._start = self._mark()  # where the first step begins
         if self.rollback and self.previous is None and self._origin is None:
             self._origin = self._mark()  # the fit's start: for a first check that is not finite
 
     def _after_steps(self, steps, logs):
-        if self.frequency == "epoch" and self._first_loss is None and isinstance(logs, dict) and "loss" in logs:
-            self._first_loss = float(logs["loss"])  # the epoch's first hook: the mean logged is that hook's loss
-            self._measure_origin(self._first_loss)
+        if self.frequency == "epoch" and not self._measured and isinstance(logs, dict) and "loss" in logs:
+            self._measure_origin(float(logs["loss"]))  # the fit's first hook: the mean logged is that hook's loss
         super()._after_steps(steps, logs)
 
     def _measure_origin(self, loss):
         """Keeps the fit's first batch loss, of the weights at its start, with them: what a rollback there logs
         (without it, Keras's 0 for a mean of no step, which EarlyStopping takes for the best)."""
+        self._measured = True
         if self._origin is not None and self._origin[1][1] is None and math.isfinite(loss):
             snapshot, (steps, _), epoch = self._origin
             self._origin = (snapshot, (steps, loss), epoch)
 
     def _after_loss(self, steps, loss):
-        if self._first_loss is None:
-            self._first_loss = loss
+        if not self._measured:
             self._measure_origin(loss)
-        self._last_loss = loss
         total, count = self._interval
         total, count = total + loss * steps, count + steps
         self._interval = (total, count)
