@@ -83,6 +83,11 @@ class EngineCallback(keras.callbacks.Callback):
     def _reset(self):
         self._session = None
 
+    def _sized_in_batches(self):
+        """Whether this fit's schedule was sized in fit's batches (a length inferred from it), which a train
+        step applying the optimizer more than once a batch runs through faster (`FitSession.epoch_end`)."""
+        return False
+
     def __deepcopy__(self, memo):
         return fresh_copy(self, memo)
 

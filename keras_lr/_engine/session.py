@@ -391,12 +391,15 @@ class FitSession:
                 f"one), so the rates keras_lr sets and logs are not the ones trained at. keras_lr drives "
                 f"model.optimizer only: compile with the optimizer to drive, and apply it in train_step."
             )
-        elif counted >= 2 and self.done >= 2 * counted and not self._warned_still:
+        elif (counted >= 2 and self.done >= 2 * counted and not self._warned_still
+              and any(member._sized_in_batches() for member in self.members)):
             # (An epoch of unknown length runs one step more than its hooks: not this.) A GAN-like train_step
-            # applying model.optimizer twice: OneCycle, sized in batches, ended its cycle halfway through.
+            # applying model.optimizer twice: OneCycle, sized in batches, ended its cycle halfway through. (Not
+            # for a schedule of its own length in steps, nor an adaptive callback: nothing sized in batches.)
             self._warned_still = True
+            sized = next(member for member in self.members if member._sized_in_batches())
             _warnings.warn(
-                f"{type(self.members[0]).__name__}: the model's optimizer ({type(self.model.optimizer).__name__}) "
+                f"{type(sized).__name__}: the model's optimizer ({type(self.model.optimizer).__name__}) "
                 f"took {self.done} steps in epoch {self.epoch + 1}, where fit ran {counted} batches: the train step "
                 f"applies it more than once a batch, and a schedule reads its step counter, so one sized in "
                 f"batches (from fit) runs {self.done / counted:.3g}x as fast, and the rates logged each batch are "

@@ -85,6 +85,9 @@ class CyclicLR(ScheduleCallback):
         ))
         CyclicLRSchedule(**self.schedule_kwargs)  # validates every argument now
 
+    def _sized_in_batches(self):
+        return self.unit == "epochs"
+
     def _build_schedule(self):
         if self.recommendation is not None:
             steps, epochs = self._steps_per_epoch(), self.params.get("epochs")

@@ -91,6 +91,9 @@ class OneCycle(ScheduleCallback):
         self._inferred = None  # this fit's total_steps, when inferred from it
         self._resume_checked = False
 
+    def _sized_in_batches(self):
+        return self._inferred is not None
+
     def _build_schedule(self):
         total_steps = self.total_steps
         steps = self._steps_per_epoch()

@@ -301,6 +301,9 @@ class FitSized(lr_callbacks.ScheduleCallback):
         self.epochs = epochs
         super().__init__()
 
+    def _sized_in_batches(self):
+        return True
+
     def _build_schedule(self):
         steps = self._steps_per_epoch()
         if steps is None:
