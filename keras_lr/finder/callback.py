@@ -14,7 +14,7 @@ from keras_lr._engine.distribution import build_optimizer, check_logs_agree
 from keras_lr._engine.losses import MovingAverage, RunningMean, check_loss_logged
 from keras_lr._engine.optimizers import rate_scaled_buffers
 from keras_lr._engine.state import ModelState, means_of, read, running_mean_of, sync
-from keras_lr.finder.result import LRFinderResult
+from keras_lr.finder.result import LRFinderResult, _nan_weights_reason
 from keras_lr.finder.suggestions import _window_reach
 from keras_lr.schedules import RangeTest
 
@@ -83,11 +83,13 @@ def check_range(owner, start_lr, end_lr, num_steps, mode, smoothing, divergence_
     return start_lr, end_lr, num_steps, mode, smoothing, divergence_threshold
 
 
-def _holds_non_finite(model):
-    """Whether any of the model's floating-point variables (trainable or not) holds a NaN or an infinity."""
+def _finite_variables(model, variables=None):
+    """The model's floating-point variables (trainable or not; of ``variables`` if given) that hold no NaN or
+    infinity now."""
     sync(model)
-    return any(not bool(keras.ops.all(keras.ops.isfinite(variable.value))) for variable in model.weights
-               if keras.backend.is_float_dtype(variable.dtype))
+    variables = model.weights if variables is None else variables
+    return [variable for variable in variables if keras.backend.is_float_dtype(variable.dtype)
+            and bool(keras.ops.all(keras.ops.isfinite(variable.value)))]
 
 
 @keras.saving.register_keras_serializable(package="keras_lr.finder")
@@ -214,6 +216,8 @@ class LRFinder(EngineCallback):
         # best, and the next one's loss "diverged" at a rate of 1e-7, three steps in.
         self._settled = min(_window_reach(self.smoothing), self.num_steps // 10)
         self._stopped_early = None
+        self._stopped_on_nan = False
+        self._finite_at_start = []  # the variables finite when the test began (one may hold -inf by design)
         self._state = None
         self._progbar = None
         self._loss_metric = None
@@ -245,11 +249,13 @@ class LRFinder(EngineCallback):
         check_trainable(self.model, "LRFinder")
         # Built now, not at the first step as TensorFlow's fit would: the snapshot holds its moments (zeros).
         build_optimizer(self.model)
+        finite = _finite_variables(self.model)
         # Taken before the rate is put in; kept past the reset in super().on_train_begin.
         state = ModelState(self.model) if self.restore else None
         self.result = None
         super().on_train_begin(logs)  # raises beside another keras_lr callback: nothing changed yet
         self._state = state
+        self._finite_at_start = finite
         self._stilled = False
         self._skips_steps = isinstance(self.model.optimizer, keras.optimizers.LossScaleOptimizer)
         self._counted = None  # the rate's counter at the last batch hook (a LossScaleOptimizer's only)
@@ -351,6 +357,7 @@ class LRFinder(EngineCallback):
         if self._progbar is not None:
             self._progbar.update(step + 1, [("learning_rate", rate), ("loss", loss), ("smoothed_loss", smoothed)])
         if not math.isfinite(monitored):
+            self._stopped_on_nan = True
             self._stop(f"the loss was {monitored} at learning rate {rate:.3g}")
         elif self._diverged(smoothed):
             rule = (f"{self.divergence_threshold:g} x its best ({self._best:.4g})" if self._best > 0 else
@@ -416,10 +423,12 @@ class LRFinder(EngineCallback):
                 f"for num_steps, or with keras_lr.lr_find, which sees to both."
             )
         result = self.make_result(warn=False)
-        if self._stopped_early is None and self._losses and _holds_non_finite(self.model):
+        started = self._finite_at_start
+        if self._losses and not self._stopped_on_nan and len(_finite_variables(self.model, started)) < len(started):
             # A loss that stays finite on NaN weights (TensorFlow, one NaN in a dataset's batches) did not stop the
-            # test, whose curve then read "not steady: raise num_steps".
-            result._ran_on_nan_weights()
+            # test, or stopped it as a divergence when it jumped to a dead network's constant: its curve read
+            # "not steady: raise num_steps", or reliable, its peak read before the NaN batch.
+            result._spoiled(_nan_weights_reason())
         if self.warn:
             result._warn("LRFinder")
         self.result = result

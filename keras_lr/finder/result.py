@@ -57,10 +57,13 @@ def _nan_before_moving(values):
     before = values[:first]
     if first:
         start = before[: max(1, first // 10)]
-        # Each loss's noise, from the steps between them (too few to tell below 4 points: any rise counts).
+        middle = float(np.median(start))
+        # Each loss's noise, from the steps between them (too few to tell below 4 points: any move counts).
         noise = 1.4826 * float(np.median(np.abs(np.diff(before)))) / np.sqrt(2.0) if first >= 4 else 0.0
-        if before[-1] > max(start.max(), float(np.median(start)) + 3.0 * noise):
-            return None
+        if before[-1] > max(start.max(), middle + 3.0 * noise):
+            return None  # it rose first: a divergence
+        if before.min() < min(start.min(), middle - 3.0 * noise, middle - FELL_BEFORE_END * abs(middle)):
+            return None  # it fell first: the rates moved it, and may have overflowed it in one step
     return first
 
 
@@ -80,10 +83,11 @@ _NAN_ADVICE = ("A NaN or infinite value in the data does it (lr_find names those
 
 
 def _nan_weights_reason():
-    """Why a test that ran to its end on weights gone NaN, its loss finite, says nothing of the model."""
+    """Why a test whose weights went NaN while its loss stayed finite says nothing of the model."""
     return (f"the model's weights held NaN or infinite values at the end of the test while the loss it logged "
-            f"stayed finite, so the test ran on: from the batch that made them, the curve is not the model's, and "
-            f"neither another range of rates nor a longer test changes this. {_NAN_ADVICE}")
+            f"stayed finite: from the batch that made them, the curve is not the model's, and neither another "
+            f"range of rates nor a longer test changes this. {_NAN_ADVICE}. (If the data and the model are "
+            f"finite, rates near the end diverged the weights without the loss showing it: lower end_lr.)")
 
 
 def _cannot_support(reasons):
@@ -339,7 +343,6 @@ class LRFinderResult(Recommendation):
         curve = np.where(usable.keep, smoothed, np.nan)
         self.usable = usable.keep
         self.rise_lr = float(rates[usable.rise]) if usable.rise is not None else float("nan")
-        self._rise = usable.rise
         self._flat = usable.flat  # no fall beyond the batches' noise: what lr_find says of a trained model's test
         assessed = _assess(rates, values, usable.keep)
         self.reasons = [message for _, message in assessed]
@@ -415,7 +418,7 @@ class LRFinderResult(Recommendation):
                 f"raise num_steps (threefold, say) or batch_size"
             )
         nan_at = _nan_before_moving(values)
-        if nan_at is not None and self.reasons and kinds <= {"mostly nan", "too few", NEVER_FELL, FLAT}:
+        if nan_at is not None and self.reasons and kinds and kinds <= {"mostly nan", "too few", NEVER_FELL, FLAT}:
             # The data's NaN, or the model's: one NaN in a generator's batches read "too few points: raise
             # num_steps, or lower start_lr" under JAX and PyTorch, and "never fell" run again at 3x the steps.
             kinds = {"nan"}
@@ -468,20 +471,6 @@ class LRFinderResult(Recommendation):
             self._warnings.append(_cannot_support(self.reasons))
         if warn:
             self._warn()
-
-    def _ran_on_nan_weights(self):
-        """Reads a test that ran to its end on NaN or infinite weights, its loss finite (`LRFinder`'s check).
-
-        After a rise half again above its start, a divergence pushed the weights over without tripping the
-        stop (a loss whose ceiling is below 4x its best: crossentropy's, 16.1, for a best of 4.03 or more), so
-        the curve stands, with a note; without one, the data's NaN or the model's did it.
-        """
-        values = self.frame[self.monitor].to_numpy(np.float64)
-        if self._rise is not None and _rose_above_start(values, self._rise, self.smoothing):
-            self.notes.append("the model's weights held NaN or infinite values at the end of the test, which "
-                              "the rates past the loss's rise diverged")
-        else:
-            self._spoiled(_nan_weights_reason())
 
     def _spoiled(self, reason):
         """Makes ``reason``, found outside the curve (NaN in the data or the weights), the only one: the curve

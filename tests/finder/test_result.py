@@ -378,29 +378,3 @@ def test_a_loss_that_rose_before_it_turned_nan_diverged():
                              [3.0, 4.5, 8.0, 20.0, 90.0, np.nan]])
     result = LRFinderResult(frame(losses, rates), warn=False, stopped_early="the loss was nan")
     assert not any("NaN or infinite value" in reason for reason in result.reasons), result.reasons
-
-
-def test_weights_gone_nan_under_a_finite_loss_spoil_a_curve_that_did_not_rise():
-    # TensorFlow, one NaN in a dataset's batches: the weights went NaN, the logged loss stayed finite, the test
-    # ran to its end and its curve read "not steady: raise num_steps" (LRFinder finds the weights so).
-    rates = np.logspace(-7, 1, 120)
-    flat = 2.3 + np.random.default_rng(0).normal(0.0, 0.02, size=len(rates))
-    result = LRFinderResult(frame(flat, rates), warn=False)
-    result._ran_on_nan_weights()
-    assert not result.reliable and result._too_short is None
-    assert len(result.reasons) == 1 and "weights held NaN or infinite values" in result.reasons[0]
-    with pytest.warns(UserWarning, match="NaN or infinite value in the data") as record:
-        result._warn()
-    assert len(record) == 1
-
-
-def test_weights_gone_nan_after_a_rise_leave_the_curve_its_reading():
-    # A divergence can push the weights over without tripping the 4x stop where the loss has a ceiling
-    # (crossentropy's, 16.1, over 1000 classes whose best is 5): the curve before the rise stands.
-    losses = valley_curve() + np.random.default_rng(0).normal(0.0, 0.02, size=len(RATES))
-    result = LRFinderResult(frame(losses), warn=False)
-    assert result.reliable
-    reasons, peak = list(result.reasons), result.one_cycle_max_lr
-    result._ran_on_nan_weights()
-    assert result.reliable and result.reasons == reasons and result.one_cycle_max_lr == peak
-    assert "weights held NaN" in result.notes[-1]
