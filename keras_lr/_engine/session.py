@@ -391,20 +391,24 @@ class FitSession:
                 f"one), so the rates keras_lr sets and logs are not the ones trained at. keras_lr drives "
                 f"model.optimizer only: compile with the optimizer to drive, and apply it in train_step."
             )
-        elif (counted >= 2 and self.done >= 2 * counted and not self._warned_still
-              and any(member._sized_in_batches() for member in self.members)):
+        elif counted >= 2 and self.done >= 2 * counted and not self._warned_still and self.schedule is not None:
             # (An epoch of unknown length runs one step more than its hooks: not this.) A GAN-like train_step
-            # applying model.optimizer twice: OneCycle, sized in batches, ended its cycle halfway through. (Not
-            # for a schedule of its own length in steps, nor an adaptive callback: nothing sized in batches.)
+            # applying model.optimizer twice: OneCycle, sized in batches, ended its cycle halfway through; one of
+            # its own length in steps trains as asked, but is logged at the batch's count. (Not for adaptive
+            # callbacks alone: their cuts apply from the next step.)
             self._warned_still = True
-            sized = next(member for member in self.members if member._sized_in_batches())
+            sized = next((member for member in self.members if member._sized_in_batches()), None)
+            owner = sized or self.schedule_owner
+            what = (f"so a schedule sized in batches (from fit) runs {self.done / counted:.3g}x as fast, and the "
+                    f"rates logged each batch are not the ones trained at. Give the schedule its length in "
+                    f"optimizer steps (OneCycle's total_steps, say), or apply model.optimizer once a batch."
+                    if sized is not None else
+                    "so the rates logged each batch are the schedule's at the batch's count, not at the optimizer's "
+                    "step it trained at (the schedule itself runs in optimizer steps, as its length is given).")
             _warnings.warn(
-                f"{type(sized).__name__}: the model's optimizer ({type(self.model.optimizer).__name__}) "
+                f"{type(owner).__name__}: the model's optimizer ({type(self.model.optimizer).__name__}) "
                 f"took {self.done} steps in epoch {self.epoch + 1}, where fit ran {counted} batches: the train step "
-                f"applies it more than once a batch, and a schedule reads its step counter, so one sized in "
-                f"batches (from fit) runs {self.done / counted:.3g}x as fast, and the rates logged each batch are "
-                f"not the ones trained at. Give the schedule its length in optimizer steps (OneCycle's "
-                f"total_steps, say), or apply model.optimizer once a batch."
+                f"applies it more than once a batch, and a schedule reads its step counter, {what}"
             )
 
     def _put_in(self, epoch):

@@ -43,6 +43,8 @@ def _share_fallen(curve):
 NEVER_FELL, NOT_STEADY, FLAT = "never fell", "not steady", "flat"
 # A network that died on the test's highest rates: a longer test over them, denser, may diverge first.
 COLLAPSED = "collapsed"
+# A rise for good so early that the OneCycle peak lies below the rates tested (lower start_lr).
+BELOW = "below"
 
 
 def _nan_before_moving(values):
@@ -55,15 +57,21 @@ def _nan_before_moving(values):
     if finite[first:].any():  # the test stops on the first: this curve went on past it
         return None
     before = values[:first]
-    if first:
+    if first >= 4:
         start = before[: max(1, first // 10)]
         middle = float(np.median(start))
-        # Each loss's noise, from the steps between them (too few to tell below 4 points: any move counts).
-        noise = 1.4826 * float(np.median(np.abs(np.diff(before)))) / np.sqrt(2.0) if first >= 4 else 0.0
+        # Each loss's noise, from the steps between them.
+        noise = 1.4826 * float(np.median(np.abs(np.diff(before)))) / np.sqrt(2.0)
         if before[-1] > max(start.max(), middle + 3.0 * noise):
             return None  # it rose first: a divergence
-        if before.min() < min(start.min(), middle - 3.0 * noise, middle - FELL_BEFORE_END * abs(middle)):
+        # Its end, the median of its last tenth, as its start is of its first: one low batch is no fall.
+        end = float(np.median(before[-max(3, first // 10):]))
+        if end < middle - max(3.0 * noise, FELL_BEFORE_END * abs(middle)):
             return None  # it fell first: the rates moved it, and may have overflowed it in one step
+    elif first:
+        # Too few points for their noise: a rise half again above the first loss is one (a start too high).
+        if before[-1] > before[0] + ROSE_ABOVE_START * abs(before[0]):
+            return None
     return first
 
 
@@ -73,7 +81,9 @@ def _nan_reason(rates, values, first):
              f"had moved the weights, if at all" if first == 0 else
              f"turned {values[first]} at step {first + 1}, at learning rate {rates[first]:.3g}, before it had "
              f"fallen or risen (a rate too high makes the loss rise before it overflows)")
-    return f"the loss {where}: neither another range of rates nor a longer test changes this. {_NAN_ADVICE}"
+    early = (f"; if start_lr ({rates[0]:.3g}) may be too high for this model, lower it and test again"
+             if 0 < first < 4 else "")
+    return f"the loss {where}: neither another range of rates nor a longer test changes this. {_NAN_ADVICE}{early}"
 
 
 # What makes a network NaN at rates too low to diverge it, and what to do.
@@ -399,6 +409,7 @@ class LRFinderResult(Recommendation):
                 f"(threefold, say) or start_lr if training needs more steps to start"
             )
         elif self.reliable and np.isfinite(self._peak) and self._peak < tested[0]:
+            kinds.add(BELOW)
             self.reasons.append(
                 f"the loss rose for good within a decade of the first rate tested ({tested[0]:.3g}), so the "
                 f"OneCycle peak ({self._peak:.3g}) lies below the rates tested; lower start_lr"
@@ -418,7 +429,8 @@ class LRFinderResult(Recommendation):
                 f"raise num_steps (threefold, say) or batch_size"
             )
         nan_at = _nan_before_moving(values)
-        if nan_at is not None and self.reasons and kinds and kinds <= {"mostly nan", "too few", NEVER_FELL, FLAT}:
+        read_as_still = {"mostly nan", "too few", NEVER_FELL, FLAT, BELOW}  # what a loss that never moved reads as
+        if nan_at is not None and self.reasons and kinds and kinds <= read_as_still:
             # The data's NaN, or the model's: one NaN in a generator's batches read "too few points: raise
             # num_steps, or lower start_lr" under JAX and PyTorch, and "never fell" run again at 3x the steps.
             kinds = {"nan"}

@@ -731,9 +731,13 @@ def test_an_optimizer_applied_twice_a_batch_is_warned_of():
     with pytest.warns(UserWarning, match=r"OneCycle: the model's optimizer \(SGD\) took 20 steps in epoch 1, where fit "
                                          r"ran 10 batches.*2x as fast.*total_steps"):
         model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[keras_lr.OneCycle(0.1, base_momentum=None)])
-    # Nothing sized in batches: a schedule of its own length in steps (what the warning advises), an adaptive one.
-    for quiet in (keras_lr.OneCycle(0.1, total_steps=40, base_momentum=None), keras_lr.ReduceLROnPlateau()):
-        with warnings.catch_warnings(record=True) as record:
-            warnings.simplefilter("always")
-            model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[quiet])
-        assert not any("more than once a batch" in str(w.message) for w in record)
+    # A schedule of its own length in steps (what the warning advises) trains as asked, logged at the batch's
+    # count; an adaptive callback alone cuts from the next step: nothing to say.
+    with pytest.warns(UserWarning, match=r"OneCycle: .*the rates logged each batch are the schedule's at the batch's "
+                                         r"count"):
+        model.fit(x, y, batch_size=4, epochs=2, verbose=0,
+                  callbacks=[keras_lr.OneCycle(0.1, total_steps=40, base_momentum=None)])
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[keras_lr.ReduceLROnPlateau()])
+    assert not any("more than once a batch" in str(w.message) for w in record)
