@@ -88,8 +88,9 @@ def _finite_variables(model, variables=None):
     infinity now."""
     sync(model)
     variables = model.weights if variables is None else variables
+    # Read on the host: under JAX, keras.ops compiled a check per shape (3.3 s for MobileNetV2's 262 variables).
     return [variable for variable in variables if keras.backend.is_float_dtype(variable.dtype)
-            and bool(keras.ops.all(keras.ops.isfinite(variable.value)))]
+            and np.isfinite(keras.ops.convert_to_numpy(variable.value)).all()]
 
 
 @keras.saving.register_keras_serializable(package="keras_lr.finder")
