@@ -65,6 +65,9 @@ def interruptible():
     """Ctrl-C stops the demo even where Python swallows its KeyboardInterrupt (see `_interrupted`)."""
     global _interrupted
     _interrupted = False
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started to ignore Ctrl-C (nohup, a background job)
+        yield
+        return
     previous, hook = signal.signal(signal.SIGINT, _on_interrupt), sys.unraisablehook
 
     def unraisable(info):  # the swallowed interrupt is acted on through _interrupted; not printed

@@ -499,11 +499,39 @@ def test_ctrl_c_that_python_swallows_still_stops_the_demo(tmp_path, capsys, monk
         return run_demo(args)
 
     monkeypatch.setattr(cli, "run_demo", swallowed_then_run)
-    status, _, err = run(["demo", "--csv", str(table(tmp_path)), "--target", "target", "--epochs", "1",
-                          "--trials", "0", "--out", str(tmp_path / "r"), "--quiet"], capsys)
+    # As at a terminal (a job started in the background ignores SIGINT, and the demo leaves that as it is).
+    started = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        status, _, err = run(["demo", "--csv", str(table(tmp_path)), "--target", "target", "--epochs", "1",
+                              "--trials", "0", "--out", str(tmp_path / "r"), "--quiet"], capsys)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+    finally:
+        signal.signal(signal.SIGINT, started)
     assert status == 130 and err == "keras-lr: interrupted\n"
     assert not (tmp_path / "r" / "summary.md").exists()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+
+
+def test_a_demo_started_ignoring_ctrl_c_leaves_it_ignored(tmp_path, capsys, monkeypatch):
+    # A background job (nohup, `&` in a script) starts with SIGINT ignored: the demo's handler made it interruptible
+    # while it ran (and the test above, which assumed a terminal's handler, failed in CI).
+    import signal
+
+    from keras_lr import cli
+
+    run_demo, during = cli.run_demo, []
+
+    def recording(args):
+        during.append(signal.getsignal(signal.SIGINT))
+        return run_demo(args)
+
+    monkeypatch.setattr(cli, "run_demo", recording)
+    started = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        status, _, _ = run(["demo", "--csv", str(table(tmp_path)), "--target", "target", "--epochs", "1",
+                            "--trials", "0", "--out", str(tmp_path / "r"), "--quiet"], capsys)
+        assert status == 0 and during == [signal.SIG_IGN] and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, started)
 
 
 @pytest.mark.parametrize("values, task", [
