@@ -500,13 +500,7 @@ def test_ctrl_c_that_python_swallows_still_stops_the_demo(tmp_path, capsys, monk
 
     monkeypatch.setattr(cli, "run_demo", swallowed_then_run)
     # As at a terminal (a job started in the background ignores SIGINT, and the demo leaves that as it is).
-    started = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        status, _, err = run(["demo", "--csv", str(table(tmp_path)), "--target", "target", "--epochs", "1",
-                              "--trials", "0", "--out", str(tmp_path / "r"), "--quiet"], capsys)
-        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
-    finally:
-        signal.signal(signal.SIGINT, started)
+    status, err = _demo_with_sigint(signal.default_int_handler, tmp_path, capsys)
     assert status == 130 and err == "keras-lr: interrupted\n"
     assert not (tmp_path / "r" / "summary.md").exists()
 
@@ -525,13 +519,22 @@ def test_a_demo_started_ignoring_ctrl_c_leaves_it_ignored(tmp_path, capsys, monk
         return run_demo(args)
 
     monkeypatch.setattr(cli, "run_demo", recording)
-    started = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    status, _ = _demo_with_sigint(signal.SIG_IGN, tmp_path, capsys)
+    assert status == 0 and during == [signal.SIG_IGN]
+
+
+def _demo_with_sigint(handler, tmp_path, capsys):
+    """(status, stderr) of a short demo run started with ``handler`` for SIGINT, which it must leave as it found."""
+    import signal
+
+    started = signal.signal(signal.SIGINT, handler)
     try:
-        status, _, _ = run(["demo", "--csv", str(table(tmp_path)), "--target", "target", "--epochs", "1",
-                            "--trials", "0", "--out", str(tmp_path / "r"), "--quiet"], capsys)
-        assert status == 0 and during == [signal.SIG_IGN] and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        status, _, err = run(["demo", "--csv", str(table(tmp_path)), "--target", "target", "--epochs", "1",
+                              "--trials", "0", "--out", str(tmp_path / "r"), "--quiet"], capsys)
+        assert signal.getsignal(signal.SIGINT) is handler  # put back
     finally:
         signal.signal(signal.SIGINT, started)
+    return status, err
 
 
 @pytest.mark.parametrize("values, task", [
