@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import keras_lr
+from keras_lr._engine.optimizers import step_counter
 from keras_lr.schedules import OneCycle as OneCycleSchedule
 from keras_lr.schedules import evaluate_momentum, evaluate_schedule
 from tests.backends import BACKEND
@@ -114,7 +115,7 @@ def test_a_cut_lands_at_the_optimizers_step_when_a_loss_scale_skips_steps(mixed_
               callbacks=[plateau, keep])
     applied = -np.diff([0.0] + biases) / 20.0
     np.testing.assert_allclose(applied[:4], 0.0)  # skipped
-    assert int(model.optimizer.iterations.numpy()) == 12
+    assert int(step_counter(model.optimizer).numpy()) == 12  # (Keras 3.3's LossScaleOptimizer counts in its inner one)
     events = plateau.events_frame()
     assert list(events.step) == [8]  # the optimizer's 9th step, the 13th batch's
     np.testing.assert_allclose(applied[4:12], 0.01, rtol=1e-3)
