@@ -179,9 +179,8 @@ def load_table(path, target, task, seed):
     if table.empty:
         raise DataError(f"--csv {path!r}: the table has no rows")
     if target not in table.columns:
-        raise DataError(
-            f"--target {target!r} is not a column of {path!r} (its columns: {', '.join(map(str, table.columns))})"
-        )
+        raise DataError(f"--target {target!r} is not a column of {path!r}{_close_match(target, table.columns)} "
+                        f"(its columns: {', '.join(map(str, table.columns))})")
     comma = []
     labels = table[target]
     if _is_text(labels) and task != "classification":
@@ -291,6 +290,19 @@ def load_table(path, target, task, seed):
                 features=encoded.shape[1], dropped=dropped, infinite=infinite, train=len(x_train),
                 validation=len(x_val), target=target)
     return (x_train, y_train), (x_val, y_val), info
+
+
+def _close_match(name, columns):
+    """'; did you mean ...?' naming the column ``name`` was likely meant to be (case, spaces, a typo), or ''."""
+    import difflib
+
+    names = [str(column) for column in columns]
+    folded = {column.strip().casefold(): column for column in names}
+    match = folded.get(str(name).strip().casefold())
+    if match is None:
+        close = difflib.get_close_matches(str(name), names, n=1, cutoff=0.75)
+        match = close[0] if close else None
+    return f"; did you mean {match!r}?" if match is not None else ""
 
 
 def _read(path):

@@ -141,7 +141,7 @@ def mistakes(tmp_path):
     return [
         (["--csv", str(tmp_path / "missing.csv"), "--target", "t"], "no such file"),
         (["--csv", str(binary), "--target", "t"], "not a readable CSV table"),
-        (["--csv", str(good), "--target", "colour_"], "--target 'colour_' is not a column"),
+        (["--csv", str(good), "--target", "colour_"], "--target 'colour_' is not a column of"),
         (["--csv", str(one_class), "--target", "target"], "has one class ('x'): nothing to learn"),
         (["--csv", str(empty), "--target", "target"], "the table is empty"),
         (["--csv", str(header_only), "--target", "target"], "the table has no rows"),
@@ -165,6 +165,20 @@ def test_each_mistake_is_one_line_and_exit_status_2(case, tmp_path, capsys):
     assert err.count("\n") == 1 and err.startswith("keras-lr: error: ") and message in err
     assert "Traceback" not in err
     assert not (tmp_path / "out").exists()  # a failed run leaves no report folder behind
+
+
+@pytest.mark.parametrize("typed, meant", [("Colour", "colour"), ("colour ", "colour"), ("colr", "colour"),
+                                          ("malic_acd", "malic_acid"), ("price", None)])
+def test_a_mistyped_target_names_the_column_it_was_likely_meant_to_be(typed, meant, tmp_path):
+    from keras_lr import cli
+
+    with pytest.raises(cli.DataError) as raised:
+        cli.load_table(str(table(tmp_path)), typed, "auto", 0)
+    message = str(raised.value)
+    assert message.startswith(f"--target {typed!r} is not a column of")
+    assert ("did you mean" in message) == (meant is not None)
+    if meant is not None:
+        assert f"did you mean {meant!r}?" in message
 
 
 def test_whole_number_and_infinite_feature_values_are_read(tmp_path):
