@@ -24,6 +24,7 @@ torch backend's asynchronous hooks) and is the one writer of
 """
 
 import json
+import os
 import sys
 import warnings
 import weakref
@@ -67,6 +68,24 @@ def calling_callback_list():
     return None
 
 
+_KERAS_DIR = os.path.dirname(keras.__file__)
+
+
+def fit_running(model):
+    """Whether Keras's own `fit` of ``model`` is on this stack; False for callbacks driven by hand.
+
+    A training loop of one's own drives the callbacks through a `CallbackList`
+    around `train_on_batch` (a GAN's, a reinforcement-learning loop's).
+    """
+    frame = sys._getframe(1)
+    while frame is not None:
+        if (frame.f_code.co_name == "fit" and frame.f_locals.get("self") is model
+                and frame.f_code.co_filename.startswith(_KERAS_DIR)):
+            return True
+        frame = frame.f_back
+    return False
+
+
 def close_interrupted(model):
     """Closes the session of a fit of ``model`` that stopped with an exception, if one is left.
 
@@ -84,7 +103,9 @@ class _OnNextFit:
     step. The session's own fit called it before the session began; a call
     now comes from the next fit (or `train_on_batch`), so the fit that put
     the schedule in ended without `on_train_end`: it closes that session,
-    then makes the train function as Keras would.
+    then makes the train function as Keras would. A session whose callbacks
+    are driven by hand around `train_on_batch` (no `fit` opened it) stays
+    open for that loop's `train_on_batch`, and the next fit closes it.
     """
 
     def __init__(self, session, model):
@@ -93,7 +114,8 @@ class _OnNextFit:
         self.make = self.previous or getattr(type(model), _MAKE).__get__(model)
 
     def __call__(self, *args, **kwargs):
-        self.session.abandon()
+        if not (self.session.by_hand and sys._getframe(1).f_code.co_name == "train_on_batch"):
+            self.session.abandon()
         return self.make(*args, **kwargs)
 
     def remove(self, model):
@@ -248,6 +270,7 @@ class FitSession:
         self._skips_steps = isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
         self._closed = False
         self._on_next_fit = None  # the model's make_train_function while the schedule is in
+        self.by_hand = not fit_running(model)  # callbacks driven by a loop of one's own (see _OnNextFit)
         self._hooks = 0  # the members' hooks so far: a rate set after the last one came after the fit
         self._set_late = None  # (rate, hooks then) of the last rate set from outside
         # Steps: the optimizer's counter at each epoch's start, and the steps the hooks

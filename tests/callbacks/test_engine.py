@@ -422,6 +422,63 @@ def test_train_on_batch_after_an_interrupted_fit_is_at_the_compiled_rate():
     assert float(model.optimizer.learning_rate.numpy()) == 0.5
 
 
+def drive_by_hand(model, callbacks, epochs=2, steps=5):
+    """A train_on_batch loop driving ``callbacks`` through Keras's CallbackList, as a GAN's or RL loop does.
+
+    Returns the rate of every step, read back from the bias."""
+    x, y = bias_data()
+    hooks = keras.callbacks.CallbackList(callbacks, model=model, epochs=epochs, steps=steps)
+    hooks.on_train_begin()
+    bias = [float(model.layers[-1].bias.numpy()[0])]
+    for epoch in range(epochs):
+        hooks.on_epoch_begin(epoch)
+        for batch in range(steps):
+            hooks.on_train_batch_begin(batch)
+            logs = model.train_on_batch(x[:4], y[:4], return_dict=True)
+            bias.append(float(model.layers[-1].bias.numpy()[0]))
+            hooks.on_train_batch_end(batch, logs)
+        hooks.on_epoch_end(epoch, {"loss": 1.0})
+    hooks.on_train_end()
+    return -np.diff(bias)
+
+
+def test_callbacks_driven_by_hand_around_train_on_batch_set_the_rates_they_log():
+    # Keras's train_on_batch makes its train function at every call: that was taken for the next fit after an
+    # interrupted one, and the schedule taken out before the first step (every step at the compiled 0.5).
+    model = bias_model(keras.optimizers.SGD(0.5))
+    scheduler = keras_lr.Scheduler(keras.optimizers.schedules.ExponentialDecay(0.1, 1, 0.5))
+    applied = drive_by_hand(model, [scheduler])
+    np.testing.assert_allclose(applied, 0.1 * 0.5 ** np.arange(10), rtol=1e-4)
+    np.testing.assert_allclose(scheduler.history_frame().learning_rate, applied, rtol=1e-4)
+    # After on_train_end the compiled rate again.
+    x, y = bias_data()
+    before = float(model.layers[-1].bias.numpy()[0])
+    model.train_on_batch(x[:4], y[:4])
+    assert float(model.layers[-1].bias.numpy()[0]) == pytest.approx(before - 0.5, rel=1e-5)
+
+
+def test_a_plateau_cut_driven_by_hand_around_train_on_batch_applies_to_a_compiled_schedule():
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 1, 1.0)  # 0.1 throughout
+    model = bias_model(keras.optimizers.SGD(schedule))
+    plateau = keras_lr.ReduceLROnPlateau("loss", factor=0.5, patience=0, min_delta=10.0)  # cuts from epoch 2
+    applied = drive_by_hand(model, [plateau], epochs=4)
+    np.testing.assert_allclose(applied, np.repeat([0.1, 0.1, 0.05, 0.025], 5), rtol=1e-4)
+    assert list(plateau.events_frame().new_learning_rate[:2]) == pytest.approx([0.05, 0.025])
+
+
+def test_a_fit_after_a_hand_driven_loop_that_stopped_puts_back_the_compiled_rate():
+    model = bias_model(keras.optimizers.SGD(0.5))
+    x, y = bias_data()
+    hooks = keras.callbacks.CallbackList([keras_lr.Scheduler(0.1)], model=model, epochs=1, steps=5)
+    hooks.on_train_begin()
+    hooks.on_epoch_begin(0)
+    model.train_on_batch(x[:4], y[:4])  # then the loop stops: no on_train_end
+    before = float(model.layers[-1].bias.numpy()[0])
+    assert before == pytest.approx(-0.1, rel=1e-5)
+    model.fit(x[:4], y[:4], batch_size=4, epochs=1, verbose=0)  # one step
+    assert float(model.layers[-1].bias.numpy()[0]) == pytest.approx(before - 0.5, rel=1e-5)
+
+
 def test_a_rate_a_callback_set_before_an_interruption_is_not_kept():
     # Keras's LearningRateScheduler sets the rate at each epoch's start; Ctrl-C in that epoch's first step made
     # OneCycle's rate then the optimizer's own: the next plain fit trained at 0.098, not the compiled 0.5.
