@@ -74,6 +74,9 @@ class EngineCallback(keras.callbacks.Callback):
     replaces_optimizer_schedule = False
     # Whether no other keras_lr callback may join its fit, nor another callback set the rate (the range test).
     runs_alone = False
+    # Whether its schedule is placed at initial_epoch x steps per epoch (a resumed run), else it starts at the
+    # fit's first step whatever initial_epoch is (the range test, whose steps count from its own start).
+    resumes_at_initial_epoch = True
 
     def __init__(self, verbose=0):
         super().__init__()

@@ -438,6 +438,8 @@ class FitSession:
         if self.schedule is not None and keras.backend.backend() == "jax":
             check_traceable(self.schedule)  # before anything changes; see check_traceable
         self.start_iteration = self.epoch_start
+        if self.schedule_owner is not None and not self.schedule_owner.resumes_at_initial_epoch:
+            epoch = 0
         if epoch and self.steps is None and self.schedule is not None:
             raise ValueError(
                 f"{type(self.schedule_owner).__name__}: cannot place the schedule at initial_epoch={epoch} "

@@ -174,6 +174,7 @@ class LRFinder(EngineCallback):
 
     replaces_optimizer_schedule = True
     runs_alone = True
+    resumes_at_initial_epoch = False  # the test's steps count from its fit's first, whatever initial_epoch is
     async_safe = False  # it reads every batch's loss and may stop training
 
     def __init__(

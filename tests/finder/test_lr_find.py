@@ -655,6 +655,24 @@ def test_callback_inside_fit_stops_restores_and_keeps_the_result():
     assert state(model) != before
 
 
+def test_the_callback_in_a_fit_with_initial_epoch_records_the_rates_it_trains_at():
+    # The session places a schedule at initial_epoch x steps per epoch, resuming it: the range test's too, so its
+    # optimizer began 8 steps into the sweep while the result paired each loss with the rate from its start.
+    class Applied(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.rates = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.rates.append(logs["learning_rate"])
+
+    model = model_with(keras.optimizers.SGD(0.01))
+    finder, applied = keras_lr.LRFinder(start_lr=1e-4, end_lr=0.1, num_steps=20, verbose=0, warn=False), Applied()
+    model.fit(*regression_data(), batch_size=32, epochs=5, initial_epoch=1, verbose=0, callbacks=[finder, applied])
+    recorded = finder.result.frame.learning_rate.to_numpy()
+    assert recorded[0] == pytest.approx(1e-4)
+    np.testing.assert_allclose(applied.rates[:len(recorded)], recorded, rtol=1e-5)
+
+
 @needs_steps_per_execution
 def test_callback_needs_every_steps_loss():
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
