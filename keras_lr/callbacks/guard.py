@@ -50,9 +50,10 @@ class DivergenceGuard(AdaptiveCallback):
     the guard before every checkpoint callback: a `ModelCheckpoint` listed
     after it never saves NaN weights at an epoch end; one listed before it
     saves before the check. After a rollback the batch's `logs["loss"]` is
-    the epoch's loss over the steps kept (with none of the epoch's kept,
-    the last epoch's; in the first, 0, as Keras logs a mean of no step),
-    and so is the epoch's, so a `TerminateOnNaN` listed after the guard
+    the epoch's loss over the steps kept: those that led to the weights
+    restored, and the one that measured them (with none of the epoch's
+    kept, the epoch's loss as logged then; before any, 0, as Keras logs a
+    mean of no step), and so is the epoch's, so a `TerminateOnNaN` listed after the guard
     lets training go on; one listed before it stops at the NaN.
 
     When the loss diverges again within `snapshot_every` steps of a
@@ -145,7 +146,9 @@ class DivergenceGuard(AdaptiveCallback):
         # The recent losses the good snapshot's weights were judged by: the reference after a rollback to it.
         self._good_recent = None
         self._last_spike = math.inf
-        self._good_seen = (0, None)  # the epoch's (steps, mean loss) at the last good batch hook: `_seen()`
+        # (`_seen()`, epoch) at the batch hook that measured the good snapshot's weights: the losses its rollback
+        # keeps (those of the steps that led to its weights, and its own); None before one measured them.
+        self._good_mark = None
         self._all_finite = True
 
     def _spike(self, loss):
@@ -167,8 +170,15 @@ class DivergenceGuard(AdaptiveCallback):
         self._high.clear()
         self._last_recovery = self._iteration()
         self._candidate = None
-        # The spikes' losses go from the epoch's mean with the steps that made them.
-        self._rollback(self._good, losses_back_to=self._good_seen)
+        # The losses of the steps it undoes go from the epoch's mean with them (not only the spikes': a snapshot
+        # 50 steps back kept 20 good steps' losses in). From an earlier epoch, none of this one's is kept: the
+        # loss is the restored weights' as logged then.
+        if self._good_mark is None:
+            back_to = (0, self._last_epoch_loss)
+        else:
+            seen, epoch = self._good_mark
+            back_to = seen if epoch == self._epoch else (0, seen[1])
+        self._rollback(self._good, losses_back_to=back_to)
         # The recent losses were those of weights now gone: the reference goes back to the one the restored
         # weights were judged by. (Restarting it from the losses after the rollback made a collapse there,
         # a constant loss six times the one before, the new normal.) After a rollback for a loss that stayed
@@ -236,12 +246,14 @@ class DivergenceGuard(AdaptiveCallback):
             return
         self._spikes = 0
         self._high.clear()
-        self._good_seen = self._seen()
         self._recent.append(loss)
         if self._candidate is not None:
             # Its weights gave this good loss: it becomes the good snapshot, judged by these losses.
             self._good, self._candidate = self._candidate, None
             self._good_recent = tuple(self._recent)
+            self._good_mark = (self._seen(), self._epoch)
+        elif self._good_mark is None:
+            self._good_mark = (self._seen(), self._epoch)  # the start's weights gave this good loss
         elif self._good_recent is None and len(self._recent) == self.window:
             self._good_recent = tuple(self._recent)  # the start's weights: the first window of their losses
         if self.failed_recoveries and self._iteration() - self._last_recovery >= self.snapshot_every:
@@ -253,7 +265,6 @@ class DivergenceGuard(AdaptiveCallback):
 
     def on_epoch_begin(self, epoch, logs=None):
         super().on_epoch_begin(epoch, logs)
-        self._good_seen = self._seen()
         if self._good is None:
             # The weights training starts from are the first good snapshot (taken at the
             # first epoch: BackupAndRestore puts back a checkpoint in its on_train_begin).

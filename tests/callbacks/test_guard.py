@@ -243,6 +243,33 @@ def test_rollback_forgets_the_lost_steps_losses():
     assert logs["loss"] == 1.5  # the mean of the steps kept
 
 
+def test_rollback_forgets_the_good_steps_it_undoes_too():
+    # The logged mean was rewound to the last good batch, not to the snapshot restored: with the default
+    # snapshot_every=50, a rollback 20 steps back kept those 20 steps' losses in (a probe: 5.10 logged where
+    # the steps kept averaged 7.11).
+    guard = keras_lr.DivergenceGuard(snapshot_every=2, patience=1, window=3)
+    driver = Driver(guard)
+    for loss in [1.0, 2.0, 3.0, 4.0]:  # a snapshot at step 2, good once step 3's loss (of its weights) is
+        driver.batch(loss)
+    driver.batch(math.nan)
+    assert driver.kernel() == 2.0  # back to step 2's weights
+    assert driver.batch(1.0)["loss"] == pytest.approx((1.0 + 2.0 + 3.0 + 1.0) / 4)  # step 4's 4.0 is gone
+
+
+def test_rollback_to_an_earlier_epochs_snapshot_keeps_none_of_this_epochs_losses():
+    guard = keras_lr.DivergenceGuard(snapshot_every=100, patience=1, window=3)
+    driver = Driver(guard)
+    start = driver.kernel()
+    driver.batch(2.0)  # the start's weights
+    driver.batch(2.0)
+    driver.end_epoch(loss=2.0)
+    driver.batch(1.0)
+    driver.batch(1.0)
+    driver.batch(math.nan)
+    assert driver.kernel() == start  # back to the fit's start, in the epoch before
+    assert driver.batch(1.5)["loss"] == pytest.approx(1.5)  # not (1 + 1 + 1.5) / 3
+
+
 def test_rollback_forgets_every_spike_it_waited_for():
     guard = keras_lr.DivergenceGuard(patience=2)
     driver = Driver(guard)
@@ -266,8 +293,9 @@ def test_a_train_step_that_logs_each_batchs_own_loss_is_read_as_it_is():
     logs = driver.batch(math.nan)
     assert guard.recoveries == 1 and math.isfinite(logs["loss"])  # the kept steps' mean, for the callbacks after
     driver.begin_epoch()
-    logs = driver.batch(math.nan)  # the epoch's first step: none kept, so the last epoch's loss (not 0)
-    assert guard.recoveries == 2 and logs["loss"] == pytest.approx(float(losses.mean()))  # the last epoch's
+    logs = driver.batch(math.nan)  # the epoch's first step: none kept, so the loss logged then (not 0)
+    # Back to the snapshot of step 95, good once step 96's loss (of its weights) was: the steps kept were 0-95.
+    assert guard.recoveries == 2 and logs["loss"] == pytest.approx(float(losses[:96].mean()))
 
 
 def test_a_train_step_that_logs_a_mean_of_its_own_is_read_as_a_running_mean():
