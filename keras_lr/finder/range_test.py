@@ -6,7 +6,7 @@ import numpy as np
 from keras_lr import _validation as v
 from keras_lr import _warnings
 from keras_lr._engine import optimizers
-from keras_lr._engine.distribution import build_optimizer
+from keras_lr._engine.distribution import build_optimizer, variable_scope
 from keras_lr._engine.session import close_interrupted
 from keras_lr._engine.state import ModelState
 from keras_lr.finder.callback import LRFinder, check_range, check_trainable, check_validation_data
@@ -170,6 +170,28 @@ def _collapsed(before, after):
     return all(reference(b) > 0 and spread(a) <= 1e-6 * reference(b) for b, a in zip(before, after))
 
 
+def _stand_in(model):
+    """A copy of the model's optimizer for a test to build and train, when no fit has built it yet; else None.
+
+    Built by the test, the model's own stayed built for the variables trainable then: a frozen base's head.
+    After `base.trainable = True` and a recompile with it, the fine-tuning fit failed ("Unknown variable"; under
+    JAX the failed fit emptied the model's variables), and `exclude_from_weight_decay` refused, as Keras allows
+    it only before the build. An optimizer whose config does not make it again is built, as a fit would.
+    """
+    optimizer = model.optimizer
+    if optimizer.built:
+        return None
+    try:
+        with variable_scope(model):
+            copy = type(optimizer).from_config(optimizer.get_config())
+    except Exception:  # noqa: BLE001 (any error of a config that does not round-trip)
+        return None
+    for name in ("_exclude_from_weight_decay", "_exclude_from_weight_decay_pattern"):  # not in the config
+        if name in vars(optimizer):
+            setattr(copy, name, getattr(optimizer, name))
+    return copy
+
+
 def _is_generator(x):
     """A Python iterator that fit cannot restart (a generator, an iterator)."""
     return hasattr(x, "__next__") and not isinstance(x, keras.utils.PyDataset)
@@ -272,7 +294,9 @@ def lr_find(
     counter, moments, loss scale) and the optimizer's learning rate (a float
     or a schedule) are exactly as before, bitwise, however the test ended:
     normally, diverged, NaN, or interrupted by an exception or
-    KeyboardInterrupt.
+    KeyboardInterrupt. An optimizer no fit has built yet stays unbuilt (the
+    test trains a copy of it), so a base unfrozen after the test trains
+    with it after a recompile, as it would without the test.
 
     A test too short to judge is run again, once, from the same weights:
     when the loss never fell (or neither fell by 10% nor rose for good),
@@ -435,13 +459,17 @@ def lr_find(
         _check_batched(owner, validation_data, model, name="validation_data")
 
     close_interrupted(model)  # a schedule left in by a fit that stopped with an exception is not the model's
-    build_optimizer(model)
+    own = model.optimizer
+    stand_in = _stand_in(model)
+    if stand_in is None:
+        build_optimizer(model)  # before the snapshot, which then holds its moments
     if _is_generator(x):
         x = _cycle(x)  # once: a second test reads on from where the first stopped
     state = ModelState(model)
     trained = int(optimizers.step_counter(model.optimizer).numpy())  # batches it has trained
 
     def test(steps):
+        nonlocal stand_in
         finder = LRFinder(
             start_lr=start_lr,
             end_lr=end_lr,
@@ -456,6 +484,9 @@ def lr_find(
             verbose=verbose,
         )
         try:
+            if stand_in is not None:
+                model.optimizer = stand_in
+                build_optimizer(model)
             model.steps_per_execution = 1
             if seed is not None:
                 keras.utils.set_random_seed(seed)
@@ -474,6 +505,9 @@ def lr_find(
                                         f"({note}), so a network that collapsed to one output would not be seen")
         finally:
             state.restore()
+            if stand_in is not None:
+                model.optimizer = own
+                stand_in = _stand_in(model)  # unbuilt for the next test
             if verbose and finder.result is not None and finder.result.stopped_early:
                 print(f"\nlr_find stopped early: {finder.result.stopped_early}.")
         return finder

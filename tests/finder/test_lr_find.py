@@ -297,6 +297,40 @@ def test_a_schedule_in_the_optimizer_is_replaced_and_put_back():
     assert state(model) == before
 
 
+@pytest.mark.parametrize("make_optimizer", [
+    lambda: keras.optimizers.AdamW(0.01), lambda: keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.01))],
+    ids=["adamw", "loss-scale"])
+def test_an_optimizer_no_fit_has_built_is_left_unbuilt(make_optimizer):
+    # Built for the head of a frozen base, it failed the fine-tuning fit after base.trainable = True and a
+    # recompile with it ("Unknown variable"; under JAX the failed fit emptied the model's variables), and
+    # refused exclude_from_weight_decay, which Keras allows only before the build.
+    x, y = regression_data()
+    keras.utils.set_random_seed(0)
+    base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu")])
+    base.trainable = False
+    model = keras.Sequential([base, keras.layers.Dense(1)])
+    optimizer = make_optimizer()
+    model.compile(optimizer, "mse")
+    before = state(model)
+    result = keras_lr.lr_find(model, x, y, num_steps=30, retry=False, seed=0, verbose=0)
+    assert model.optimizer is optimizer and not optimizer.built and state(model) == before
+    # The same test as on the optimizer built beforehand.
+    built = keras.models.clone_model(model)
+    built.set_weights(model.get_weights())
+    built.compile(make_optimizer(), "mse")
+    built.optimizer.build(built.trainable_variables)
+    again = keras_lr.lr_find(built, x, y, num_steps=30, retry=False, seed=0, verbose=0)
+    np.testing.assert_array_equal(result.frame.loss, again.frame.loss)
+    # Fine-tuning with it.
+    base.trainable = True
+    if isinstance(optimizer, keras.optimizers.AdamW):
+        optimizer.exclude_from_weight_decay(var_names=["bias"])
+    model.compile(optimizer, "mse")
+    frozen = base.get_weights()[0].copy()
+    model.fit(x, y, epochs=1, verbose=0)
+    assert not np.array_equal(base.get_weights()[0], frozen)  # the base trains now
+
+
 def test_loss_scale_optimizer_is_restored():
     model = trained(keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(0.01)))
     before = state(model)
