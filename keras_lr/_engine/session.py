@@ -86,6 +86,34 @@ def fit_running(model):
     return False
 
 
+def warn_if_trainable_changed(model, owner):
+    """Warns, once per compile, of layers whose `trainable` changed since the model was compiled.
+
+    Keras applies `trainable` at compile: the train function it made then
+    goes on training a layer frozen since (and fails on one unfrozen),
+    while keras_lr makes the train function again for a schedule's fit or
+    the range test, which then train the layers as they are now: the same
+    fit would train other weights with keras_lr than without. Keras 3.15's
+    own warning of this never runs. (Keras 3.3 keeps no record of it.)
+    """
+    compiled = getattr(model, "_compiled_trainable_state", None)
+    if not compiled or model.__dict__.get("_keras_lr_trainable_warned") is compiled:
+        return
+    changed = [layer.name for layer, trainable in compiled.items() if layer.trainable != trainable]
+    if not changed:
+        return
+    object.__setattr__(model, "_keras_lr_trainable_warned", compiled)  # a new compile records a new dict
+    names = ", ".join(repr(name) for name in changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+    _warnings.warn(
+        f"{owner}: layer{'s' if len(changed) > 1 else ''} {names} {'are' if len(changed) > 1 else 'is'} not "
+        f"trainable as {'they were' if len(changed) > 1 else 'it was'} when the model was compiled. Keras applies "
+        f"trainable at compile, and a train function it traced before the change goes on training the layers as "
+        f"they were, while keras_lr's callbacks and lr_find, which make the train function again, train them as "
+        f"they are now. Call model.compile(...) again after changing trainable, as Keras asks, so that every fit "
+        f"trains the same weights."
+    )
+
+
 def close_interrupted(model):
     """Closes the session of a fit of ``model`` that stopped with an exception, if one is left.
 
@@ -299,6 +327,7 @@ class FitSession:
         optimizer = optimizers.optimizer_of(model, owner)
         session = _OPEN.get(id(optimizer))
         if session is None or session.token is not params or session.optimizer is not optimizer:
+            warn_if_trainable_changed(model, owner)
             close_interrupted(model)
             current = getattr(optimizer, "_learning_rate", None)
             if isinstance(current, FitSchedule):  # left behind by a fit that was interrupted

@@ -422,6 +422,37 @@ def test_train_on_batch_after_an_interrupted_fit_is_at_the_compiled_rate():
     assert float(model.optimizer.learning_rate.numpy()) == 0.5
 
 
+def test_a_layer_frozen_since_compile_is_said_once_per_compile():
+    # Keras applies trainable at compile: its train function made then went on training a layer frozen since,
+    # while keras_lr's, made again for the fit, did not, so the same fit trained other weights with a schedule
+    # callback (or the range test) than without. Keras 3.15's own warning for it never runs.
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(4, name="base"), keras.layers.Dense(1, name="head")])
+    model.compile(keras.optimizers.SGD(0.01), "mse")
+    if not hasattr(model, "_compiled_trainable_state"):
+        pytest.skip("this Keras keeps no record of the trainable state at compile")
+    x, y = np.ones((8, 2), "float32"), np.ones((8, 1), "float32")
+    model.fit(x, y, epochs=1, verbose=0)
+    model.layers[0].trainable = False
+    with pytest.warns(UserWarning, match=r"OneCycle: layer 'base' is not trainable as it was when the model was "
+                                         r"compiled.*Call model.compile"):
+        if BACKEND == "jax":  # whose fit refuses an optimizer built for other variables
+            with pytest.raises(ValueError, match="the optimizer was built with 4 variables"):
+                model.fit(x, y, epochs=1, verbose=0, callbacks=[keras_lr.OneCycle(0.01, base_momentum=None)])
+            return
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[keras_lr.OneCycle(0.01, base_momentum=None)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[keras_lr.OneCycle(0.01, base_momentum=None)])  # once per compile
+        model.compile(keras.optimizers.SGD(0.01), "mse")
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[keras_lr.OneCycle(0.01, base_momentum=None)])
+    model.layers[0].trainable = True
+    model.compile(keras.optimizers.SGD(0.01), "mse")
+    model.fit(x, y, epochs=1, verbose=0)
+    model.layers[1].trainable = False
+    with pytest.warns(UserWarning, match=r"lr_find: layer 'head' is not trainable as it was"):
+        keras_lr.lr_find(model, x, y, num_steps=5, retry=False, verbose=0)
+
+
 def drive_by_hand(model, callbacks, epochs=2, steps=5):
     """A train_on_batch loop driving ``callbacks`` through Keras's CallbackList, as a GAN's or RL loop does.
 
