@@ -50,12 +50,13 @@ _CONFIG = "get_config"
 _HOOK_GETS_FIRST_STEP = tuple(int(part) for part in keras.version().split(".")[:2]) < (3, 11)
 
 
-def calling_callback_list():
+def calling_callback_list(hook=False):
     """The `CallbackList` of a fit running a callback hook on this stack, or None.
 
     Keras calls each callback's hooks from its `CallbackList`, which a callback
     is not given: it is a caller's ``self``, a few frames up. Another caller
-    (a training loop of one's own, your own code) gives None.
+    (a training loop of one's own, your own code) gives None. With ``hook``,
+    the name of the hook it runs (`"on_train_end"`), or None.
     """
     frame = sys._getframe(1)
     for _ in range(12):
@@ -64,7 +65,7 @@ def calling_callback_list():
             return None
         caller = frame.f_locals.get("self")
         if isinstance(caller, keras.callbacks.CallbackList):
-            return caller
+            return frame.f_code.co_name if hook else caller
     return None
 
 
@@ -301,6 +302,7 @@ class FitSession:
         self.by_hand = not fit_running(model)  # callbacks driven by a loop of one's own (see _OnNextFit)
         self._hooks = 0  # the members' hooks so far: a rate set after the last one came after the fit
         self._set_late = None  # (rate, hooks then) of the last rate set from outside
+        self._after_fit = None  # a rate set from outside in on_train_end: the optimizer's own after the fit
         # Steps: the optimizer's counter at each epoch's start, and the steps the hooks
         # counted since (read at the first epoch, not now: BackupAndRestore puts back a
         # checkpoint in its on_train_begin).
@@ -407,6 +409,8 @@ class FitSession:
         if self.fit_schedule is not None:
             _take_out(self.optimizer, self.fit_schedule)  # a float rate holds the adapted one already (`_folds`)
             self._keep_trace()
+        if self._after_fit is not None:
+            self.original.assign(self._after_fit)
 
     # The first epoch: the schedule goes in.
 
@@ -726,6 +730,12 @@ class FitSession:
         # when the session is closed (`abandon`), also where it is the rate the schedule stopped at ("go on at
         # this rate"). A callback's (Keras's LearningRateScheduler at each epoch's start) is not, even where
         # the fit then stops before another hook: the next fit would have trained at the schedule's rate.
+        if calling_callback_list(hook=True) == "on_train_end" and optimizers.is_variable(self.original):
+            # No step of this fit is left for a multiplier: a rate set as training ends (a callback listed before
+            # the keras_lr ones, "this stage done, drop the rate") is the optimizer's own after it, as it is for
+            # a callback listed after them, which sets it once the schedule is out.
+            self._after_fit = float(rate)
+            return
         late = None if calling_callback_list() is not None else (float(rate), self._hooks)
         if abs(rate - scheduled) <= 1e-5 * abs(scheduled):  # float32 rounding, its exp and pow too
             self._set_late = late or self._set_late

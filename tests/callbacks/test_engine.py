@@ -453,6 +453,23 @@ def test_a_layer_frozen_since_compile_is_said_once_per_compile():
         keras_lr.lr_find(model, x, y, num_steps=5, retry=False, verbose=0)
 
 
+@pytest.mark.parametrize("setter_first", [True, False], ids=["setter-first", "setter-after"])
+def test_a_rate_set_in_on_train_end_is_the_optimizers_after_the_fit(setter_first):
+    # "When this stage ends, drop the rate for the next": listed before OneCycle, the rate set was taken for a
+    # multiplier from the next step (a warning of a 2500x one), and dropped when OneCycle put back the compiled.
+    model = bias_model(keras.optimizers.SGD(0.5))
+    setter = keras.callbacks.LambdaCallback(on_train_end=lambda logs: setattr(model.optimizer, "learning_rate", 0.02))
+    one_cycle = keras_lr.OneCycle(0.1, base_momentum=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        fit(model, [setter, one_cycle] if setter_first else [one_cycle, setter], epochs=1)
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.02)
+    x, y = bias_data()
+    before = float(model.layers[-1].bias.numpy()[0])
+    model.fit(x[:4], y[:4], batch_size=4, epochs=1, verbose=0)  # one step, at the rate set
+    assert float(model.layers[-1].bias.numpy()[0]) == pytest.approx(before - 0.02, rel=1e-5)
+
+
 def drive_by_hand(model, callbacks, epochs=2, steps=5):
     """A train_on_batch loop driving ``callbacks`` through Keras's CallbackList, as a GAN's or RL loop does.
 
