@@ -43,6 +43,12 @@ class ScheduleCallback(EngineCallback):
                 f"{owner}: fit has no step to run (0 batches an epoch): the training data is "
                 f"empty; pass data with at least one batch."
             )
+        if "epochs" not in (self.params or {}):  # Keras's own list for a fit always has them
+            raise ValueError(
+                f"{owner}: cannot infer {what}: its callbacks came in a keras.callbacks.CallbackList made "
+                f"without epochs= and steps= (fit fills those in only for a list of callbacks it makes); pass "
+                f"fit a plain list, give the CallbackList epochs= and steps=, or pass {what}."
+            )
         remedy = remedy or f"pass {what}, or steps_per_epoch to fit"
         raise ValueError(
             f"{owner}: cannot infer {what} because fit's steps per "

@@ -490,6 +490,18 @@ def drive_by_hand(model, callbacks, epochs=2, steps=5):
     return -np.diff(bias)
 
 
+def test_a_callback_list_made_without_epochs_and_steps_is_named_when_a_length_is_missing():
+    # Keras fills in a fit's epochs and steps only for a callback list it makes: OneCycle said the data was "a
+    # dataset of unknown length" (numpy here) and to pass steps_per_epoch, which did not help.
+    model = bias_model(keras.optimizers.SGD(0.5))
+    hooks = keras.callbacks.CallbackList([keras_lr.OneCycle(0.1, base_momentum=None)], model=model)
+    x, y = bias_data()
+    with pytest.raises(ValueError, match=r"OneCycle: cannot infer total_steps: its callbacks came in a "
+                                         r"keras.callbacks.CallbackList made without epochs= and steps="):
+        model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=hooks)
+    assert float(model.optimizer.learning_rate.numpy()) == 0.5
+
+
 def test_callbacks_driven_by_hand_around_train_on_batch_set_the_rates_they_log():
     # Keras's train_on_batch makes its train function at every call: that was taken for the next fit after an
     # interrupted one, and the schedule taken out before the first step (every step at the compiled 0.5).
