@@ -69,6 +69,14 @@ def check_schedule(owner, name, schedule):
             )
         return float(schedule)
     if isinstance(schedule, LearningRateSchedule):
+        held = _result_inside(schedule)
+        if held is not None:
+            # Keras's own schedules take any argument, and the train step failed on it: a message of a Python
+            # `if` in the schedule (TensorFlow, JAX), "Invalid dtype: object" (PyTorch).
+            raise ValueError(
+                f"{owner}: {name}, a {type(schedule).__name__}, holds a range test's result as its {held}, where a "
+                f"rate is wanted{v.result_hint(getattr(schedule, held))}"
+            )
         return schedule
     if callable(schedule):
         _check_takes_the_step(owner, name, schedule)
@@ -77,6 +85,14 @@ def check_schedule(owner, name, schedule):
         f"{owner}: {name} must be a LearningRateSchedule, a callable of the "
         f"step or a number; received {name}={schedule!r}{v.result_hint(schedule)}{_callback_hint(schedule)}"
     )
+
+
+def _result_inside(schedule):
+    """The name of a schedule's attribute holding a range test's result, or None."""
+    for attribute, value in vars(schedule).items():
+        if hasattr(value, "one_cycle_max_lr") and not isinstance(value, LearningRateSchedule):
+            return attribute
+    return None
 
 
 # keras_lr's callbacks whose schedule has the same name in keras_lr.schedules, as the schedule is written.

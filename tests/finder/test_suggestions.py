@@ -156,6 +156,15 @@ def test_a_result_where_a_rate_is_wanted_says_where_it_goes():
     for make in (lambda: keras_lr.schedules.OneCycle(max_lr=result, total_steps=100), lambda: keras_lr.Scheduler(result)):
         with pytest.raises(ValueError, match=r"A range test's result goes to the callbacks keras_lr.OneCycle\(max_lr=result\)"):
             make()
+    # Inside one of Keras's own schedules, which take anything: the train step failed on it, with a message of a
+    # Python `if` in the schedule (TensorFlow, JAX) or "Invalid dtype: object" (PyTorch).
+    import keras
+
+    with pytest.raises(ValueError, match=r"Scheduler: schedule, a CosineDecay, holds a range test's result as its "
+                                         r"initial_learning_rate, where a rate is wanted. A range test's result"):
+        keras_lr.Scheduler(keras.optimizers.schedules.CosineDecay(result, 100))
+    with pytest.raises(ValueError, match=r"holds a range test's result as its initial_learning_rate"):
+        keras_lr.schedules.Warmup(keras.optimizers.schedules.CosineDecay(result, 100), warmup_steps=10)
 
 
 def test_one_high_first_batch_is_not_the_steepest_fall():
