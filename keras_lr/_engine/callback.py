@@ -77,6 +77,9 @@ class EngineCallback(keras.callbacks.Callback):
     # Whether its schedule is placed at initial_epoch x steps per epoch (a resumed run), else it starts at the
     # fit's first step whatever initial_epoch is (the range test, whose steps count from its own start).
     resumes_at_initial_epoch = True
+    # Whether a fit at initial_epoch > 0 whose optimizer never stepped gets a warning that the schedule is placed
+    # as resumed (not where KerasTuner's Hyperband continues a trial with a fresh optimizer on purpose).
+    warns_of_fresh_resume = True
 
     def __init__(self, verbose=0):
         super().__init__()

@@ -479,6 +479,15 @@ class FitSession:
                 f"because the steps per epoch are unknown; pass steps_per_epoch to fit."
             )
         self.offset = self.start_iteration - epoch * (self.steps or 0)
+        owner = self.schedule_owner
+        if epoch and self.steps and not self.start_iteration and owner is not None and owner.warns_of_fresh_resume:
+            _warnings.warn(
+                f"{type(owner).__name__}: this fit begins at initial_epoch={epoch} with an optimizer that has taken "
+                f"no step, so the schedule is placed as a resumed run's, {epoch * self.steps} steps in: its first "
+                f"{epoch * self.steps} steps (a warm-up, a cycle's rise) are skipped. A new stage (fine-tuning after a recompile, as "
+                f"TensorFlow's transfer-learning tutorial continues the epochs with initial_epoch) gets a schedule "
+                f"of its own with initial_epoch=0; resuming from weights saved alone, this placing is the one wanted."
+            )
         if self.schedule is not None and optimizers.is_variable(self.original):
             now = float(self.original.numpy())
             if now != self._original_value and self._original_value > 0:

@@ -291,6 +291,7 @@ class FitSized(lr_callbacks.ScheduleCallback):
 
     # Its warnings name what the user made, and what they can do in a search (no base_momentum to pass).
     owner_name = "LRHyperModel"
+    warns_of_fresh_resume = False  # Hyperband's rounds go on with a fresh optimizer, the schedule placed on purpose
     momentum_hint = (
         "in a search, filter this warning (warnings.filterwarnings) to silence it, or leave 'one_cycle' and "
         "'cyclic' out of schedules= to keep the momentum as compiled"

@@ -470,6 +470,19 @@ def test_a_rate_set_in_on_train_end_is_the_optimizers_after_the_fit(setter_first
     assert float(model.layers[-1].bias.numpy()[0]) == pytest.approx(before - 0.02, rel=1e-5)
 
 
+def test_a_schedule_placed_at_initial_epoch_for_an_optimizer_that_never_stepped_is_said():
+    # TensorFlow's transfer-learning tutorial fine-tunes with fit(epochs=total, initial_epoch=k) after a recompile:
+    # a new OneCycle, placed as a resumed run's, began past its warm-up with a fresh optimizer, and nothing said so.
+    model = bias_model(keras.optimizers.SGD(0.5))
+    with pytest.warns(UserWarning, match=r"OneCycle: this fit begins at initial_epoch=1 with an optimizer that has "
+                                         r"taken no step, so the schedule is placed as a resumed run's, 10 steps in"):
+        fit(model, [keras_lr.OneCycle(0.1, base_momentum=None)], epochs=2, initial_epoch=1)
+    # Resumed with the optimizer's steps (a .keras checkpoint, BackupAndRestore): nothing to say.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        fit(model, [keras_lr.OneCycle(0.1, base_momentum=None)], epochs=3, initial_epoch=2)
+
+
 def drive_by_hand(model, callbacks, epochs=2, steps=5):
     """A train_on_batch loop driving ``callbacks`` through Keras's CallbackList, as a GAN's or RL loop does.
 
