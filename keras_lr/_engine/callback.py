@@ -125,7 +125,7 @@ class EngineCallback(keras.callbacks.Callback):
         return None
 
     def _steps_per_epoch(self):
-        steps = (self.params or {}).get("steps")
+        steps = (getattr(self, "params", None) or {}).get("steps")
         return int(steps) if steps else None
 
     def on_train_begin(self, logs=None):

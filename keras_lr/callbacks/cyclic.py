@@ -90,7 +90,7 @@ class CyclicLR(ScheduleCallback):
 
     def _build_schedule(self):
         if self.recommendation is not None:
-            steps, epochs = self._steps_per_epoch(), self.params.get("epochs")
+            steps, epochs = self._steps_per_epoch(), (getattr(self, "params", None) or {}).get("epochs")
             total_steps = steps * int(epochs) if steps is not None and epochs is not None else None
             bounds = bounds_from("CyclicLR", self.recommendation, None, total_steps)
             self.schedule_kwargs["base_lr"], self.schedule_kwargs["max_lr"] = bounds
@@ -108,7 +108,7 @@ class CyclicLR(ScheduleCallback):
 
     def _check_fit(self):
         schedule = self._active_schedule
-        steps, epochs = self._steps_per_epoch(), self.params.get("epochs")
+        steps, epochs = self._steps_per_epoch(), (getattr(self, "params", None) or {}).get("epochs")
         if steps is not None and epochs is not None and 0 < int(epochs) * steps < schedule.step_size_up:
             # The schedule's step at the fit's end counts initial_epoch's steps too.
             end = int(epochs) * steps

@@ -38,12 +38,12 @@ class ScheduleCallback(EngineCallback):
 
     def _missing_steps(self, what, remedy=None):
         owner = getattr(self, "owner_name", None) or type(self).__name__
-        if (self.params or {}).get("steps") == 0:
+        if (getattr(self, "params", None) or {}).get("steps") == 0:
             raise ValueError(
                 f"{owner}: fit has no step to run (0 batches an epoch): the training data is "
                 f"empty; pass data with at least one batch."
             )
-        if "epochs" not in (self.params or {}):  # Keras's own list for a fit always has them
+        if "epochs" not in (getattr(self, "params", None) or {}):  # Keras's list for a fit has them (3.3: no params)
             raise ValueError(
                 f"{owner}: cannot infer {what}: its callbacks came in a keras.callbacks.CallbackList made "
                 f"without epochs= and steps= (fit fills those in only for a list of callbacks it makes); pass "

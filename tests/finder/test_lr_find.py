@@ -308,7 +308,7 @@ def test_an_optimizer_no_fit_has_built_is_left_unbuilt(make_optimizer):
     keras.utils.set_random_seed(0)
     base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu")])
     base.trainable = False
-    model = keras.Sequential([base, keras.layers.Dense(1)])
+    model = keras.Sequential([keras.Input((4,)), base, keras.layers.Dense(1)])
     optimizer = make_optimizer()
     model.compile(optimizer, "mse")
     before = state(model)
