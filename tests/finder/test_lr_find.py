@@ -297,9 +297,15 @@ def test_a_schedule_in_the_optimizer_is_replaced_and_put_back():
     assert state(model) == before
 
 
+def excluding_biases(optimizer):
+    (getattr(optimizer, "inner_optimizer", None) or optimizer).exclude_from_weight_decay(var_names=["bias"])
+    return optimizer
+
+
 @pytest.mark.parametrize("make_optimizer", [
-    lambda: keras.optimizers.AdamW(0.01), lambda: keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.01))],
-    ids=["adamw", "loss-scale"])
+    lambda: keras.optimizers.AdamW(0.01),
+    lambda: excluding_biases(keras.optimizers.LossScaleOptimizer(keras.optimizers.AdamW(0.5, weight_decay=0.5)))],
+    ids=["adamw", "loss-scale-adamw-excluding-biases"])
 def test_an_optimizer_no_fit_has_built_is_left_unbuilt(make_optimizer):
     # Built for the head of a frozen base, it failed the fine-tuning fit after base.trainable = True and a
     # recompile with it ("Unknown variable"; under JAX the failed fit emptied the model's variables), and
@@ -314,6 +320,14 @@ def test_an_optimizer_no_fit_has_built_is_left_unbuilt(make_optimizer):
     before = state(model)
     result = keras_lr.lr_find(model, x, y, num_steps=30, retry=False, seed=0, verbose=0)
     assert model.optimizer is optimizer and not optimizer.built and state(model) == before
+    # Not a copy where its config would not make it again: a subclass's may leave out an argument of its own.
+    class Custom(keras.optimizers.SGD):
+        pass
+
+    custom = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    custom.compile(Custom(0.01), "mse")
+    keras_lr.lr_find(custom, x, y, num_steps=5, retry=False, verbose=0)
+    assert custom.optimizer.built
     # The same test as on the optimizer built beforehand.
     built = keras.models.clone_model(model)
     built.set_weights(model.get_weights())
@@ -324,7 +338,7 @@ def test_an_optimizer_no_fit_has_built_is_left_unbuilt(make_optimizer):
     # Fine-tuning with it.
     base.trainable = True
     if isinstance(optimizer, keras.optimizers.AdamW):
-        optimizer.exclude_from_weight_decay(var_names=["bias"])
+        excluding_biases(optimizer)
     model.compile(optimizer, "mse")
     frozen = base.get_weights()[0].copy()
     model.fit(x, y, epochs=1, verbose=0)
