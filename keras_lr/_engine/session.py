@@ -101,7 +101,12 @@ def warn_if_trainable_changed(model, owner):
     if not compiled or model.__dict__.get("_keras_lr_trainable_warned") is compiled:
         return
     changed = [layer.name for layer, trainable in compiled.items() if layer.trainable != trainable]
-    if not changed:
+    # A fit since the compile built the optimizer for the weights trainable then, and traced with them: before
+    # any, Keras's first fit traces with the layers as they are, as keras_lr does (frozen between compile and
+    # fit: the same weights train).
+    optimizer = optimizers.inner_optimizer(model.optimizer)
+    built_for = {id(variable) for variable in getattr(optimizer, "_trainable_variables", None) or ()}
+    if not changed or not optimizer.built or built_for == {id(variable) for variable in model.trainable_variables}:
         return
     object.__setattr__(model, "_keras_lr_trainable_warned", compiled)  # a new compile records a new dict
     names = ", ".join(repr(name) for name in changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")

@@ -431,6 +431,13 @@ def test_a_layer_frozen_since_compile_is_said_once_per_compile():
     if not hasattr(model, "_compiled_trainable_state"):
         pytest.skip("this Keras keeps no record of the trainable state at compile")
     x, y = np.ones((8, 2), "float32"), np.ones((8, 1), "float32")
+    # Frozen between the compile and the first fit: Keras's fit traces with the layers as they are, as keras_lr.
+    model.layers[0].trainable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[keras_lr.OneCycle(0.01, base_momentum=None)])
+    model.layers[0].trainable = True
+    model.compile(keras.optimizers.SGD(0.01), "mse")
     model.fit(x, y, epochs=1, verbose=0)
     model.layers[0].trainable = False
     with pytest.warns(UserWarning, match=r"OneCycle: layer 'base' is not trainable as it was when the model was "
