@@ -98,16 +98,17 @@ class OneCycle(ScheduleCallback):
         total_steps = self.total_steps
         steps = self._steps_per_epoch()
         if total_steps is None:
-            if steps is None:
+            epochs = (getattr(self, "params", None) or {}).get("epochs")
+            if steps is None or epochs is None:
                 self._missing_steps("total_steps")
-            total_steps = self._inferred = max(1, int(self.params["epochs"]) * steps)  # epochs=0 trains nothing
+            total_steps = self._inferred = max(1, int(epochs) * steps)  # epochs=0 trains nothing
         if self.recommendation is not None:
             self.schedule_kwargs["max_lr"] = peak_from("OneCycle", self.recommendation, total_steps)
         return OneCycleSchedule(total_steps=total_steps, **self.schedule_kwargs)
 
     def _check_fit(self):
         steps, total_steps = self._steps_per_epoch(), self.total_steps
-        if total_steps is not None and steps is not None:
+        if total_steps is not None and steps is not None and "epochs" in self.params:
             # The schedule's step at the fit's end counts initial_epoch's steps too.
             fit_steps = int(self.params["epochs"]) * steps
             if fit_steps > total_steps:

@@ -43,11 +43,14 @@ class ScheduleCallback(EngineCallback):
                 f"{owner}: fit has no step to run (0 batches an epoch): the training data is "
                 f"empty; pass data with at least one batch."
             )
-        if "epochs" not in (getattr(self, "params", None) or {}):  # Keras's list for a fit has them (3.3: no params)
+        params = getattr(self, "params", None) or {}  # (Keras 3.3: none before set_params)
+        missing = [name for name in ("epochs", "steps") if name not in params]  # Keras's own list has both
+        if missing:
             raise ValueError(
                 f"{owner}: cannot infer {what}: its callbacks came in a keras.callbacks.CallbackList made "
-                f"without epochs= and steps= (fit fills those in only for a list of callbacks it makes); pass "
-                f"fit a plain list, give the CallbackList epochs= and steps=, or pass {what}."
+                f"without {' and '.join(f'{name}=' for name in missing)} (fit fills those in only for a list of "
+                f"callbacks it makes); pass fit a plain list, give the CallbackList epochs= and steps=, or pass "
+                f"{what}."
             )
         remedy = remedy or f"pass {what}, or steps_per_epoch to fit"
         raise ValueError(

@@ -520,6 +520,10 @@ def test_a_callback_list_made_without_epochs_and_steps_is_named_when_a_length_is
                                          r"keras.callbacks.CallbackList made without epochs= and steps="):
         model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=hooks)
     assert float(model.optimizer.learning_rate.numpy()) == 0.5
+    for given, missing in (({"epochs": 1}, "steps="), ({"steps": 10}, "epochs=")):  # a KeyError, or "unknown length"
+        hooks = keras.callbacks.CallbackList([keras_lr.OneCycle(0.1, base_momentum=None)], model=model, **given)
+        with pytest.raises(ValueError, match=f"CallbackList made without {missing} "):
+            model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=hooks)
 
 
 def test_callbacks_driven_by_hand_around_train_on_batch_set_the_rates_they_log():
