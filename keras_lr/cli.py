@@ -298,10 +298,11 @@ def _close_match(name, columns):
 
     names = [str(column) for column in columns]
     folded = {column.strip().casefold(): column for column in names}
-    match = folded.get(str(name).strip().casefold())
+    typed = str(name).strip().casefold()
+    match = folded.get(typed)
     if match is None:
-        close = difflib.get_close_matches(str(name), names, n=1, cutoff=0.75)
-        match = close[0] if close else None
+        close = difflib.get_close_matches(typed, list(folded), n=1, cutoff=0.75)  # a typo and a capital: Prce
+        match = folded[close[0]] if close else None
     return f"; did you mean {match!r}?" if match is not None else ""
 
 

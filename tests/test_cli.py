@@ -167,7 +167,7 @@ def test_each_mistake_is_one_line_and_exit_status_2(case, tmp_path, capsys):
     assert not (tmp_path / "out").exists()  # a failed run leaves no report folder behind
 
 
-@pytest.mark.parametrize("typed, meant", [("Colour", "colour"), ("colour ", "colour"), ("colr", "colour"),
+@pytest.mark.parametrize("typed, meant", [("Colour", "colour"), ("colour ", "colour"), ("colr", "colour"), ("Colr", "colour"),
                                           ("malic_acd", "malic_acid"), ("price", None)])
 def test_a_mistyped_target_names_the_column_it_was_likely_meant_to_be(typed, meant, tmp_path):
     from keras_lr import cli

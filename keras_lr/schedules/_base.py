@@ -74,8 +74,8 @@ def check_schedule(owner, name, schedule):
             # Keras's own schedules take any argument, and the train step failed on it: a message of a Python
             # `if` in the schedule (TensorFlow, JAX), "Invalid dtype: object" (PyTorch).
             raise ValueError(
-                f"{owner}: {name}, a {type(schedule).__name__}, holds a range test's result as its {held}, where a "
-                f"rate is wanted{v.result_hint(getattr(schedule, held))}"
+                f"{owner}: {name}, a {type(schedule).__name__}, holds a range test's result in its {held[0]}, "
+                f"where a rate is wanted{v.result_hint(held[1])}"
             )
         return schedule
     if callable(schedule):
@@ -88,10 +88,12 @@ def check_schedule(owner, name, schedule):
 
 
 def _result_inside(schedule):
-    """The name of a schedule's attribute holding a range test's result, or None."""
+    """The name of a schedule's attribute holding a range test's result (or a list of values holding one:
+    PiecewiseConstantDecay's), and the result; None."""
     for attribute, value in vars(schedule).items():
-        if hasattr(value, "one_cycle_max_lr") and not isinstance(value, LearningRateSchedule):
-            return attribute
+        for each in value if isinstance(value, (list, tuple)) else [value]:
+            if hasattr(each, "one_cycle_max_lr") and not isinstance(each, LearningRateSchedule):
+                return attribute, each
     return None
 
 

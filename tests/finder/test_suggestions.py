@@ -160,11 +160,13 @@ def test_a_result_where_a_rate_is_wanted_says_where_it_goes():
     # Python `if` in the schedule (TensorFlow, JAX) or "Invalid dtype: object" (PyTorch).
     import keras
 
-    with pytest.raises(ValueError, match=r"Scheduler: schedule, a CosineDecay, holds a range test's result as its "
+    with pytest.raises(ValueError, match=r"Scheduler: schedule, a CosineDecay, holds a range test's result in its "
                                          r"initial_learning_rate, where a rate is wanted. A range test's result"):
         keras_lr.Scheduler(keras.optimizers.schedules.CosineDecay(result, 100))
-    with pytest.raises(ValueError, match=r"holds a range test's result as its initial_learning_rate"):
+    with pytest.raises(ValueError, match=r"holds a range test's result in its initial_learning_rate"):
         keras_lr.schedules.Warmup(keras.optimizers.schedules.CosineDecay(result, 100), warmup_steps=10)
+    with pytest.raises(ValueError, match=r"a PiecewiseConstantDecay, holds a range test's result in its values"):
+        keras_lr.Scheduler(keras.optimizers.schedules.PiecewiseConstantDecay([4], [result, 1e-3]))
 
 
 def test_one_high_first_batch_is_not_the_steepest_fall():
