@@ -109,7 +109,8 @@ def warn_if_trainable_changed(model, owner):
     if not changed or not optimizer.built or built_for == {id(variable) for variable in model.trainable_variables}:
         return
     object.__setattr__(model, "_keras_lr_trainable_warned", compiled)  # a new compile records a new dict
-    names = ", ".join(repr(name) for name in changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+    names = ", ".join(repr(name) for name in changed[:5])
+    names += f" and {len(changed) - 5} more" if len(changed) > 5 else ""
     _warnings.warn(
         f"{owner}: layer{'s' if len(changed) > 1 else ''} {names} {'are' if len(changed) > 1 else 'is'} not "
         f"trainable as {'they were' if len(changed) > 1 else 'it was'} when the model was compiled. Keras applies "
@@ -489,9 +490,10 @@ class FitSession:
             _warnings.warn(
                 f"{type(owner).__name__}: this fit begins at initial_epoch={epoch} with an optimizer that has taken "
                 f"no step, so the schedule is placed as a resumed run's, {epoch * self.steps} steps in: its first "
-                f"{epoch * self.steps} steps (a warm-up, a cycle's rise) are skipped. A new stage (fine-tuning after a recompile, as "
-                f"TensorFlow's transfer-learning tutorial continues the epochs with initial_epoch) gets a schedule "
-                f"of its own with initial_epoch=0; resuming from weights saved alone, this placing is the one wanted."
+                f"{epoch * self.steps} steps (a warm-up, a cycle's rise) are skipped. A new stage (fine-tuning "
+                f"after a recompile, as TensorFlow's transfer-learning tutorial continues the epochs with "
+                f"initial_epoch) gets a schedule of its own with initial_epoch=0; resuming from weights saved "
+                f"alone, this placing is the one wanted."
             )
         if self.schedule is not None and optimizers.is_variable(self.original):
             now = float(self.original.numpy())
