@@ -100,25 +100,36 @@ def warn_if_trainable_changed(model, owner):
     compiled = getattr(model, "_compiled_trainable_state", None)
     if not compiled or model.__dict__.get("_keras_lr_trainable_warned") is compiled:
         return
-    changed = [layer.name for layer, trainable in compiled.items() if layer.trainable != trainable]
     # A fit since the compile built the optimizer for the weights trainable then, and traced with them: before
     # any, Keras's first fit traces with the layers as they are, as keras_lr does (frozen between compile and
     # fit: the same weights train).
     optimizer = optimizers.inner_optimizer(model.optimizer)
     built_for = {id(variable) for variable in getattr(optimizer, "_trainable_variables", None) or ()}
-    if not changed or not optimizer.built or built_for == {id(variable) for variable in model.trainable_variables}:
+    trainable = {id(variable) for variable in model.trainable_variables}
+    changed = [layer for layer, was in compiled.items() if layer.trainable != was and layer.weights]
+    if not changed or not optimizer.built or built_for == trainable:
         return
     object.__setattr__(model, "_keras_lr_trainable_warned", compiled)  # a new compile records a new dict
-    names = ", ".join(repr(name) for name in changed[:5])
-    names += f" and {len(changed) - 5} more" if len(changed) > 5 else ""
-    _warnings.warn(
-        f"{owner}: layer{'s' if len(changed) > 1 else ''} {names} {'are' if len(changed) > 1 else 'is'} not "
-        f"trainable as {'they were' if len(changed) > 1 else 'it was'} when the model was compiled. Keras applies "
-        f"trainable at compile, and a train function it traced before the change goes on training the layers as "
-        f"they were, while keras_lr's callbacks and lr_find, which make the train function again, train them as "
-        f"they are now. Call model.compile(...) again after changing trainable, as Keras asks, so that every fit "
-        f"trains the same weights."
-    )
+    # The outermost layers changed (`base.trainable = False` sets every layer inside it too).
+    weights = {layer: {id(w) for w in layer.weights} for layer in changed}
+    changed = [layer for layer in changed if not any(other is not layer and weights[layer] < weights[other]
+                                                     for other in changed)]
+    said = []
+    for now, word in ((False, "frozen"), (True, "unfrozen")):
+        names = [repr(layer.name) for layer in changed if layer.trainable == now]
+        if names:
+            listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            said.append(f"layer{'s' if len(names) > 1 else ''} {listed} {'were' if len(names) > 1 else 'was'} {word}")
+    if trainable - built_for:
+        # Keras's optimizer cannot take weights it was not built for ("Unknown variable"): the fit fails.
+        what = (f"The optimizer was built for the weights trainable before, and cannot train the unfrozen ones: "
+                f"compile with a new optimizer (model.compile(keras.optimizers.Adam(...), ...)).")
+    else:
+        what = ("Keras applies trainable when it makes its train function, at the first fit after a compile, and "
+                "goes on training the layers as they were then; keras_lr's callbacks and lr_find, which make the "
+                "train function again, train them as they are now. Call model.compile(...) again after changing "
+                "trainable, as Keras asks, so that every fit trains the same weights.")
+    _warnings.warn(f"{owner}: since the model was compiled, {' and '.join(said)}. {what}")
 
 
 def close_interrupted(model):
@@ -630,6 +641,8 @@ class FitSession:
             return None
         model = self.model
         key = (source, id(self.optimizer), model.steps_per_execution, str(model.jit_compile))
+        # The weights it trains, traced in: a layer frozen since the last fit kept training in the trace reused.
+        key += (tuple(id(variable) for variable in model.trainable_variables),)
         if keras.backend.backend() == "jax":
             # Only what the step reads: the offset with a schedule of the fit's own, the multiplier unless it
             # goes into the optimizer's rate Variable (`_folds`). A float rate's plain fits in a loop, each at

@@ -423,9 +423,10 @@ def test_train_on_batch_after_an_interrupted_fit_is_at_the_compiled_rate():
 
 
 def test_a_layer_frozen_since_compile_is_said_once_per_compile():
-    # Keras applies trainable at compile: its train function made then went on training a layer frozen since,
-    # while keras_lr's, made again for the fit, did not, so the same fit trained other weights with a schedule
-    # callback (or the range test) than without. Keras 3.15's own warning for it never runs.
+    # Keras applies trainable when it makes its train function, at the first fit after a compile: that function
+    # went on training a layer frozen since, while keras_lr's, made again for the fit, did not, so the same fit
+    # trained other weights with a schedule callback (or the range test) than without. Keras 3.15's own warning
+    # for it never runs.
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(4, name="base"), keras.layers.Dense(1, name="head")])
     model.compile(keras.optimizers.SGD(0.01), "mse")
     if not hasattr(model, "_compiled_trainable_state"):
@@ -438,26 +439,29 @@ def test_a_layer_frozen_since_compile_is_said_once_per_compile():
         model.fit(x, y, epochs=1, verbose=0, callbacks=[keras_lr.OneCycle(0.01, base_momentum=None)])
     model.layers[0].trainable = True
     model.compile(keras.optimizers.SGD(0.01), "mse")
-    model.fit(x, y, epochs=1, verbose=0)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[keras_lr.OneCycle(0.01, base_momentum=None)])
     model.layers[0].trainable = False
-    with pytest.warns(UserWarning, match=r"OneCycle: layer 'base' is not trainable as it was when the model was "
-                                         r"compiled.*Call model.compile"):
+    base = model.layers[0].get_weights()[0].copy()
+    with pytest.warns(UserWarning, match=r"OneCycle: since the model was compiled, layer 'base' was frozen\. Keras "
+                                         r"applies trainable .*Call model.compile"):
         if BACKEND == "jax":  # whose fit refuses an optimizer built for other variables
             with pytest.raises(ValueError, match="the optimizer was built with 4 variables"):
                 model.fit(x, y, epochs=1, verbose=0, callbacks=[keras_lr.OneCycle(0.01, base_momentum=None)])
             return
+        # The same schedule as the fit before: its trace, which trained the base, was reused.
         model.fit(x, y, epochs=1, verbose=0, callbacks=[keras_lr.OneCycle(0.01, base_momentum=None)])
+    np.testing.assert_array_equal(model.layers[0].get_weights()[0], base)  # as the warning says: frozen now
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         model.fit(x, y, epochs=1, verbose=0, callbacks=[keras_lr.OneCycle(0.01, base_momentum=None)])  # once per compile
         model.compile(keras.optimizers.SGD(0.01), "mse")
         model.fit(x, y, epochs=1, verbose=0, callbacks=[keras_lr.OneCycle(0.01, base_momentum=None)])
+    # Unfrozen: the optimizer built without the base's weights cannot take them, which the warning says first.
     model.layers[0].trainable = True
-    model.compile(keras.optimizers.SGD(0.01), "mse")
-    model.fit(x, y, epochs=1, verbose=0)
-    model.layers[1].trainable = False
-    with pytest.warns(UserWarning, match=r"lr_find: layer 'head' is not trainable as it was"):
-        keras_lr.lr_find(model, x, y, num_steps=5, retry=False, verbose=0)
+    with pytest.warns(UserWarning, match=r"lr_find: since the model was compiled, layer 'base' was unfrozen\. The "
+                                         r"optimizer .* cannot train the unfrozen ones: compile with a new optimizer"):
+        with pytest.raises(ValueError):  # Keras's own: "Unknown variable"
+            keras_lr.lr_find(model, x, y, num_steps=5, retry=False, verbose=0)
 
 
 @pytest.mark.parametrize("setter_first", [True, False], ids=["setter-first", "setter-after"])
