@@ -90,12 +90,14 @@ def fit_running(model):
 def warn_if_trainable_changed(model, owner):
     """Warns, once per compile, of layers whose `trainable` changed since the model was compiled.
 
-    Keras applies `trainable` at compile: the train function it made then
-    goes on training a layer frozen since (and fails on one unfrozen),
-    while keras_lr makes the train function again for a schedule's fit or
-    the range test, which then train the layers as they are now: the same
-    fit would train other weights with keras_lr than without. Keras 3.15's
-    own warning of this never runs. (Keras 3.3 keeps no record of it.)
+    Keras applies `trainable` when it makes its train function, at the first
+    fit after a compile: that function goes on training a layer frozen since
+    (and its optimizer fails on one unfrozen), while keras_lr makes the train
+    function again for a schedule's fit or the range test, which then train
+    the layers as they are now: the same fit would train other weights with
+    keras_lr than without. Only where a fit since the compile built the
+    optimizer for other weights. Keras 3.15's own warning of this never
+    runs. (Keras 3.3 keeps no record of it.)
     """
     compiled = getattr(model, "_compiled_trainable_state", None)
     if not compiled or model.__dict__.get("_keras_lr_trainable_warned") is compiled:
@@ -119,11 +121,12 @@ def warn_if_trainable_changed(model, owner):
         names = [repr(layer.name) for layer in changed if layer.trainable == now]
         if names:
             listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-            said.append(f"layer{'s' if len(names) > 1 else ''} {listed} {'were' if len(names) > 1 else 'was'} {word}")
+            plural = len(names) > 1
+            said.append(f"layer{'s' if plural else ''} {listed} {'were' if plural else 'was'} {word}")
     if trainable - built_for:
         # Keras's optimizer cannot take weights it was not built for ("Unknown variable"): the fit fails.
-        what = (f"The optimizer was built for the weights trainable before, and cannot train the unfrozen ones: "
-                f"compile with a new optimizer (model.compile(keras.optimizers.Adam(...), ...)).")
+        what = ("The optimizer was built for the weights trainable before, and cannot train the unfrozen ones: "
+                "compile with a new optimizer (model.compile(keras.optimizers.Adam(...), ...)).")
     else:
         what = ("Keras applies trainable when it makes its train function, at the first fit after a compile, and "
                 "goes on training the layers as they were then; keras_lr's callbacks and lr_find, which make the "
