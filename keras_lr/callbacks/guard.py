@@ -53,9 +53,10 @@ class DivergenceGuard(AdaptiveCallback):
     the epoch's loss over the steps kept: those that led to the weights
     restored, and the one that measured them (with none of the epoch's
     kept, the epoch's loss as logged then; before any, 0, as Keras logs a
-    mean of no step; with `steps_per_execution` > 1, the steps a batch hook
-    covers count together), and so is the epoch's, so a `TerminateOnNaN` listed after the guard
-    lets training go on; one listed before it stops at the NaN.
+    mean of no step; with `steps_per_execution` > 1, the steps a batch
+    hook covers count together), and so is the epoch's, so a
+    `TerminateOnNaN` listed after the guard lets training go on; one
+    listed before it stops at the NaN.
 
     When the loss diverges again within `snapshot_every` steps of a
     recovery, the recovery failed. The guard makes at most `max_recoveries`

@@ -182,7 +182,7 @@ def _stand_in(model):
     chain = [optimizer]
     while hasattr(chain[-1], "inner_optimizer"):  # a LossScaleOptimizer's
         chain.append(chain[-1].inner_optimizer)
-    if optimizer.built or not all(_config_is_whole(each) for each in chain):
+    if optimizer.built or not _config_is_whole(chain):
         return None
     try:
         with variable_scope(model):
@@ -198,13 +198,13 @@ def _stand_in(model):
     return copy
 
 
-def _config_is_whole(optimizer):
-    """Whether ``optimizer`` is made again from its config: one of Keras's own (whose config holds every
-    argument, weight-decay exclusions aside), with a float or a schedule for its rate. A subclass's config may
-    leave out an argument of its own (a copy trained at its default: a probe's peak 0.37, not 2.42), and a
-    function for the rate serializes with a warning."""
-    rate = optimizer._learning_rate
-    return type(optimizer).__module__.startswith("keras.") and (
+def _config_is_whole(chain):
+    """Whether an optimizer (and the one it wraps, ``chain``) is made again from its config: Keras's own (whose
+    config holds every argument, weight-decay exclusions aside), with a float or a schedule for its rate. A
+    subclass's config may leave out an argument of its own (a copy trained at its default: a probe's peak 0.37,
+    not 2.42), and a function for the rate serializes with a warning."""
+    rate = chain[-1]._learning_rate
+    return all(type(each).__module__.startswith("keras.") for each in chain) and (
         optimizers.is_variable(rate) or isinstance(rate, keras.optimizers.schedules.LearningRateSchedule))
 
 
