@@ -87,6 +87,29 @@ def fit_running(model):
     return False
 
 
+def check_optimizer_takes_weights(model, owner):
+    """Raises, before anything changes, when the model's optimizer was built for other weights than it trains now.
+
+    Keras's optimizer cannot take a weight it was not built for: a fit after unfreezing a base with no compile
+    since, or a recompile with the optimizer an earlier fit built, fails at its first step ("Unknown variable";
+    under JAX a mismatch of counts, and the failed fit emptied the model's variables).
+    """
+    optimizer = optimizers.inner_optimizer(model.optimizer)
+    built_for = getattr(optimizer, "_trainable_variables", None)
+    if not optimizer.built or built_for is None:
+        return
+    known = {id(variable) for variable in built_for}
+    unknown = [variable for variable in model.trainable_variables if id(variable) not in known]
+    if unknown:
+        raise ValueError(
+            f"{owner}: the model's optimizer ({type(optimizer).__name__}) was built, by an earlier fit, for other "
+            f"weights than the model trains now ({len(unknown)} it was not built for, such as "
+            f"{getattr(unknown[0], 'path', unknown[0].name)!r}: a layer unfrozen since), and a Keras optimizer "
+            f"cannot take new weights. Compile with a new optimizer after changing trainable "
+            f"(model.compile(keras.optimizers.Adam(...), ...))."
+        )
+
+
 def warn_if_trainable_changed(model, owner):
     """Warns, once per compile, of layers whose `trainable` changed since the model was compiled.
 
@@ -123,16 +146,14 @@ def warn_if_trainable_changed(model, owner):
             listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
             plural = len(names) > 1
             said.append(f"layer{'s' if plural else ''} {listed} {'were' if plural else 'was'} {word}")
-    if trainable - built_for:
-        # Keras's optimizer cannot take weights it was not built for ("Unknown variable"): the fit fails.
-        what = ("The optimizer was built for the weights trainable before, and cannot train the unfrozen ones: "
-                "compile with a new optimizer (model.compile(keras.optimizers.Adam(...), ...)).")
-    else:
-        what = ("Keras applies trainable when it makes its train function, at the first fit after a compile, and "
-                "goes on training the layers as they were then; keras_lr's callbacks and lr_find, which make the "
-                "train function again, train them as they are now. Call model.compile(...) again after changing "
-                "trainable, as Keras asks, so that every fit trains the same weights.")
-    _warnings.warn(f"{owner}: since the model was compiled, {' and '.join(said)}. {what}")
+    # (A layer unfrozen is refused before this, by check_optimizer_takes_weights.)
+    _warnings.warn(
+        f"{owner}: since the model was compiled, {' and '.join(said)}. Keras applies trainable when it makes its "
+        f"train function, at the first fit after a compile, and goes on training the layers as they were then; "
+        f"keras_lr's callbacks and lr_find, which make the train function again, train them as they are now. Call "
+        f"model.compile(...) again after changing trainable, as Keras asks, so that every fit trains the same "
+        f"weights."
+    )
 
 
 def close_interrupted(model):
@@ -349,6 +370,7 @@ class FitSession:
         optimizer = optimizers.optimizer_of(model, owner)
         session = _OPEN.get(id(optimizer))
         if session is None or session.token is not params or session.optimizer is not optimizer:
+            check_optimizer_takes_weights(model, owner)
             warn_if_trainable_changed(model, owner)
             close_interrupted(model)
             current = getattr(optimizer, "_learning_rate", None)

@@ -456,12 +456,30 @@ def test_a_layer_frozen_since_compile_is_said_once_per_compile():
         model.fit(x, y, epochs=1, verbose=0, callbacks=[keras_lr.OneCycle(0.01, base_momentum=None)])  # once per compile
         model.compile(keras.optimizers.SGD(0.01), "mse")
         model.fit(x, y, epochs=1, verbose=0, callbacks=[keras_lr.OneCycle(0.01, base_momentum=None)])
-    # Unfrozen: the optimizer built without the base's weights cannot take them, which the warning says first.
+
+def test_an_optimizer_built_for_other_weights_is_refused_before_any_step():
+    # Unfreezing a base after a fit, with no compile since or a recompile with the same optimizer: Keras's
+    # optimizer cannot take the base's weights, and the fit failed at its first step with Keras's error (under
+    # JAX one that did not say what to do, and the failed fit emptied the model's variables).
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(4, name="base"), keras.layers.Dense(1, name="head")])
+    model.layers[0].trainable = False
+    optimizer = keras.optimizers.SGD(0.01)
+    model.compile(optimizer, "mse")
+    x, y = np.ones((8, 2), "float32"), np.ones((8, 1), "float32")
+    model.fit(x, y, epochs=1, verbose=0)
     model.layers[0].trainable = True
-    with pytest.warns(UserWarning, match=r"lr_find: since the model was compiled, layer 'base' was unfrozen\. The "
-                                         r"optimizer .* cannot train the unfrozen ones: compile with a new optimizer"):
-        with pytest.raises(ValueError):  # Keras's own: "Unknown variable"
+    weights = [w.copy() for w in model.get_weights()]
+    for recompile in (False, True):
+        if recompile:
+            model.compile(optimizer, "mse")
+        message = r"the model's optimizer \(SGD\) was built, by an earlier fit, for other weights .*Compile with a new"
+        with pytest.raises(ValueError, match="OneCycle: " + message):
+            model.fit(x, y, epochs=1, verbose=0, callbacks=[keras_lr.OneCycle(0.01, base_momentum=None)])
+        with pytest.raises(ValueError, match="lr_find: " + message):
             keras_lr.lr_find(model, x, y, num_steps=5, retry=False, verbose=0)
+        assert all(np.array_equal(w, before) for w, before in zip(model.get_weights(), weights))
+    model.compile(keras.optimizers.SGD(0.01), "mse")  # a new optimizer
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[keras_lr.OneCycle(0.01, base_momentum=None)])
 
 
 @pytest.mark.parametrize("setter_first", [True, False], ids=["setter-first", "setter-after"])
