@@ -96,8 +96,8 @@ def check_optimizer_takes_weights(model, owner):
     """
     optimizer = optimizers.inner_optimizer(model.optimizer)
     built_for = getattr(optimizer, "_trainable_variables", None)
-    if not optimizer.built or built_for is None:
-        return
+    if not optimizer.built or built_for is None or hasattr(optimizer, "optimizers"):
+        return  # (a MultiOptimizer is refused for another reason: `optimizers.check_rate`)
     known = {id(variable) for variable in built_for}
     unknown = [variable for variable in model.trainable_variables if id(variable) not in known]
     if unknown:
