@@ -549,6 +549,8 @@ def lr_find(
             print(f"\nlr_find: {num_steps} steps {judged} ({why}); testing again with {3 * num_steps}.")
         finder = test(3 * num_steps)
     result = finder.result
+    if why and result is not None:
+        result._ran_again(3 * num_steps)
     if why and first.reliable and not result.reliable:
         # The first test's peak was cautious but trainable; the second cannot say more: keep the first.
         first.notes.append(f"a second test of {3 * num_steps} steps could not support a suggestion "

@@ -492,6 +492,19 @@ class LRFinderResult(Recommendation):
         self._too_short = None
         self._warnings = [_cannot_support(self.reasons)]
 
+    def _ran_again(self, steps):
+        """Rewrites the advice of this second test of ``steps`` steps (lr_find's retry at three times the
+        num_steps given): "raise num_steps (threefold, say)" asked for a test as long as this one."""
+        more = f"to {3 * steps} or more, say: the second test ran {steps} steps"
+
+        def rewrite(text):
+            return (text.replace("num_steps (threefold, say)", f"num_steps ({more})")
+                        .replace("(num_steps threefold, say)", f"(num_steps {more})"))
+
+        self.reasons = [rewrite(reason) for reason in self.reasons]
+        self.notes = [rewrite(note) for note in self.notes]
+        self._warnings = [rewrite(message) for message in self._warnings]
+
     def _warn(self, owner="lr_find"):
         """Issues the warnings the result was made with (at the user's line), each prefixed ``owner: ``."""
         for message in self._warnings:

@@ -1459,3 +1459,17 @@ def test_a_train_step_that_logs_no_loss_is_named_not_called_a_divergence():
         keras_lr.lr_find(model, x, y, num_steps=20, retry=False, verbose=0)
     with pytest.raises(ValueError, match=r"DivergenceGuard: the train step logs no 'loss' \(it logs: mse\)"):
         model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[keras_lr.DivergenceGuard()])
+
+
+def test_a_second_test_that_cannot_judge_either_asks_for_more_than_it_ran():
+    # A test over rates too low to move the loss never falls, run again or not. Its advice, "raise num_steps
+    # (threefold, say)", was the first test's: threefold the num_steps given is the second test already run.
+    x, y = regression_data()
+    model = model_with(keras.optimizers.SGD(0.01))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = keras_lr.lr_find(model, x, y, start_lr=1e-9, end_lr=1e-8, num_steps=30, seed=0, verbose=0)
+    assert not result.reliable and len(result.frame) == 90 and len(result.first_test.frame) == 30
+    assert "threefold" in " ".join(result.first_test.reasons)  # the first test's own advice stands
+    told = " ".join(result.reasons + [str(w.message) for w in caught])
+    assert "threefold" not in told and "num_steps (to 270 or more, say: the second test ran 90 steps)" in told
