@@ -87,20 +87,33 @@ def fit_running(model):
     return False
 
 
-def check_optimizer_takes_weights(model, owner):
-    """Raises, before anything changes, when the model's optimizer was built for other weights than it trains now.
+def check_built_for(model, owner):
+    """Checks, before anything changes, the weights the model trains now against those its optimizer was built for.
 
-    Keras's optimizer cannot take a weight it was not built for: a fit after unfreezing a base with no compile
-    since, or a recompile with the optimizer an earlier fit built, fails at its first step ("Unknown variable";
-    under JAX a mismatch of counts, and the failed fit emptied the model's variables).
+    Raises where the optimizer was built, by an earlier fit, without a weight
+    the model trains now: Keras's optimizer cannot take it, and a fit after
+    unfreezing a base with no compile since, or a recompile with that
+    optimizer, fails at its first step ("Unknown variable"; under JAX a
+    mismatch of counts, and the failed fit emptied the model's variables).
+
+    Else warns, once per compile, of layers whose `trainable` changed since
+    the model was compiled. Keras applies `trainable` when it makes its train
+    function, at the first fit after a compile: that function goes on
+    training a layer frozen since, while keras_lr makes the train function
+    again for a schedule's fit or the range test, which then train the layers
+    as they are now: the same fit would train other weights with keras_lr
+    than without. Only where a fit since the compile built the optimizer for
+    other weights. Keras 3.15's own warning of this never runs. (Keras 3.3
+    keeps no record of it.)
     """
     optimizer = optimizers.inner_optimizer(model.optimizer)
-    built_for = getattr(optimizer, "_trainable_variables", None)
-    if not optimizer.built or built_for is None or hasattr(optimizer, "optimizers"):
-        return  # (a MultiOptimizer is refused for another reason: `optimizers.check_rate`)
-    known = {id(variable) for variable in built_for}
-    unknown = [variable for variable in model.trainable_variables if id(variable) not in known]
-    if unknown:
+    if not optimizer.built:
+        return
+    built_for = {id(variable) for variable in getattr(optimizer, "_trainable_variables", None) or ()}
+    trainable = {id(variable) for variable in model.trainable_variables}
+    unknown = [variable for variable in model.trainable_variables if id(variable) not in built_for]
+    # (A MultiOptimizer is refused for another reason: `optimizers.check_rate`.)
+    if unknown and getattr(optimizer, "_trainable_variables", None) is not None and not hasattr(optimizer, "optimizers"):
         raise ValueError(
             f"{owner}: the model's optimizer ({type(optimizer).__name__}) was built, by an earlier fit, for other "
             f"weights than the model trains now ({len(unknown)} it was not built for, such as "
@@ -108,31 +121,14 @@ def check_optimizer_takes_weights(model, owner):
             f"cannot take new weights. Compile with a new optimizer after changing trainable "
             f"(model.compile(keras.optimizers.Adam(...), ...))."
         )
-
-
-def warn_if_trainable_changed(model, owner):
-    """Warns, once per compile, of layers whose `trainable` changed since the model was compiled.
-
-    Keras applies `trainable` when it makes its train function, at the first
-    fit after a compile: that function goes on training a layer frozen since
-    (and its optimizer fails on one unfrozen), while keras_lr makes the train
-    function again for a schedule's fit or the range test, which then train
-    the layers as they are now: the same fit would train other weights with
-    keras_lr than without. Only where a fit since the compile built the
-    optimizer for other weights. Keras 3.15's own warning of this never
-    runs. (Keras 3.3 keeps no record of it.)
-    """
     compiled = getattr(model, "_compiled_trainable_state", None)
     if not compiled or model.__dict__.get("_keras_lr_trainable_warned") is compiled:
         return
     # A fit since the compile built the optimizer for the weights trainable then, and traced with them: before
     # any, Keras's first fit traces with the layers as they are, as keras_lr does (frozen between compile and
     # fit: the same weights train).
-    optimizer = optimizers.inner_optimizer(model.optimizer)
-    built_for = {id(variable) for variable in getattr(optimizer, "_trainable_variables", None) or ()}
-    trainable = {id(variable) for variable in model.trainable_variables}
     changed = [layer for layer, was in compiled.items() if layer.trainable != was and layer.weights]
-    if not changed or not optimizer.built or built_for == trainable:
+    if not changed or built_for == trainable:
         return
     object.__setattr__(model, "_keras_lr_trainable_warned", compiled)  # a new compile records a new dict
     # The outermost layers changed (`base.trainable = False` sets every layer inside it too).
@@ -146,7 +142,6 @@ def warn_if_trainable_changed(model, owner):
             listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
             plural = len(names) > 1
             said.append(f"layer{'s' if plural else ''} {listed} {'were' if plural else 'was'} {word}")
-    # (A layer unfrozen is refused before this, by check_optimizer_takes_weights.)
     _warnings.warn(
         f"{owner}: since the model was compiled, {' and '.join(said)}. Keras applies trainable when it makes its "
         f"train function, at the first fit after a compile, and goes on training the layers as they were then; "
@@ -370,8 +365,7 @@ class FitSession:
         optimizer = optimizers.optimizer_of(model, owner)
         session = _OPEN.get(id(optimizer))
         if session is None or session.token is not params or session.optimizer is not optimizer:
-            check_optimizer_takes_weights(model, owner)
-            warn_if_trainable_changed(model, owner)
+            check_built_for(model, owner)
             close_interrupted(model)
             current = getattr(optimizer, "_learning_rate", None)
             if isinstance(current, FitSchedule):  # left behind by a fit that was interrupted

@@ -7,7 +7,7 @@ from keras_lr import _validation as v
 from keras_lr import _warnings
 from keras_lr._engine import optimizers
 from keras_lr._engine.distribution import build_optimizer, variable_scope
-from keras_lr._engine.session import check_optimizer_takes_weights, close_interrupted, warn_if_trainable_changed
+from keras_lr._engine.session import check_built_for, close_interrupted
 from keras_lr._engine.state import ModelState
 from keras_lr.finder.callback import LRFinder, check_range, check_trainable, check_validation_data
 from keras_lr.finder.result import LRFinderResult
@@ -474,8 +474,7 @@ def lr_find(
     if _is_tf_dataset(validation_data):  # before any step, as for x (Keras's shape error came after the first)
         _check_batched(owner, validation_data, model, name="validation_data")
 
-    check_optimizer_takes_weights(model, owner)
-    warn_if_trainable_changed(model, owner)
+    check_built_for(model, owner)
     close_interrupted(model)  # a schedule left in by a fit that stopped with an exception is not the model's
     own = model.optimizer
     stand_in = _stand_in(model)
