@@ -264,6 +264,8 @@ class LRFinderResult(Recommendation):
             test ran on validation data, in which case the suggestions use it).
         suggestions: dict of rate suggestions: "valley" (the default),
             "steep", "minimum" and "slide"; see `keras_lr.finder.suggestions`.
+            Each is an attribute too (`result.valley`), as in fastai's
+            `SuggestedLRs`.
         suggestion: Float. The default suggestion ("valley"), a rate to train
             a constant-rate or decaying schedule at.
         one_cycle_max_lr: Float. A peak rate for `OneCycle`: the rule of
@@ -512,7 +514,28 @@ class LRFinderResult(Recommendation):
 
     @property
     def suggestion(self):
+        """The valley: the rate for a constant or decaying schedule."""
         return self.suggestions["valley"]
+
+    @property
+    def valley(self):
+        """`suggestions["valley"]` (fastai's `SuggestedLRs.valley`): the rate halfway down the loss's fall."""
+        return self.suggestions["valley"]
+
+    @property
+    def steep(self):
+        """`suggestions["steep"]`: the rate where the loss fell fastest against log(rate), before its minimum."""
+        return self.suggestions["steep"]
+
+    @property
+    def minimum(self):
+        """`suggestions["minimum"]`: the rate at the loss's minimum / 10."""
+        return self.suggestions["minimum"]
+
+    @property
+    def slide(self):
+        """`suggestions["slide"]`: where the fall's slope levels off (fastai's `slide`; `suggestions.slide`)."""
+        return self.suggestions["slide"]
 
     @property
     def one_cycle_max_lr(self):

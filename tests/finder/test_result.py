@@ -34,6 +34,8 @@ def test_suggestions_come_from_the_smoothed_curve_before_its_rise():
         "slide": s.slide(RATES, smoothed),
     }
     assert result.suggestion == result.suggestions["valley"]
+    # As the repr names them, and as fastai's SuggestedLRs has them (`lrs.valley`).
+    assert [result.valley, result.steep, result.minimum, result.slide] == list(result.suggestions.values())
     assert result.cyclic_bounds() == s.cyclic_bounds(RATES, smoothed)
     assert result.one_cycle_max_lr == result.one_cycle_max_lr_for(None) == result.one_cycle_max_lr_for(len(RATES))
     assert "valley=" in repr(result)
