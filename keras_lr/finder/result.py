@@ -575,6 +575,15 @@ class LRFinderResult(Recommendation):
 
         return plot_range_test(self, ax=ax, suggestions=suggestions, save=save)
 
+    def __float__(self):
+        # float(result), np.float64(result): Python's "must be a real number" did not say what to take.
+        raise TypeError(
+            "LRFinderResult: float(result): a range test's result is not one rate: take result.valley (or "
+            "result.suggestion, the same) for a constant or decaying rate, result.one_cycle_max_lr for a OneCycle "
+            "peak, or pass the result itself to keras_lr.OneCycle(max_lr=result) or keras_lr.CyclicLR(result)"
+            + ("" if self.reliable else f"; this one is unreliable, not to train at: {'; '.join(self.reasons)}")
+        )
+
     def __repr__(self):
         rates = ", ".join(f"{name}={value:.3g}" for name, value in self.suggestions.items())
         rates += f", one_cycle_max_lr={self._peak:.3g}"

@@ -400,3 +400,9 @@ def test_a_nan_in_the_first_steps_reads_as_the_datas_unless_the_loss_rose_half_a
     for losses, data in [([2.3, 2.35, 2.28, np.nan], True), ([2.3, 2.6, np.nan], True), ([2.3, 4.0, np.nan], False)]:
         result = LRFinderResult(frame(np.array(losses), rates[:len(losses)]), warn=False)
         assert any("in the data" in reason for reason in result.reasons) == data, (losses, result.reasons)
+
+
+def test_a_result_is_not_one_rate_and_float_says_which_to_take():
+    result = LRFinderResult(frame(valley_curve()))
+    with pytest.raises(TypeError, match=r"float\(result\): a range test's result is not one rate: take result\.valley"):
+        float(result)
