@@ -22,14 +22,15 @@ def check_frequency(owner, frequency):
     return v.check_int(owner, "frequency", frequency, low=1)
 
 
-# Metrics whose direction "auto" knows, besides losses and accuracies (Keras's names and short names).
+# Metrics whose direction "auto" knows, besides losses and accuracies (Keras's names and short names; Keras
+# names IoU's io_u, so mean_io_u, binary_io_u, one_hot_mean_io_u).
 _FALLING = ("mse", "mae", "mape", "msle", "rmse", "mean_squared_error", "mean_absolute_error",
             "mean_absolute_percentage_error", "mean_squared_logarithmic_error", "root_mean_squared_error",
             "log_cosh_error", "logcosh", "hinge", "squared_hinge", "categorical_hinge", "kl_divergence", "poisson",
             "crossentropy", "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy")
-_RISING = ("auc", "precision", "recall", "f1_score", "fbeta_score", "r2_score", "iou", "mean_iou",
-           "cosine_similarity", "precision_at_recall", "recall_at_precision", "sensitivity_at_specificity",
-           "specificity_at_sensitivity")
+_RISING = ("auc", "precision", "recall", "f1_score", "fbeta_score", "r2_score", "iou", "mean_iou", "io_u",
+           "mean_io_u", "pearson_correlation", "concordance_correlation", "cosine_similarity", "precision_at_recall",
+           "recall_at_precision", "sensitivity_at_specificity", "specificity_at_sensitivity")
 
 
 def resolve_mode(owner, monitor, mode):

@@ -58,7 +58,8 @@ class ReduceLROnPlateau(MonitorCallback):
         mode: One of `"auto"`, `"min"`, `"max"`. Whether the monitored
             quantity should fall or rise; `"auto"` infers it from the name
             (losses, errors and cross-entropies fall; accuracies, AUC,
-            precision, recall, F-scores, R^2 and IoU rise; an output's
+            precision, recall, F-scores, R^2, IoU (`mean_io_u`, as Keras
+            names it), cosine similarity and correlations rise; an output's
             prefix and Keras's `_1` suffix are read through) and raises
             if it cannot.
         min_delta: Float >= 0. An improvement must beat the best by more

@@ -72,6 +72,21 @@ def test_auto_mode_reads_the_metric_names_keras_writes(monitor, mode):
     assert keras_lr.ReduceLROnPlateau(monitor=monitor)._direction == mode
 
 
+@pytest.mark.parametrize("metric, mode", [
+    (keras.metrics.MeanIoU(num_classes=2), "max"),  # logged as mean_io_u, not the mean_iou "auto" knew
+    (keras.metrics.IoU(2, [0]), "max"),
+    (keras.metrics.BinaryIoU(), "max"),
+    (keras.metrics.OneHotMeanIoU(num_classes=2), "max"),
+    (keras.metrics.PearsonCorrelation(), "max"),
+    (keras.metrics.ConcordanceCorrelation(), "max"),
+    (keras.metrics.R2Score(), "max"),
+    (keras.metrics.LogCoshError(), "min"),
+], ids=lambda value: getattr(value, "name", value))
+def test_auto_mode_reads_the_names_keras_gives_its_metrics(metric, mode):
+    assert keras_lr.ReduceLROnPlateau(monitor=f"val_{metric.name}")._direction == mode
+    assert keras_lr.BoldDriver(monitor=f"val_out_{metric.name}_1")._direction == mode
+
+
 def keras_rates(arguments, values, monitor="val_loss"):
     """The rate after each epoch that logged ``values``, as Keras's own ReduceLROnPlateau sets it."""
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
