@@ -172,7 +172,9 @@ class BoldDriver(MonitorCallback):
             new_rate = rate * self.increase
             if self.max_lr is not None:  # never below the rate: one above max_lr stays where it is
                 new_rate = max(rate, min(new_rate, self.max_lr))
-            self._scale(self.increase, f"{self.monitor} {value:.4g} vs {self.previous:.4g}: improved", new_rate=new_rate)
+            if new_rate != rate:  # at max_lr no change, and none listed (events_frame, verbose=1)
+                self._scale(self.increase, f"{self.monitor} {value:.4g} vs {self.previous:.4g}: improved",
+                            new_rate=new_rate)
             self.previous = value
         else:
             rate = self.current_rate()
@@ -191,7 +193,8 @@ class BoldDriver(MonitorCallback):
                         reason += ", momentum zeroed"
             else:
                 self.previous = value
-            self._scale(self.decrease, reason, new_rate=new_rate)
+            if self.rollback or new_rate != rate:  # a rollback is a change at min_lr too
+                self._scale(self.decrease, reason, new_rate=new_rate)
             return
         if self.rollback:
             if self._single_steps and self._start is not None:

@@ -90,6 +90,9 @@ def test_min_lr_and_max_lr_bound_the_rate():
         driver.end_epoch(loss=loss)
         rates.append(driver.rate())
     np.testing.assert_allclose(rates, [0.1, 0.2, 0.3, 0.3, 0.05, 0.05], rtol=1e-6)
+    # A check the bound kept from moving the rate is no change: events_frame and verbose=1 list changes.
+    events = driver_cb.events_frame()
+    assert len(events) == 3 and (events.old_learning_rate != events.new_learning_rate).all()
 
 
 def test_checks_every_n_steps_compare_interval_means():
@@ -183,6 +186,7 @@ def test_a_rate_outside_its_bounds_is_never_moved_the_wrong_way(bounds, losses):
     for loss in losses:
         driver.end_epoch(loss=loss)
     assert driver.rate() == pytest.approx(0.1)
+    assert driver.callback.events_frame().empty
 
 
 def _diverging_first_epoch(callbacks, epochs=5, rate=30.0):
