@@ -69,7 +69,8 @@ class DivergenceGuard(AdaptiveCallback):
     sorted), the rise comes back at any rate and can be taken for a
     divergence: shuffle such data, or raise `threshold`.
 
-    Every rollback is in `events_frame()`; `recoveries` counts them.
+    Every rollback is in `events_frame()`; `recoveries` counts them, the
+    one that stops training too (1 after a stop with `max_recoveries=0`).
 
     Example:
 

@@ -165,10 +165,9 @@ class Scheduler(ScheduleCallback):
 
     The optimizer must be created with a float learning rate; its own rate
     and momentum are put back when `fit` ends, and a model saved during the
-    fit saves them (the schedule belongs to the callback, which puts it back
-    on resume), except that under PyTorch, whose optimizers read the
-    momentum as a Python float, the checkpoint records the momentum of its
-    step. `LossScaleOptimizer` (mixed precision) is unwrapped.
+    fit saves them, on every backend (the schedule belongs to the callback,
+    which puts it back on resume). `LossScaleOptimizer` (mixed precision)
+    is unwrapped.
 
     Logs `learning_rate` at every batch and epoch (so `History` and
     `CSVLogger` record it; Keras's `TensorBoard` writes the optimizer's rate

@@ -166,7 +166,12 @@ class LRFinder(EngineCallback):
             different values (`model.distribute_reduction_method="first"`),
             or when `keras.callbacks.EarlyStopping(restore_best_weights=True)`
             comes after it in `callbacks` (it would set weights from the test
-            once LRFinder put them back: list it before).
+            once LRFinder put them back: list it before), or a
+            `ModelCheckpoint` or `BackupAndRestore` is in the fit (it would
+            save the test's weights), or another keras_lr callback; during
+            the fit when a callback of the fit changes the rate (Keras's
+            `LearningRateScheduler` or `ReduceLROnPlateau`). The model is
+            put back first.
 
     References:
         Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017.

@@ -62,6 +62,8 @@ def learning_rate(hp, name="learning_rate", min_value=1e-5, max_value=1.0, defau
         step: Float > 1 or None. With a step the rates are
             `min_value * step ** k` (what `GridSearch` enumerates), e.g. 10
             for one rate per decade; None samples any rate in the range.
+            The default need not be one of them: the defaults trial runs it
+            (0.001 with `step=3` from 1e-5), the search the grid's.
 
     Returns:
         The trial's learning rate, a float.
