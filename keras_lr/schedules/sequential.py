@@ -41,6 +41,8 @@ class Sequential(Schedule):
     not keras_lr's gets the step as an integer, as Keras's optimizer gives
     it (or as a float32 tensor where it refuses an integer tensor, as
     `step * 0.5` does on TensorFlow); a callable gets a float32 tensor.
+    Where children prescribe a momentum (`OneCycle`, `CyclicLR`), one that
+    does not (a constant tail) holds the momentum the one before left.
 
     Example:
 
@@ -91,11 +93,27 @@ class Sequential(Schedule):
         return _join(children, self.boundaries, step)
 
     def momentum(self, step):
-        """Joined momenta when every child prescribes one, else None."""
+        """Joined momenta, or None when no child prescribes one.
+
+        A child that prescribes none holds the momentum where the child
+        before it that prescribes one left it (its last step), as PyTorch's
+        `SequentialLR` leaves the momentum of a `OneCycleLR` followed by a
+        `ConstantLR`; before the first such child, that child's first.
+        """
         step = as_float_step(step)
-        if any(call_momentum(c, step) is None for c in self.schedules):
+        has = [call_momentum(c, step) is not None for c in self.schedules]
+        if not any(has):
             return None
-        children = [lambda s, c=c: call_momentum(c, s) for c in self.schedules]
+        starts = [0] + list(self.boundaries)
+        children = []
+        for i, c in enumerate(self.schedules):
+            if has[i]:
+                children.append(lambda s, c=c: call_momentum(c, s))
+                continue
+            before = [j for j in range(i) if has[j]]
+            j = before[-1] if before else has.index(True)
+            held = float(starts[j + 1] - starts[j] - 1) if before else 0.0  # child j's last step, or its first
+            children.append(lambda s, c=self.schedules[j], held=held: call_momentum(c, ops.zeros_like(s) + held))
         return _join(children, self.boundaries, step)
 
     def get_config(self):

@@ -34,7 +34,27 @@ def test_sequential_joins_momentum_when_every_child_has_one():
         np.concatenate([evaluate_momentum(first, [0, 5]), evaluate_momentum(second, [0, 5])]),
         rtol=1e-6,
     )
-    assert Sequential([first, 0.1], boundaries=[10]).momentum(ops.convert_to_tensor(0.0)) is None
+    assert Sequential([0.1, 0.01], boundaries=[10]).momentum(ops.convert_to_tensor(0.0)) is None
+
+
+def test_sequential_holds_the_momentum_where_a_child_prescribes_none():
+    # One cycle, then a constant tail: the tail had dropped the cycle's momentum for the whole fit, the
+    # cycle's part too (the compiled momentum throughout). PyTorch's SequentialLR(OneCycleLR, ConstantLR)
+    # holds the momentum where the cycle left it (0.95); a constant in front runs at the cycle's first
+    # momentum, as Warmup holds it.
+    cycle = OneCycle(0.05, total_steps=8)
+    tail = Sequential([cycle, 0.001], boundaries=[8])
+    np.testing.assert_allclose(evaluate_momentum(tail, range(12)),
+                               np.concatenate([evaluate_momentum(cycle, range(8)), evaluate_momentum(cycle, [7] * 4)]),
+                               rtol=1e-6)
+    np.testing.assert_allclose(evaluate_momentum(tail, [8, 100]), [0.95, 0.95], rtol=1e-6)
+    other = OneCycle(0.1, total_steps=10, base_momentum=0.8, max_momentum=0.9)
+    both = Sequential([0.01, cycle, 0.001, other, 0.002], boundaries=[5, 13, 20, 30])
+    np.testing.assert_allclose(
+        evaluate_momentum(both, [0, 4, 5, 12, 13, 19, 20, 29, 30, 99]),
+        np.concatenate([evaluate_momentum(cycle, [0, 0, 0, 7, 7, 7]), evaluate_momentum(other, [0, 9, 9, 9])]),
+        rtol=1e-6,
+    )
 
 
 def test_warmup_in_front_of_keras_cosine_decay():
