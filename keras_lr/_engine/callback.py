@@ -7,7 +7,7 @@ import keras
 from keras_lr import _validation as v
 from keras_lr import _warnings
 from keras_lr._repr import config_repr
-from keras_lr._engine.session import FitSession, calling_callback_list
+from keras_lr._engine.session import FitSession, calling_callback_list, running_session
 
 
 def fresh_copy(callback, memo):
@@ -136,6 +136,12 @@ class EngineCallback(keras.callbacks.Callback):
             raise ValueError(
                 f"{owner}: this callback is twice in fit's callbacks; pass it once (two {owner}(...) objects "
                 f"if two are meant)."
+            )
+        if joined is not None and self in joined.members and running_session(joined.optimizer) is joined:
+            # A fit started from a callback of the fit this one is in: it would take this callback over.
+            raise ValueError(
+                f"{owner}: this callback is in a fit that is running (of model {joined.model.name!r}), from which "
+                f"this fit was started; pass a new {owner}(...) to this one."
             )
         self._reset()
         schedule = self._schedule()

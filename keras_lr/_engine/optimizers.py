@@ -61,9 +61,14 @@ def other_optimizers(model):
     A `train_step` of one's own steps them; keras_lr neither schedules them
     nor leaves them out of what it puts back.
     """
+    return [value for _, value in named_other_optimizers(model)]
+
+
+def named_other_optimizers(model):
+    """`other_optimizers` as (attribute name, optimizer) pairs."""
     compiled = getattr(model, "optimizer", None)
     return [
-        value
+        (name, value)
         for name, value in vars(model).items()
         if isinstance(value, keras.optimizers.Optimizer) and value is not compiled and name != "_optimizer"
     ]

@@ -72,19 +72,67 @@ def calling_callback_list(hook=False):
 _KERAS_DIR = os.path.dirname(keras.__file__)
 
 
-def fit_running(model):
+def fit_running(model, token=None):
     """Whether Keras's own `fit` of ``model`` is on this stack; False for callbacks driven by hand.
 
     A training loop of one's own drives the callbacks through a `CallbackList`
-    around `train_on_batch` (a GAN's, a reinforcement-learning loop's).
+    around `train_on_batch` (a GAN's, a reinforcement-learning loop's). With
+    ``token``, the params of a fit's callbacks (a session's), only that fit:
+    not a later fit of the model after it stopped with an exception.
     """
     frame = sys._getframe(1)
     while frame is not None:
         if (frame.f_code.co_name == "fit" and frame.f_locals.get("self") is model
-                and frame.f_code.co_filename.startswith(_KERAS_DIR)):
+                and frame.f_code.co_filename.startswith(_KERAS_DIR)
+                and (token is None or getattr(frame.f_locals.get("callbacks"), "params", None) is token)):
             return True
         frame = frame.f_back
     return False
+
+
+def running_session(optimizer):
+    """The session of a fit that runs now, outside this call, with ``optimizer``, or None.
+
+    A fit runs now when its `fit` is on the stack: this code was called from
+    one of its callbacks (a session left by an interrupted fit, or driven by
+    hand, is not).
+    """
+    session = _OPEN.get(id(optimizer))
+    if session is None or session._closed or session.by_hand or not fit_running(session.model, session.token):
+        return None
+    return session
+
+
+def in_running_fit(owner, model, session, called="this was called"):
+    """The error for ``model``'s keras_lr fit or range test inside ``session``'s running fit."""
+    if session.model is model:
+        return ValueError(
+            f"{owner}: the model is in a fit that is running ({called} from one of its callbacks), whose "
+            f"schedule this would take out; run it before or after that fit."
+        )
+    return ValueError(
+        f"{owner}: the model's optimizer ({type(session.optimizer).__name__}) is also the optimizer of model "
+        f"{session.model.name!r}, in a fit that is running ({called} from one of its callbacks) whose rate "
+        f"keras_lr sets: the two would set one optimizer's rate. Compile this model with an optimizer of its own "
+        f"(model.compile(keras.optimizers.SGD(...), ...))."
+    )
+
+
+def _warn_of_other_optimizers(model, owner):
+    """Warns that optimizers the model holds beside `model.optimizer` (a GAN's `d_optimizer`) keep their rates."""
+    others = optimizers.named_other_optimizers(model)
+    if not others:
+        return
+    many = len(others) > 1
+    named = ", ".join(f"{name} ({type(value).__name__})" for name, value in others)
+    _warnings.warn(
+        f"{owner}: the model holds {'optimizers' if many else 'an optimizer'} beside model.optimizer "
+        f"({type(model.optimizer).__name__}): {named}, whose {'rates' if many else 'rate'} keras_lr leaves as "
+        f"{'they are' if many else 'it is'}: it sets the rate of model.optimizer alone. Where train_step applies "
+        f"{'them' if many else 'it'}, give {'each' if many else 'it'} a schedule of its own "
+        f"(keras.optimizers.Adam(keras_lr.schedules.OneCycle(max_lr, total_steps))), or compile each part with its "
+        f"optimizer and drive each with its own callbacks around train_on_batch."
+    )
 
 
 def check_built_for(model, owner):
@@ -179,7 +227,10 @@ class _OnNextFit:
         self.make = self.previous or getattr(type(model), _MAKE).__get__(model)
 
     def __call__(self, *args, **kwargs):
-        if not (self.session.by_hand and sys._getframe(1).f_code.co_name == "train_on_batch"):
+        # train_on_batch in a loop that drives the callbacks by hand, or from a callback of the fit that runs
+        # (a replay step): one more step of the session, at its rate.
+        if not (sys._getframe(1).f_code.co_name == "train_on_batch"
+                and (self.session.by_hand or running_session(self.session.optimizer) is self.session)):
             self.session.abandon()
         return self.make(*args, **kwargs)
 
@@ -365,6 +416,9 @@ class FitSession:
         optimizer = optimizers.optimizer_of(model, owner)
         session = _OPEN.get(id(optimizer))
         if session is None or session.token is not params or session.optimizer is not optimizer:
+            running = running_session(optimizer)
+            if running is not None:  # not a fit that was interrupted: its schedule stays
+                raise in_running_fit(owner, model, running, called="this fit was started")
             check_built_for(model, owner)
             close_interrupted(model)
             current = getattr(optimizer, "_learning_rate", None)
@@ -373,6 +427,7 @@ class FitSession:
                 current = current.original
             optimizers.check_rate(owner, optimizer, current)
             session = cls(model, optimizer, params, current)
+            _warn_of_other_optimizers(model, owner)
         alone = next((m for m in (*session.members, member) if m.runs_alone), None)
         if alone is not None and session.members:
             other = next(m for m in (*session.members, member) if m is not alone)

@@ -904,3 +904,105 @@ def test_an_optimizer_applied_twice_a_batch_is_warned_of():
         warnings.simplefilter("always")
         model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[keras_lr.ReduceLROnPlateau()])
     assert not any("more than once a batch" in str(w.message) for w in record)
+
+
+def plain_rates(model):
+    """The rate of each step of a plain fit of the bias model for one epoch, wherever its bias starts."""
+    start = float(model.layers[-1].bias.numpy()[0])
+    _, recorder = fit(model, [], epochs=1)
+    return -np.diff([start, *recorder.bias])
+
+
+class _OnEpochEnd(keras.callbacks.Callback):
+    """Runs ``action`` once, at the end of the first epoch of the fit it is in."""
+
+    def __init__(self, action):
+        super().__init__()
+        self.action = action
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0:
+            self.action(self.model)
+
+
+def test_train_on_batch_from_a_callback_of_the_models_own_fit_keeps_the_schedule():
+    # A replay step from a callback (train_on_batch) was taken for the next fit after an interrupted one: the
+    # schedule came out, and the rest of the fit trained at the compiled rate, its rates no longer logged.
+    model = bias_model(keras.optimizers.SGD(0.5))
+    x, y = bias_data(4)
+    history, recorder = fit(model, [keras_lr.OneCycle(0.1, base_momentum=None),
+                                    _OnEpochEnd(lambda m: m.train_on_batch(x, y))])
+    one_cycle = evaluate_schedule(OneCycleSchedule(0.1, 3 * STEPS, base_momentum=None), range(3 * STEPS + 1))
+    rates = applied_rates(recorder)
+    np.testing.assert_allclose(rates[:STEPS], one_cycle[:STEPS], rtol=1e-4, atol=1e-7)
+    # The replay step was one more step on the counter (10), at the schedule's rate for it, before the
+    # second epoch's first (11).
+    np.testing.assert_allclose(rates[STEPS], one_cycle[STEPS] + one_cycle[STEPS + 1], rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(rates[STEPS + 1:], one_cycle[STEPS + 2:], rtol=1e-4, atol=1e-7)
+    assert len(history.history["learning_rate"]) == 3
+    assert float(model.optimizer.learning_rate.numpy()) == 0.5
+
+
+def test_lr_find_from_a_callback_of_the_models_own_fit_is_refused():
+    # It took the running fit for an interrupted one and took its schedule out: the rest trained at 0.5.
+    model = bias_model(keras.optimizers.SGD(0.5))
+    x, y = bias_data()
+    with pytest.raises(ValueError, match=r"lr_find: the model is in a fit that is running \(lr_find was called from "
+                                         r"one of its callbacks\).*before or after that fit"):
+        fit(model, [keras_lr.OneCycle(0.1, base_momentum=None),
+                    _OnEpochEnd(lambda m: keras_lr.lr_find(m, x, y, num_steps=20, verbose=0))])
+    # Nothing of the schedule left behind: a plain fit next trains at the compiled rate.
+    np.testing.assert_allclose(plain_rates(model), 0.5, rtol=1e-6)
+
+
+@pytest.mark.parametrize("nested", ["OneCycle", "lr_find"])
+def test_a_keras_lr_fit_of_a_model_sharing_the_running_fits_optimizer_is_refused(nested):
+    # B wraps A and was compiled with A's optimizer object (Keras accepts it: the same weights). B's keras_lr
+    # fit or lr_find, from a callback of A's OneCycle fit, took A's schedule out as an interrupted fit's: under
+    # PyTorch A trained at the compiled rate from then on, its logs still showing the cycle's.
+    a = bias_model(keras.optimizers.SGD(0.5))
+    inputs = keras.Input((2,))
+    b = keras.Model(inputs, a(inputs), name="wrapper")
+    b.compile(a.optimizer, a.loss)
+    x, y = bias_data()
+
+    def nested_fit(model):
+        if nested == "lr_find":
+            keras_lr.lr_find(b, x, y, num_steps=20, verbose=0)
+        else:
+            b.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[keras_lr.OneCycle(0.2, base_momentum=None)])
+
+    owner = "lr_find" if nested == "lr_find" else "OneCycle"
+    with pytest.raises(ValueError, match=rf"{owner}: the model's optimizer \(SGD\) is also the optimizer of model "
+                                         rf"'{a.name}', in a fit that is running .*an optimizer of its own"):
+        fit(a, [keras_lr.OneCycle(0.1, base_momentum=None), _OnEpochEnd(nested_fit)])
+    assert a.optimizer.get_config()["learning_rate"] == 0.5
+    np.testing.assert_allclose(plain_rates(a), 0.5, rtol=1e-6)
+
+
+def test_one_callback_in_a_running_fit_and_a_fit_started_from_it_is_refused():
+    # The nested fit took the callback over; the outer fit then failed with IndexError, its schedule left in.
+    outer, other = bias_model(keras.optimizers.SGD(0.5)), bias_model(keras.optimizers.SGD(0.5))
+    one_cycle = keras_lr.OneCycle(0.1, base_momentum=None)
+    x, y = bias_data()
+
+    def nested_fit(model):
+        other.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[one_cycle])
+
+    with pytest.raises(ValueError, match=r"OneCycle: this callback is in a fit that is running \(of model "
+                                         rf"'{outer.name}'\), from which this fit was started; pass a new OneCycle"):
+        fit(outer, [one_cycle, _OnEpochEnd(nested_fit)])
+    for model in (outer, other):
+        np.testing.assert_allclose(plain_rates(model), 0.5, rtol=1e-6)
+
+
+@pytest.mark.parametrize("callback", ["OneCycle", "ReduceLROnPlateau", "DivergenceGuard"])
+def test_an_optimizer_held_beside_model_optimizer_is_named_as_left_at_its_rate(callback):
+    # A GAN whose compile passes one of its two optimizers to Model.compile, the other held and stepped in
+    # train_step: keras_lr scheduled (or cut) the one and left the other at its rate, without a word.
+    model = bias_model(keras.optimizers.SGD(0.5))
+    model.d_optimizer = keras.optimizers.Adam(0.001)
+    ours = keras_lr.OneCycle(0.1, base_momentum=None) if callback == "OneCycle" else getattr(keras_lr, callback)()
+    with pytest.warns(UserWarning, match=rf"{callback}: the model holds an optimizer beside model.optimizer "
+                                         rf"\(SGD\): d_optimizer \(Adam\), whose rate keras_lr leaves as it is"):
+        fit(model, [ours], epochs=1)
