@@ -587,16 +587,24 @@ def lr_find(
     if result is not None and trained and result._flat and np.isfinite(result.rise_lr) and result._too_short:
         # The advice to test longer does not reach what is wrong: the loss has nothing left to fall. (A curve
         # that never rose may be flat because its rates were too low to move the loss.)
-        # Of an unreliable answer a reason, not a note: `OneCycle(max_lr=result)`'s refusal and the repr quote the
-        # reasons, and without this one they said only "raise num_steps". (A reliable one that barely fell keeps
-        # it as a note: reasons are empty exactly when it is reliable.)
-        (result.notes if result.reliable else result.reasons).append(
-            f"the model had trained on {trained} batches before the test (its optimizer's step counter), and its "
-            f"loss did not fall beyond the batches' noise before it rose at {result.rise_lr:.3g}: a trained model "
-            f"has little left to fall, which a longer test does not change. A range test chooses the rate to train "
-            f"a model with from its start: run it on the model as built, before fit"
-        )
-        result._warnings.append(f"{(result.notes if result.reliable else result.reasons)[-1]}.")
+        said = (f"the model had trained on {trained} batches before the test (its optimizer's step counter), and "
+                f"its loss did not fall beyond the batches' noise before it rose at {result.rise_lr:.3g}: a trained "
+                f"model has little left to fall. A range test chooses the rate to train a model with from its "
+                f"start: run it on the model as built, before fit")
+        if result.reliable:  # a note: reasons are empty exactly when it is reliable
+            result.notes.append(said)
+            result._warnings.append(f"{said}.")
+        else:
+            # The only reason: the others' "raise num_steps" (a newcomer re-running the notebook's range-test
+            # cell after training was told both) would test the trained model longer, whose curve then read as
+            # reliable with no word of the training.
+            result._spoiled(said)
+    elif result is not None and trained and result.reliable:
+        said = (f"the model had trained on {trained} batches before the test (its optimizer's step counter), so the "
+                f"curve and its suggestions are for training on from these weights; for the rate to train the "
+                f"model with from its start, run the test on the model as built, before fit")
+        result.notes.append(said)
+        result._warnings.append(f"{said}.")
     if result is not None:
         result._warn()
     return result

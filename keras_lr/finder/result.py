@@ -487,8 +487,8 @@ class LRFinderResult(Recommendation):
             self._warn()
 
     def _spoiled(self, reason):
-        """Makes ``reason``, found outside the curve (NaN in the data or the weights), the only one: the curve
-        is not the model's, so what it read (and its warnings, and its call for a longer test) goes."""
+        """Makes ``reason``, found outside the curve (NaN in the data or the weights, a model trained before the
+        test), the only one: what the curve read (and its warnings, and its call for a longer test) goes."""
         self.reasons = [reason]
         self.reliable = False
         self._too_short = None

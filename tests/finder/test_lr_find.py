@@ -465,7 +465,14 @@ def test_a_trained_models_flat_test_says_the_model_was_trained():
     with pytest.warns(UserWarning, match="the model had trained on 160 batches before the test"):
         result = keras_lr.lr_find(model, x, y, batch_size=32, num_steps=100, seed=1, retry=False, verbose=0)
     assert not result.reliable and result.rise_lr > 1e-3
-    assert "run it on the model as built" in result.reasons[-1]
+    # The one reason: not also "raise num_steps", which tested the trained model longer (a newcomer re-running
+    # the notebook's range-test cell after training was told both; 900 steps read as reliable, without a word).
+    assert len(result.reasons) == 1 and "run it on the model as built" in result.reasons[0]
+    assert "num_steps" not in result.reasons[0]
+    with pytest.warns(UserWarning, match="the model had trained on 160 batches before the test") as caught:
+        longer = keras_lr.lr_find(model, x, y, batch_size=32, num_steps=900, seed=1, retry=False, verbose=0)
+    assert longer.reliable and not [w for w in caught if "num_steps" in str(w.message)]
+    assert "for training on from these weights" in longer.notes[-1]
     # OneCycle's refusal quotes the reasons: it says so too, not only "raise num_steps".
     with pytest.raises(ValueError, match="had trained on 160 batches.*run it on the model as built"):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[keras_lr.OneCycle(max_lr=result)])
