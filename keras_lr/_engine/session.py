@@ -107,8 +107,8 @@ def in_running_fit(owner, model, session, called="this was called"):
     """The error for ``model``'s keras_lr fit or range test inside ``session``'s running fit."""
     if session.model is model:
         return ValueError(
-            f"{owner}: the model is in a fit that is running ({called} from one of its callbacks), whose "
-            f"schedule this would take out; run it before or after that fit."
+            f"{owner}: the model is in a fit that is running ({called} from one of its callbacks), whose rates "
+            f"keras_lr sets and this would end; run it before or after that fit."
         )
     return ValueError(
         f"{owner}: the model's optimizer ({type(session.optimizer).__name__}) is also the optimizer of model "
@@ -227,11 +227,19 @@ class _OnNextFit:
         self.make = self.previous or getattr(type(model), _MAKE).__get__(model)
 
     def __call__(self, *args, **kwargs):
-        # train_on_batch in a loop that drives the callbacks by hand, or from a callback of the fit that runs
-        # (a replay step): one more step of the session, at its rate.
-        if not (sys._getframe(1).f_code.co_name == "train_on_batch"
-                and (self.session.by_hand or running_session(self.session.optimizer) is self.session)):
-            self.session.abandon()
+        session = self.session
+        running = not session.by_hand and running_session(session.optimizer) is session
+        if sys._getframe(1).f_code.co_name == "train_on_batch":
+            # In a loop that drives the callbacks by hand, or from a callback of the fit that runs (a replay
+            # step): one more step of the session, at its rate.
+            if not (session.by_hand or running):
+                session.abandon()
+        elif running:
+            # A fit of the model started from a callback of its own running fit (Keras makes the train function
+            # before on_train_begin): taken for the next fit after an interrupted one, it took the schedule out.
+            raise in_running_fit("keras_lr", session.model, session, called="this fit was started")
+        else:
+            session.abandon()
         return self.make(*args, **kwargs)
 
     def remove(self, model):

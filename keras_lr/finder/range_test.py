@@ -7,7 +7,7 @@ from keras_lr import _validation as v
 from keras_lr import _warnings
 from keras_lr._engine import optimizers
 from keras_lr._engine.distribution import build_optimizer, variable_scope
-from keras_lr._engine.session import check_built_for, close_interrupted, fit_running, in_running_fit, running_session
+from keras_lr._engine.session import check_built_for, close_interrupted, in_running_fit, running_session
 from keras_lr._engine.state import ModelState
 from keras_lr.finder.callback import LRFinder, check_range, check_trainable, check_validation_data
 from keras_lr.finder.result import LRFinderResult
@@ -474,12 +474,9 @@ def lr_find(
     if _is_tf_dataset(validation_data):  # before any step, as for x (Keras's shape error came after the first)
         _check_batched(owner, validation_data, model, name="validation_data")
 
-    if fit_running(model):  # from a callback of the model's own fit: the test would train it inside that fit
-        raise ValueError(f"{owner}: the model is in a fit that is running (lr_find was called from one of its "
-                         f"callbacks): the test would train it inside that fit; run lr_find before or after that fit.")
     running = running_session(optimizers.optimizer_of(model, owner))
-    if running is not None:  # a model sharing its optimizer with a keras_lr fit that runs
-        raise in_running_fit(owner, model, running)
+    if running is not None:  # from a callback of a keras_lr fit of the model, or of one sharing its optimizer
+        raise in_running_fit(owner, model, running, called="lr_find was called")
     check_built_for(model, owner)
     close_interrupted(model)  # a schedule left in by a fit that stopped with an exception is not the model's
     own = model.optimizer

@@ -943,12 +943,13 @@ def test_train_on_batch_from_a_callback_of_the_models_own_fit_keeps_the_schedule
     assert float(model.optimizer.learning_rate.numpy()) == 0.5
 
 
-def test_lr_find_from_a_callback_of_the_models_own_fit_is_refused():
+def test_lr_find_from_a_callback_of_the_models_own_keras_lr_fit_is_refused():
     # It took the running fit for an interrupted one and took its schedule out: the rest trained at 0.5.
     model = bias_model(keras.optimizers.SGD(0.5))
     x, y = bias_data()
     with pytest.raises(ValueError, match=r"lr_find: the model is in a fit that is running \(lr_find was called from "
-                                         r"one of its callbacks\).*before or after that fit"):
+                                         r"one of its callbacks\), whose rates keras_lr sets and this would end; run it "
+                                         r"before or after that fit"):
         fit(model, [keras_lr.OneCycle(0.1, base_momentum=None),
                     _OnEpochEnd(lambda m: keras_lr.lr_find(m, x, y, num_steps=20, verbose=0))])
     # Nothing of the schedule left behind: a plain fit next trains at the compiled rate.
@@ -1006,3 +1007,31 @@ def test_an_optimizer_held_beside_model_optimizer_is_named_as_left_at_its_rate(c
     with pytest.warns(UserWarning, match=rf"{callback}: the model holds an optimizer beside model.optimizer "
                                          rf"\(SGD\): d_optimizer \(Adam\), whose rate keras_lr leaves as it is"):
         fit(model, [ours], epochs=1)
+
+
+@pytest.mark.parametrize("nested", ["plain", "OneCycle", "the same OneCycle"])
+def test_a_fit_of_the_model_started_from_its_own_running_fit_is_refused(nested):
+    # Keras makes the train function before on_train_begin: the nested fit's took the running one's for an
+    # interrupted fit and took its schedule out, and the rest of the outer fit trained at the compiled rate.
+    model = bias_model(keras.optimizers.SGD(0.5))
+    one_cycle = keras_lr.OneCycle(0.1, base_momentum=None)
+    x, y = bias_data()
+    callbacks = {"plain": [], "OneCycle": [keras_lr.OneCycle(0.2, base_momentum=None)], "the same OneCycle": [one_cycle]}
+
+    def nested_fit(model):
+        model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=callbacks[nested])
+
+    with pytest.raises(ValueError, match=r"keras_lr: the model is in a fit that is running \(this fit was started "
+                                         r"from one of its callbacks\)"):
+        fit(model, [one_cycle, _OnEpochEnd(nested_fit)])
+    np.testing.assert_allclose(plain_rates(model), 0.5, rtol=1e-6)
+
+
+def test_lr_find_from_a_callback_of_a_plain_fit_puts_the_model_back_and_the_fit_goes_on():
+    model = bias_model(keras.optimizers.SGD(0.5))
+    x, y = bias_data()
+    found = []
+    history, recorder = fit(model, [_OnEpochEnd(lambda m: found.append(
+        keras_lr.lr_find(m, x, y, start_lr=1e-3, end_lr=1.0, num_steps=20, retry=False, verbose=0)))])
+    assert len(found) == 1 and len(history.history["loss"]) == 3
+    np.testing.assert_allclose(applied_rates(recorder), 0.5, rtol=1e-5)
