@@ -172,7 +172,7 @@ class BoldDriver(MonitorCallback):
             new_rate = rate * self.increase
             if self.max_lr is not None:  # never below the rate: one above max_lr stays where it is
                 new_rate = max(rate, min(new_rate, self.max_lr))
-            if new_rate != rate:  # at max_lr no change, and none listed (events_frame, verbose=1)
+            if not math.isclose(new_rate, rate, rel_tol=1e-6):  # at max_lr no change, and none listed
                 self._scale(self.increase, f"{self.monitor} {value:.4g} vs {self.previous:.4g}: improved",
                             new_rate=new_rate)
             self.previous = value
@@ -193,7 +193,7 @@ class BoldDriver(MonitorCallback):
                         reason += ", momentum zeroed"
             else:
                 self.previous = value
-            if self.rollback or new_rate != rate:  # a rollback is a change at min_lr too
+            if self.rollback or not math.isclose(new_rate, rate, rel_tol=1e-6):  # a rollback is a change at min_lr too
                 self._scale(self.decrease, reason, new_rate=new_rate)
             return
         if self.rollback:

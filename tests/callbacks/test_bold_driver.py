@@ -177,6 +177,20 @@ def test_rollback_in_steps_drops_the_rejected_losses_from_the_epoch_mean():
     assert logs["loss"] == pytest.approx(3.8 / 6)  # mean of the kept steps 1, 1, .5, .5, .4, .4
 
 
+@pytest.mark.parametrize("arguments, rate, losses", [
+    (dict(increase=1.261, decrease=0.5, max_lr=0.1391), 0.0796, [1.0, 0.9, 0.8, 0.7, 0.6, 0.5]),
+    (dict(increase=1.05, decrease=0.727, min_lr=0.01678), 0.0365, [1.0, 1.1, 1.2, 1.3, 1.4, 1.5]),
+], ids=["max_lr", "min_lr"])
+def test_a_bound_reached_by_a_factor_is_no_change_at_the_checks_after(arguments, rate, losses):
+    # Capped by a factor, the rate lands an ulp off the bound: the checks after it listed "0.1391 -> 0.1391".
+    driver = Driver(keras_lr.BoldDriver(**arguments), learning_rate=rate)
+    for loss in losses:
+        driver.end_epoch(loss=loss)
+    events = driver.callback.events_frame()
+    assert len(events) == 3  # x1.261 (or x0.727) twice, then to the bound
+    assert not np.isclose(events.old_learning_rate, events.new_learning_rate, rtol=1e-6).any()
+
+
 @pytest.mark.parametrize("bounds, losses", [(dict(min_lr=0.2), [1.0, 1.1]), (dict(max_lr=0.05), [1.0, 0.9])],
                          ids=["worse below min_lr", "improved above max_lr"])
 def test_a_rate_outside_its_bounds_is_never_moved_the_wrong_way(bounds, losses):
