@@ -299,6 +299,20 @@ class _ConfigAsCompiled:
                 object.__setattr__(optimizer, _CONFIG, current.previous)
 
 
+def _momentum_bounds(schedule):
+    """(lowest, highest) momentum a schedule cycles between, read through joins (`Sequential`'s `schedules`,
+    `Warmup`'s `schedule`), or None."""
+    low, high = getattr(schedule, "base_momentum", None), getattr(schedule, "max_momentum", None)
+    if low is not None and high is not None:
+        return low, high
+    children = list(getattr(schedule, "schedules", None) or ())
+    inner = getattr(schedule, "schedule", None)
+    if isinstance(inner, keras.optimizers.schedules.LearningRateSchedule):
+        children.append(inner)
+    bounds = [b for b in map(_momentum_bounds, children) if b is not None]
+    return (min(b[0] for b in bounds), max(b[1] for b in bounds)) if bounds else None
+
+
 def _describe(value):
     """A JSON description of a schedule or rate for comparing fits; None for one that has none.
 
@@ -673,7 +687,7 @@ class FitSession:
             _warnings.warn(f"{owner}: {why}; only the learning rate is scheduled. {remedy}.")
             return None
         compiled = float(plain(getattr(self.optimizer, attribute)))
-        low, high = getattr(self.schedule, "base_momentum", None), getattr(self.schedule, "max_momentum", None)
+        low, high = _momentum_bounds(self.schedule) or (None, None)
         if low is not None and high is not None and not low - 1e-6 <= compiled <= high + 1e-6:
             # As PyTorch's schedulers do, but TF Addons and Keras 2's CLR callbacks never touched it (a GAN's 0.5).
             _warnings.warn(

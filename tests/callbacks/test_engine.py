@@ -158,6 +158,11 @@ def test_a_schedulers_momentum_warnings_say_where_base_momentum_goes():
     with pytest.warns(UserWarning, match=r"OneCycle: Adagrad has no momentum to cycle .*Pass base_momentum=None to "
                                          r"silence this"):
         fit(bias_model(keras.optimizers.Adagrad(0.1)), [keras_lr.OneCycle(0.1)])
+    # Read through joins: a constant in front of a cycle holds the cycle's momentum, 0.95 in place of 0.5.
+    joined = keras_lr.schedules.Sequential([0.01, keras_lr.schedules.Warmup(OneCycleSchedule(0.1, 20), 5)], [5])
+    with pytest.warns(UserWarning, match=r"Scheduler: cycles Adam's beta_1 between 0.85 and 0.95, in place of the "
+                                         r"0.5 it was compiled with; " + where):
+        fit(bias_model(keras.optimizers.Adam(0.1, beta_1=0.5)), [keras_lr.Scheduler(joined)])
 
 
 CALLBACKS = [
