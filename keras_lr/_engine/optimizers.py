@@ -20,9 +20,7 @@ def variable_value(value):
 
 def inner_optimizer(optimizer):
     """The optimizer that holds the learning rate (unwraps `LossScaleOptimizer`)."""
-    while hasattr(optimizer, "inner_optimizer"):
-        optimizer = optimizer.inner_optimizer
-    return optimizer
+    return wrapped_by(optimizer)[-1]
 
 
 def rate_scaled_buffers(optimizer):
@@ -72,6 +70,14 @@ def named_other_optimizers(model):
         for name, value in vars(model).items()
         if isinstance(value, keras.optimizers.Optimizer) and value is not compiled and name != "_optimizer"
     ]
+
+
+def wrapped_by(optimizer):
+    """``optimizer`` and every optimizer it wraps (a `LossScaleOptimizer`'s inner one)."""
+    chain = [optimizer]
+    while hasattr(chain[-1], "inner_optimizer"):
+        chain.append(chain[-1].inner_optimizer)
+    return chain
 
 
 def no_optimizer(owner):

@@ -120,7 +120,9 @@ def in_running_fit(owner, model, session, called="this was called"):
 
 def _warn_of_other_optimizers(model, owner):
     """Warns that optimizers the model holds beside `model.optimizer` (a GAN's `d_optimizer`) keep their rates."""
-    others = optimizers.named_other_optimizers(model)
+    driven = optimizers.wrapped_by(model.optimizer)  # a user's own optimizer held beside its mixed-precision wrap
+    others = [(name, value) for name, value in optimizers.named_other_optimizers(model)
+              if not any(value is wrapped for wrapped in driven)]
     if not others:
         return
     many = len(others) > 1

@@ -1012,6 +1012,12 @@ def test_an_optimizer_held_beside_model_optimizer_is_named_as_left_at_its_rate(c
     with pytest.warns(UserWarning, match=rf"{callback}: the model holds an optimizer beside model.optimizer "
                                          rf"\(SGD\): d_optimizer \(Adam\), whose rate keras_lr leaves as it is"):
         fit(model, [ours], epochs=1)
+    # The optimizer keras_lr drives, held beside the LossScaleOptimizer that wraps it (mixed precision): not named.
+    model = bias_model(keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.5)))
+    model.base_optimizer = model.optimizer.inner_optimizer
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*beside model.optimizer")
+        fit(model, [keras_lr.OneCycle(0.1, base_momentum=None)], epochs=1)
 
 
 @pytest.mark.parametrize("nested", ["plain", "OneCycle", "the same OneCycle"])
