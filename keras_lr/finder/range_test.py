@@ -558,6 +558,7 @@ def lr_find(
         first.notes.append(f"a second test of {3 * num_steps} steps could not support a suggestion "
                            f"({'; '.join(result.reasons)}), so this first test is the answer")
         first._warnings.append(f"{first.notes[-1]}.")  # its own warning asked for that longer test
+        first._ran_again(3 * num_steps)  # its "num_steps threefold" (a barely-fell note's) was that test
         result = first
     elif why:
         result.first_test = first

@@ -495,8 +495,8 @@ class LRFinderResult(Recommendation):
         self._warnings = [_cannot_support(self.reasons)]
 
     def _ran_again(self, steps):
-        """Rewrites the advice of this second test of ``steps`` steps (lr_find's retry at three times the
-        num_steps given): "raise num_steps (threefold, say)" asked for a test as long as this one."""
+        """Rewrites the advice of a test after lr_find's second one of ``steps`` steps (three times the num_steps
+        given): "raise num_steps (threefold, say)" asked for a test as long as that one."""
         more = f"to {3 * steps} or more, say: the second test ran {steps} steps"
 
         def rewrite(text):
@@ -577,8 +577,19 @@ class LRFinderResult(Recommendation):
 
     def __float__(self):
         # float(result), np.float64(result): Python's "must be a real number" did not say what to take.
-        raise TypeError(
-            "LRFinderResult: float(result): a range test's result is not one rate: take result.valley (or "
+        raise self._not_one_rate("float(result)")
+
+    def __round__(self, ndigits=None):
+        raise self._not_one_rate("round(result)")
+
+    def __format__(self, spec):
+        if not spec:
+            return str(self)
+        raise self._not_one_rate(f"format(result, {spec!r})")
+
+    def _not_one_rate(self, what):
+        return TypeError(
+            f"LRFinderResult: {what}: a range test's result is not one rate: take result.valley (or "
             "result.suggestion, the same) for a constant or decaying rate, result.one_cycle_max_lr for a OneCycle "
             "peak, or pass the result itself to keras_lr.OneCycle(max_lr=result) or keras_lr.CyclicLR(result)"
             + ("" if self.reliable else f"; this one is unreliable, not to train at: {'; '.join(self.reasons)}")

@@ -406,3 +406,7 @@ def test_a_result_is_not_one_rate_and_float_says_which_to_take():
     result = LRFinderResult(frame(valley_curve()))
     with pytest.raises(TypeError, match=r"float\(result\): a range test's result is not one rate: take result\.valley"):
         float(result)
+    for call in (lambda: round(result, 3), lambda: f"{result:.3g}"):
+        with pytest.raises(TypeError, match=r"(round\(result\)|format\(result, '\.3g'\)): a range test's result is not one rate"):
+            call()
+    assert f"{result}" == str(result)
