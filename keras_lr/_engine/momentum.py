@@ -35,7 +35,12 @@ class StepValue(float):
     def __tf_tensor__(self, dtype=None, name=None):
         import tensorflow as tf  # only reached under the TensorFlow backend
 
-        return tf.convert_to_tensor(self._tensor(), dtype=dtype, name=name)
+        value = self._tensor()
+        if dtype is not None and tf.as_dtype(dtype) != value.dtype:
+            # A float64 model's RMSprop and Nadam ask for float64; TensorFlow refuses to convert a float32
+            # variable's value to it (a float does convert).
+            value = tf.cast(value, dtype)
+        return tf.convert_to_tensor(value, dtype=dtype, name=name)
 
     def __jax_array__(self):
         return self._tensor()
