@@ -100,6 +100,11 @@ def _nan_weights_reason():
             f"finite, rates near the end diverged the weights without the loss showing it: lower end_lr.)")
 
 
+def _suggestion(name, what):
+    """A read-only attribute for ``result.suggestions[name]``."""
+    return property(lambda self: self.suggestions[name], doc=f'`suggestions["{name}"]`: {what}.')
+
+
 def _cannot_support(reasons):
     return (f"the range test's curve cannot support a suggestion: {'; '.join(reasons)}. "
             f"Do not train at its rates; if the advice does not help, check the data and the model.")
@@ -517,25 +522,10 @@ class LRFinderResult(Recommendation):
         """The valley: the rate for a constant or decaying schedule."""
         return self.suggestions["valley"]
 
-    @property
-    def valley(self):
-        """`suggestions["valley"]` (fastai's `SuggestedLRs.valley`): the rate halfway down the loss's fall."""
-        return self.suggestions["valley"]
-
-    @property
-    def steep(self):
-        """`suggestions["steep"]`: the rate where the loss fell fastest against log(rate), before its minimum."""
-        return self.suggestions["steep"]
-
-    @property
-    def minimum(self):
-        """`suggestions["minimum"]`: the rate at the loss's minimum / 10."""
-        return self.suggestions["minimum"]
-
-    @property
-    def slide(self):
-        """`suggestions["slide"]`: where the fall's slope levels off (fastai's `slide`; `suggestions.slide`)."""
-        return self.suggestions["slide"]
+    valley = _suggestion("valley", "the rate halfway down the loss's fall (fastai's `SuggestedLRs.valley`)")
+    steep = _suggestion("steep", "the rate where the loss fell fastest against log(rate), before its minimum")
+    minimum = _suggestion("minimum", "the rate at the loss's minimum / 10")
+    slide = _suggestion("slide", "where the fall's slope levels off (fastai's `slide`; `suggestions.slide`)")
 
     @property
     def one_cycle_max_lr(self):
