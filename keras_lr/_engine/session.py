@@ -39,6 +39,7 @@ from keras_lr._engine.fit_schedule import FitSchedule, check_traceable
 from keras_lr._engine.momentum import MomentumBinding, StepValue, momentum_attribute, plain, why_not_cycled
 from keras_lr._engine.readout import Multipliers, momentum_reader, rate_reader
 from keras_lr._engine.state import sync
+from keras_lr.schedules.sequential import Sequential, Warmup
 
 # The open session of each optimizer: {id(optimizer): session}, while its members hold it.
 _OPEN = weakref.WeakValueDictionary()
@@ -72,19 +73,25 @@ def calling_callback_list(hook=False):
 _KERAS_DIR = os.path.dirname(keras.__file__)
 
 
-def fit_running(model, token=None):
-    """Whether Keras's own `fit` of ``model`` is on this stack; False for callbacks driven by hand.
+def _fit_frame(model):
+    """The frame of Keras's own `fit` of ``model`` nearest on this stack, or None: callbacks driven by hand.
 
     A training loop of one's own drives the callbacks through a `CallbackList`
-    around `train_on_batch` (a GAN's, a reinforcement-learning loop's). With
-    ``token``, the params of a fit's callbacks (a session's), only that fit:
-    not a later fit of the model after it stopped with an exception.
+    around `train_on_batch` (a GAN's, a reinforcement-learning loop's).
     """
     frame = sys._getframe(1)
     while frame is not None:
         if (frame.f_code.co_name == "fit" and frame.f_locals.get("self") is model
-                and frame.f_code.co_filename.startswith(_KERAS_DIR)
-                and (token is None or getattr(frame.f_locals.get("callbacks"), "params", None) is token)):
+                and frame.f_code.co_filename.startswith(_KERAS_DIR)):
+            return frame
+        frame = frame.f_back
+    return None
+
+
+def _on_stack(target):
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame is target:
             return True
         frame = frame.f_back
     return False
@@ -98,7 +105,7 @@ def running_session(optimizer):
     hand, is not).
     """
     session = _OPEN.get(id(optimizer))
-    if session is None or session._closed or session.by_hand or not fit_running(session.model, session.token):
+    if session is None or session._closed or session._fit_frame is None or not _on_stack(session._fit_frame):
         return None
     return session
 
@@ -230,18 +237,21 @@ class _OnNextFit:
 
     def __call__(self, *args, **kwargs):
         session = self.session
-        running = not session.by_hand and running_session(session.optimizer) is session
-        if sys._getframe(1).f_code.co_name == "train_on_batch":
+        running = running_session(session.optimizer) is session
+        caller = sys._getframe(1).f_code
+        if caller.co_name == "train_on_batch":
             # In a loop that drives the callbacks by hand, or from a callback of the fit that runs (a replay
             # step): one more step of the session, at its rate.
             if not (session.by_hand or running):
                 session.abandon()
-        elif running:
+        elif running and caller.co_name == "fit" and caller.co_filename.startswith(_KERAS_DIR):
             # A fit of the model started from a callback of its own running fit (Keras makes the train function
             # before on_train_begin): taken for the next fit after an interrupted one, it took the schedule out.
             raise in_running_fit("keras_lr", session.model, session, called="this fit was started")
-        else:
+        elif not running:
             session.abandon()
+        # (Running, and called from one of its callbacks, make_train_function(force=True) after a change of
+        # trainable, say: made with the schedule in, which the fit goes on with.)
         return self.make(*args, **kwargs)
 
     def remove(self, model):
@@ -302,15 +312,17 @@ class _ConfigAsCompiled:
 
 
 def _momentum_bounds(schedule):
-    """(lowest, highest) momentum a schedule cycles between, read through joins (`Sequential`'s `schedules`,
-    `Warmup`'s `schedule`), or None."""
+    """(lowest, highest) momentum a schedule cycles between, read through keras_lr's joins (`Sequential`,
+    `Warmup`), or None."""
     low, high = getattr(schedule, "base_momentum", None), getattr(schedule, "max_momentum", None)
     if low is not None and high is not None:
         return low, high
-    children = list(getattr(schedule, "schedules", None) or ())
-    inner = getattr(schedule, "schedule", None)
-    if isinstance(inner, keras.optimizers.schedules.LearningRateSchedule):
-        children.append(inner)
+    if isinstance(schedule, Sequential):
+        children = schedule.schedules
+    elif isinstance(schedule, Warmup):
+        children = [schedule.schedule]
+    else:  # (a schedule of one's own with attributes of those names may mean anything by them)
+        return None
     bounds = [b for b in map(_momentum_bounds, children) if b is not None]
     return (min(b[0] for b in bounds), max(b[1] for b in bounds)) if bounds else None
 
@@ -410,7 +422,10 @@ class FitSession:
         self._skips_steps = isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
         self._closed = False
         self._on_next_fit = None  # the model's make_train_function while the schedule is in
-        self.by_hand = not fit_running(model)  # callbacks driven by a loop of one's own (see _OnNextFit)
+        # The fit that opened it, while it runs: a fit after one that stopped with an exception is another (even
+        # given the same CallbackList, whose params may be None). None: callbacks driven by a loop of one's own.
+        self._fit_frame = _fit_frame(model)
+        self.by_hand = self._fit_frame is None  # (see _OnNextFit)
         self._hooks = 0  # the members' hooks so far: a rate set after the last one came after the fit
         self._set_late = None  # (rate, hooks then) of the last rate set from outside
         self._after_fit = None  # a rate set from outside in on_train_end: the optimizer's own after the fit
@@ -516,6 +531,7 @@ class FitSession:
 
     def _close(self):
         self._closed = True
+        self._fit_frame = None  # (it holds the fit's locals)
         if self._on_next_fit is not None:
             self._on_next_fit.remove(self.model)
             self._on_next_fit = None

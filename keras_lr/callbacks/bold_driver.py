@@ -172,7 +172,7 @@ class BoldDriver(MonitorCallback):
             new_rate = rate * self.increase
             if self.max_lr is not None:  # never below the rate: one above max_lr stays where it is
                 new_rate = max(rate, min(new_rate, self.max_lr))
-            if not math.isclose(new_rate, rate, rel_tol=1e-6):  # at max_lr no change, and none listed
+            if self.max_lr is None or rate < self.max_lr * (1 - 1e-6):  # at max_lr (to rounding) no change listed
                 self._scale(self.increase, f"{self.monitor} {value:.4g} vs {self.previous:.4g}: improved",
                             new_rate=new_rate)
             self.previous = value
@@ -193,7 +193,7 @@ class BoldDriver(MonitorCallback):
                         reason += ", momentum zeroed"
             else:
                 self.previous = value
-            if self.rollback or not math.isclose(new_rate, rate, rel_tol=1e-6):  # a rollback is a change at min_lr too
+            if self.rollback or rate > self.min_lr * (1 + 1e-6):  # a rollback is a change at min_lr too
                 self._scale(self.decrease, reason, new_rate=new_rate)
             return
         if self.rollback:

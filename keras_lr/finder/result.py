@@ -573,9 +573,10 @@ class LRFinderResult(Recommendation):
         raise self._not_one_rate("round(result)")
 
     def __format__(self, spec):
-        if not spec:
-            return str(self)
-        raise self._not_one_rate(f"format(result, {spec!r})")
+        try:
+            return format(str(self), spec)  # f"{result:>60}" aligns the repr, as for any object's str
+        except ValueError:  # a number's spec: f"{result:.3g}"
+            raise self._not_one_rate(f"format(result, {spec!r})") from None
 
     def _not_one_rate(self, what):
         return TypeError(

@@ -164,6 +164,23 @@ def test_a_schedulers_momentum_warnings_say_where_base_momentum_goes():
                                          r"0.5 it was compiled with; " + where):
         fit(bias_model(keras.optimizers.Adam(0.1, beta_1=0.5)), [keras_lr.Scheduler(joined)])
 
+    # Not through a schedule of one's own whose attributes of those names mean something else (a review: an
+    # array failed the fit, a `schedule` that is the schedule itself recursed).
+    class Own(keras.optimizers.schedules.LearningRateSchedule):
+        schedules = np.arange(3)
+
+        @property
+        def schedule(self):
+            return self
+
+        def __call__(self, step):
+            return keras.ops.cast(step, "float32") * 0.0 + 0.1
+
+        def momentum(self, step):
+            return keras.ops.cast(step, "float32") * 0.0 + 0.9
+
+    fit(bias_model(keras.optimizers.SGD(0.1, momentum=0.5)), [keras_lr.Scheduler(Own())], epochs=1)
+
 
 CALLBACKS = [
     keras_lr.Scheduler(keras.optimizers.schedules.CosineDecay(0.1, 100, warmup_steps=5, warmup_target=0.2)),
@@ -1071,3 +1088,34 @@ def test_a_cycled_momentum_trains_a_float64_model(make):
     finally:
         keras.config.set_floatx(floatx)
         keras.config.set_dtype_policy(policy)
+
+
+@pytest.mark.parametrize("params", [True, False], ids=["with epochs and steps", "without"])
+def test_a_callback_list_given_again_after_an_interrupted_fit_is_a_new_fit(params):
+    # The fit after an interrupted one given the same CallbackList (its params the session's token, or None
+    # when made without epochs= and steps=) was taken for a fit started from the interrupted one's callbacks
+    # and refused, every later plain fit of the model too (a review).
+    model = bias_model(keras.optimizers.SGD(0.5))
+    x, y = bias_data()
+    arguments = dict(epochs=1, steps=STEPS) if params else {}
+    callbacks = keras.callbacks.CallbackList([keras_lr.OneCycle(0.1, total_steps=STEPS, base_momentum=None),
+                                               _Interrupt()], model=model, **arguments)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False, callbacks=callbacks)
+    np.testing.assert_allclose(plain_rates(model), 0.5, rtol=1e-6)
+    callbacks.callbacks.pop()  # (the interrupting one)
+    start = float(model.layers[-1].bias.numpy()[0])
+    model.optimizer.iterations.assign(0)
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False, callbacks=callbacks)
+    one_cycle = evaluate_schedule(OneCycleSchedule(0.1, STEPS, base_momentum=None), range(STEPS))
+    assert float(model.layers[-1].bias.numpy()[0]) == pytest.approx(start - one_cycle.sum(), rel=1e-4)
+
+
+def test_a_train_function_made_again_from_a_callback_of_a_running_fit_keeps_the_schedule():
+    # A callback re-making the train function (after a change of trainable, say) was taken for a fit started
+    # from the running one's callbacks, and refused (before, the schedule was dropped, silently).
+    model = bias_model(keras.optimizers.SGD(0.5))
+    _, recorder = fit(model, [keras_lr.OneCycle(0.1, base_momentum=None),
+                              _OnEpochEnd(lambda m: m.make_train_function(force=True))])
+    one_cycle = evaluate_schedule(OneCycleSchedule(0.1, 3 * STEPS, base_momentum=None), range(3 * STEPS))
+    np.testing.assert_allclose(applied_rates(recorder), one_cycle, rtol=1e-4, atol=1e-7)

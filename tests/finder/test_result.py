@@ -409,4 +409,4 @@ def test_a_result_is_not_one_rate_and_float_says_which_to_take():
     for call in (lambda: round(result, 3), lambda: f"{result:.3g}"):
         with pytest.raises(TypeError, match=r"(round\(result\)|format\(result, '\.3g'\)): a range test's result is not one rate"):
             call()
-    assert f"{result}" == str(result)
+    assert f"{result}" == str(result) and f"{result:>400}" == format(str(result), ">400")
