@@ -130,6 +130,8 @@ class EngineCallback(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         owner = type(self).__name__
+        if not hasattr(self, "params"):  # Keras 3.3's CallbackList made without epochs= or steps= sets none
+            self.params = None
         joined = self._session
         if joined is not None and self in joined.members and joined.token is self.params:
             # The same object twice in one list: every hook would run twice (each plateau reduced twice).
