@@ -166,11 +166,12 @@ def check_built_for(model, owner):
     optimizer = optimizers.inner_optimizer(model.optimizer)
     if not optimizer.built:
         return
-    built_for = {id(variable) for variable in getattr(optimizer, "_trainable_variables", None) or ()}
+    held = getattr(optimizer, "_trainable_variables", None)
+    built_for = {id(variable) for variable in held or ()}
     trainable = {id(variable) for variable in model.trainable_variables}
     unknown = [variable for variable in model.trainable_variables if id(variable) not in built_for]
     # (A MultiOptimizer is refused for another reason: `optimizers.check_rate`.)
-    if unknown and getattr(optimizer, "_trainable_variables", None) is not None and not hasattr(optimizer, "optimizers"):
+    if unknown and held is not None and not hasattr(optimizer, "optimizers"):
         raise ValueError(
             f"{owner}: the model's optimizer ({type(optimizer).__name__}) was built, by an earlier fit, for other "
             f"weights than the model trains now ({len(unknown)} it was not built for, such as "
