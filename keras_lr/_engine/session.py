@@ -245,6 +245,8 @@ class _OnNextFit:
             # step): one more step of the session, at its rate.
             if not (session.by_hand or running):
                 session.abandon()
+            elif running:
+                session.replayed()
         elif running and caller.co_name == "fit" and caller.co_filename.startswith(_KERAS_DIR):
             # A fit of the model started from a callback of its own running fit (Keras makes the train function
             # before on_train_begin): taken for the next fit after an interrupted one, it took the schedule out.
@@ -801,6 +803,13 @@ class FitSession:
             # syncs every variable; its step reads the multiplier, not a table, so it trains right).
             self._skipped = max(0, self.epoch_start + self.done - int(self._counter.numpy()))
         return self.epoch_start + done - self._skipped
+
+    def replayed(self):
+        """A callback of the running fit is about to run one step more (`train_on_batch`): the fit's later
+        batches are each one step further on the counter (their logs and events named the step before until the
+        epoch's end, where the counter is read). (Before the first epoch, that reads the counter.)"""
+        if self.epoch_start is not None:
+            self.epoch_start += 1
 
     @property
     def iteration(self):

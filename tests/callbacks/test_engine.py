@@ -965,6 +965,34 @@ def test_train_on_batch_from_a_callback_of_the_models_own_fit_keeps_the_schedule
     assert float(model.optimizer.learning_rate.numpy()) == 0.5
 
 
+class _ReplayAt(keras.callbacks.Callback):
+    """Runs one replay step (train_on_batch) at the end of batch ``batch`` of the first epoch."""
+
+    def __init__(self, batch, data):
+        super().__init__()
+        self.batch, self.data = batch, data
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == self.batch and not getattr(self, "done", False):
+            self.done = True
+            self.model.train_on_batch(*self.data)
+
+
+def test_a_replay_step_in_the_middle_of_an_epoch_moves_the_logged_rates_with_it():
+    # The batch logs after a replay step named the rate of the step before the one each batch ran (and so did
+    # ReduceLROnPlateau's events) until the epoch's end.
+    model = bias_model(keras.optimizers.SGD(0.5))
+    x, y = bias_data(4)
+    history, recorder = fit(model, [keras_lr.OneCycle(0.1, base_momentum=None), _ReplayAt(3, (x, y))], epochs=2)
+    one_cycle = evaluate_schedule(OneCycleSchedule(0.1, 2 * STEPS, base_momentum=None), range(2 * STEPS + 1))
+    logged = np.asarray(recorder.batch_rates, dtype=float)
+    # Batch 3's log was written before the replay; the fit's step of batch 4 was the counter's fifth (index 5).
+    np.testing.assert_allclose(logged[:4], one_cycle[:4], rtol=1e-5)
+    np.testing.assert_allclose(logged[4:], one_cycle[5:], rtol=1e-5)
+    np.testing.assert_allclose(history.history["learning_rate"], [one_cycle[STEPS], one_cycle[2 * STEPS]],
+                               rtol=1e-5)
+
+
 def test_lr_find_from_a_callback_of_the_models_own_keras_lr_fit_is_refused():
     # It took the running fit for an interrupted one and took its schedule out: the rest trained at 0.5.
     model = bias_model(keras.optimizers.SGD(0.5))
