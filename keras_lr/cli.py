@@ -27,6 +27,10 @@ REPORT_MARKER = ".keras-lr-report"
 REPORT_FILES = ("summary.md", "range_test.csv", "range_test.png", "schedule.csv", "schedule.png",
                 "learning_curves.png", "trials.csv", "search.png")
 
+# The report's CSV tables write floats to ten significant digits: scores and losses are float32 (written in
+# full they read 0.9555555582046509), and KerasTuner's stepped values 0.30000000000000004.
+CSV_FLOATS = "%.10g"
+
 # The share of the rows held out, on which every score is reported.
 HELD_OUT = 0.25
 
@@ -495,7 +499,7 @@ def demo(train, validation, info, epochs=3, trials=6, max_lr=None, seed=0, out="
     model = compiled(keras.optimizers.Adam())
     result = keras_lr.lr_find(model, x_train, y_train, batch_size=32, seed=seed, verbose=0)
     _stop_if_interrupted()
-    result.frame.to_csv(os.path.join(out, "range_test.csv"), index=False)
+    result.frame.to_csv(os.path.join(out, "range_test.csv"), index=False, float_format=CSV_FLOATS)
     result.plot(save=os.path.join(out, "range_test.png"))
     files.update(range_test_csv="range_test.csv", range_test_png="range_test.png")
     peak = max_lr if max_lr is not None else result.one_cycle_max_lr
@@ -516,7 +520,7 @@ def demo(train, validation, info, epochs=3, trials=6, max_lr=None, seed=0, out="
     ours = model.fit(x_train, y_train, validation_data=(x_val, y_val), batch_size=32, epochs=epochs,
                      verbose=verbose, callbacks=[one_cycle, StopOnInterrupt()])
     schedule = one_cycle.history_frame()
-    schedule.to_csv(os.path.join(out, "schedule.csv"), index=False)
+    schedule.to_csv(os.path.join(out, "schedule.csv"), index=False, float_format=CSV_FLOATS)
     keras_lr.plot_schedule(one_cycle.schedule_for_last_fit(), len(schedule)).savefig(
         os.path.join(out, "schedule.png"), dpi=100)
     files.update(schedule_csv="schedule.csv", schedule_png="schedule.png")
@@ -569,7 +573,7 @@ def demo(train, validation, info, epochs=3, trials=6, max_lr=None, seed=0, out="
             last = curves[curves.metric == metric].sort_values("epoch").groupby("trial_id").value.last()
             frame[f"last_epoch_{metric}"] = frame.trial_id.map(last)
             tuning.plot_results(tuner).savefig(os.path.join(out, "search.png"), dpi=100)
-        frame.to_csv(os.path.join(out, "trials.csv"), index=False)
+        frame.to_csv(os.path.join(out, "trials.csv"), index=False, float_format=CSV_FLOATS)
         files.update(trials_csv="trials.csv", search_png="search.png")
         for line in _trial_lines(frame, metric):
             say(line)
