@@ -1,5 +1,7 @@
 """`lr_find`: run a learning-rate range test on a compiled model and put it back."""
 
+import inspect
+
 import keras
 import numpy as np
 
@@ -248,7 +250,11 @@ def _cycle(iterator, limit=_CYCLE_BYTES):
                 seen.append(item)
         yield item
     if not seen:
-        raise ValueError("lr_find: x, a generator, yielded no batches; pass one that yields (x, y) batches")
+        what = "a generator" if inspect.isgenerator(iterator) else f"an iterator ({type(iterator).__name__})"
+        raise ValueError(
+            f"lr_find: x, {what}, yielded no batches: it is read once, so if an earlier fit or loop read it to its "
+            f"end, pass a fresh one; else one that yields (x, y) batches"
+        )
     if len(seen) < read:
         _warnings.warn(
             f"lr_find: x, a generator, ended after {read} batches, fewer than the test's steps, and only its first "
@@ -271,6 +277,12 @@ def _fit_arguments(x, y, batch_size, num_steps, sample_weight=None, class_weight
     if _is_generator(x):  # already cycled by lr_find, so a second test reads on
         return dict(x=x, steps_per_epoch=num_steps, epochs=epochs, shuffle=False, **weights)
     if _is_tf_dataset(x):
+        if int(x.cardinality()) == -2:
+            # Of unknown length (a filter, from_generator, TFRecordDataset): fit under TensorFlow without XLA
+            # ends each pass over it with a call that trains nothing but counts a step, so the rates ran ahead
+            # of the losses recorded with them by a step a pass (its peak 3.4x low on ten batches). Repeated, it
+            # is one endless pass. (An empty one ends at once, repeated too.)
+            x = x.repeat()
         if int(x.cardinality()) == -1:  # infinite: one epoch of num_steps
             return dict(x=x, steps_per_epoch=num_steps, epochs=epochs, shuffle=False, **weights)
         return dict(x=x, epochs=num_steps, shuffle=False, **weights)

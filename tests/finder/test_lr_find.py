@@ -433,6 +433,34 @@ def test_input_types_and_short_data_is_cycled(kind):
     assert np.all(np.isfinite(result.frame.loss))
 
 
+@pytest.mark.parametrize("kind", ["numpy", "dataset", "dataset of unknown length", "generator"])
+def test_each_loss_is_paired_with_the_rate_its_step_trained_at_over_cycled_data(kind):
+    # One weight w, loss w, plain SGD: each step moves w by its rate, so the loss recorded at row i less the
+    # next row's is the rate row i trained at. Under TensorFlow (no XLA) fit ends each pass over a dataset of
+    # unknown length (a filter, from_generator, TFRecordDataset) with a call that trains nothing but counts a
+    # step: after k passes each loss was paired with the rate k steps before its own (the peak 3.4x low).
+    x, y = np.ones((40, 1), "float32"), np.zeros((40, 1), "float32")  # 4 batches of 10, for 20 steps
+
+    def generator():
+        for i in range(4):
+            yield x[i * 10 : (i + 1) * 10], y[i * 10 : (i + 1) * 10]
+
+    data = {
+        "numpy": lambda: dict(x=x, y=y, batch_size=10),
+        "dataset": lambda: dict(x=tf.data.Dataset.from_tensor_slices((x, y)).batch(10)),
+        "dataset of unknown length": lambda: dict(
+            x=tf.data.Dataset.from_tensor_slices((x, y)).filter(lambda *_: True).batch(10)),
+        "generator": lambda: dict(x=generator()),
+    }[kind]()
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")])
+    model.compile(keras.optimizers.SGD(0.5), lambda y_true, y_pred: keras.ops.squeeze(y_pred, -1), jit_compile=False)
+    result = keras_lr.lr_find(model, **data, start_lr=1e-3, end_lr=1e-1, num_steps=20, retry=False, verbose=0)
+    frame = result.frame
+    assert len(frame) == 20
+    np.testing.assert_allclose(-np.diff(frame.loss), frame.learning_rate[:-1], rtol=1e-3)
+    assert float(model.layers[0].kernel.numpy()[0, 0]) == 0.0  # restored
+
+
 def test_validation_mode():
     x, y = regression_data()
     model = model_with(keras.optimizers.SGD())
@@ -599,7 +627,7 @@ def test_models_it_cannot_test():
         keras_lr.lr_find(no_rate, x, y)
     with pytest.raises(ValueError, match="lr_find: y, batch_size and sample_weight go with array inputs; x is a .*received batch_size=8"):
         keras_lr.lr_find(model_with(keras.optimizers.SGD()), tf.data.Dataset.from_tensor_slices((x, y)).batch(8), batch_size=8)
-    with pytest.raises(ValueError, match="lr_find: x, a generator, yielded no batches"):
+    with pytest.raises(ValueError, match="lr_find: x, a generator, yielded no batches: it is read once, so if an earlier fit"):
         keras_lr.lr_find(model_with(keras.optimizers.SGD()), (batch for batch in []))
     # Empty data: it had read as a curve of "too few points", with advice to raise num_steps.
     with pytest.raises(ValueError, match=r"lr_find: x has no rows \(shape \(0, 4\)\): nothing to train on"):
