@@ -493,7 +493,10 @@ class Oracle:
             for other in self.trials.values()
             if other.trial_id != trial.trial_id and other.status == COMPLETED and other.trial_id not in skipped
         ]
-        reason = self.pruner.prune(curve(trial, "objective"), others, self.objective.direction)
+        # Up to the epoch reported: with several executions the curve holds the earlier ones' later epochs (the
+        # second's first epoch was judged on the first's last, and a trial trained in full was pruned there).
+        so_far = {step: value for step, value in curve(trial, "objective").items() if step <= epoch}
+        reason = self.pruner.prune(so_far, others, self.objective.direction)
         if reason is None:
             return False
         pruned[trial.trial_id] = f"pruned after epoch {epoch + 1}: {reason}"

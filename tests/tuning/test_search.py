@@ -283,6 +283,24 @@ def test_a_trial_is_not_pruned_at_its_fits_last_epoch(tmp_path):
 
 
 @search_bookkeeping
+def test_with_several_executions_a_pruner_sees_the_curve_up_to_the_epoch_reported(tmp_path):
+    # The second execution's first epoch was judged on the first execution's last: a trial trained in full was
+    # pruned there ("pruned after epoch 1 ... by epoch 4"), and ranked after the completed trials.
+    seen = []
+
+    class Recording:
+        def prune(self, curve, others, direction):
+            seen.append(sorted(curve))
+            return None
+
+    tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build_digits), tmp_path, max_trials=2,
+                 executions_per_trial=2, pruning=Recording())
+    search_digits(tuner, epochs=3)
+    # One trial besides the defaults, two executions of three epochs; the last epoch of each is not asked about.
+    assert seen == [[0], [0, 1], [0], [0, 1]]
+
+
+@search_bookkeeping
 def test_the_median_pruner_in_a_search(tmp_path):
     pruner = tuning.MedianPruner(warmup_epochs=0, min_trials=1)
     tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build_digits, schedules=("constant",)), tmp_path,
