@@ -153,6 +153,7 @@ class LRHyperModel(keras_tuner.HyperModel):
         self.declared_bounds = None  # (min_value, max_value) given to learning_rate(hp)
         self.rate_scope = []  # the conditional scope learning_rate(hp) was called in, as [[parent, [values]], ...]
         self.declared_now = {}  # {name: (min_value, max_value, step, default)} of learning_rate(hp) in this build
+        self.declared_first = {}  # {(name, conditional scope): settings} of the first build that declared it
         self.declared_before = set()  # the names the tuner's hyperparameters= declared (see declare_hyperparameters)
         self._rate_tuned = False  # build_model's rate is a hyperparameter (learning_rate(hp) or the user's own)
         self._result = finder if isinstance(finder, LRFinderResult) else None
@@ -202,6 +203,7 @@ class LRHyperModel(keras_tuner.HyperModel):
         # The space so far is the tuner's hyperparameters=: what it declares wins over build_model's declarations
         # (learning_rate(hp)), as KerasTuner lets it. Saved with a keras_lr search, for its resume.
         self.declared_before = {declared.name for declared in hp.space}
+        self.declared_first = {}  # a new search's builds may declare the rate anew (its bounds changed)
         oracle = _kerastuner.constructing.get()
         if isinstance(oracle, _kerastuner.Oracle):
             oracle.keras_lr["given"] = sorted(self.declared_before)

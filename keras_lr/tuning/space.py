@@ -73,7 +73,9 @@ def learning_rate(hp, name="learning_rate", min_value=1e-5, max_value=1.0, defau
             (1e-7, 10], `min_value >= max_value`, a default outside the
             bounds, or a name declared before with another default or as a
             hyperparameter of another kind (or, in an `LRHyperModel`'s
-            `build_model`, with other bounds in the same build).
+            `build_model`, with other bounds in the same build, or in the
+            same conditional scope as an earlier build of the search: a
+            `keras_tuner.errors.FatalValueError`, which stops the search).
     """
     owner = "learning_rate"
     if not isinstance(hp, keras_tuner.HyperParameters):
@@ -106,6 +108,20 @@ def learning_rate(hp, name="learning_rate", min_value=1e-5, max_value=1.0, defau
     # Within an LRHyperModel's build, a second call of this build is compared with its first. The space's own
     # bounds are no guide: a range test narrows them (build_model(best_hp) after a search with finder=), and
     # KerasTuner keeps one hyperparameter per name and condition (a rate per optimizer, each in its scope).
+    if building is not None and name not in building.declared_now:
+        # Its first call in this build, compared with the first build's in the same conditional scope: bounds
+        # that depend on another hyperparameter (an SGD's wider than an Adam's) were silently the first build's
+        # for every trial, and another default failed each trial that declared it.
+        scope = repr([[c.name, list(c.values)] for c in getattr(hp, "_conditions", []) if hasattr(c, "values")])
+        earlier = building.declared_first.setdefault((name, scope), settings)
+        if earlier != settings:
+            raise keras_tuner.errors.FatalValueError(
+                f"{owner}: {name!r} was declared with {_settings_text(earlier)} in an earlier build of this "
+                f"search, and with {_settings_text(settings)} in this one (settings that depend on another "
+                f"hyperparameter?); KerasTuner keeps the first declaration for every trial. Declare each in a "
+                f"conditional scope of its own (with hp.conditional_scope('optimizer', ['sgd']): "
+                f"learning_rate(hp, ...)), or give each its own name."
+            )
     first = settings if building is None else building.declared_now.setdefault(name, settings)
     if existing is not None and (getattr(existing, "sampling", None) != "log" or existing.default != default
                                  or first != settings) and not (given and building.finder is None):

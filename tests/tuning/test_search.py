@@ -947,7 +947,9 @@ def test_a_rate_declared_again_with_another_default_in_a_later_build_is_still_an
     hypermodel, hp = tuning.LRHyperModel(build), keras_tuner.HyperParameters()
     hypermodel.build(hp)
     hp.values["optimizer"] = "sgd"
-    with pytest.raises(ValueError, match="already a hyperparameter of this search"):
+    # It stops the search (a FatalValueError): a plain ValueError failed each sgd trial, one at a time.
+    with pytest.raises(keras_tuner.errors.FatalValueError, match=r"default=0.001 in an earlier build of this search, "
+                                                                 r"and with .*default=0.01 in this one"):
         hypermodel.build(hp)
 
 

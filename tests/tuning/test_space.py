@@ -425,6 +425,29 @@ def test_a_rate_declared_twice_in_one_build_with_other_bounds_is_refused(other):
     assert same.build(hp) is not None and same.build(hp) is not None
 
 
+def test_a_rate_whose_settings_depend_on_another_hyperparameter_stops_the_search():
+    # Without a conditional scope, an SGD's wider bounds were silently the first build's (an Adam's) for every
+    # trial; another default failed each SGD trial, one at a time.
+    def build(hp):
+        optimizer = hp.Choice("optimizer", ["adam", "sgd"])
+        return tiny(tuning.learning_rate(hp, max_value=1e-2 if optimizer == "adam" else 1.0))
+
+    hypermodel = tuning.LRHyperModel(build)
+    hp = keras_tuner.HyperParameters()
+    assert hypermodel.build(hp) is not None
+    hp.values["optimizer"] = "sgd"
+    with pytest.raises(keras_tuner.errors.FatalValueError,
+                       match=r"learning_rate: 'learning_rate' was declared with min_value=1e-05, max_value=0.01, "
+                             r"step=None, default=0.001 in an earlier build of this search, and with min_value=1e-05, "
+                             r"max_value=1, .* in this one .*hp.conditional_scope"):
+        hypermodel.build(hp)
+    # A new search with the hypermodel declares its rate anew.
+    fresh = keras_tuner.HyperParameters()
+    hypermodel.declare_hyperparameters(fresh)
+    fresh.Choice("optimizer", ["sgd", "adam"])
+    assert hypermodel.build(fresh) is not None
+
+
 def test_a_rate_is_declared_again_over_a_narrowed_space_and_once_per_scope():
     # build_model(best_hp) after a search whose range test narrowed the saved bounds.
     hp = keras_tuner.HyperParameters()
