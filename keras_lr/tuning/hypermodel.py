@@ -92,6 +92,8 @@ class LRHyperModel(keras_tuner.HyperModel):
             search (retraining the best trial) runs no test; a new search
             with the same hypermodel (a tuner made without reloading a
             project) runs its own, a resumed one keeps its saved bounds.
+            (KerasTuner saves a search as each trial ends: one interrupted
+            in its first trial starts again, the range test with it.)
             Either needs
             `build_model` to call `keras_lr.tuning.learning_rate(hp)`.
         name: String or None, the hypermodel's name.
