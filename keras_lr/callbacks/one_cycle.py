@@ -135,5 +135,23 @@ class OneCycle(ScheduleCallback):
             self._last_inferred = self._inferred
         super().on_epoch_begin(epoch, logs)
 
+    def on_train_end(self, logs=None):
+        session = self._session
+        if (self._inferred is not None and session is not None and session.offset is not None
+                and not getattr(self.model, "stop_training", False)):
+            # Every epoch ran (no callback stopped the fit), yet fewer steps than epochs x steps: arrays with a
+            # steps_per_epoch that their batches cannot fill every epoch. Keras warns that the input ran out; the
+            # cycle, sized to the steps asked, ended partway, at a rate far above its final one.
+            ran = session.iteration - session.offset
+            if 0 < ran < self._inferred:
+                _warnings.warn(
+                    f"OneCycle: the fit ran {ran} of the {self._inferred} steps the cycle was sized to "
+                    f"({self.params['epochs']} epochs of {self._steps_per_epoch()}): its data ran out before "
+                    f"(Keras warns of that), so training ended at a rate of {self.rate_at(ran - 1):.3g}, not the "
+                    f"cycle's final {self._active_schedule.final_lr:.3g}. Pass fit data enough for every epoch "
+                    f"(a steps_per_epoch its batches fill each epoch, or a repeated dataset), or total_steps={ran}."
+                )
+        super().on_train_end(logs)
+
     def get_config(self):
         return {"total_steps": self.total_steps, "verbose": self.verbose, **self.schedule_kwargs}

@@ -16,6 +16,7 @@ from tests.callbacks.helpers import (
     adam_bias_trajectory,
     bias_data,
     bias_model,
+    Recorder,
     fit,
     sgd_bias_trajectory,
 )
@@ -488,3 +489,35 @@ def test_numpy_scalars_are_taken_as_python_ones():
         config = callback.get_config()
         assert not [name for name, value in config.items() if isinstance(value, np.generic)], config
         json.dumps(keras.saving.serialize_keras_object(callback))
+
+
+class _StopAfterFirstEpoch(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.stop_training = True
+
+
+def test_one_cycle_says_when_the_data_ran_out_before_the_cycle_ended():
+    # Arrays of 10 batches with steps_per_epoch=4 for 3 epochs: Keras runs 4, 4 and 2 steps (warning that the input
+    # ran out), and the cycle, sized to 12, ended at 0.013 where it anneals to 4e-7, with no word from keras_lr.
+    model = bias_model(keras.optimizers.SGD(0.5))
+    x, y = bias_data()
+    recorder = Recorder()
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        model.fit(x, y, batch_size=4, steps_per_epoch=4, epochs=3, verbose=0, shuffle=False,
+                  callbacks=[keras_lr.OneCycle(0.1, base_momentum=None), recorder])
+    ours = [str(w.message) for w in record if str(w.message).startswith("OneCycle:")]
+    assert len(recorder.bias) == 10  # (as Keras runs it: its epoch iterator does not refill arrays within a fit)
+    # The optimizer's counter: Keras 3.3 on TensorFlow counts one more, a call that found no data.
+    ran = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+    rate = evaluate_schedule(OneCycleSchedule(0.1, 12, base_momentum=None), [ran - 1])[0]
+    assert ran in (10, 11) and ours == [
+        f"OneCycle: the fit ran {ran} of the 12 steps the cycle was sized to (3 epochs of 4): its data ran out "
+        f"before (Keras warns of that), so training ended at a rate of {rate:.3g}, not the cycle's final 4e-07. "
+        f"Pass fit data enough for every epoch (a steps_per_epoch its batches fill each epoch, or a repeated "
+        f"dataset), or total_steps={ran}."]
+    # A fit a callback stopped (EarlyStopping, say) ended as asked: nothing to say.
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        fit(bias_model(keras.optimizers.SGD(0.5)), [keras_lr.OneCycle(0.1, base_momentum=None), _StopAfterFirstEpoch()])
+    assert not [w for w in record if str(w.message).startswith("OneCycle:")]
