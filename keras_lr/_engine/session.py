@@ -401,6 +401,7 @@ class FitSession:
         self.schedule = None
         self.schedule_owner = None
         self.offset = None  # absolute iteration - the schedule's step; set at the first epoch
+        self.epoch_offset = self.epoch_first_step = None  # this epoch's (see epoch_begin)
         self.fit_schedule = None
         self.binding = None
         self.multipliers = Multipliers()
@@ -557,18 +558,31 @@ class FitSession:
         self.epoch, self.done, self._skipped = epoch, 0, 0
         if self.start_iteration is None:
             self._put_in(epoch)
+        # The epoch's first step as the schedule counts it, and the offset it ran with (`epoch_end` may move it).
+        self.epoch_offset = self.offset
+        self.epoch_first_step = None if self.offset is None else self.epoch_start - self.offset
 
     def epoch_end(self):
         """At an epoch's end: the steps it ran, from the device's counter.
 
-        It can be more than the batch hooks counted (an epoch of unknown length
-        runs a last step with no hook) or fewer (a `LossScaleOptimizer` skips a
+        It can be more than the batch hooks counted (TensorFlow without XLA
+        ends an epoch of unknown length with a call that finds no batch and
+        counts a step; the schedule's offset holds its place) or fewer (a `LossScaleOptimizer` skips a
         step whose gradients overflowed, and its counter stays: the schedule
         did not move either).
         """
         counted = self.done  # what the batch hooks counted (the members after the first see the counter's)
         self.done = int(self._counter.numpy()) - self.epoch_start
         self._skipped = 0
+        if (self.done == counted + 1 and counted and self.steps is None and self.fit_schedule is not None
+                and self.schedule is not None and not self._skips_steps
+                and getattr(self.model, "steps_per_execution", 1) == 1):
+            # TensorFlow without XLA ends each pass over data of unknown length (a filter, from_generator,
+            # TFRecordDataset) with a call that finds no batch: it trains nothing but counts a step. The schedule
+            # holds its place, as Keras's own would not: the cycle moved a step on at each epoch's end and
+            # reached its final rate that many steps early.
+            self.offset += 1
+            self.fit_schedule.offset.assign(self.offset)
         if counted and not self.done and not self._warned_still and not self._skips_steps and self.model.trainable_variables:
             # (A model with nothing to train: Keras warns of that itself.)
             # Keras's DCGAN example compiles without an optimizer and steps its own two: model.optimizer is

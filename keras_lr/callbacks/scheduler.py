@@ -76,9 +76,10 @@ class ScheduleCallback(EngineCallback):
 
     def _at_epoch_end(self, epoch, logs):
         session = self._session
-        first, last = session.epoch_start - session.offset, session.iteration - session.offset - 1
-        if last >= first:
-            self._epoch_steps.append((epoch, first, last))
+        # (Its first step as it began: a replay step moves epoch_start on; a call that found no batch, the offset.)
+        first, last = session.epoch_first_step, session.iteration - session.offset - 1
+        if first is not None and last >= first:
+            self._epoch_steps.append((epoch, first, last, session.epoch_offset))
 
     def rate_at(self, step):
         """The learning rate this fit's schedule gives at (fit-relative) ``step``.
@@ -121,17 +122,18 @@ class ScheduleCallback(EngineCallback):
         """
         import pandas as pd
 
-        epochs, steps = [], []
-        for epoch, first, last in self._epoch_steps:
+        epochs, steps, offsets = [], [], []
+        for epoch, first, last, offset in self._epoch_steps:
             epochs.append(np.full(last - first + 1, epoch))
             steps.append(np.arange(first, last + 1))
+            offsets.append(np.full(last - first + 1, offset))
         epochs = np.concatenate(epochs) if epochs else np.zeros((0,), dtype=int)
         steps = np.concatenate(steps) if steps else np.zeros((0,), dtype=int)
         frame = pd.DataFrame({"epoch": epochs, "step": steps})
         if self._active_schedule is not None:
             rates = evaluate_schedule(self._active_schedule, steps)
             if self._session is not None and len(steps):
-                rates = rates * self._session.multipliers.at_many(steps + self._session.offset)
+                rates = rates * self._session.multipliers.at_many(steps + np.concatenate(offsets))
             frame["learning_rate"] = rates
             momentum = evaluate_momentum(self._active_schedule, steps)
             if momentum is not None and self._session is not None and self._session.cycles_momentum:

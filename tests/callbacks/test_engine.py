@@ -983,7 +983,8 @@ def test_a_replay_step_in_the_middle_of_an_epoch_moves_the_logged_rates_with_it(
     # ReduceLROnPlateau's events) until the epoch's end.
     model = bias_model(keras.optimizers.SGD(0.5))
     x, y = bias_data(4)
-    history, recorder = fit(model, [keras_lr.OneCycle(0.1, base_momentum=None), _ReplayAt(3, (x, y))], epochs=2)
+    ours = keras_lr.OneCycle(0.1, base_momentum=None)
+    history, recorder = fit(model, [ours, _ReplayAt(3, (x, y))], epochs=2)
     one_cycle = evaluate_schedule(OneCycleSchedule(0.1, 2 * STEPS, base_momentum=None), range(2 * STEPS + 1))
     logged = np.asarray(recorder.batch_rates, dtype=float)
     # Batch 3's log was written before the replay; the fit's step of batch 4 was the counter's fifth (index 5).
@@ -991,6 +992,7 @@ def test_a_replay_step_in_the_middle_of_an_epoch_moves_the_logged_rates_with_it(
     np.testing.assert_allclose(logged[4:], one_cycle[5:], rtol=1e-5)
     np.testing.assert_allclose(history.history["learning_rate"], [one_cycle[STEPS], one_cycle[2 * STEPS]],
                                rtol=1e-5)
+    assert list(ours.history_frame().step) == list(range(2 * STEPS + 1))  # the replay step's among them
 
 
 def test_lr_find_from_a_callback_of_the_models_own_keras_lr_fit_is_refused():
@@ -1147,3 +1149,31 @@ def test_a_train_function_made_again_from_a_callback_of_a_running_fit_keeps_the_
                               _OnEpochEnd(lambda m: m.make_train_function(force=True))])
     one_cycle = evaluate_schedule(OneCycleSchedule(0.1, 3 * STEPS, base_momentum=None), range(3 * STEPS))
     np.testing.assert_allclose(applied_rates(recorder), one_cycle, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("adaptive", [False, True], ids=["alone", "with-a-cut"])
+def test_a_schedule_over_a_dataset_of_unknown_length_steps_once_a_batch(adaptive):
+    # TensorFlow's fit without XLA ends each pass over a dataset of unknown length (a filter, from_generator,
+    # TFRecordDataset) with a call that finds no batch, trains nothing and counts a step: the cycle moved one
+    # step on at each epoch's end, reached its final rate `epochs` steps early, and history_frame listed 33 steps
+    # for 30 batches.
+    import tensorflow as tf
+
+    x, y = bias_data()
+    data = tf.data.Dataset.from_tensor_slices((x, y)).filter(lambda *_: True).batch(4)
+    model = bias_model(keras.optimizers.SGD(0.5))
+    model.compile(model.optimizer, model.loss, jit_compile=False)
+    ours = keras_lr.OneCycle(0.1, total_steps=3 * STEPS, base_momentum=None)
+    callbacks = [ours, keras_lr.ReduceLROnPlateau(monitor="loss", mode="max", patience=0, factor=0.5)] if adaptive \
+        else [ours]
+    recorder = fit(model, [], epochs=0)[1]  # (a Recorder of this model)
+    model.fit(data, epochs=3, verbose=0, callbacks=[*callbacks, recorder])
+    one_cycle = evaluate_schedule(OneCycleSchedule(0.1, 3 * STEPS, base_momentum=None), range(3 * STEPS))
+    applied = -np.diff([0.0, *recorder.bias])
+    # (The loss, the bias, falls every step: "max" cuts it at the second epoch's end, for the third.)
+    expected = one_cycle * (np.repeat([1.0, 1.0, 0.5], STEPS) if adaptive else 1.0)
+    np.testing.assert_allclose(applied, expected, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(recorder.batch_rates, expected, rtol=1e-4, atol=1e-7)
+    frame = ours.history_frame()
+    assert list(frame.step) == list(range(3 * STEPS))
+    np.testing.assert_allclose(frame.learning_rate, expected, rtol=1e-4, atol=1e-7)

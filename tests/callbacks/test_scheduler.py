@@ -259,9 +259,9 @@ def test_total_steps_cannot_be_inferred_from_a_generator():
     callback = keras_lr.OneCycle(0.1, total_steps=6, base_momentum=None)
     _fit_unknown_length(model, callback)
     frame = callback.history_frame()
-    steps = int(model.optimizer.iterations.numpy())
-    assert len(frame) == steps >= 6
-    expected = evaluate_schedule(OneCycleSchedule(0.1, 6, base_momentum=None), range(steps))
+    # The six batches trained (TensorFlow without XLA counts a seventh step: a last call that found no batch).
+    assert len(frame) == 6 and int(model.optimizer.iterations.numpy()) in (6, 7)
+    expected = evaluate_schedule(OneCycleSchedule(0.1, 6, base_momentum=None), range(6))
     np.testing.assert_allclose(frame.learning_rate, expected, rtol=1e-6)
     assert float(model.layers[-1].bias.numpy()[0]) == pytest.approx(-expected.sum(), rel=1e-5)
 
