@@ -62,12 +62,16 @@ def check_schedule(owner, name, schedule):
             f"step or a number; received {name}={schedule!r}"
         )
     if isinstance(schedule, numbers.Real):
-        if not np.isfinite(schedule) or schedule < 0:
+        try:
+            value = float(schedule)  # (a Fraction, a Decimal, an int beyond float64: np.isfinite took none)
+        except OverflowError:
+            value = float("inf")
+        if not np.isfinite(value) or value < 0:
             raise ValueError(
                 f"{owner}: a constant {name} must be a finite number >= 0; "
                 f"received {name}={schedule!r}"
             )
-        return float(schedule)
+        return value
     if isinstance(schedule, LearningRateSchedule):
         held = _result_inside(schedule)
         if held is not None:
@@ -78,6 +82,11 @@ def check_schedule(owner, name, schedule):
                 f"where a rate is wanted{v.result_hint(held[1])}"
             )
         return schedule
+    if isinstance(schedule, type):
+        raise ValueError(
+            f"{owner}: {name} must be a LearningRateSchedule instance, a callable of the step or a number; "
+            f"received the class {schedule.__name__}: make one, e.g. {schedule.__name__}(...)"
+        )
     if callable(schedule):
         _check_takes_the_step(owner, name, schedule)
         return schedule

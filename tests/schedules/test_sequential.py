@@ -118,6 +118,11 @@ def test_warmup_stable_decay_without_warmup_or_stable_phase():
         (lambda: Sequential([0.1, -0.2], [3]), r"Sequential: a constant schedules\[1\]"),
         (lambda: Warmup(0.1, 0), "Warmup: warmup_steps"),
         (lambda: Warmup(None, 10), "Warmup: schedule"),
+        # A class where an instance is wanted was described as Keras's LearningRateScheduler (epoch, lr) function.
+        (lambda: Warmup(keras.optimizers.schedules.CosineDecay, 10),
+         r"Warmup: schedule must be a LearningRateSchedule instance.*received the class CosineDecay: make one"),
+        (lambda: Sequential([0.1, OneCycle], [5]), r"Sequential: schedules\[1\] .*received the class OneCycle"),
+        (lambda: Sequential([0.1, 10**400], [5]), r"Sequential: a constant schedules\[1\] must be a finite number"),
         (lambda: Warmup(0.1, 10, initial_learning_rate=-1), "Warmup: initial_learning_rate"),
         (lambda: WarmupStableDecay(0, 1, 1, 1), "WarmupStableDecay: peak_lr"),
         (lambda: WarmupStableDecay(0.1, -1, 1, 1), "WarmupStableDecay: warmup_steps"),
@@ -130,6 +135,13 @@ def test_warmup_stable_decay_without_warmup_or_stable_phase():
 def test_bad_arguments_name_the_argument(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_a_constant_may_be_any_real_number():
+    # A Fraction failed in numpy's isfinite with a TypeError naming neither the schedule nor its argument.
+    import fractions
+
+    assert Warmup(fractions.Fraction(1, 10), 10).schedule == 0.1
 
 
 def test_a_keras_schedule_with_a_cond_is_evaluated_at_a_fits_steps_in_seconds():
