@@ -219,6 +219,13 @@ def close_interrupted(model):
         make.session.abandon()
 
 
+def _makes_empty_calls(model):
+    """Whether fit may end a pass over data of unknown length with a call that finds no batch and counts a step:
+    TensorFlow's traced step without XLA (eagerly, or compiled by XLA, and on the other backends, it does not)."""
+    return (keras.backend.backend() == "tensorflow" and not getattr(model, "run_eagerly", False)
+            and getattr(model, "jit_compile", False) is not True and getattr(model, "steps_per_execution", 1) == 1)
+
+
 class _OnNextFit:
     """The model's `make_train_function` while a session's schedule is in.
 
@@ -575,12 +582,12 @@ class FitSession:
         self.done = int(self._counter.numpy()) - self.epoch_start
         self._skipped = 0
         if (self.done == counted + 1 and counted and self.steps is None and self.fit_schedule is not None
-                and self.schedule is not None and not self._skips_steps
-                and getattr(self.model, "steps_per_execution", 1) == 1):
+                and self.schedule is not None and not self._skips_steps and _makes_empty_calls(self.model)):
             # TensorFlow without XLA ends each pass over data of unknown length (a filter, from_generator,
             # TFRecordDataset) with a call that finds no batch: it trains nothing but counts a step. The schedule
             # holds its place, as Keras's own would not: the cycle moved a step on at each epoch's end and
-            # reached its final rate that many steps early.
+            # reached its final rate that many steps early. (Keras 3.3 makes one with steps_per_execution > 1
+            # too, its hooks then counting otherwise: not read there.)
             self.offset += 1
             self.fit_schedule.offset.assign(self.offset)
         if counted and not self.done and not self._warned_still and not self._skips_steps and self.model.trainable_variables:

@@ -137,8 +137,9 @@ class OneCycle(ScheduleCallback):
 
     def on_train_end(self, logs=None):
         session = self._session
+        # (Not with a LossScaleOptimizer: the steps it skipped are not on the counter.)
         if (self._inferred is not None and session is not None and session.offset is not None
-                and not getattr(self.model, "stop_training", False)):
+                and not session._skips_steps and not getattr(self.model, "stop_training", False)):
             # Every epoch ran (no callback stopped the fit), yet fewer steps than epochs x steps: arrays with a
             # steps_per_epoch that their batches cannot fill every epoch. Keras warns that the input ran out; the
             # cycle, sized to the steps asked, ended partway, at a rate far above its final one.

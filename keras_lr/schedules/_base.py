@@ -63,7 +63,7 @@ def check_schedule(owner, name, schedule):
         )
     if isinstance(schedule, numbers.Real):
         try:
-            value = float(schedule)  # (a Fraction, a Decimal, an int beyond float64: np.isfinite took none)
+            value = float(schedule)  # (a Fraction, an int beyond float64: np.isfinite took neither)
         except OverflowError:
             value = float("inf")
         if not np.isfinite(value) or value < 0:

@@ -108,19 +108,22 @@ def learning_rate(hp, name="learning_rate", min_value=1e-5, max_value=1.0, defau
     # Within an LRHyperModel's build, a second call of this build is compared with its first. The space's own
     # bounds are no guide: a range test narrows them (build_model(best_hp) after a search with finder=), and
     # KerasTuner keeps one hyperparameter per name and condition (a rate per optimizer, each in its scope).
+    # The conditional scope it is declared in: one name may be a rate per optimizer, each with its bounds.
+    scope = [[condition.name, list(condition.values)]
+             for condition in getattr(hp, "_conditions", []) if hasattr(condition, "values")]
     if building is not None and name not in building.declared_now:
         # Its first call in this build, compared with the first build's in the same conditional scope: bounds
         # that depend on another hyperparameter (an SGD's wider than an Adam's) were silently the first build's
         # for every trial, and another default failed each trial that declared it.
-        scope = repr([[c.name, list(c.values)] for c in getattr(hp, "_conditions", []) if hasattr(c, "values")])
-        earlier = building.declared_first.setdefault((name, scope), settings)
+        earlier = building.declared_first.setdefault((name, repr(scope)), settings)
         if earlier != settings:
             raise keras_tuner.errors.FatalValueError(
                 f"{owner}: {name!r} was declared with {_settings_text(earlier)} in an earlier build of this "
                 f"search, and with {_settings_text(settings)} in this one (settings that depend on another "
                 f"hyperparameter?); KerasTuner keeps the first declaration for every trial. Declare each in a "
                 f"conditional scope of its own (with hp.conditional_scope('optimizer', ['sgd']): "
-                f"learning_rate(hp, ...)), or give each its own name."
+                f"learning_rate(hp, ...)), or give each its own name. (A hypermodel reused to resume another "
+                f"search with KerasTuner's own tuner: make a new one for it.)"
             )
     first = settings if building is None else building.declared_now.setdefault(name, settings)
     if existing is not None and (getattr(existing, "sampling", None) != "log" or existing.default != default
@@ -156,9 +159,7 @@ def learning_rate(hp, name="learning_rate", min_value=1e-5, max_value=1.0, defau
                 f"per optimizer, each with its own finder, or search without finder=."
             )
         building.rate_name, building.declared_bounds = name, (min_value, max_value)
-        # The conditional scope it is declared in: one name may be a rate per optimizer, each with its bounds.
-        building.rate_scope = [[condition.name, list(condition.values)]
-                               for condition in getattr(hp, "_conditions", []) if hasattr(condition, "values")]
+        building.rate_scope = scope
         if building.bounds is not None:  # a range test's, where they overlap the bounds declared here
             low, high = max(min_value, building.bounds[0]), min(max_value, building.bounds[1])
             if low < high:

@@ -85,6 +85,13 @@ class _Search(keras_tuner.Tuner):
         if _kerastuner.is_chief():
             local.announce_project_dir(self.project_dir)
 
+    def reload(self):
+        # A resumed search: its builds declare its rate as saved, whatever another search with this hypermodel
+        # declared (KerasTuner calls declare_hyperparameters, which starts that record afresh, for new ones only).
+        if hasattr(self.hypermodel, "declared_first"):
+            self.hypermodel.declared_first = {}
+        super().reload()
+
     def search(self, *fit_args, **fit_kwargs):
         if not _kerastuner.is_chief():
             return super().search(*fit_args, **fit_kwargs)

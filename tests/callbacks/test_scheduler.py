@@ -516,6 +516,17 @@ def test_one_cycle_says_when_the_data_ran_out_before_the_cycle_ended():
         f"before (Keras warns of that), so training ended at a rate of {rate:.3g}, not the cycle's final 4e-07. "
         f"Pass fit data enough for every epoch (a steps_per_epoch its batches fill each epoch, or a repeated "
         f"dataset), or total_steps={ran}."]
+    # A LossScaleOptimizer's skipped step is not on the counter: every batch ran, and nothing ran out.
+    x_big = x.copy()
+    x_big[0, 0] = 1e36  # the first batch's kernel gradient, scaled by 2**15, overflows: that step is skipped
+    scaled = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, kernel_initializer="zeros")])
+    scaled.compile(keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.5)), lambda t, p: keras.ops.mean(p))
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        scaled.fit(x_big, y, batch_size=4, epochs=3, verbose=0, shuffle=False,
+                   callbacks=[keras_lr.OneCycle(0.1, base_momentum=None)])
+    assert int(keras.ops.convert_to_numpy(scaled.optimizer.iterations)) < 30
+    assert not [w for w in record if str(w.message).startswith("OneCycle:")]
     # A fit a callback stopped (EarlyStopping, say) ended as asked: nothing to say.
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")

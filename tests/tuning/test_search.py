@@ -953,6 +953,26 @@ def test_a_rate_declared_again_with_another_default_in_a_later_build_is_still_an
         hypermodel.build(hp)
 
 
+@search_bookkeeping
+def test_a_hypermodel_reused_to_resume_another_search_declares_its_rate_as_that_search_saved_it(tmp_path):
+    # The record of the first build's settings outlived the search that made them: resuming a search saved with
+    # other bounds stopped at its first build, "declared ... in an earlier build of this search".
+    bounds = {"max_value": 1.0}
+
+    def build(hp):
+        return build_digits(hp, **bounds)
+
+    search_digits(make(tuning.RandomSearch, tuning.LRHyperModel(build), tmp_path / "b", max_trials=1), epochs=1)
+    hypermodel = tuning.LRHyperModel(build)
+    bounds["max_value"] = 1e-2
+    search_digits(make(tuning.RandomSearch, hypermodel, tmp_path / "a", max_trials=1), epochs=1)
+    bounds["max_value"] = 1.0
+    resumed = tuning.RandomSearch(hypermodel, objective="val_accuracy", directory=str(tmp_path / "b"),
+                                  project_name="search", overwrite=False, max_trials=2)
+    search_digits(resumed, epochs=1)
+    assert list(tuning.results_frame(resumed).status) == ["completed"] * 2
+
+
 def test_a_search_of_the_schedule_alone_may_take_the_tuners_optimizer(tmp_path):
     # The rate is not tuned (build_model compiles a fixed one, with a warning): KerasTuner's optimizer= gives it.
     def build(hp):
