@@ -210,6 +210,13 @@ def _config_is_whole(chain):
         optimizers.is_variable(rate) or isinstance(rate, keras.optimizers.schedules.LearningRateSchedule))
 
 
+def _cardinality(dataset):
+    """A tf.data dataset's number of batches (-1 endless, -2 unknown): a method, a property on a
+    `tf.distribute` dataset (which failed with "'numpy.int64' object is not callable")."""
+    cardinality = dataset.cardinality
+    return int(cardinality() if callable(cardinality) else cardinality)
+
+
 def _is_generator(x):
     """A Python iterator that fit cannot restart (a generator, an iterator)."""
     return hasattr(x, "__next__") and not isinstance(x, keras.utils.PyDataset)
@@ -277,13 +284,13 @@ def _fit_arguments(x, y, batch_size, num_steps, sample_weight=None, class_weight
     if _is_generator(x):  # already cycled by lr_find, so a second test reads on
         return dict(x=x, steps_per_epoch=num_steps, epochs=epochs, shuffle=False, **weights)
     if _is_tf_dataset(x):
-        if int(x.cardinality()) == -2:
+        if _cardinality(x) == -2 and hasattr(x, "repeat"):
             # Of unknown length (a filter, from_generator, TFRecordDataset): fit under TensorFlow without XLA
             # ends each pass over it with a call that trains nothing but counts a step, so the rates ran ahead
             # of the losses recorded with them by a step a pass (its peak 3.4x low on ten batches). Repeated, it
             # is one endless pass. (An empty one ends at once, repeated too.)
             x = x.repeat()
-        if int(x.cardinality()) == -1:  # infinite: one epoch of num_steps
+        if _cardinality(x) == -1:  # infinite: one epoch of num_steps
             return dict(x=x, steps_per_epoch=num_steps, epochs=epochs, shuffle=False, **weights)
         return dict(x=x, epochs=num_steps, shuffle=False, **weights)
     if _is_batches(x):
@@ -481,7 +488,7 @@ def lr_find(
     if _is_tf_dataset(x):
         _check_targets(owner, x, model)
         _check_batched(owner, x, model)
-        if int(x.cardinality()) == 0:
+        if _cardinality(x) == 0:
             raise ValueError(f"{owner}: x, a {type(x).__name__}, is empty: nothing to train on.")
     if _is_tf_dataset(validation_data):  # before any step, as for x (Keras's shape error came after the first)
         _check_batched(owner, validation_data, model, name="validation_data")

@@ -461,6 +461,16 @@ def test_each_loss_is_paired_with_the_rate_its_step_trained_at_over_cycled_data(
     assert float(model.layers[0].kernel.numpy()[0, 0]) == 0.0  # restored
 
 
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="a tf.distribute dataset goes to TensorFlow's fit")
+def test_a_tf_distribute_dataset():
+    # Its cardinality is a property, not a method: "'numpy.int64' object is not callable".
+    x, y = regression_data(64)
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    data = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices((x, y)).batch(16))
+    result = keras_lr.lr_find(model_with(keras.optimizers.SGD()), data, num_steps=12, retry=False, verbose=0)
+    assert len(result.frame) == 12
+
+
 def test_validation_mode():
     x, y = regression_data()
     model = model_with(keras.optimizers.SGD())
