@@ -821,6 +821,7 @@ def report_epoch(tuner, trial, model, epoch, logs, epochs=None):
     answer = send(tuner.oracle, trial, metrics, step=epoch)
     if getattr(answer, "status", None) == STOPPED:
         model.stop_training = True
+        tuner._stopped_trial = trial.trial_id  # its later executions do not run
 
 
 def _is_number(value):

@@ -112,7 +112,15 @@ class _Search(keras_tuner.Tuner):
         if not any(isinstance(c, _kerastuner.ObjectiveCheck) for c in callbacks):
             callbacks.append(_kerastuner.ObjectiveCheck(self.oracle.objective))
         callbacks.append(_kerastuner.FitLength(self))  # the fit's epochs: its last is not pruned
-        return super().run_trial(trial, *args, callbacks=callbacks, **kwargs)
+        results = super().run_trial(trial, *args, callbacks=callbacks, **kwargs)
+        return [result for result in results if result is not None] if isinstance(results, list) else results
+
+    def _build_and_fit_model(self, trial, *args, **kwargs):
+        if getattr(self, "_stopped_trial", None) == trial.trial_id:
+            # Stopped (pruned) in an earlier execution: each later one ran an epoch before the oracle said so
+            # again, and its score was averaged into the trial's.
+            return None
+        return super()._build_and_fit_model(trial, *args, **kwargs)
 
     def pre_create_trial(self):
         super().pre_create_trial()
@@ -123,6 +131,7 @@ class _Search(keras_tuner.Tuner):
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
         self._fit_epochs = None  # until its fit begins (a run_trial of your own may not say)
+        self._stopped_trial = None  # the trial, once the oracle stopped it (`_kerastuner.report_epoch`)
         self._waiting = False
         self._stop_heartbeat()
         if _kerastuner.local_oracle(self) is None:  # a worker: tell the chief it is alive

@@ -301,6 +301,30 @@ def test_with_several_executions_a_pruner_sees_the_curve_up_to_the_epoch_reporte
 
 
 @search_bookkeeping
+def test_a_trial_pruned_in_one_execution_runs_no_more(tmp_path):
+    # Each later execution ran an epoch before the oracle answered "stopped" again, and its score was averaged
+    # into the trial's.
+    fits = []
+
+    class CountFits(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            fits.append(0)
+
+        def on_epoch_end(self, epoch, logs=None):
+            fits[-1] += 1
+
+    tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build_digits), tmp_path, max_trials=2,
+                 executions_per_trial=3, pruning=PruneAfterFirstEpoch())
+    search_digits(tuner, epochs=3, callbacks=[CountFits()])
+    assert fits == [3, 3, 3, 1]  # the defaults trial's three executions, then the pruned one's first epoch
+    frame = tuning.results_frame(tuner).set_index("trial_id")
+    pruned = frame[frame.status == "pruned"].iloc[0]
+    curves = tuning.history_frame(tuner)
+    first_epoch = curves[(curves.trial_id == pruned.name) & (curves.metric == "objective")].value.iloc[0]
+    assert pruned.score == pytest.approx(first_epoch)
+
+
+@search_bookkeeping
 def test_the_median_pruner_in_a_search(tmp_path):
     pruner = tuning.MedianPruner(warmup_epochs=0, min_trials=1)
     tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build_digits, schedules=("constant",)), tmp_path,
