@@ -405,28 +405,35 @@ def test_recorded_losses_are_each_batchs_loss():
     np.testing.assert_allclose(result.frame.loss, per_batch, rtol=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["numpy", "dataset", "infinite dataset", "pydataset", "generator"])
-def test_input_types_and_short_data_is_cycled(kind):
-    x, y = regression_data(64)  # 4 batches of 16, for a 12-step test
+def four_batches(kind, x, y):
+    """``x`` and ``y`` as lr_find's data of the ``kind`` named, in four batches."""
+    size = len(x) // 4
 
     class Batches(keras.utils.PyDataset):
         def __len__(self):
             return 4
 
         def __getitem__(self, index):
-            return x[index * 16 : (index + 1) * 16], y[index * 16 : (index + 1) * 16]
+            return x[index * size : (index + 1) * size], y[index * size : (index + 1) * size]
 
     def generator():
         for i in range(4):
-            yield x[i * 16 : (i + 1) * 16], y[i * 16 : (i + 1) * 16]
+            yield x[i * size : (i + 1) * size], y[i * size : (i + 1) * size]
 
-    data = {
-        "numpy": lambda: dict(x=x, y=y, batch_size=16),
-        "dataset": lambda: dict(x=tf.data.Dataset.from_tensor_slices((x, y)).batch(16)),
-        "infinite dataset": lambda: dict(x=tf.data.Dataset.from_tensor_slices((x, y)).batch(16).repeat()),
+    return {
+        "numpy": lambda: dict(x=x, y=y, batch_size=size),
+        "dataset": lambda: dict(x=tf.data.Dataset.from_tensor_slices((x, y)).batch(size)),
+        "dataset of unknown length": lambda: dict(
+            x=tf.data.Dataset.from_tensor_slices((x, y)).filter(lambda *_: True).batch(size)),
+        "infinite dataset": lambda: dict(x=tf.data.Dataset.from_tensor_slices((x, y)).batch(size).repeat()),
         "pydataset": lambda: dict(x=Batches()),
         "generator": lambda: dict(x=generator()),
     }[kind]()
+
+
+@pytest.mark.parametrize("kind", ["numpy", "dataset", "infinite dataset", "pydataset", "generator"])
+def test_input_types_and_short_data_is_cycled(kind):
+    data = four_batches(kind, *regression_data(64))  # 4 batches of 16, for a 12-step test
     model = model_with(keras.optimizers.SGD())
     result = keras_lr.lr_find(model, **data, start_lr=1e-4, end_lr=1e-2, num_steps=12, retry=False, verbose=0)
     assert len(result.frame) == 12
@@ -439,19 +446,7 @@ def test_each_loss_is_paired_with_the_rate_its_step_trained_at_over_cycled_data(
     # next row's is the rate row i trained at. Under TensorFlow (no XLA) fit ends each pass over a dataset of
     # unknown length (a filter, from_generator, TFRecordDataset) with a call that trains nothing but counts a
     # step: after k passes each loss was paired with the rate k steps before its own (the peak 3.4x low).
-    x, y = np.ones((40, 1), "float32"), np.zeros((40, 1), "float32")  # 4 batches of 10, for 20 steps
-
-    def generator():
-        for i in range(4):
-            yield x[i * 10 : (i + 1) * 10], y[i * 10 : (i + 1) * 10]
-
-    data = {
-        "numpy": lambda: dict(x=x, y=y, batch_size=10),
-        "dataset": lambda: dict(x=tf.data.Dataset.from_tensor_slices((x, y)).batch(10)),
-        "dataset of unknown length": lambda: dict(
-            x=tf.data.Dataset.from_tensor_slices((x, y)).filter(lambda *_: True).batch(10)),
-        "generator": lambda: dict(x=generator()),
-    }[kind]()
+    data = four_batches(kind, np.ones((40, 1), "float32"), np.zeros((40, 1), "float32"))  # for 20 steps
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")])
     model.compile(keras.optimizers.SGD(0.5), lambda y_true, y_pred: keras.ops.squeeze(y_pred, -1), jit_compile=False)
     result = keras_lr.lr_find(model, **data, start_lr=1e-3, end_lr=1e-1, num_steps=20, retry=False, verbose=0)
