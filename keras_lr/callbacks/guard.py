@@ -289,7 +289,12 @@ class DivergenceGuard(AdaptiveCallback):
     def _at_epoch_end(self, epoch, logs):
         # The last step of an epoch can leave non-finite weights with a finite loss.
         if not self.stopped and not weights_are_finite(self.model):
+            rollbacks = self._rollbacks
             self._recover("non-finite weights", finite=False)
+            if self._rollbacks != rollbacks and "loss" in logs:
+                # As the other checks at an epoch's end do: the callbacks after this one (EarlyStopping,
+                # ModelCheckpoint) got the mean over every step, the undone ones too, and took it for a best.
+                logs["loss"] = self._held_loss()
 
     def get_config(self):
         return {

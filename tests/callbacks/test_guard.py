@@ -401,3 +401,23 @@ def test_a_loss_that_blows_up_in_a_zigzag_is_caught_once_it_stays_high_for_a_win
     for loss in [1.0] * 5:  # judged against the good losses again, not the zigzag's
         driver.batch(loss)
     assert guard.recoveries == 1
+
+
+def test_a_rollback_at_an_epochs_end_writes_the_kept_steps_loss_into_its_logs():
+    # The last step's loss is finite (sqrt(|0|)) but its gradient NaN: the check at the epoch's end rolls back.
+    # History and EarlyStopping after the guard got the mean over every step, the undone one too, and took the
+    # epoch for a best.
+    def sqrt_loss(y_true, y_pred):
+        return keras.ops.mean(keras.ops.sqrt(keras.ops.abs(y_pred)))
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False,
+                                                                    kernel_initializer=keras.initializers.Constant(100.0))])
+    model.compile(keras.optimizers.SGD(0.1), loss=sqrt_loss)
+    x = np.ones((8, 1), "float32")
+    x[7] = 0.0
+    guard = keras_lr.DivergenceGuard(snapshot_every=2)
+    history = model.fit(x, np.zeros((8, 1)), batch_size=1, epochs=1, verbose=0, shuffle=False, callbacks=[guard])
+    assert list(guard.events_frame().reason) == ["non-finite weights; rolled back to step 6"]
+    # Step i's loss is the square root of the weight it began from (100 less 0.005 a step): steps 0 to 6 kept.
+    kept = np.sqrt(100.0 - 0.005 * np.arange(7))
+    assert history.history["loss"][0] == pytest.approx(kept.mean(), rel=1e-5)
