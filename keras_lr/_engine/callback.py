@@ -83,7 +83,9 @@ class EngineCallback(keras.callbacks.Callback):
 
     def __init__(self, verbose=0):
         super().__init__()
-        self.verbose = v.check_int(type(self).__name__, "verbose", verbose, low=0)
+        # (True or False, as Keras's own callbacks take it: 1 or 0)
+        self.verbose = int(verbose) if isinstance(verbose, bool) else v.check_int(
+            type(self).__name__, "verbose", verbose, low=0)
         self._reset()
 
     def _reset(self):

@@ -50,7 +50,9 @@ def resolve_mode(owner, monitor, mode):
 
     if name == "loss" or name.endswith("_loss") or named(_FALLING):
         return "min"
-    if "acc" in name or named(_RISING):
+    # An accuracy by Keras's names (accuracy, acc, sparse_categorical_accuracy, an output's digit_accuracy): not
+    # any name holding "acc" (val_inaccuracy, val_false_acceptance_rate rose as errors fell, and were cut).
+    if name in ("acc", "accuracy") or name.endswith(("_acc", "_accuracy")) or named(_RISING):
         return "max"
     # A misspelt metric would only show in the logs at the first epoch's end.
     known = ["loss", "accuracy", *_FALLING, *_RISING]

@@ -274,6 +274,9 @@ def test_deepcopy_and_config_round_trip():
         (dict(monitor="val_lossx"), r"cannot tell whether monitor='val_lossx' should fall or rise \(did you mean "
                                     r"'val_loss'\?\); pass mode"),
         (dict(monitor="acuracy"), r"monitor='acuracy' .*\(did you mean 'accuracy'\?\)"),
+        # Not an accuracy for holding "acc": these rise as the model gets worse, and were cut while improving.
+        (dict(monitor="val_inaccuracy"), r"cannot tell whether monitor='val_inaccuracy' should fall or rise"),
+        (dict(monitor="val_false_acceptance_rate"), r"cannot tell whether monitor='val_false_acceptance_rate'"),
         (dict(monitor=""), "monitor must be a non-empty string"),
     ],
 )
@@ -282,8 +285,15 @@ def test_bad_arguments(arguments, message):
         keras_lr.ReduceLROnPlateau(**arguments)
 
 
-def test_verbose_prints_one_line_per_change(capsys):
-    callback = keras_lr.ReduceLROnPlateau(factor=0.5, patience=0, verbose=1)
+@pytest.mark.parametrize("monitor", ["accuracy", "val_acc", "val_sparse_categorical_accuracy", "val_digit_accuracy",
+                                     "top_k_categorical_accuracy"])
+def test_auto_reads_keras_accuracies_as_rising(monitor):
+    assert keras_lr.ReduceLROnPlateau(monitor=monitor)._direction == "max"
+
+
+@pytest.mark.parametrize("verbose", [1, True])  # True, as Keras's own callbacks take it
+def test_verbose_prints_one_line_per_change(capsys, verbose):
+    callback = keras_lr.ReduceLROnPlateau(factor=0.5, patience=0, verbose=verbose)
     epoch_rates(callback, [1.0, 2.0, 3.0])
     lines = [line for line in capsys.readouterr().out.splitlines() if line]
     assert lines == [
