@@ -179,6 +179,19 @@ def check_built_for(model, owner):
             f"cannot take new weights. Compile with a new optimizer after changing trainable "
             f"(model.compile(keras.optimizers.Adam(...), ...))."
         )
+    fewer = held is not None and trainable < built_for and not hasattr(optimizer, "optimizers")
+    if fewer and keras.backend.backend() == "jax":
+        # JAX's stateless step takes the optimizer's variables for the weights it was built for, one to one: the
+        # fit failed at its first step ("corresponding 1:1"), and emptied the model's variables on its way out
+        # (predict, save and a fit after a recompile failed: the trained weights were lost).
+        frozen = [variable for variable in held if id(variable) not in trainable]
+        raise ValueError(
+            f"{owner}: the model's optimizer ({type(optimizer).__name__}) was built, by an earlier fit, for "
+            f"{len(built_for)} weights, and the model trains {len(trainable)} now ({len(frozen)} frozen since, such "
+            f"as {getattr(frozen[0], 'path', frozen[0].name)!r}); under JAX a Keras optimizer trains the weights "
+            f"it was built for only, and the fit would fail at its first step, losing the model's weights. Compile "
+            f"with a new optimizer after changing trainable (model.compile(keras.optimizers.Adam(...), ...))."
+        )
     compiled = getattr(model, "_compiled_trainable_state", None)
     if not compiled or model.__dict__.get("_keras_lr_trainable_warned") is compiled:
         return
