@@ -152,6 +152,9 @@ def check_built_for(model, owner):
     unfreezing a base with no compile since, or a recompile with that
     optimizer, fails at its first step ("Unknown variable"; under JAX a
     mismatch of counts, and the failed fit emptied the model's variables).
+    Under JAX also where it was built for more weights than the model
+    trains now (a layer frozen since): its step takes the optimizer's
+    variables one to one, and failed the same way.
 
     Else warns, once per compile, of layers whose `trainable` changed since
     the model was compiled. Keras applies `trainable` when it makes its train
