@@ -84,6 +84,13 @@ def check_int(owner, name, value, *, low=None):
     return int(value)
 
 
+def check_verbose(owner, value):
+    """Returns ``verbose`` as an int >= 0: True and False as Keras's fit and callbacks take them (1 and 0)."""
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    return check_int(owner, "verbose", value, low=0)
+
+
 def check_choice(owner, name, value, choices):
     """Returns ``value`` after checking it is one of ``choices``."""
     if not isinstance(value, str) or value not in choices:

@@ -83,9 +83,7 @@ class EngineCallback(keras.callbacks.Callback):
 
     def __init__(self, verbose=0):
         super().__init__()
-        # (True or False, as Keras's own callbacks take it: 1 or 0)
-        self.verbose = int(verbose) if isinstance(verbose, bool) else v.check_int(
-            type(self).__name__, "verbose", verbose, low=0)
+        self.verbose = v.check_verbose(type(self).__name__, verbose)
         self._reset()
 
     def _reset(self):

@@ -442,7 +442,7 @@ def lr_find(
     )
     if verbose == "auto":
         verbose = 1
-    verbose = v.check_int(owner, "verbose", verbose, low=0)
+    verbose = v.check_verbose(owner, verbose)
     if seed is not None:
         seed = v.check_int(owner, "seed", seed, low=0)
     retry = v.check_bool(owner, "retry", retry)

@@ -127,7 +127,7 @@ def run_local(script, workers=2, *, script_args=(), logs=None, port=None, restar
     start_timeout = v.check_number(owner, "start_timeout", start_timeout, low=0.0, low_open=True)
     if timeout is not None:
         timeout = v.check_number(owner, "timeout", timeout, low=0.0, low_open=True)
-    verbose = v.check_int(owner, "verbose", verbose, low=0)
+    verbose = v.check_verbose(owner, verbose)
     if logs is not None:
         if not isinstance(logs, (str, os.PathLike)):
             raise ValueError(f"{owner}: logs must be None or a folder's path; received logs={logs!r}")

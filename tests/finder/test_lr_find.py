@@ -552,10 +552,12 @@ def test_seed_makes_runs_identical():
     assert not first.frame.loss.equals(other.frame.loss)
 
 
-def test_progress_bar_at_verbose_1():
+@pytest.mark.parametrize("verbose", [1, True])  # True, as Keras's fit takes it
+def test_progress_bar_at_verbose_1(verbose):
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        keras_lr.lr_find(model_with(keras.optimizers.SGD()), *regression_data(), end_lr=0.01, num_steps=5, verbose=1)
+        keras_lr.lr_find(model_with(keras.optimizers.SGD()), *regression_data(), end_lr=0.01, num_steps=5,
+                         verbose=verbose)
     assert "5/5" in out.getvalue() and "learning_rate" in out.getvalue()
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
