@@ -7,7 +7,7 @@
 import numpy as np
 
 from keras_lr import _validation as v
-from keras_lr.finder.plot import finish
+from keras_lr.finder.plot import check_ax, check_save, finish
 from keras_lr.finder.plot import plot_range_test as plot_range_test
 from keras_lr.schedules import evaluate_momentum, evaluate_schedule
 from keras_lr.schedules._base import check_schedule
@@ -47,8 +47,9 @@ def plot_schedule(schedule, steps, ax=None, save=None):
             raise ValueError(f"plot_schedule: steps must be a non-empty 1-D sequence; received steps={steps!r}")
     else:
         steps = np.arange(v.check_int("plot_schedule", "steps", steps, low=1))
-    if ax is not None and not (hasattr(ax, "plot") and hasattr(ax, "figure")):
-        v._fail("plot_schedule", "ax", "a matplotlib Axes or None", ax)
+    check_ax("plot_schedule", ax)
+    check_save("plot_schedule", save)
+    own = ax is None
     rates = evaluate_schedule(schedule, steps)
     momenta = evaluate_momentum(schedule, steps)
     if ax is None:
@@ -63,7 +64,7 @@ def plot_schedule(schedule, steps, ax=None, save=None):
         twin = ax.twinx()
         twin.plot(steps, momenta, color="tab:orange", linestyle="--")
         twin.set_ylabel("momentum")
-    return finish(figure, save)
+    return finish(figure, save, own)
 
 
 def _title(schedule):

@@ -1,9 +1,13 @@
+import warnings
+
 import keras
 import matplotlib
 import numpy as np
 import pytest
 
 matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
 
 import keras_lr  # noqa: E402
 from keras_lr import plot_schedule  # noqa: E402
@@ -98,3 +102,50 @@ def test_plot_range_test_names_a_result_that_is_not_one():
     # None had failed with "'NoneType' object has no attribute 'frame'".
     with pytest.raises(ValueError, match=r"plot_range_test: result must be an LRFinderResult .*; received result=None"):
         keras_lr.plot_range_test(None)
+
+
+def _validation_result():
+    import pandas as pd
+
+    from keras_lr.finder import LRFinderResult
+
+    rates = np.logspace(-5, 0, 80)
+    rng = np.random.default_rng(0)
+    losses = 2 - 1.5 / (1 + np.exp(-(np.log10(rates) + 2.5) / 0.3)) + np.maximum(np.log10(rates) + 0.8, 0) * 20
+    frame = pd.DataFrame({"learning_rate": rates, "loss": losses + rng.normal(0, 0.1, 80),
+                          "val_loss": losses + rng.normal(0, 0.3, 80)})
+    return LRFinderResult(frame, warn=False)
+
+
+def test_a_validation_test_is_drawn_and_marked_on_the_smoothed_validation_loss():
+    # The suggestions read the smoothed validation loss, which was not drawn: the markers sat on the raw, noisy
+    # points (the valley 0.43 below the curve it was read from), and the solid line was the training loss's.
+    result = _validation_result()
+    ax = result.plot().axes[0]
+    lines = {line.get_label(): line for line in ax.lines}
+    smoothed = lines["smoothed validation loss"]
+    rates, curve = smoothed.get_xdata(), smoothed.get_ydata()
+    valley = lines[f"valley: {result.valley:.2g}"]
+    expected = np.interp(np.log(result.valley), np.log(rates), curve)
+    assert valley.get_ydata()[0] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (dict(ax="x"), r"ax must be a matplotlib Axes or None; received ax='x'"),
+    (dict(save=123), r"save must be None or a path \(a string or a pathlib.Path\); received save=123"),
+    (dict(suggestions="valley"), r"suggestions must be True or False; received suggestions='valley'"),
+])
+def test_plot_range_test_names_a_bad_argument(arguments, message):
+    with pytest.raises(ValueError, match="plot_range_test: " + message):
+        _validation_result().plot(**arguments)
+
+
+def test_drawing_on_a_figure_of_ones_own_keeps_its_layout():
+    # tight_layout() on the caller's figure switched off its constrained layout (with matplotlib's warning).
+    figure, axes = plt.subplots(1, 2, layout="constrained")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _validation_result().plot(ax=axes[0])
+        plot_schedule(CyclicLR(0.001, 0.01, step_size_up=10), 40, ax=axes[1])
+    assert figure.get_layout_engine() is not None
+    plt.close(figure)

@@ -1,5 +1,7 @@
 """The range test's figure. matplotlib is imported only when it is drawn."""
 
+import os
+
 import numpy as np
 
 from keras_lr import _validation as v
@@ -22,8 +24,10 @@ def _limits(curve, usable):
 def plot_range_test(result, ax=None, suggestions=True, save=None):
     """Plots a range test's loss against the learning rate (log scale).
 
-    The raw loss is drawn faint, the smoothed loss (or the validation loss)
-    solid, and each suggestion is marked on the curve, with the bounds of
+    The raw loss is drawn faint and the smoothed loss solid (from a test
+    on validation data, the validation loss too, raw and smoothed, which
+    the suggestions read), and each suggestion is marked on the curve it
+    was read from, with the bounds of
     `result.cyclic_bounds()` as a shaded band and the rate where the loss
     rose for good as a dotted line. The y-limits show the whole part of the
     curve the suggestions are read from (the divergent tail runs off the
@@ -43,10 +47,11 @@ def plot_range_test(result, ax=None, suggestions=True, save=None):
 
     Args:
         result: An `LRFinderResult`.
-        ax: A matplotlib Axes to draw on, or None for a new figure.
+        ax: A matplotlib Axes to draw on, or None for a new figure (whose
+            layout is made tight; a figure of yours keeps its own).
         suggestions: Bool. Whether to mark the suggestions.
         save: None, or a path to save the figure to (any format matplotlib
-            writes; the layout is made tight first).
+            writes).
 
     Returns:
         The matplotlib Figure (as `plot_schedule` and `plot_results`).
@@ -55,10 +60,15 @@ def plot_range_test(result, ax=None, suggestions=True, save=None):
 
     from keras_lr.finder.result import LRFinderResult
 
+    owner = "plot_range_test"
     if not isinstance(result, LRFinderResult):
-        v._fail("plot_range_test", "result", "an LRFinderResult (what keras_lr.lr_find returns)", result)
+        v._fail(owner, "result", "an LRFinderResult (what keras_lr.lr_find returns)", result)
+    check_ax(owner, ax)
+    suggestions = v.check_bool(owner, "suggestions", suggestions)
+    check_save(owner, save)
     frame = result.frame
-    if ax is None:
+    own = ax is None
+    if own:
         figure, ax = plt.subplots(figsize=(7, 4))
     else:
         figure = ax.figure
@@ -67,8 +77,11 @@ def plot_range_test(result, ax=None, suggestions=True, save=None):
     ax.plot(rates, frame["loss"].to_numpy(), color="tab:blue", alpha=0.3, label="loss")
     ax.plot(rates, curve, color="tab:blue", label="smoothed loss")
     if "val_loss" in frame:
-        curve = frame["val_loss"].to_numpy(dtype=np.float64)
-        ax.plot(rates, curve, color="tab:green", label="validation loss")
+        # What the suggestions read: the validation loss smoothed (its raw points drawn faint).
+        ax.plot(rates, frame["val_loss"].to_numpy(dtype=np.float64), color="tab:green", alpha=0.3,
+                label="validation loss")
+        curve = np.asarray(getattr(result, "_smoothed", frame["val_loss"]), dtype=np.float64)
+        ax.plot(rates, curve, color="tab:green", label="smoothed validation loss")
     usable = getattr(result, "usable", np.isfinite(curve))
     tested = rates[np.isfinite(rates) & (rates > 0)]
     if suggestions and tested.size:
@@ -99,12 +112,25 @@ def plot_range_test(result, ax=None, suggestions=True, save=None):
         title += " (unreliable: " + "; ".join(result.reasons) + ")"
     ax.set_title(title, fontsize=10, wrap=True)
     ax.legend(fontsize=8)
-    return finish(figure, save)
+    return finish(figure, save, own)
 
 
-def finish(figure, save):
-    """Makes ``figure``'s layout tight and saves it to ``save`` (a path, or None: not saved); returns it."""
-    figure.tight_layout()
+def check_ax(owner, ax):
+    if ax is not None and not (hasattr(ax, "plot") and hasattr(ax, "figure")):
+        v._fail(owner, "ax", "a matplotlib Axes or None", ax)
+
+
+def check_save(owner, save):
+    if save is not None and not isinstance(save, (str, os.PathLike)):
+        v._fail(owner, "save", "None or a path (a string or a pathlib.Path)", save)
+
+
+def finish(figure, save, own=True):
+    """Makes the layout of a figure of ours (``own``) tight, saves ``figure`` to ``save`` (a path, or None: not
+    saved); returns it. (A figure of the caller's, drawn on through ``ax``, keeps its layout: tight_layout
+    overrode its subplots_adjust and switched off a constrained layout.)"""
+    if own:
+        figure.tight_layout()
     if save is not None:
         figure.savefig(save, dpi=100, bbox_inches="tight")
     return figure

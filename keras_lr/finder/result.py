@@ -358,6 +358,7 @@ class LRFinderResult(Recommendation):
         else:  # beside the loss it smooths
             frame.insert(frame.columns.get_loc("loss") + 1, "smoothed_loss", shown)
         curve = np.where(usable.keep, smoothed, np.nan)
+        self._smoothed = smoothed  # of the column the suggestions read (the plot marks them on it)
         self.usable = usable.keep
         self.rise_lr = float(rates[usable.rise]) if usable.rise is not None else float("nan")
         self._flat = usable.flat  # no fall beyond the batches' noise: what lr_find says of a trained model's test

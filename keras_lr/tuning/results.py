@@ -224,8 +224,9 @@ def plot_results(tuner, rate=None, save=None):
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-    from keras_lr.finder.plot import finish
+    from keras_lr.finder.plot import check_save, finish
 
+    check_save("plot_results", save)
     frame = results_frame(tuner)
     if rate is None:
         rate = getattr(getattr(tuner, "hypermodel", None), "rate_name", None) or "learning_rate"
