@@ -366,7 +366,7 @@ class LRFinder(EngineCallback):
         if not math.isfinite(monitored):
             self._stopped_on_nan = True
             self._stop(f"the loss was {monitored} at learning rate {rate:.3g}")
-        elif self._diverged(smoothed):
+        elif self._diverged(smoothed) and step + 1 < self.num_steps:  # (at the last step, the test ran in full)
             rule = (f"{self.divergence_threshold:g} x its best ({self._best:.4g})" if self._best > 0 else
                     f"its best ({self._best:.4g}) by {self.divergence_threshold - 1:g} x its fall from the start")
             self._stop(f"the smoothed loss ({smoothed:.4g}) exceeded {rule} at learning rate {rate:.3g}")

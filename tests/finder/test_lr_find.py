@@ -466,6 +466,21 @@ def test_a_tf_distribute_dataset():
     assert len(result.frame) == 12
 
 
+def test_a_test_that_ran_every_step_did_not_stop_early():
+    # Its smoothed loss passed the divergence rule at the last step: it reported stopped_early ("the test ended
+    # before num_steps", which it had not), said "lr_find stopped early", and skipped the collapse check.
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(64, activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(keras.optimizers.Adam(), "sparse_categorical_crossentropy")
+    result = keras_lr.lr_find(model, (digits.data / 16.0).astype("float32"), digits.target, batch_size=32, seed=0,
+                              num_steps=20, retry=False, verbose=0)
+    assert len(result.frame) < 20 or result.stopped_early is None
+
+
 def test_validation_mode():
     x, y = regression_data()
     model = model_with(keras.optimizers.SGD())
