@@ -533,8 +533,9 @@ class LRFinderResult(Recommendation):
         """The peak `OneCycle(max_lr=result)` trains at (`suggestions.one_cycle_max_lr`).
 
         Not `suggestion` (the valley, for a constant or decaying rate): one
-        cycle spends few steps at its peak, so it takes a rate several times
-        higher. The rule is read from the curve alone; `one_cycle_max_lr_for`
+        cycle spends few steps at its peak, so it takes a higher rate, most
+        often several times the valley (on a short test, whose valley sits
+        near the rise, it can be lower). The rule is read from the curve alone; `one_cycle_max_lr_for`
         is what `OneCycle` asks when its fit begins, with the fit's steps.
         """
         return self._peak
