@@ -132,12 +132,21 @@ def test_a_validation_test_is_drawn_and_marked_on_the_smoothed_validation_loss()
 
 @pytest.mark.parametrize("arguments, message", [
     (dict(ax="x"), r"ax must be a matplotlib Axes or None; received ax='x'"),
-    (dict(save=123), r"save must be None or a path \(a string or a pathlib.Path\); received save=123"),
+    (dict(save=123), r"save must be None, a path \(a string or a pathlib.Path\) or a file object, as savefig "
+                     r"takes; received save=123"),
     (dict(suggestions="valley"), r"suggestions must be True or False; received suggestions='valley'"),
 ])
 def test_plot_range_test_names_a_bad_argument(arguments, message):
     with pytest.raises(ValueError, match="plot_range_test: " + message):
         _validation_result().plot(**arguments)
+
+
+def test_plot_range_test_saves_to_a_file_object_as_savefig_does():
+    import io
+
+    buffer = io.BytesIO()
+    _validation_result().plot(save=buffer)
+    assert buffer.getvalue().startswith(b"\x89PNG")
 
 
 def test_drawing_on_a_figure_of_ones_own_keeps_its_layout():

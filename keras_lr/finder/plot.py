@@ -121,8 +121,9 @@ def check_ax(owner, ax):
 
 
 def check_save(owner, save):
-    if save is not None and not isinstance(save, (str, os.PathLike)):
-        v._fail(owner, "save", "None or a path (a string or a pathlib.Path)", save)
+    if save is not None and not isinstance(save, (str, os.PathLike)) and not hasattr(save, "write"):
+        v._fail(owner, "save", "None, a path (a string or a pathlib.Path) or a file object, as savefig takes",
+                save)
 
 
 def finish(figure, save, own=True):
