@@ -153,7 +153,7 @@ def test_drawing_on_a_figure_of_ones_own_keeps_its_layout():
     # tight_layout() on the caller's figure switched off its constrained layout (with matplotlib's warning).
     figure, axes = plt.subplots(1, 2, layout="constrained")
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error", UserWarning)  # matplotlib's, of a layout engine switched off
         _validation_result().plot(ax=axes[0])
         plot_schedule(CyclicLR(0.001, 0.01, step_size_up=10), 40, ax=axes[1])
     assert figure.get_layout_engine() is not None
