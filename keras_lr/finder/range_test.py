@@ -284,11 +284,12 @@ def _fit_arguments(x, y, batch_size, num_steps, sample_weight=None, class_weight
     if _is_generator(x):  # already cycled by lr_find, so a second test reads on
         return dict(x=x, steps_per_epoch=num_steps, epochs=epochs, shuffle=False, **weights)
     if _is_tf_dataset(x):
-        if _cardinality(x) == -2 and hasattr(x, "repeat"):
+        if _cardinality(x) == -2 and hasattr(x, "repeat") and keras.backend.backend() == "tensorflow":
             # Of unknown length (a filter, from_generator, TFRecordDataset): fit under TensorFlow without XLA
             # ends each pass over it with a call that trains nothing but counts a step, so the rates ran ahead
             # of the losses recorded with them by a step a pass (its peak 3.4x low on ten batches). Repeated, it
-            # is one endless pass. (An empty one ends at once, repeated too.)
+            # is one endless pass. (An empty one ends at once, repeated too. JAX and PyTorch make no such call:
+            # their passes stay as they were, each loss read back from an epoch's running mean of a few batches.)
             x = x.repeat()
         if _cardinality(x) == -1:  # infinite: one epoch of num_steps
             return dict(x=x, steps_per_epoch=num_steps, epochs=epochs, shuffle=False, **weights)
