@@ -156,5 +156,7 @@ def test_drawing_on_a_figure_of_ones_own_keeps_its_layout():
         warnings.simplefilter("error", UserWarning)  # matplotlib's, of a layout engine switched off
         _validation_result().plot(ax=axes[0])
         plot_schedule(CyclicLR(0.001, 0.01, step_size_up=10), 40, ax=axes[1])
-    assert figure.get_layout_engine() is not None
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    assert isinstance(figure.get_layout_engine(), ConstrainedLayoutEngine)  # tight_layout would replace it
     plt.close(figure)
