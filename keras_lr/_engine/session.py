@@ -368,7 +368,11 @@ def _describe(value):
         return repr(value)
     if not isinstance(value, keras.optimizers.schedules.LearningRateSchedule):
         return None
-    kind = f"{type(value).__module__}.{type(value).__qualname__} at {id(type(value)):#x}"
+    try:
+        # Its attributes as well as its config: a subclass adding an argument often keeps its parent's get_config.
+        state = json.dumps(vars(value), sort_keys=True, default=_plain)
+    except (TypeError, ValueError):  # a variable, a tensor or a function held: what it gives may change
+        return None
     described = None
     with warnings.catch_warnings():
         # Keras warns of serializing a lambda (a nested schedule's), which nobody asked to save here.
@@ -376,11 +380,12 @@ def _describe(value):
         try:
             # Its config first: Keras's serialize_keras_object imports TensorFlow, where it is installed, to look
             # for its types (about 2 s and its start-up logs in every JAX or torch process that fits).
-            described = json.dumps({"class": kind, "config": value.get_config()}, sort_keys=True, default=_plain)
+            described = json.dumps({"class": _kind(value), "config": value.get_config(), "state": state},
+                                   sort_keys=True, default=_plain)
         except Exception:  # noqa: BLE001 - a config that is not plain numbers and strings
             try:
-                described = json.dumps({"class": kind, "object": keras.saving.serialize_keras_object(value)},
-                                       sort_keys=True)
+                described = json.dumps({"class": _kind(value), "state": state,
+                                        "object": keras.saving.serialize_keras_object(value)}, sort_keys=True)
             except Exception:  # noqa: BLE001 - a schedule whose config does not serialize
                 return None
     if '"__lambda__"' in described or '"class_name": "function"' in described:
@@ -390,10 +395,18 @@ def _describe(value):
     return described
 
 
+def _kind(schedule):
+    """A schedule's class, named with its identity (a class defined again is another)."""
+    return f"{type(schedule).__module__}.{type(schedule).__qualname__} at {id(type(schedule)):#x}"
+
+
 def _plain(value):
-    """A numpy scalar as a Python number, for json; anything else is not described."""
+    """A numpy scalar as a Python number, a schedule held as its class and attributes, for json; anything else
+    (a variable, a tensor, a function) is not described."""
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, keras.optimizers.schedules.LearningRateSchedule):
+        return {"class": _kind(value), "state": vars(value)}
     raise TypeError(f"not plain: {type(value).__name__}")
 
 

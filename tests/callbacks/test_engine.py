@@ -779,6 +779,29 @@ def test_a_schedule_holding_a_named_function_is_traced_again_for_each_fit():
         AFTER_WARMUP = 0.1
 
 
+class FlooredDecay(keras.optimizers.schedules.ExponentialDecay):
+    """A subclass adding an argument, its get_config inherited (the floor is not in it): a common way to write one."""
+
+    def __init__(self, floor, **kwargs):
+        super().__init__(**kwargs)
+        self.floor = floor
+
+    def __call__(self, step):
+        return keras.ops.maximum(super().__call__(step), self.floor)
+
+
+def test_a_schedule_whose_config_leaves_out_an_argument_is_not_taken_for_the_fit_befores():
+    # Described by its config alone, the second fit's schedule (floor 0.05) was taken for the first's (floor 0): its
+    # trace, and under torch its rate reader, were reused, and it trained at the first's rates while logging 0.05.
+    model = bias_model(keras.optimizers.SGD(0.5))
+    for epoch, floor in enumerate((0.0, 0.05)):
+        schedule = FlooredDecay(floor, initial_learning_rate=0.1, decay_steps=2, decay_rate=0.5)
+        start = float(model.layers[-1].bias.numpy()[0])
+        _, recorder = fit(model, [keras_lr.Scheduler(schedule)], epochs=epoch + 1, initial_epoch=epoch)
+    expected = np.maximum(0.1 * 0.5 ** (np.arange(10, 20) / 2), 0.05)
+    np.testing.assert_allclose(-np.diff([start] + recorder.bias), expected, rtol=1e-5)
+
+
 def test_callbacks_pickle_after_a_fit_as_kerass_own_do():
     # The closed fit's session stayed on the callback and held Keras's traced train function: "Can't pickle local
     # object 'TensorFlowTrainer._make_function...'" (Keras's ReduceLROnPlateau and EarlyStopping pickle).
