@@ -46,9 +46,12 @@ class _Trace(keras.Operation):
 def check_traceable(schedule):
     """Raises `not_traceable` if the backend cannot trace ``schedule`` on a symbolic step.
 
-    For JAX, before the fit's first step: Keras's JAX trainer takes the
-    model's variables out of them as the first step begins, and a trace
-    that fails then leaves the model without its weights.
+    Before the fit's first step: Keras's JAX trainer takes the model's
+    variables out of them as the first step begins, and a trace that fails
+    then leaves the model without its weights; TensorFlow builds an
+    optimizer no fit has built in the first trace, and one that fails leaves
+    it with slots no later fit can use. (The torch backend runs the step
+    eagerly: Python's `if` works there.)
     """
     trace = _Trace(schedule)
     try:

@@ -652,7 +652,7 @@ class FitSession:
             )
 
     def _put_in(self, epoch):
-        if self.schedule is not None and keras.backend.backend() == "jax":
+        if self.schedule is not None and keras.backend.backend() != "torch":
             check_traceable(self.schedule)  # before anything changes; see check_traceable
         self.start_iteration = self.epoch_start
         if self.schedule_owner is not None and not self.schedule_owner.resumes_at_initial_epoch:

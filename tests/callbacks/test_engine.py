@@ -688,6 +688,19 @@ def test_a_schedule_of_python_control_flow_says_to_write_it_with_keras_ops(sched
     np.testing.assert_allclose(applied_rates(recorder), np.repeat([0.01, 0.001, 0.001], STEPS), rtol=1e-5)
 
 
+@pytest.mark.skipif(BACKEND == "torch", reason="the torch backend runs the step eagerly: Python's `if` works there")
+def test_a_schedule_failing_on_a_models_first_fit_leaves_its_optimizer_to_be_built_by_the_next():
+    # TensorFlow builds the optimizer in the first trace: the schedule failing there left its momentum slots made
+    # inside the failed trace, and every later fit, plain Keras's too, failed ("Incompatible shapes: [0] vs. [3]").
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+    model.compile(keras.optimizers.SGD(0.01, momentum=0.9), "mse")
+    x, y = np.ones((16, 2), "float32"), np.zeros((16, 3), "float32")
+    with pytest.raises(TypeError, match=r"failed inside the compiled train step"):
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[keras_lr.Scheduler(PythonIf())])
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == 2 and np.isfinite(model.layers[0].kernel.numpy()).all()
+
+
 @pytest.mark.skipif(BACKEND == "torch", reason="the torch backend runs the step eagerly: Python's NameError as it is")
 def test_a_lambda_loaded_back_without_its_modules_names_says_to_register_a_function():
     # Keras loads a lambda without its module's globals: keras.ops in it is a NameError, which the message
