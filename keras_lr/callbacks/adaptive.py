@@ -212,8 +212,14 @@ class AdaptiveCallback(EngineCallback):
                 weight = 0.0 if held is None else _VANISHING
                 metric.total.assign(0.0 if held is None else held * weight)
                 metric.count.assign(weight)
-        self._losses.rewind(kept, mean if kept else 0.0)
-        self._held = held
+        for member in self._session.members:
+            if isinstance(member, AdaptiveCallback):
+                # Every adaptive callback's count of the epoch's steps goes back with the tracker it reads the
+                # losses from (left, the next step's loss read by one listed before read -4999 for 0.96);
+                # one listed after does not read this hook's undone step.
+                member._losses.rewind(kept, mean if kept else 0.0)
+                member._held = held
+                member._done = self._session.done
         self._rollbacks += 1
 
     def _held_loss(self):

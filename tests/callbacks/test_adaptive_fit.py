@@ -392,3 +392,38 @@ def test_a_rollback_to_the_fits_start_leaves_the_velocity_an_earlier_fit_built()
     assert guard.recoveries == 1 and velocity < -0.5
     assert float(model.optimizer.momentums[1].numpy()[0]) < 0  # still downhill
     assert float(model.layers[0].bias.numpy()[0]) < bias - 1.0
+
+
+class ReadPlateau(keras_lr.ReduceLROnPlateau):
+    """Keeps each training loss it reads."""
+
+    def _reset(self):
+        super()._reset()
+        self.read = []
+
+    def _after_loss(self, steps, loss):
+        self.read.append(loss)
+        super()._after_loss(steps, loss)
+
+
+@pytest.mark.parametrize("guard_first", [True, False], ids=["guard first", "plateau first"])
+def test_a_rollback_rewinds_the_losses_every_adaptive_callback_reads(guard_first):
+    # Only the rolling-back callback's own count of the epoch's steps went back with Keras's loss tracker: a
+    # plateau listed before the guard read the next step's loss as -4999 (true: 0.96), its best, which nothing could
+    # beat, so on a falling loss it cut the rate at every `patience` checks (found by a review of the engine).
+    x, y = np.zeros((40, 2), "float32"), np.zeros((40, 1), "float32")
+    x[20] = 1e4  # batch 5 of 10: a finite spike of about 5000, where every other step's loss is about 1
+    model = bias_model(keras.optimizers.SGD(0.01))
+    model.layers[-1].kernel.assign(np.ones((2, 1), "float32"))
+    model.layers[-1].bias.assign(np.ones((1,), "float32"))
+    guard = keras_lr.DivergenceGuard(snapshot_every=2, factor=0.5, patience=1, max_recoveries=100)
+    plateau = ReadPlateau(monitor="loss", frequency=1, smoothing=0.0, patience=100)
+    model.fit(x, y, batch_size=4, epochs=3, verbose=0, shuffle=False,
+              callbacks=[guard, plateau] if guard_first else [plateau, guard])
+    assert guard.recoveries == 3
+    read = np.array(plateau.read)
+    spikes = read > 4000
+    # Each step's own loss: the spike each epoch where listed before the guard (after it, its undone step is unseen).
+    assert spikes.sum() == (0 if guard_first else 3)
+    assert ((read[~spikes] > 0.85) & (read[~spikes] <= 1.0)).all(), read
+    assert len(read) == 30 - 3 * guard_first
