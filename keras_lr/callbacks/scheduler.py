@@ -29,7 +29,8 @@ class ScheduleCallback(EngineCallback):
     def _reset(self):
         super()._reset()
         self._active_schedule = None
-        self._epoch_steps = []  # (epoch, first step, last step), as the schedule counts them
+        self._epoch_steps = []  # (epoch, first step, last step, offset), as the schedule counts them
+        self._open = None  # the same for the epoch running, to its last batch hook (a fit interrupted keeps it)
         self._cache = None
 
     def _build_schedule(self):
@@ -74,12 +75,34 @@ class ScheduleCallback(EngineCallback):
     def _announce(self, epoch, rate):
         print(f"\nEpoch {epoch + 1}: {type(self).__name__} learning rate {rate:.6g}.")
 
+    def _after_batch(self, logs):
+        super()._after_batch(logs)
+        session = self._session
+        if session.epoch_first_step is not None:
+            self._open = (session.epoch, session.epoch_first_step, session.iteration - session.offset - 1,
+                          session.epoch_offset)
+
     def _at_epoch_end(self, epoch, logs):
         session = self._session
+        self._open = None
         # (Its first step as it began: a replay step moves epoch_start on; a call that found no batch, the offset.)
         first, last = session.epoch_first_step, session.iteration - session.offset - 1
         if first is not None and last >= first:
+            self._close_gap(first - 1)
             self._epoch_steps.append((epoch, first, last, session.epoch_offset))
+
+    def _close_gap(self, last):
+        """Steps up to ``last`` run after the last epoch's end recorded (`train_on_batch` from a callback listed
+        after this one): the epoch's, at the offset of the epoch after."""
+        if self._epoch_steps and self._epoch_steps[-1][2] < last:
+            epoch, _, before, _ = self._epoch_steps[-1]
+            self._epoch_steps.append((epoch, before + 1, last, self._session.offset))
+
+    def on_train_end(self, logs=None):
+        session = self._session
+        if session is not None and session.offset is not None and self._open is None:
+            self._close_gap(session.iteration - session.offset - 1)
+        super().on_train_end(logs)
 
     def rate_at(self, step):
         """The learning rate this fit's schedule gives at (fit-relative) ``step``.
@@ -123,7 +146,7 @@ class ScheduleCallback(EngineCallback):
         import pandas as pd
 
         epochs, steps, offsets = [], [], []
-        for epoch, first, last, offset in self._epoch_steps:
+        for epoch, first, last, offset in self._epoch_steps + ([self._open] if self._open is not None else []):
             epochs.append(np.full(last - first + 1, epoch))
             steps.append(np.arange(first, last + 1))
             offsets.append(np.full(last - first + 1, offset))

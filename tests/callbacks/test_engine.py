@@ -1008,6 +1008,49 @@ def test_train_on_batch_from_a_callback_of_the_models_own_fit_keeps_the_schedule
     assert float(model.optimizer.learning_rate.numpy()) == 0.5
 
 
+@pytest.mark.parametrize("replay_first", [False, True], ids=["replay after", "replay before"])
+def test_history_frame_lists_a_replay_step_at_an_epochs_end_wherever_its_callback_is_listed(replay_first):
+    # Listed after the schedule's callback, each epoch's replay step came after the epoch's rows were recorded: the
+    # steps 10, 21 and 32 were missing, 30 rows for 33 steps (found by a review of the engine).
+    model = bias_model(keras.optimizers.SGD(0.5))
+    x, y = bias_data(4)
+
+    class Replay(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):  # the last epoch's too
+            self.model.train_on_batch(x, y)
+
+    ours, replay = keras_lr.OneCycle(0.1, base_momentum=None), Replay()
+    fit(model, [replay, ours] if replay_first else [ours, replay])
+    frame = ours.history_frame()
+    assert list(frame.step) == list(range(3 * STEPS + 3))
+    assert list(frame.epoch) == [0] * (STEPS + 1) + [1] * (STEPS + 1) + [2] * (STEPS + 1)
+    # Its rates are those the steps took (the bias model's moves).
+    one_cycle = evaluate_schedule(OneCycleSchedule(0.1, 3 * STEPS, base_momentum=None), range(3 * STEPS + 3))
+    np.testing.assert_allclose(frame.learning_rate, one_cycle, rtol=1e-5, atol=1e-8)
+
+
+def test_history_frame_lists_the_steps_of_an_epoch_a_fit_was_interrupted_in():
+    # Rows were recorded at each epoch's end: a fit stopped by an exception (Ctrl-C, a data error) in its second
+    # epoch listed the first epoch's 10 steps only, one stopped in its first epoch none (found by a probe).
+    for stop_at in (4, STEPS + 4):
+        model = bias_model(keras.optimizers.SGD(0.5))
+        ours = keras_lr.OneCycle(0.1, base_momentum=None)
+
+        class Interrupt(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None, steps=[0]):
+                steps[0] += 1
+                if steps[0] == stop_at:
+                    raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            fit(model, [ours, Interrupt()])
+        frame = ours.history_frame()
+        assert list(frame.step) == list(range(stop_at))
+        assert list(frame.epoch) == [0] * min(stop_at, STEPS) + [1] * (stop_at - STEPS)
+        np.testing.assert_allclose(frame.learning_rate, evaluate_schedule(
+            OneCycleSchedule(0.1, 3 * STEPS, base_momentum=None), range(stop_at)), rtol=1e-5, atol=1e-8)
+
+
 class _ReplayAt(keras.callbacks.Callback):
     """Runs one replay step (train_on_batch) at the end of batch ``batch`` of the first epoch."""
 
