@@ -109,7 +109,8 @@ class LRFinder(EngineCallback):
 
     With `restore=True` (the default) the model's and optimizer's variables
     and the optimizer's learning rate are put back, bitwise, when training
-    ends, so the test leaves the model as it found it. `keras_lr.lr_find` runs
+    ends, so the test leaves the model as it found it; after a fit an
+    exception stopped (Ctrl-C), call `restore_model()`. `keras_lr.lr_find` runs
     this callback for you and also restores after an exception. The test
     starts from still SGD and RMSprop momentum (Keras keeps it as a step
     scaled by the last fit's rate); with `restore=False` the model keeps the
@@ -410,6 +411,23 @@ class LRFinder(EngineCallback):
     def _stop(self, reason):
         self._stopped_early = reason
         self.model.stop_training = True
+
+    def restore_model(self):
+        """Puts the model back as it was when the test began, bitwise, after a fit an exception stopped.
+
+        `restore=True` puts it back when the fit ends; a fit stopped by an
+        exception (Ctrl-C, another callback's error) calls no `on_train_end`,
+        and the model keeps the test's weights, trained up to its highest
+        rates (`keras_lr.lr_find` puts it back for you). The optimizer's own
+        rate comes back at the model's next fit.
+
+        Returns:
+            True if it put the model back; False if there was nothing to put
+            back (`restore=False`, or the model was put back already).
+        """
+        had = self._state is not None
+        self._put_back()
+        return had
 
     def _put_back(self):
         if self._state is not None:

@@ -1532,3 +1532,26 @@ def test_a_second_test_that_cannot_judge_either_asks_for_more_than_it_ran():
     assert "threefold" in " ".join(result.first_test.reasons)  # the first test's own advice stands
     told = " ".join(result.reasons + [str(w.message) for w in caught])
     assert "threefold" not in told and "num_steps (to 270 or more, say: the second test ran 90 steps)" in told
+
+
+def test_lr_finder_stopped_by_an_exception_puts_the_model_back_at_restore_model():
+    # Keras calls no on_train_end after an exception: a Ctrl-C in the test left a trained model with the test's
+    # weights, its only copy private (found by a probe).
+    model = model_with(keras.optimizers.SGD(0.01, momentum=0.9))
+    x, y = regression_data()
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    before = [variable.numpy().copy() for variable in model.variables + model.optimizer.variables]
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 5:
+                raise KeyboardInterrupt
+
+    finder = keras_lr.LRFinder(num_steps=20, verbose=0)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, batch_size=32, epochs=3, verbose=0, callbacks=[finder, Interrupt()])
+    assert not all(np.array_equal(v.numpy(), b) for v, b in zip(model.variables, before))
+    assert finder.restore_model() is True
+    for variable, value in zip(model.variables + model.optimizer.variables, before):
+        np.testing.assert_array_equal(variable.numpy(), value)
+    assert finder.restore_model() is False  # nothing more to put back
