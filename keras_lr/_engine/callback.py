@@ -133,7 +133,7 @@ class EngineCallback(keras.callbacks.Callback):
         if not hasattr(self, "params"):  # Keras 3.3's CallbackList made without epochs= or steps= sets none
             self.params = None
         joined = self._session
-        if joined is not None and self in joined.members and joined.token is self.params:
+        if joined is not None and self in joined.members and joined.token is self.params and self._listed_twice():
             # The same object twice in one list: every hook would run twice (each plateau reduced twice).
             raise ValueError(
                 f"{owner}: this callback is twice in fit's callbacks; pass it once (two {owner}(...) objects "
@@ -159,6 +159,12 @@ class EngineCallback(keras.callbacks.Callback):
             )
         self._check_fit()
 
+    def _listed_twice(self):
+        """Whether the CallbackList whose on_train_begin runs holds this callback twice (where it is found: a loop
+        of one's own run again with the same CallbackList after an interruption holds it once)."""
+        listed = calling_callback_list()
+        return listed is None or sum(callback is self for callback in listed.callbacks) > 1
+
     def _check_fit(self):
         """Warns of what this fit will do that the user may not mean; after the fit's errors are raised."""
 
@@ -167,6 +173,14 @@ class EngineCallback(keras.callbacks.Callback):
         self._session.epoch_begin(epoch)
 
     def on_train_batch_end(self, batch, logs=None):
+        if self._session is None or self._session.epoch is None:
+            # (fit calls them all: a loop of one's own may not, where the first batch hook failed on None.)
+            hooks = "on_train_begin() before the loop and " if self._session is None else ""
+            raise ValueError(
+                f"{type(self).__name__}: a batch ended before {'training' if hooks else 'any epoch'} began: a loop "
+                f"of your own driving the callbacks calls {hooks}on_epoch_begin(epoch) before each epoch's batches "
+                f"(the schedule goes in at the first) and on_epoch_end(epoch, logs) after them, as fit does."
+            )
         self._session.tick()
         iteration = self._session.batch_end(batch)
         self._after_batch(logs if logs is not None else {})

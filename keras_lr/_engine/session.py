@@ -494,7 +494,10 @@ class FitSession:
         """
         optimizer = optimizers.optimizer_of(model, owner)
         session = _OPEN.get(id(optimizer))
-        if session is None or session.token is not params or session.optimizer is not optimizer:
+        # (A session the member is in already is one a loop of one's own left, interrupted, and runs again with
+        # the same CallbackList, whose params are the token: the same object twice in one list was refused.)
+        if session is None or session.token is not params or session.optimizer is not optimizer or \
+                member in session.members:
             running = running_session(optimizer)
             if running is not None:  # not a fit that was interrupted: its schedule stays
                 raise in_running_fit(owner, model, running, called="this fit was started")

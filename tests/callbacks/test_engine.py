@@ -541,17 +541,20 @@ def test_a_schedule_placed_at_initial_epoch_for_an_optimizer_that_never_stepped_
         fit(model, [keras_lr.OneCycle(0.1, base_momentum=None)], epochs=3, initial_epoch=2)
 
 
-def drive_by_hand(model, callbacks, epochs=2, steps=5):
+def drive_by_hand(model, callbacks, epochs=2, steps=5, hooks=None, interrupt_at=None):
     """A train_on_batch loop driving ``callbacks`` through Keras's CallbackList, as a GAN's or RL loop does.
 
-    Returns the rate of every step, read back from the bias."""
+    Returns the rate of every step, read back from the bias. ``interrupt_at``: (epoch, batch) to raise
+    KeyboardInterrupt before."""
     x, y = bias_data()
-    hooks = keras.callbacks.CallbackList(callbacks, model=model, epochs=epochs, steps=steps)
+    hooks = hooks or keras.callbacks.CallbackList(callbacks, model=model, epochs=epochs, steps=steps)
     hooks.on_train_begin()
     bias = [float(model.layers[-1].bias.numpy()[0])]
     for epoch in range(epochs):
         hooks.on_epoch_begin(epoch)
         for batch in range(steps):
+            if (epoch, batch) == interrupt_at:
+                raise KeyboardInterrupt
             hooks.on_train_batch_begin(batch)
             logs = model.train_on_batch(x[:4], y[:4], return_dict=True)
             bias.append(float(model.layers[-1].bias.numpy()[0]))
@@ -590,6 +593,35 @@ def test_callbacks_driven_by_hand_around_train_on_batch_set_the_rates_they_log()
     before = float(model.layers[-1].bias.numpy()[0])
     model.train_on_batch(x[:4], y[:4])
     assert float(model.layers[-1].bias.numpy()[0]) == pytest.approx(before - 0.5, rel=1e-5)
+
+
+def test_a_loop_of_ones_own_interrupted_then_run_again_with_the_same_callback_list_runs_its_schedule():
+    # A notebook cell run again after Ctrl-C: the CallbackList's params, the same object, made the interrupted
+    # loop's session look like this one's: "this callback is twice in fit's callbacks" (found by a review).
+    model = bias_model(keras.optimizers.SGD(0.5))
+    hooks = keras.callbacks.CallbackList([keras_lr.OneCycle(0.1, base_momentum=None)], model=model, epochs=2, steps=5)
+    with pytest.raises(KeyboardInterrupt):
+        drive_by_hand(model, None, hooks=hooks, interrupt_at=(0, 3))
+    applied = drive_by_hand(model, None, hooks=hooks)
+    one_cycle = evaluate_schedule(OneCycleSchedule(0.1, 10, base_momentum=None), range(10))
+    np.testing.assert_allclose(applied, one_cycle, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(plain_rates(model), 0.5, rtol=1e-6)  # and the compiled rate after on_train_end
+
+
+@pytest.mark.parametrize("make", [lambda: keras_lr.OneCycle(0.1, base_momentum=None),
+                                  lambda: keras_lr.ReduceLROnPlateau("loss")], ids=["OneCycle", "ReduceLROnPlateau"])
+def test_a_loop_of_ones_own_without_on_epoch_begin_is_told_to_call_it(make):
+    # The first batch hook failed with a bare TypeError (None + int) deep in keras_lr (found by a review).
+    model = bias_model(keras.optimizers.SGD(0.5))
+    x, y = bias_data(4)
+    hooks = keras.callbacks.CallbackList([make()], model=model, epochs=1, steps=5)
+    hooks.on_train_begin()
+    logs = model.train_on_batch(x, y, return_dict=True)
+    with pytest.raises(ValueError, match=r"a batch ended before any epoch began: a loop of your own driving the "
+                                         r"callbacks calls on_epoch_begin\(epoch\) before each epoch's batches"):
+        hooks.on_train_batch_end(0, logs)
+        hooks.on_train_end()  # (under JAX and PyTorch the batch hooks run on Keras's threads: raised at its flush)
+    np.testing.assert_allclose(plain_rates(model), 0.5, rtol=1e-6)
 
 
 def test_a_plateau_cut_driven_by_hand_around_train_on_batch_applies_to_a_compiled_schedule():
