@@ -401,10 +401,10 @@ def _kind(schedule):
 
 
 def _plain(value):
-    """A numpy scalar as a Python number, a schedule held as its class and attributes, for json; anything else
-    (a variable, a tensor, a function) is not described."""
-    if isinstance(value, np.generic):
-        return value.item()
+    """A numpy scalar or array as Python numbers, a schedule held as its class and attributes, for json; anything
+    else (a variable, a tensor, a function) is not described."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
     if isinstance(value, keras.optimizers.schedules.LearningRateSchedule):
         return {"class": _kind(value), "state": vars(value)}
     raise TypeError(f"not plain: {type(value).__name__}")
