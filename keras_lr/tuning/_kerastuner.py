@@ -71,6 +71,8 @@ import weakref
 import keras
 import keras_tuner
 import numpy as np
+from keras_tuner.src import backend as kt_backend
+from keras_tuner.src import utils as kt_utils
 from keras_tuner.src.distribute import utils as dist_utils
 from keras_tuner.src.engine import tuner_utils  # TunerCallback has no public name
 
@@ -1006,3 +1008,11 @@ def serve(oracle, poll=0.2):
             oracle.look_after_workers()
     finally:
         server.stop(grace=1.0).wait(5.0)
+
+
+def load_round(tuner, model, trial_id):
+    """Loads the weights Hyperband continues trial ``trial_id`` from into ``model``, as `keras_tuner.Hyperband`
+    does (1.4.7 and 1.4.8)."""
+    if kt_backend.config.multi_backend():
+        model.build_from_config(kt_utils.load_json(tuner._get_build_config_fname(trial_id)))
+    model.load_weights(tuner._get_checkpoint_fname(trial_id))

@@ -359,3 +359,18 @@ class Hyperband(keras_tuner.Hyperband, _Search):
                 f"fall behind at each round; received pruning={pruning!r}"
             )
         super().__init__(*args, **kwargs)
+
+    def _build_hypermodel(self, hp):
+        # KerasTuner's own, less the optimizer's variables: the checkpoint it loads a continued round's weights from
+        # holds them, and Keras loads them where their count matches the new optimizer's (one with no slot, plain
+        # SGD: iterations and learning_rate), so a round went on at the last's rate, a plateau's cuts kept. Each
+        # round's optimizer starts afresh, as with any other optimizer (Keras skips the variables then).
+        if "tuner/trial_id" not in hp.values:
+            return super()._build_hypermodel(hp)
+        model = super(keras_tuner.Hyperband, self)._build_hypermodel(hp)
+        optimizer = getattr(model, "optimizer", None)
+        fresh = [(variable, variable.numpy()) for variable in optimizer.variables] if optimizer is not None else []
+        _kerastuner.load_round(self, model, hp.values["tuner/trial_id"])
+        for variable, value in fresh:
+            variable.assign(value)
+        return model

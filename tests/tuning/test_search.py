@@ -19,6 +19,7 @@ from tests.tuning.helpers import (
     build_regression,
     digits,
     make,
+    regression,
     search_digits,
     search_regression,
 )
@@ -163,6 +164,32 @@ def test_hyperband_rounds_continue_one_schedule_over_max_epochs(tmp_path):
     for row in frame.itertuples():
         curve = objective[objective.trial_id == row.trial_id].sort_values("epoch")
         assert row.best_epoch == int(curve.epoch.iloc[int(np.argmax(curve.value.to_numpy()))]), row.trial_id
+
+
+ROUNDS_BEGAN = []  # (initial_epoch, rate, iterations) at each fit's start: KerasTuner deep-copies the callbacks
+
+
+class RoundBegins(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        optimizer = self.model.optimizer
+        ROUNDS_BEGAN.append((float(keras.ops.convert_to_numpy(optimizer.learning_rate)),
+                             int(keras.ops.convert_to_numpy(optimizer.iterations))))
+
+
+def test_a_hyperband_round_of_plain_sgd_starts_afresh_at_its_tuned_rate(tmp_path):
+    # The checkpoint a continued round's weights came from holds the optimizer's variables, which Keras loads where
+    # their count matches (plain SGD: iterations and learning_rate): the round went on at the rate a plateau had
+    # cut the last to, with its iterations, while the results listed the tuned rate (found by a review).
+    tuner = make(tuning.Hyperband, tuning.LRHyperModel(build_regression, schedules=("constant",)), tmp_path,
+                 objective="val_loss", max_epochs=2, factor=2, seed=1)
+    x, y = regression()
+    ROUNDS_BEGAN.clear()
+    tuner.search(x, y, epochs=2, batch_size=8, validation_split=0.25, verbose=0, callbacks=[
+        keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=1e9), RoundBegins()])
+    trials = [tuner.oracle.trials[t].hyperparameters.values for t in tuner.oracle.start_order]
+    assert len(ROUNDS_BEGAN) == len(trials) and any(values.get("tuner/initial_epoch", 0) > 0 for values in trials)
+    for values, (rate, iterations) in zip(trials, ROUNDS_BEGAN):
+        assert rate == pytest.approx(values["learning_rate"], rel=1e-6) and iterations == 0, values
 
 
 @search_bookkeeping
