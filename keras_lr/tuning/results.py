@@ -71,7 +71,7 @@ def _best_epoch(trial, direction):
     if values:
         pick = min if direction == "min" else max
         return int(pick(sorted(values), key=values.__getitem__)) + 1  # the first of equals, as KerasTuner
-    if trial.best_step is None:
+    if trial.best_step is None or trial.score is None:  # (KerasTuner's best_step is 0 before any epoch reported)
         return np.nan
     return int(trial.best_step) + 1 + int(trial.hyperparameters.values.get("tuner/initial_epoch", 0))
 

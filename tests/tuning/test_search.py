@@ -224,6 +224,24 @@ class Interrupt(keras.callbacks.Callback):
 
 
 @search_bookkeeping
+def test_a_trial_interrupted_before_its_first_epoch_has_no_best_epoch(tmp_path):
+    # KerasTuner's best_step is 0 before any epoch is reported: results_frame read it as best epoch 1.
+    class InterruptSecondTrial(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if len(tuner.oracle.trials) == 2:
+                raise KeyboardInterrupt
+
+    tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build_regression, schedules=("constant",)), tmp_path,
+                 objective="val_loss", max_trials=3)
+    x, y = regression()
+    with pytest.raises(KeyboardInterrupt):
+        tuner.search(x, y, epochs=1, batch_size=8, validation_split=0.25, verbose=0,
+                     callbacks=[InterruptSecondTrial()])
+    frame = tuning.results_frame(tuner).set_index("status")
+    assert frame.loc["completed", "best_epoch"] == 1 and math.isnan(frame.loc["running", "best_epoch"])
+
+
+@search_bookkeeping
 def test_a_resumed_search_neither_loses_nor_repeats_a_trial(tmp_path):
     hypermodel = tuning.LRHyperModel(build_digits)
     tuner = make(tuning.RandomSearch, hypermodel, tmp_path, max_trials=4, seed=3)
