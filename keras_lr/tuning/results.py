@@ -252,7 +252,8 @@ def plot_results(tuner, rate=None, save=None):
         left.scatter(diverged[rate], np.full(len(diverged), level), marker="x", color="black", label="diverged")
     defaults = frame[frame["defaults"]]
     if len(defaults) and np.isfinite(defaults["score"].iloc[0]) and defaults["status"].iloc[0] != "diverged":
-        left.scatter(defaults[rate], defaults["score"], marker="*", s=250, facecolor="none", edgecolor="black",
+        best = defaults.iloc[:1]  # (its best round under Hyperband: the frame is best first)
+        left.scatter(best[rate], best["score"], marker="*", s=250, facecolor="none", edgecolor="black",
                      label="defaults")
     left.set_xscale("log")
     # Under a decade matplotlib labels every minor tick, and the labels run together: label 2 and 5.
