@@ -43,7 +43,7 @@ class _Trace(keras.Operation):
             raise
 
 
-def check_traceable(schedule):
+def check_traceable(schedule, symbolic_only=False):
     """Raises `not_traceable` if the backend cannot trace ``schedule`` on a symbolic step.
 
     Before the fit's first step: Keras's JAX trainer takes the model's
@@ -51,12 +51,18 @@ def check_traceable(schedule):
     then leaves the model without its weights; TensorFlow builds an
     optimizer no fit has built in the first trace, and one that fails leaves
     it with slots no later fit can use. (The torch backend runs the step
-    eagerly: Python's `if` works there.)
+    eagerly: Python's `if` works there.) With ``symbolic_only`` (TensorFlow)
+    only the errors of a schedule that reads the step as a Python value (its
+    `if`, `float`, `math`, numpy) are raised: this trace runs in a scratch
+    graph stricter than the fit's `tf.function`, which runs a schedule that
+    makes its variable at its first call, or one calling `tf.py_function`.
     """
     trace = _Trace(schedule)
     try:
         trace(keras.KerasTensor((), "float32"))
     except Exception as error:
+        if symbolic_only and not isinstance(trace.error, (TypeError, NameError, NotImplementedError)):
+            return  # left to the fit's own trace
         raise not_traceable(schedule, trace.error or error) from error
 
 

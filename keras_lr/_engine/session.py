@@ -656,7 +656,8 @@ class FitSession:
 
     def _put_in(self, epoch):
         if self.schedule is not None and keras.backend.backend() != "torch":
-            check_traceable(self.schedule)  # before anything changes; see check_traceable
+            # Before anything changes; see check_traceable.
+            check_traceable(self.schedule, symbolic_only=keras.backend.backend() == "tensorflow")
         self.start_iteration = self.epoch_start
         if self.schedule_owner is not None and not self.schedule_owner.resumes_at_initial_epoch:
             epoch = 0

@@ -720,6 +720,27 @@ def test_a_schedule_of_python_control_flow_says_to_write_it_with_keras_ops(sched
     np.testing.assert_allclose(applied_rates(recorder), np.repeat([0.01, 0.001, 0.001], STEPS), rtol=1e-5)
 
 
+class LazyTable(keras.optimizers.schedules.LearningRateSchedule):
+    """Makes its table variable at its first call (a lazy build)."""
+
+    def __init__(self):
+        self.table = None
+
+    def __call__(self, step):
+        if self.table is None:
+            self.table = keras.Variable(np.array([0.1, 0.05], "float32"), trainable=False)
+        return keras.ops.take(self.table, keras.ops.minimum(keras.ops.cast(step, "int32") // 5, 1))
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow's fit traces in a tf.function, which makes it")
+def test_a_schedule_making_its_variable_at_its_first_call_is_not_refused_by_the_check_before_the_fit():
+    # The check before any step traces in a scratch graph, stricter than the fit's tf.function: run on TensorFlow
+    # for every error, it refused this schedule, which TensorFlow's fit trains with (found by a review).
+    model = bias_model(keras.optimizers.SGD(0.5))
+    _, recorder = fit(model, [keras_lr.Scheduler(LazyTable())], epochs=1)
+    np.testing.assert_allclose(applied_rates(recorder), np.repeat([0.1, 0.05], 5), rtol=1e-5)
+
+
 @pytest.mark.skipif(BACKEND == "torch", reason="the torch backend runs the step eagerly: Python's `if` works there")
 def test_a_schedule_failing_on_a_models_first_fit_leaves_its_optimizer_to_be_built_by_the_next():
     # TensorFlow builds the optimizer in the first trace: the schedule failing there left its momentum slots made
