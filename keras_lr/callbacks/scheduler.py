@@ -88,20 +88,20 @@ class ScheduleCallback(EngineCallback):
         # (Its first step as it began: a replay step moves epoch_start on; a call that found no batch, the offset.)
         first, last = session.epoch_first_step, session.iteration - session.offset - 1
         if first is not None and last >= first:
-            self._close_gap(first - 1)
+            self._close_gap(first - 1, session.epoch_offset)
             self._epoch_steps.append((epoch, first, last, session.epoch_offset))
 
-    def _close_gap(self, last):
+    def _close_gap(self, last, offset):
         """Steps up to ``last`` run after the last epoch's end recorded (`train_on_batch` from a callback listed
-        after this one): the epoch's, at the offset of the epoch after."""
+        after this one): the epoch's, at ``offset``, the one they ran at (set at that epoch's end)."""
         if self._epoch_steps and self._epoch_steps[-1][2] < last:
             epoch, _, before, _ = self._epoch_steps[-1]
-            self._epoch_steps.append((epoch, before + 1, last, self._session.offset))
+            self._epoch_steps.append((epoch, before + 1, last, offset))
 
     def on_train_end(self, logs=None):
         session = self._session
         if session is not None and session.offset is not None and self._open is None:
-            self._close_gap(session.iteration - session.offset - 1)
+            self._close_gap(session.iteration - session.offset - 1, session.offset)
         super().on_train_end(logs)
 
     def rate_at(self, step):
