@@ -1077,7 +1077,7 @@ def test_history_frame_lists_a_replay_step_at_an_epochs_end_wherever_its_callbac
     frame = ours.history_frame()
     assert list(frame.step) == list(range(3 * STEPS + 3))
     assert list(frame.epoch) == [0] * (STEPS + 1) + [1] * (STEPS + 1) + [2] * (STEPS + 1)
-    # Its rates are those the steps took (the bias model's moves).
+    # Each row's rate is the schedule's at its step (the replay steps' included).
     one_cycle = evaluate_schedule(OneCycleSchedule(0.1, 3 * STEPS, base_momentum=None), range(3 * STEPS + 3))
     np.testing.assert_allclose(frame.learning_rate, one_cycle, rtol=1e-5, atol=1e-8)
 
