@@ -133,6 +133,8 @@ class EngineCallback(keras.callbacks.Callback):
         if not hasattr(self, "params"):  # Keras 3.3's CallbackList made without epochs= or steps= sets none
             self.params = None
         joined = self._session
+        if isinstance(joined, FitSession):
+            joined.settle()  # a fit this one follows at once may have left batch hooks running on Keras's threads
         if joined is not None and self in joined.members and joined.token is self.params and self._listed_twice():
             # The same object twice in one list: every hook would run twice (each plateau reduced twice).
             raise ValueError(

@@ -23,6 +23,7 @@ torch backend's asynchronous hooks) and is the one writer of
 `logs["learning_rate"]` (and of the cycled momentum) for the fit.
 """
 
+import concurrent.futures
 import json
 import os
 import sys
@@ -465,6 +466,8 @@ class FitSession:
         # The fit that opened it, while it runs: a fit after one that stopped with an exception is another (even
         # given the same CallbackList, whose params may be None). None: callbacks driven by a loop of one's own.
         self._fit_frame = _fit_frame(model)
+        listed = calling_callback_list()
+        self._listed = None if listed is None else weakref.ref(listed)  # (see `settle`)
         self.by_hand = self._fit_frame is None  # (see _OnNextFit)
         self._hooks = 0  # the members' hooks so far: a rate set after the last one came after the fit
         self._set_late = None  # (rate, hooks then) of the last rate set from outside
@@ -560,6 +563,7 @@ class FitSession:
         outside after the members' last hook was set after the fit stopped:
         it becomes the optimizer's own.
         """
+        self.settle()
         if self._closed:
             return
         self.members.clear()
@@ -567,6 +571,23 @@ class FitSession:
         self._close()
         if late is not None and late[1] == self._hooks and optimizers.is_variable(self.original):
             self.original.assign(late[0])
+
+    def settle(self):
+        """Waits for the batch hooks Keras still runs for this session's fit, if it stopped with an exception.
+
+        Under JAX and PyTorch Keras runs async-safe callbacks' batch hooks on
+        its threads, behind the steps, and waits for them at each epoch's
+        end: a fit stopped within an epoch may leave the last few running
+        into a fit started at once (a retry, a loop of one's own run again),
+        where they ran on its session (one before its first epoch failed,
+        in a loop of one's own, with the same CallbackList, at its first
+        batch). Called from `on_train_begin` and where an interrupted
+        session is closed, never from a batch hook (it would wait for itself).
+        """
+        listed = self._listed() if self._listed is not None else None
+        pending = list(getattr(listed, "_futures", None) or ())  # (none where Keras runs every hook in line)
+        if pending:
+            concurrent.futures.wait(pending)  # their errors stay in them: Keras raises them from a list run again
 
     def tick(self):
         """A member's hook ran (see `abandon`)."""
