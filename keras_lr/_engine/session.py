@@ -27,6 +27,7 @@ import concurrent.futures
 import json
 import os
 import sys
+import threading
 import warnings
 import weakref
 
@@ -573,7 +574,7 @@ class FitSession:
             self.original.assign(late[0])
 
     def settle(self):
-        """Waits for the batch hooks Keras still runs for this session's fit, if it stopped with an exception.
+        """Waits for the batch hooks Keras still runs from the CallbackList of this session's fit.
 
         Under JAX and PyTorch Keras runs async-safe callbacks' batch hooks on
         its threads, behind the steps, and waits for them at each epoch's
@@ -582,12 +583,15 @@ class FitSession:
         where they ran on its session (one before its first epoch failed,
         in a loop of one's own, with the same CallbackList, at its first
         batch). Called from `on_train_begin` and where an interrupted
-        session is closed, never from a batch hook (it would wait for itself).
+        session is closed; on one of those threads (a callback's hook
+        calling train_on_batch) it does not wait, which would be for itself.
         """
         listed = self._listed() if self._listed is not None else None
         pending = list(getattr(listed, "_futures", None) or ())  # (none where Keras runs every hook in line)
-        if pending:
-            concurrent.futures.wait(pending)  # their errors stay in them: Keras raises them from a list run again
+        executor = getattr(listed, "_executor", None)
+        if pending and threading.current_thread() not in getattr(executor, "_threads", ()):
+            # A hook's error stays in its future: Keras raises it from the same list run again, not from a new fit's.
+            concurrent.futures.wait(pending)
 
     def tick(self):
         """A member's hook ran (see `abandon`)."""

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import warnings
 
@@ -596,33 +597,47 @@ def test_callbacks_driven_by_hand_around_train_on_batch_set_the_rates_they_log()
     assert float(model.layers[-1].bias.numpy()[0]) == pytest.approx(before - 0.5, rel=1e-5)
 
 
-class Sleeps(keras.callbacks.Callback):
-    """Sleeps in one hook. Its batch hook is one Keras may run on its threads (async-safe), as keras_lr's are."""
+class HeldHooks(keras.callbacks.Callback):
+    """Async-safe: under JAX and PyTorch Keras runs its batch hooks on its threads, where each waits (2 s at most)
+    for ``released``, and the hooks listed after it with it."""
 
     async_safe = True
 
-    def __init__(self, hook, seconds):
+    def __init__(self, released):
         super().__init__()
-        self.hook, self.seconds = hook, seconds
+        self.released = released
 
     def on_train_begin(self, logs=None):
-        if self.hook == "on_train_begin":
-            time.sleep(self.seconds)
+        self.loop_thread = threading.current_thread()
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.hook == "on_train_batch_end":
-            time.sleep(self.seconds)
+        if threading.current_thread() is not self.loop_thread:
+            self.released.wait(timeout=2)
+
+
+class ReleasesAtSecondBegin(keras.callbacks.Callback):
+    """Sets ``released`` in its second on_train_begin, then gives the released hooks half a second to run."""
+
+    def __init__(self, released):
+        super().__init__()
+        self.released, self.begun = released, 0
+
+    def on_train_begin(self, logs=None):
+        self.begun += 1
+        if self.begun == 2:
+            self.released.set()
+            time.sleep(0.5)
 
 
 def test_a_loop_of_ones_own_interrupted_then_run_again_with_the_same_callback_list_runs_its_schedule():
     # A notebook cell run again after Ctrl-C: the CallbackList's params, the same object, made the interrupted
     # loop's session look like this one's: "this callback is twice in fit's callbacks" (found by a review).
     # Under JAX and PyTorch the interrupted epoch's last batch hooks may still run on Keras's threads when the
-    # loop starts again: OneCycle's, behind a slow one, failed in the new loop before its first epoch (CI's failure,
-    # 2 runs in 30 without the sleeps). On TensorFlow the hooks run in line.
+    # loop starts again: OneCycle's, held here until the new loop's callbacks began, failed before its first epoch
+    # (CI's failure, 2 runs in 30 without holding them). On TensorFlow the hooks run in line.
     model = bias_model(keras.optimizers.SGD(0.5))
-    callbacks = [Sleeps("on_train_batch_end", 0.05), keras_lr.OneCycle(0.1, base_momentum=None),
-                 Sleeps("on_train_begin", 0.5)]
+    released = threading.Event()
+    callbacks = [HeldHooks(released), keras_lr.OneCycle(0.1, base_momentum=None), ReleasesAtSecondBegin(released)]
     hooks = keras.callbacks.CallbackList(callbacks, model=model, epochs=2, steps=5)
     with pytest.raises(KeyboardInterrupt):
         drive_by_hand(model, None, hooks=hooks, interrupt_at=(0, 3))
