@@ -1,17 +1,22 @@
+"""Keras is imported where a test process needs it, not here: pytest-xdist's controller process, which runs no test,
+loads this file before it starts the workers, and importing Keras there (TensorFlow with it) held them back 10-15 s
+on a 2-core CI machine, in each of `make test`'s four runs."""
+
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
 def seed():
     """Every test starts from the same random state on every backend."""
+    import keras
+    import numpy as np
+
     keras.utils.set_random_seed(1234)
     np.random.seed(1234)
     yield
