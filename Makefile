@@ -38,8 +38,8 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/keras-lr demo
 
 # Every test, doctest and notebook under TensorFlow; the tests again under JAX and under
-# PyTorch, each backend in its own run (the notebooks, the command and a search's bookkeeping,
-# the same on every backend, run on TensorFlow: tests/backends.py); then the TensorFlow tests
+# PyTorch, each backend in its own run (the notebooks and the command run on TensorFlow; a search's
+# bookkeeping, the same on every backend, on PyTorch, where it is cheapest: tests/backends.py); then the TensorFlow tests
 # and doctests on the oldest releases setup.cfg admits, less that bookkeeping (KerasTuner
 # 1.4.7's code is 1.4.8's), the README's examples and the data-parallel tests (the API they
 # use is tested there on its own; left out to keep CI under 25 minutes on 2 cores: 1562 s with them).

@@ -17,9 +17,13 @@ needs_partial_executions = pytest.mark.skipif(
 )
 
 # A search's bookkeeping (trial order, the results, resuming, pruning, the objective, what reaches the range test)
-# is KerasTuner's Python and keras_lr's, the same under every backend: conftest.py skips it under JAX and PyTorch,
-# and the Makefile's run on the oldest releases leaves it out, as KerasTuner 1.4.7's code is 1.4.8's (they differ in
-# one constant of HyperImageAugment). What a backend or release runs inside a search (each schedule in the fit, a
-# divergence, Hyperband's fresh optimizer, the range test, what the search reads from fit's logs) is tested
-# everywhere.
+# is KerasTuner's Python and keras_lr's, the same under every backend: it runs under PyTorch only, where a small
+# search's trials cost least (no train function to trace: that of test_search.py and test_kerastuner.py took 85 s
+# there against 176 s under TensorFlow, two workers, one run after the other on a 2-core machine; that of
+# test_distributed.py, mostly waiting on its processes, 98 s under both); conftest.py skips it under the others,
+# so the runs on the oldest releases (TensorFlow) leave it out too, as KerasTuner 1.4.7's code is 1.4.8's (they
+# differ in one constant of HyperImageAugment). What a backend or release runs inside a search (each schedule in
+# the fit, a divergence, Hyperband's fresh optimizer, the range test, what the search reads from fit's logs) is
+# tested everywhere.
+BOOKKEEPING_BACKEND = "torch"
 search_bookkeeping = pytest.mark.search_bookkeeping

@@ -25,13 +25,13 @@ def seed():
 def pytest_collection_modifyitems(config, items):
     """Tests parametrized with steps_per_execution > 1 skip under torch, which refuses it, and
     before Keras 3.7 where it leaves a shorter last execution in their module's STEPS_PER_EPOCH;
-    a search's bookkeeping skips under JAX and torch."""
-    from tests.backends import BACKEND, needs_partial_executions, needs_steps_per_execution
+    a search's bookkeeping runs under torch only."""
+    from tests.backends import BACKEND, BOOKKEEPING_BACKEND, needs_partial_executions, needs_steps_per_execution
 
     for item in items:
-        if BACKEND != "tensorflow" and item.get_closest_marker("search_bookkeeping"):
+        if BACKEND != BOOKKEEPING_BACKEND and item.get_closest_marker("search_bookkeeping"):
             item.add_marker(pytest.mark.skip(reason="a search's bookkeeping, the same under every backend: "
-                                                    "tested under TensorFlow (tests/backends.py)"))
+                                                    f"tested under {BOOKKEEPING_BACKEND} (tests/backends.py)"))
         callspec = getattr(item, "callspec", None)
         steps_per_execution = callspec.params.get("steps_per_execution", 1) if callspec is not None else 1
         if steps_per_execution > 1:
