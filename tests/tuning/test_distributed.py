@@ -3,7 +3,7 @@
 First the chief's bookkeeping, on an oracle in this process with a fake
 clock (every backend): a restarted worker, a worker that falls silent, the
 range test run once. Then real searches: a chief and two workers as
-processes on 127.0.0.1 (TensorFlow only: see SEARCH_PROCESSES), and
+processes on 127.0.0.1 (under PyTorch only: see SEARCH_PROCESSES), and
 `run_local`'s handling of failing scripts (no Keras in those processes).
 Every wait is bounded and every process is stopped (its whole group) in a
 `finally`.
@@ -30,10 +30,11 @@ ROOT = pathlib.Path(__file__).parents[2]
 SCRIPT = ROOT / "tests" / "tuning" / "distributed_search.py"
 
 # The searches' processes import TensorFlow (KerasTuner does, whatever the backend) and train;
-# under JAX and PyTorch they would add minutes to `make test` and test nothing more: what runs
+# run under every backend they would add minutes to `make test` and test nothing more: what runs
 # between the processes is the chief's bookkeeping, tested below on every backend. On the oldest
 # releases they would run KerasTuner 1.4.8's code again. So they are a search's bookkeeping
-# (tests/backends.py): run under TensorFlow, on the newest releases only.
+# (tests/backends.py): run once, under PyTorch, on the newest releases. The same mode under
+# TensorFlow runs in `make bench-smoke` (benchmarks/distributed.py --smoke: a chief and two workers).
 SEARCH_PROCESSES = search_bookkeeping
 
 
