@@ -45,12 +45,16 @@ demo: $(VENV)/.installed
 # use is tested there on its own; left out to keep CI under 25 minutes on 2 cores: 1562 s with them).
 # TEST_WORKERS pytest-xdist processes share each run: one process keeps about one core busy
 # (the tiny models), so on 2 cores two workers took 0.63-0.81x the time of one under TensorFlow,
-# 0.66-0.73x under JAX and about 1x under PyTorch, which uses both cores (TEST_WORKERS=0: one process).
+# 0.66-0.73x under JAX and about 1x under PyTorch, whose every process uses both cores: with two
+# or more workers each gets one thread (OMP_NUM_THREADS=1): test_search.py and test_engine.py under
+# PyTorch took 95 s and 98 s so, 154 s and 154 s with its threads (alternately, 2 workers on 2 cores).
+# TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
+TORCH_THREADS := $(if $(filter-out 0 1,$(TEST_WORKERS)),OMP_NUM_THREADS=1)
 test: $(VENV)/.installed-test $(OLDEST_VENV)/.installed
 	KERAS_BACKEND=tensorflow $(PY) -m pytest -n $(TEST_WORKERS)
 	KERAS_BACKEND=jax $(PY) -m pytest -n $(TEST_WORKERS) tests --ignore=tests/test_notebooks.py --ignore=tests/test_cli.py
-	KERAS_BACKEND=torch $(PY) -m pytest -n $(TEST_WORKERS) tests --ignore=tests/test_notebooks.py --ignore=tests/test_cli.py
+	KERAS_BACKEND=torch $(TORCH_THREADS) $(PY) -m pytest -n $(TEST_WORKERS) tests --ignore=tests/test_notebooks.py --ignore=tests/test_cli.py
 	KERAS_BACKEND=tensorflow $(OLDEST_VENV)/bin/python -m pytest -n $(TEST_WORKERS) tests keras_lr --ignore=tests/test_notebooks.py --ignore=tests/test_cli.py \
 		--ignore=tests/test_readme.py --ignore=tests/distributed -m "not search_bookkeeping"
 

@@ -1,5 +1,5 @@
 """Keras is imported where a test process needs it, not here: pytest-xdist's controller process, which runs no test,
-loads this file before it starts the workers, and importing Keras there (TensorFlow with it) held them back 10-15 s
+loads this file before it starts the workers, and importing Keras there (TensorFlow with it) held them back about 10 s
 on a 2-core CI machine, in each of `make test`'s four runs."""
 
 import os
