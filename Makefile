@@ -38,11 +38,12 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/keras-lr demo
 
 # Every test, doctest and notebook under TensorFlow; the tests again under JAX and under
-# PyTorch, each backend in its own run (the notebooks and the command run on TensorFlow; a search's
-# bookkeeping, the same on every backend, on PyTorch, where it is cheapest: tests/backends.py); then the TensorFlow tests
-# and doctests on the oldest releases setup.cfg admits, less that bookkeeping (KerasTuner
-# 1.4.7's code is 1.4.8's), the README's examples and the data-parallel tests (the API they
-# use is tested there on its own; left out to keep CI under 25 minutes on 2 cores: 1562 s with them).
+# PyTorch, each backend in its own run (the notebooks and the command run on TensorFlow; a
+# search's bookkeeping, the same on every backend, on PyTorch, where it is cheapest:
+# tests/backends.py); then the TensorFlow tests and doctests on the oldest releases setup.cfg
+# admits, less that bookkeeping (KerasTuner 1.4.7's code is 1.4.8's), the README's examples
+# and the data-parallel tests (the API they use is tested there on its own; left out to keep CI
+# under 25 minutes on 2 cores: 1562 s with them).
 # TEST_WORKERS pytest-xdist processes share each run: one process keeps about one core busy
 # (the tiny models), so on 2 cores two workers took 0.63-0.81x the time of one under TensorFlow,
 # 0.66-0.73x under JAX and about 1x under PyTorch, whose every process uses both cores: with two
@@ -64,7 +65,8 @@ notebooks: $(VENV)/.installed-test
 	$(PY) notebooks/build.py --execute
 
 # Every benchmark's --smoke, in one process (benchmarks/smoke.py): a process of its own each, as before, took
-# 186 s and 200 s where one took 131 s and 144 s (2 cores, alternately): most of it imported TensorFlow again.
+# 186 s and 200 s where one took 131 s and 144 s (2 cores, alternately); importing TensorFlow five more times,
+# about 17 s each, would account for most of it (an estimate, not measured apart).
 bench-smoke: $(VENV)/.installed-test
 	$(PY) benchmarks/smoke.py
 

@@ -2,7 +2,8 @@
 
 Each script runs as `python benchmarks/NAME.py --smoke` would (its own globals, as `__main__`), after
 `keras.backend.clear_session()`. One process rather than six: importing TensorFlow, Keras and KerasTuner took
-10-17 s of each script's smoke run on a 2-core CI machine. A script that fails stops the run with its error.
+about 17 s of each script's smoke run on a 2-core CI machine (measured once, beside another run). A script that
+fails stops the run with its error.
 
     python benchmarks/smoke.py              # every benchmark
     python benchmarks/smoke.py overhead     # the ones named
