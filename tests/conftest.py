@@ -15,8 +15,8 @@ import pytest  # noqa: E402
 
 # Under JAX most of a small test's time is XLA compiling the fit's steps, and many tests compile the same programs
 # (the same tiny models and shapes). JAX's persistent compilation cache, in a folder made here for this run (the
-# controller's, before pytest-xdist starts its workers, who inherit it) and removed when it ends, compiles each once
-# for every worker: tests/finder/test_lr_find.py and tests/callbacks/test_engine.py took 113 s and 109 s so against
+# controller's, before pytest-xdist starts its workers, who inherit it) and removed when it ends, compiles each one
+# once, for all the workers: tests/finder/test_lr_find.py and tests/callbacks/test_engine.py took 113 s and 109 s so against
 # 162 s and 153 s (2 workers on 2 cores, alternately, the cache empty at each start); make test's JAX run 293 s against
 # 378 s (one run each, one after the other). It skips XLA's compilation only: each trace still runs, and an entry is
 # found only for the same program, compiled for the same devices by the same JAX.
