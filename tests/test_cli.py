@@ -597,16 +597,16 @@ def test_diverged_trials_are_said_so_and_never_the_best(tmp_path):
     assert cli._best_trial(frame).trial_id == "0"
 
 
-def test_tensorflows_own_warnings_are_not_printed(tmp_path, capsys, monkeypatch):
+def test_tensorflows_own_warnings_are_not_printed(tmp_path, capsys, monkeypatch, short_range_test):
     # TensorFlow's "triggered tf.function retracing" lines, 600 characters through its own logger (whose handler
     # holds the stderr of its import, out of capsys's reach: what is asserted is that the logger is off).
     import logging
 
-    lr_find, said = keras_lr.lr_find, []
+    lr_find, said = keras_lr.lr_find, []  # short_range_test's
 
     def retracing(*args, **kwargs):
         said.append(logging.getLogger("tensorflow").isEnabledFor(logging.WARNING))
-        return lr_find(*args, num_steps=60, **kwargs)
+        return lr_find(*args, **kwargs)
 
     monkeypatch.setattr(keras_lr, "lr_find", retracing)
     status, out, _ = run(["demo", "--csv", str(table(tmp_path)), "--target", "target", "--epochs", "1",
