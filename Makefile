@@ -64,9 +64,9 @@ test: $(VENV)/.installed-test $(OLDEST_VENV)/.installed
 notebooks: $(VENV)/.installed-test
 	$(PY) notebooks/build.py --execute
 
-# Every benchmark's --smoke, in one process (benchmarks/smoke.py): a process of its own each, as before, took
-# 186 s and 200 s where one took 131 s and 144 s (2 cores, alternately); importing TensorFlow five more times,
-# about 17 s each, would account for most of it (an estimate, not measured apart).
+# Every benchmark's --smoke (benchmarks/smoke.py), in two processes side by side, three scripts each: a process
+# of its own each took 186 s and 200 s where one for all six took 131 s and 144 s (2 cores, alternately: importing
+# TensorFlow five more times); one for all six keeps one core busy, and two halves took 112 s against its 180 s.
 bench-smoke: $(VENV)/.installed-test
 	$(PY) benchmarks/smoke.py
 
