@@ -477,6 +477,7 @@ def test_range_test_narrows_the_rate_for_the_trials_after_the_first(tmp_path, ca
     assert fresh.range_test is None and "searched in" not in capsys.readouterr().out
 
 
+@search_bookkeeping
 @pytest.mark.parametrize("weighting", ["class_weight", "sample_weight"])
 def test_the_searchs_weights_go_into_its_range_test(weighting, tmp_path, monkeypatch):
     # The trials train on the weighted loss: the test that sets their bounds measures it too,
@@ -508,6 +509,7 @@ def test_the_searchs_weights_go_into_its_range_test(weighting, tmp_path, monkeyp
         np.testing.assert_array_equal(kwargs["sample_weight"], weights[:trained])
 
 
+@search_bookkeeping
 def test_the_range_test_uses_all_of_x_when_validation_data_is_given(tmp_path, monkeypatch):
     # Keras ignores validation_split beside validation_data, and trains on all of x: so does the test.
     from keras_lr.tuning import hypermodel as module
