@@ -224,7 +224,7 @@ def test_a_finder_without_learning_rate_hp_is_refused_when_the_tuner_is_made(fin
         model.compile(keras.optimizers.Adam(0.003), "mse")
         return model
 
-    x = np.linspace(-1.0, 1.0, 256, dtype="float32").reshape(128, 2)
+    x = np.linspace(-1.0, 1.0, 2 * 16 * 300, dtype="float32").reshape(-1, 2)  # the range test's 300 steps: one pass
     result = True if finder == "run" else keras_lr.lr_find(fixed(None), x, x[:, :1], batch_size=16, seed=0, verbose=0)
     with pytest.raises(keras_tuner.errors.FatalValueError,
                        match=r"LRHyperModel\(finder=.*\) narrows the rate made by keras_lr.tuning.learning_rate\(hp\), "
