@@ -42,8 +42,8 @@ demo: $(VENV)/.installed
 # search's bookkeeping, the same on every backend, on PyTorch, where it is cheapest:
 # tests/backends.py); then the TensorFlow tests and doctests on the oldest releases setup.cfg
 # admits, less that bookkeeping (KerasTuner 1.4.7's code is 1.4.8's), the README's examples
-# and the data-parallel tests (the API they use is tested there on its own; left out to keep CI
-# under 25 minutes on 2 cores: 1562 s with them).
+# and the data-parallel tests (the API they use is tested there on its own; left out to shorten CI,
+# which is still over 25 minutes on 2 cores: run alone there, they took 50 s with two workers).
 # TEST_WORKERS pytest-xdist processes share each run: one process keeps about one core busy
 # (the tiny models), so on 2 cores two workers took 0.63-0.81x the time of one under TensorFlow,
 # 0.66-0.73x under JAX and about 1x under PyTorch, whose every process uses both cores: with two
