@@ -440,6 +440,10 @@ class LRFinder(EngineCallback):
 
     def on_train_end(self, logs=None):
         super().on_train_end(logs)
+        if self._progbar is not None and 0 < len(self._losses) < self.num_steps:
+            # Keras's bar shows an update at most every 0.05 s: a test stopped early was left showing an earlier
+            # step (229/300 at 0.126 above "stopped early ... at learning rate 0.264", 241 steps recorded).
+            self._progbar.update(len(self._losses), finalize=True)
         if self.warn and self._stopped_early is None and 0 < len(self._losses) < self.num_steps:
             _warnings.warn(
                 f"LRFinder: the fit ended after {len(self._losses)} of the test's {self.num_steps} steps (at "

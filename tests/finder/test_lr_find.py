@@ -2,6 +2,7 @@
 
 import contextlib
 import io
+import re
 import warnings
 
 import keras
@@ -579,6 +580,27 @@ def test_progress_bar_at_verbose_1(verbose):
     with contextlib.redirect_stdout(out):
         keras_lr.lr_find(model_with(keras.optimizers.SGD()), *regression_data(), end_lr=0.01, num_steps=5, verbose=0)
     assert out.getvalue() == ""
+
+
+def test_the_progress_bar_ends_at_the_step_a_stopped_test_ended_on(monkeypatch):
+    # Keras's bar shows an update at most every 0.05 s: a test that diverged was left showing an earlier step
+    # (229/300 at 0.126 above "stopped early ... at learning rate 0.264"; 241 steps recorded). Every update but
+    # the bar's last falls within that interval here.
+    original = keras.utils.Progbar.__init__
+    monkeypatch.setattr(keras.utils.Progbar, "__init__", lambda self, *args, **kwargs: (
+        original(self, *args, **{**kwargs, "interval": 1e9})))
+    x, y = regression_data()
+    out = io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(out):
+        warnings.simplefilter("ignore")
+        result = keras_lr.lr_find(model_with(keras.optimizers.SGD()), x, y, start_lr=1e-3, end_lr=100.0, num_steps=200,
+                                  seed=0, retry=False, verbose=1)
+    steps = len(result.frame)
+    assert result.stopped_early is not None and steps < 200
+    printed = re.sub(r"\x1b\[[0-9;]*m", "", out.getvalue()).replace("\r", "\n")  # less the bold and colour
+    bars = [line for line in printed.splitlines() if "/200" in line]
+    assert bars and bars[-1].lstrip().startswith(f"{steps}/200 ")
+    assert f"learning_rate: {result.frame.learning_rate.iloc[-1]:.4f}" in bars[-1]
 
 
 @needs_steps_per_execution
