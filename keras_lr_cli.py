@@ -7,6 +7,7 @@ reported before any of that loads. The work is in `keras_lr.cli`.
 
 import argparse
 import contextlib
+import difflib
 import math
 import os
 import signal
@@ -200,8 +201,11 @@ def main(argv=None):
         main_parser.commands["tune-local"].error(
             f"unrecognized arguments: {' '.join(unknown)} (arguments for the script go after --: "
             f"keras-lr tune-local SCRIPT -- {' '.join(unknown)})")
-    if unknown:
-        main_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if unknown:  # the command's usage, not keras-lr's, and the option a mistyped one was likely meant to be
+        command = main_parser.commands[args.command]
+        options = [option for action in command._actions for option in action.option_strings]
+        meant = difflib.get_close_matches(unknown[0].split("=")[0], options, n=1) if unknown[0].startswith("-") else []
+        command.error(f"unrecognized arguments: {' '.join(unknown)}" + (f" (did you mean {meant[0]}?)" if meant else ""))
     if args.command == "tune-local":
         args.script_args = rest
         try:

@@ -225,6 +225,18 @@ def test_bad_options_exit_with_usage(argv, capsys):
     assert raised.value.code == 2 and "usage: keras-lr" in capsys.readouterr().err
 
 
+def test_a_mistyped_option_gets_its_commands_usage_and_the_option_it_was_likely_meant_to_be(capsys):
+    # keras-lr's own usage was printed ("usage: keras-lr [-h] [--version] COMMAND ..."), not the demo's.
+    with pytest.raises(SystemExit) as raised:
+        keras_lr_cli.main(["demo", "--csv", "wine.csv", "--traget", "target"])
+    err = capsys.readouterr().err
+    assert raised.value.code == 2 and err.startswith("usage: keras-lr demo ")
+    assert err.splitlines()[-1] == "keras-lr demo: error: unrecognized arguments: --traget target (did you mean --target?)"
+    with pytest.raises(SystemExit):
+        keras_lr_cli.main(["demo", "extra"])
+    assert capsys.readouterr().err.splitlines()[-1] == "keras-lr demo: error: unrecognized arguments: extra"
+
+
 def test_help_and_version_answer_without_loading_keras():
     code = (
         "import sys, contextlib, io, keras_lr_cli\n"
