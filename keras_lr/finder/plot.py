@@ -27,7 +27,8 @@ def plot_range_test(result, ax=None, suggestions=True, save=None):
     The raw loss is drawn faint and the smoothed loss solid (from a test
     on validation data, the validation loss too, raw and smoothed, which
     the suggestions read), and each suggestion is marked on the curve it
-    was read from, with the bounds of
+    was read from (suggestions at one rate share a marker, labelled
+    "steep = slide: 0.002", say), with the bounds of
     `result.cyclic_bounds()` as a shaded band and the rate where the loss
     rose for good as a dotted line. The y-limits show the whole part of the
     curve the suggestions are read from (the divergent tail runs off the
@@ -88,13 +89,16 @@ def plot_range_test(result, ax=None, suggestions=True, save=None):
         order = np.argsort(rates)
         marks = dict(result.suggestions)
         marks["one_cycle_max_lr"] = result.one_cycle_max_lr
+        named = {}  # rate: the suggestions at it (two at one rate were two markers, the second hiding the first)
         for name, rate in marks.items():
             # Only at rates the test tried: a suggestion outside them has no point on the curve.
             if np.isfinite(rate) and tested.min() <= rate <= tested.max():
-                at = np.interp(np.log(rate), np.log(rates[order]), curve[order])
-                label = "OneCycle peak" if name == "one_cycle_max_lr" else name
-                ax.plot([rate], [at], _MARKERS[name], markersize=10 if name == "one_cycle_max_lr" else 8,
-                        label=f"{label}: {rate:.2g}")
+                named.setdefault(rate, []).append("OneCycle peak" if name == "one_cycle_max_lr" else name)
+        for rate, names in named.items():
+            at = np.interp(np.log(rate), np.log(rates[order]), curve[order])
+            first = "one_cycle_max_lr" if names[0] == "OneCycle peak" else names[0]
+            ax.plot([rate], [at], _MARKERS[first], markersize=10 if first == "one_cycle_max_lr" else 8,
+                    label=f"{' = '.join(names)}: {rate:.2g}")
         low, high = result.cyclic_bounds()
         if np.isfinite(low) and np.isfinite(high):
             ax.axvspan(low, high, color="tab:orange", alpha=0.1, label=f"cyclic bounds {low:.2g}-{high:.2g}")
