@@ -593,11 +593,15 @@ def demo(train, validation, info, epochs=3, trials=6, max_lr=None, seed=0, out="
         (", the best trial chosen on this same split):" if trials else "):"))
     for run, score in scores.items():
         say(f"   {run:45s} {_score(score)}")
-    baseline = None
     if classification:  # what always answering the most frequent class scores: 0.99 on a 99:1 table
         share = np.bincount(y_val, minlength=len(info["classes"])) / len(y_val)
-        baseline = (info["classes"][int(share.argmax())], float(share.max()))
-        say(f"   (always predicting the most frequent class, {baseline[0]!r}, scores {baseline[1]:.4f})")
+        name, top = info["classes"][int(share.argmax())], float(share.max())
+        say(f"   (always predicting the most frequent class, {name!r}, scores {top:.4f})")
+        baseline = f"Always predicting the most frequent class ({name!r}) scores {top:.4f}."
+    else:  # the loss of always answering the training rows' mean: about 1 on the standardised target
+        mean_loss = float(np.mean((np.asarray(y_val, "float64") - np.mean(y_train, dtype="float64")) ** 2))
+        say(f"   (always predicting the training rows' mean scores {mean_loss:.4f})")
+        baseline = f"Always predicting the training rows' mean scores {mean_loss:.4f}."
     _stop_if_interrupted()  # the report is whole, or has no summary.md
     _write_summary(out, info, epochs, trials, result, peak, table, metric, files, better, bounds, baseline)
     return dict(scores=scores, peak=peak, files=files, result=result)
@@ -722,7 +726,7 @@ def _write_summary(out, info, epochs, trials, result, peak, table, metric, files
         "",
     ]
     if baseline is not None:
-        lines += [f"Always predicting the most frequent class ({baseline[0]!r}) scores {baseline[1]:.4f}.", ""]
+        lines += [baseline, ""]
     with open(os.path.join(out, "summary.md"), "w") as handle:
         handle.write("\n".join(lines))
 

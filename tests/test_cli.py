@@ -107,6 +107,10 @@ def test_demo_infers_regression_and_takes_task_from_the_command_line(tmp_path, c
                         "--out", str(tmp_path / "r"), "--quiet"], capsys)
     summary = (tmp_path / "r" / "summary.md").read_text()
     assert status == 0 and "(regression;" in summary
+    # Beside the runs' losses, what always predicting the training rows' mean scores (about 1: the target is
+    # standardised); a newcomer's regression report had no such line, as classification's "most frequent class".
+    mean_loss = float(re.search(r"Always predicting the training rows' mean scores (\d+\.\d{4})\.", summary).group(1))
+    assert 0.8 < mean_loss < 1.25 and "most frequent class" not in summary
     assert "Adam, batch 32, 1 epoch." in summary and "After the one epoch, for every run" in summary
     assert "1 epochs" not in summary and "1 features" not in summary
     frame["sex_class"] = (frame["sex"] > 0).astype(int)
