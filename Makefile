@@ -59,7 +59,7 @@ test: $(VENV)/.installed-test $(OLDEST_VENV)/.installed
 	KERAS_BACKEND=jax $(PY) -m pytest -n $(TEST_WORKERS) tests --ignore=tests/test_notebooks.py --ignore=tests/test_cli.py
 	KERAS_BACKEND=torch $(TORCH_THREADS) $(PY) -m pytest -n $(TEST_WORKERS) tests --ignore=tests/test_notebooks.py --ignore=tests/test_cli.py
 	KERAS_BACKEND=tensorflow $(OLDEST_VENV)/bin/python -m pytest -n $(TEST_WORKERS) tests keras_lr --ignore=tests/test_notebooks.py --ignore=tests/test_cli.py \
-		--ignore=tests/test_readme.py --ignore=tests/distributed -m "not search_bookkeeping"
+		--ignore=tests/test_docs.py --ignore=tests/distributed -m "not search_bookkeeping"
 
 # Stamps each notebook's Colab badge and install cell (from setup.cfg's url), runs it in place so
 # it is committed with its outputs, and saves the README's figures under docs/.

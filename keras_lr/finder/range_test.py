@@ -371,7 +371,7 @@ def lr_find(
     `end_lr`, and the test is run again: a denser test may diverge before
     the units die (its answer then still warns to standardise the inputs).
     Inputs it cannot slice (a `tf.SparseTensor`) or a model
-    it cannot call on them leave a note. The README has the figures.
+    it cannot call on them leave a note. docs/range_test.md has the figures.
 
     Example:
 

@@ -699,7 +699,7 @@ def one_cycle_max_lr(learning_rates, losses, beta=0.9, draws=PEAK_DRAWS):
     cut the peak's seed-to-seed standard deviation from 0.16 to 0.11 decades
     on average over the twelve task-optimizer pairs (at most from 0.36 to
     0.21). Its figures are in the README ("Is the recommendation a peak you
-    can train with unattended?").
+    can train with unattended?") and docs/benchmarks.md.
 
     Args:
         learning_rates: Sequence of the test's rates (increasing).

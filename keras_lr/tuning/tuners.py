@@ -20,7 +20,7 @@ adds:
 - `seed=0` is a seed: two searches with it propose the same trials
   (KerasTuner's own classes take 0 for "no seed" and draw one at random).
 - In KerasTuner's chief/worker mode (`KERASTUNER_TUNER_ID`,
-  `KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`; see the README) all of
+  `KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`; see docs/distributed.md) all of
   the above holds across workers: the defaults trial and the range test run
   once, on one worker. A worker waits at most `chief_timeout` seconds for
   the chief (to start, and to answer each request) and never clears the
