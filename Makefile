@@ -43,7 +43,7 @@ demo: $(VENV)/.installed
 # PyTorch, each backend in its own run (the notebooks and the command run on TensorFlow; a
 # search's bookkeeping, the same on every backend, on PyTorch, where it is cheapest:
 # tests/backends.py); then the TensorFlow tests and doctests on the oldest releases setup.cfg
-# admits, less that bookkeeping (KerasTuner 1.4.7's code is 1.4.8's), the README's examples
+# admits, less that bookkeeping (KerasTuner 1.4.7's code is 1.4.8's), the examples of the README and docs/
 # and the data-parallel tests (the API they use is tested there on its own; left out to shorten CI,
 # which is still over 25 minutes on 2 cores: run alone there, they took 50 s with two workers).
 # TEST_WORKERS pytest-xdist processes share each run: one process keeps about one core busy
