@@ -263,7 +263,7 @@ def _breast_cancer_at(optimizer):
 def test_an_epoch_rolled_back_whole_logs_the_loss_gone_back_to(frequency):
     # Rolled back to the fit's start, an epoch logged Keras's 0 for a mean of no step (checks of a whole epoch in
     # steps: [0, 0, 0, 0, 0.70, 0.13]), which EarlyStopping takes for the best; checked at epochs' ends, the NaN
-    # or worse loss undone stayed in History ([nan, nan, 3.68, nan, 1.25, 0.84]), as the README says it does not.
+    # or worse loss undone stayed in History ([nan, nan, 3.68, nan, 1.25, 0.84]), as docs/callbacks.md says it does not.
     model, x, y = _breast_cancer_at(keras.optimizers.SGD(1.0 if frequency == 12 else 0.3,
                                                          momentum=0.0 if frequency == 12 else 0.9))
     driver_cb = keras_lr.BoldDriver(monitor="loss", frequency=frequency, rollback=True)

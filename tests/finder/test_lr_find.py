@@ -1144,7 +1144,7 @@ def collapsing_model():
 def test_a_network_that_collapses_to_one_output_is_unreliable(kind):
     # Its loss falls to the constant prediction's (the labels' entropy) and stays there up to end_lr: read as
     # a fall still going at the end, it was "reliable", with a OneCycle peak of about 1 at which the network
-    # dies (unscaled breast cancer: see the README).
+    # dies (unscaled breast cancer: see docs/range_test.md).
     x, y = unscaled_classes()
 
     class Batches(keras.utils.PyDataset):
