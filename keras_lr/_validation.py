@@ -35,10 +35,16 @@ def result_hint(value):
             ". keras_lr's schedules and callbacks take no optimizer (PyTorch's schedulers do): the callbacks "
             "drive the optimizer the model was compiled with; pass the rates only"
         )
-    if not hasattr(value, "one_cycle_max_lr"):
+    if hasattr(value, "one_cycle_max_lr"):
+        part = "A range test's result"
+    elif isinstance(value, dict) and "valley" in value:
+        part = "That is a range test's result.suggestions, a dict of rates; the result itself"
+    elif "learning_rate" in getattr(value, "columns", ()) and "loss" in getattr(value, "columns", ()):
+        part = "That is a range test's result.frame, its curve; the result itself"
+    else:
         return ""
     return (
-        ". A range test's result goes to the callbacks keras_lr.OneCycle(max_lr=result) and "
+        f". {part} goes to the callbacks keras_lr.OneCycle(max_lr=result) and "
         "keras_lr.CyclicLR(result), which read it when the fit begins; elsewhere pass one of its rates, "
         "result.one_cycle_max_lr or result.suggestion"
     )

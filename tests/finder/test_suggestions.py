@@ -169,6 +169,18 @@ def test_a_result_where_a_rate_is_wanted_says_where_it_goes():
         keras_lr.Scheduler(keras.optimizers.schedules.PiecewiseConstantDecay([4], [result, 1e-3]))
 
 
+def test_a_results_suggestions_or_frame_where_a_rate_is_wanted_say_what_they_are():
+    import keras_lr
+
+    result = LRFinderResult(pd.DataFrame({"learning_rate": RATES, "loss": valley_curve()}), warn=False)
+    for value, what in ((result.suggestions, r"result\.suggestions, a dict of rates"), (result.frame, r"result\.frame, its curve")):
+        with pytest.raises(ValueError, match=rf"received max_lr=.*That is a range test's {what}; the result itself goes to the "
+                                             r"callbacks keras_lr\.OneCycle\(max_lr=result\)"):
+            keras_lr.OneCycle(max_lr=value)
+    with pytest.raises(ValueError, match=r"received max_lr=\{'lr': 0\.1\}$"):  # any other dict: no hint
+        keras_lr.OneCycle(max_lr={"lr": 0.1})
+
+
 def test_one_high_first_batch_is_not_the_steepest_fall():
     # A smoothed curve's first point is the first batch alone: 40% above the level after it.
     losses = valley_curve()
