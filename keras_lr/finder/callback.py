@@ -281,12 +281,12 @@ class LRFinder(EngineCallback):
             return
         for callback in callbacks:
             if isinstance(callback, (keras.callbacks.ModelCheckpoint, keras.callbacks.BackupAndRestore)):
-                harm = ("and restore them into the next fit, the training" if isinstance(
-                    callback, keras.callbacks.BackupAndRestore) else "(a test that diverged ends on a short epoch "
+                harm = (", and restore them into the next fit, the training" if isinstance(
+                    callback, keras.callbacks.BackupAndRestore) else " (a test that diverged ends on a short epoch "
                         "whose mean loss is the lowest, so a best-only checkpoint keeps it)")
                 raise ValueError(
                     f"LRFinder: keras.callbacks.{type(callback).__name__} in the same fit would save the range "
-                    f"test's weights, which no training made, {harm}. Run the test in a fit of its own "
+                    f"test's weights, which no training made{harm}. Run the test in a fit of its own "
                     f"(keras_lr.lr_find does), then train with the {type(callback).__name__}."
                 )
         if not self.restore:
