@@ -94,6 +94,17 @@ class EngineCallback(keras.callbacks.Callback):
         step applying the optimizer more than once a batch runs through faster (`FitSession.epoch_end`)."""
         return False
 
+    def set_model(self, model=None):
+        # Keras calls set_model on each entry of fit(callbacks=...). Given the class itself
+        # (callbacks=[keras_lr.OneCycle]), `self` is the model and `model` is missing: Python said only
+        # "set_model() missing 1 required positional argument".
+        if not isinstance(self, EngineCallback):
+            raise TypeError(
+                "fit(callbacks=...) holds a keras_lr callback class, not a callback: create one, e.g. "
+                "callbacks=[keras_lr.OneCycle(max_lr=0.01)], not callbacks=[keras_lr.OneCycle]"
+            )
+        super().set_model(model)
+
     def __deepcopy__(self, memo):
         return fresh_copy(self, memo)
 

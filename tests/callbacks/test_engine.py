@@ -122,6 +122,21 @@ def test_a_schedule_passed_as_a_callback_says_what_to_pass(schedule, callback):
     assert not hasattr(schedule, "on_train_begin") and getattr(schedule, "set_model", None) is None
 
 
+@pytest.mark.parametrize("callback_class, arguments", [
+    (keras_lr.OneCycle, {"max_lr": 0.01}), (keras_lr.ReduceLROnPlateau, {}), (keras_lr.LRFinder, {})])
+def test_a_callback_class_passed_as_a_callback_says_to_create_one(callback_class, arguments):
+    # Keras calls set_model on the class: Python's error said only that an argument was missing.
+    model = bias_model(keras.optimizers.SGD(0.1))
+    weights = [w.copy() for w in model.get_weights()]
+    with pytest.raises(TypeError, match=r"holds a keras_lr callback class, not a callback: create one, e\.g\. "
+                                        r"callbacks=\[keras_lr\.OneCycle\(max_lr=0\.01\)\]"):
+        fit(model, [callback_class], epochs=1)
+    assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights()))
+    callback = callback_class(**arguments)  # an instance still takes its model as Keras gives it
+    callback.set_model(model)
+    assert callback.model is model
+
+
 @pytest.mark.parametrize(
     "make_optimizer, attribute",
     [(lambda: keras.optimizers.SGD(0.1, momentum=0.9), "momentum"), (lambda: keras.optimizers.Adam(0.1), "beta_1")],
