@@ -1,4 +1,4 @@
-"""The README and docs/: every Python example runs as written, each on its own (under every backend), and
+"""The README, CONTRIBUTING.md and docs/: every Python example runs as written, each on its own (under every backend), and
 every relative link leads to a file, and a heading, that exist."""
 
 import os
@@ -8,7 +8,7 @@ import re
 import pytest
 
 ROOT = pathlib.Path(__file__).parents[1]
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PAGES = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]
 EXAMPLES = [
     (page, number, block)
     for page in PAGES
@@ -57,6 +57,6 @@ def test_every_relative_link_leads_somewhere(page):
     assert not broken, f"{_name(page)}: {broken}"
 
 
-def test_every_page_in_docs_is_linked_from_the_readme():
+def test_every_other_page_is_linked_from_the_readme():
     linked = {(ROOT / link.partition("#")[0]).resolve() for link in _links(ROOT / "README.md")}
     assert [_name(page) for page in PAGES[1:] if page.resolve() not in linked] == []
