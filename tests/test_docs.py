@@ -1,6 +1,7 @@
 """The README, CONTRIBUTING.md and docs/: every Python example runs as written, each on its own (under every backend), and
 every relative link leads to a file, and a heading, that exist."""
 
+import functools
 import os
 import pathlib
 import re
@@ -34,16 +35,20 @@ def test_example_runs_on_its_own(page, number, block, tmp_path, monkeypatch):
     exec(compile(block, f"{_name(page)} example {number}", "exec"), {"__name__": "__readme__"})
 
 
+@functools.cache
+def _prose(page):
+    """The page without its code blocks: a '# comment' there is no heading, a `](` no link."""
+    return re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
+
+
 def _anchors(page):
     """The anchors GitHub gives a page's headings: lower case, punctuation but '-' and '_' dropped, spaces as '-'."""
-    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)  # a '# comment' in a code block is no heading
-    headings = re.findall(r"^#+ (.+)$", text, re.M)
+    headings = re.findall(r"^#+ (.+)$", _prose(page), re.M)
     return {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings}
 
 
 def _links(page):
-    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
-    return [link for link in re.findall(r"\]\(([^)\s]+)\)", text) if not re.match(r"[a-z]+:", link)]
+    return [link for link in re.findall(r"\]\(([^)\s]+)\)", _prose(page)) if not re.match(r"[a-z]+:", link)]
 
 
 @pytest.mark.parametrize("page", PAGES, ids=_name)
