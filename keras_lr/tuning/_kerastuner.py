@@ -145,6 +145,51 @@ def find_hp(hyperparameters, name):
     return next((hp for hp in hyperparameters.space if hp.name == name), None)
 
 
+def check_callbacks(owner, callbacks):
+    """Raises FatalValueError (it stops a search) for what in ``search(callbacks=...)`` is not a Keras callback.
+
+    Unchecked, each trial failed with the error Keras met calling it, and the search ended with a warning
+    about diverging rates (a keras_lr schedule given where its callback goes: a newcomer's mistake).
+    """
+    for callback in callbacks or ():
+        if isinstance(callback, keras.callbacks.Callback):
+            continue
+        if isinstance(callback, type):
+            what = f"the class {callback.__name__}, not a callback: create one, e.g. {callback.__name__}(...)"
+        elif isinstance(callback, keras.optimizers.schedules.LearningRateSchedule):
+            what = (f"{type(callback).__name__}, a learning-rate schedule, not a callback: to train every trial "
+                    f"with it, give it to the optimizer in build_model (keras.optimizers.Adam(learning_rate="
+                    f"schedule)); with keras_lr.tuning.LRHyperModel, which chooses each trial's schedule, leave it out")
+        else:
+            what = f"a {type(callback).__name__}, not a keras.callbacks.Callback"
+        raise keras_tuner.errors.FatalValueError(f"{owner}: search(callbacks=...) holds {what}.")
+
+
+_ANSI = __import__("re").compile(r"\x1b\[[0-9;]*m")
+
+
+def error_text(message):
+    """The error a failed trial's message (KerasTuner keeps its whole traceback) ends with, on one line.
+
+    Its exception's text, not the traceback's last line: a Keras layer's error ends with the arguments it
+    received ("  \u2022 kwargs=<class 'inspect._empty'>"), which `results_frame` had shown as the failure.
+    """
+    if not message:
+        return None
+    lines = _ANSI.sub("", message).strip().splitlines()
+    frames = [i for i, line in enumerate(lines) if line.startswith("  File ")]
+    start = frames[-1] + 1 if frames else 0
+    while frames and start < len(lines) and lines[start].startswith("    "):  # the frame's source and its ^^^
+        start += 1
+    text = []
+    for line in lines[start:]:
+        if line.startswith("Arguments received by "):  # Keras's layer errors: the call's arguments follow
+            break
+        if line.strip():
+            text.append(line.strip())
+    return " ".join(text) or lines[-1].strip()
+
+
 def curve(trial, name):
     """{epoch: value} of a trial's `curve/<name>` (the mean over executions)."""
     key = CURVE + name
@@ -243,6 +288,7 @@ class Oracle:
             "range_test": None,  # {"status": "wanted" | "assigned" | "done", "trial_id", "rate", "recommend"}
             "runs": {},  # trial_id -> times handed out
             "taken_back": {},  # trial_id -> times taken back from a silent worker
+            "objective": self._objective(),  # [[name, direction], ...]: what the saved scores measure
         }
         self._handed = None
         self._reset_clocks()
@@ -639,7 +685,21 @@ class Oracle:
         ongoing = {trial.trial_id for trial in self.ongoing_trials.values()}
         self._populate_next = [trial.trial_id for trial in ordered if trial.trial_id not in ongoing]
 
+    def _objective(self):
+        return [[part.name, part.direction] for part in getattr(self.objective, "objectives", None) or [self.objective]]
+
     def set_state(self, state):
+        saved = state.get("keras_lr", {}).get("objective")  # None from a search saved before it was recorded
+        if saved is not None and saved != self._objective():
+            # KerasTuner keeps the objective it is given, not the saved one, and ranks the saved trials' scores
+            # (of the old objective) against the new ones: an accuracy ranked as a loss was the worst trial.
+            said = lambda pairs: " and ".join(f"{name!r} ({direction})" for name, direction in pairs)  # noqa: E731
+            raise ValueError(
+                f"This search resumes one (overwrite=False) whose trials were scored by the objective "
+                f"{said(saved)}; KerasTuner would rank those scores against new trials' {said(self._objective())} "
+                f"as one measure. Pass the tuner objective={saved[0][0]!r} to resume it, or overwrite=True (or "
+                f"another project_name) to begin a new search with {said(self._objective())}."
+            )
         super().set_state(state)
         self._seed_derived()  # a resumed search keeps the seed it was saved with, throughout
         self._grid_derived()
@@ -788,6 +848,13 @@ class ObjectiveCheck(keras.callbacks.Callback):
         if self.objective.has_value(logs):
             return
         logged = ", ".join(sorted(logs)) or "nothing"
+        if self.objective.name == "default_objective":
+            # KerasTuner's when the tuner was given no objective: a HyperModel.fit that returns one float.
+            raise keras_tuner.errors.FatalValueError(
+                f"The tuner was made without an objective, so KerasTuner looks for 'default_objective', which "
+                f"fit does not log (logged: {logged}); pass the tuner one of those, e.g. objective='val_loss' "
+                f"(with validation data) or objective='loss'."
+            )
         names = getattr(self.objective, "name_to_direction", None) or [self.objective.name]  # multi-objective
         validated = any(name.startswith("val_") for name in logs)  # Keras logs val_loss whenever fit validates
         if any(name.startswith("val_") for name in names) and not validated:

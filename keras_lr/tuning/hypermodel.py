@@ -320,6 +320,7 @@ class LRHyperModel(keras_tuner.HyperModel):
     def fit(self, hp, model, *args, callbacks=None, **kwargs):
         """Fits ``model`` with the trial's schedule (and your callbacks); returns the History."""
         callbacks = list(callbacks or [])
+        _kerastuner.check_callbacks("LRHyperModel", callbacks)  # with KerasTuner's own tuners too
         for callback in callbacks:
             if isinstance(callback, lr_callbacks.ScheduleCallback):
                 raise keras_tuner.errors.FatalValueError(

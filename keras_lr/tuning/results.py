@@ -116,7 +116,8 @@ def results_frame(tuner):
         `diverged_after_best` (a trial
         not marked diverged whose objective ended non-finite, or clearly
         worse than after its first epoch);
-        `message`. `frame.attrs` holds the objective, its direction and the
+        `message` (why a trial was pruned or diverged; a failed trial's
+        error, on one line). `frame.attrs` holds the objective, its direction and the
         bounds a range test set (`finder_bounds`).
     """
     import pandas as pd
@@ -142,7 +143,7 @@ def results_frame(tuner):
             "best_epoch": np.nan if status == "diverged" else _best_epoch(trial, direction),
             "diverged_after_best": status != "diverged" and _diverged_after_best(trial, direction),
             "message": extra.get("pruned", {}).get(trial_id) or extra.get("diverged", {}).get(trial_id)
-            or (trial.message.strip().splitlines()[-1] if trial.message else None),
+            or _kerastuner.error_text(trial.message),
         }
         rows.append(row)
     columns = [c for c in _FIRST if c in ("trial_id", "status", "defaults", "score") or c in names]

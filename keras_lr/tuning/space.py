@@ -9,6 +9,7 @@ that run it for one trial.
 import contextvars
 import difflib
 import math
+import numbers
 
 import keras
 import keras_tuner
@@ -28,6 +29,19 @@ KERAS_DEFAULT = 1e-3
 # What `learning_rate(hp)` must know while an `LRHyperModel` builds a model:
 # the bounds a range test narrowed the rate to, and where to record its name.
 _building = contextvars.ContextVar("keras_lr_tuning_build", default=None)
+
+
+def _looks_like_a_rate(name):
+    """A number, or a string that reads as one ("1e-4"), given where the rate's name goes."""
+    if isinstance(name, bool):
+        return False
+    if isinstance(name, numbers.Number):
+        return True
+    try:
+        float(name)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def learning_rate(hp, name="learning_rate", min_value=1e-5, max_value=1.0, default=KERAS_DEFAULT, step=None):
@@ -80,6 +94,12 @@ def learning_rate(hp, name="learning_rate", min_value=1e-5, max_value=1.0, defau
     owner = "learning_rate"
     if not isinstance(hp, keras_tuner.HyperParameters):
         v._fail(owner, "hp", "KerasTuner's HyperParameters (the hp build_model receives)", hp)
+    if _looks_like_a_rate(name):
+        # KerasTuner's habit, hp.Float("learning_rate", 1e-4, 1e-1): here the second argument is the name.
+        raise ValueError(
+            f"{owner}: name must be the hyperparameter's name, a string; received name={name!r}, "
+            f"{'a number' if isinstance(name, numbers.Number) else 'which reads as a number'}: the bounds go by keyword, e.g. learning_rate(hp, min_value=1e-4, max_value=0.1)"
+        )
     if not isinstance(name, str) or not name:
         raise ValueError(f"{owner}: name must be a non-empty string; received name={name!r}")
     min_value = v.check_number(owner, "min_value", min_value, low=LOWEST, high=HIGHEST, low_open=True)

@@ -93,6 +93,7 @@ class _Search(keras_tuner.Tuner):
         super().reload()
 
     def search(self, *fit_args, **fit_kwargs):
+        _kerastuner.check_callbacks(type(self).__name__, fit_kwargs.get("callbacks"))
         if not _kerastuner.is_chief():
             return super().search(*fit_args, **fit_kwargs)
         # KerasTuner's chief: serve the oracle until the search is over, as BaseTuner.search
@@ -166,10 +167,20 @@ class _Search(keras_tuner.Tuner):
         super().on_search_end()
         oracle = _kerastuner.local_oracle(self)
         if oracle is not None and oracle.trials and not oracle.get_best_trials(1):
+            diverged = set(oracle.keras_lr["diverged"])
+            failed = [trial for trial in oracle.trials.values()
+                      if trial.status == _kerastuner.FAILED and trial.trial_id not in diverged]
+            why = []
+            if diverged:  # the rate's doing
+                why.append(f"{len(diverged)} diverged: lower the learning rate's bounds "
+                           f"(keras_lr.tuning.learning_rate(hp, max_value=...))")
+            if failed:  # not the rate's: a trial that raised (a build_model or a callback at fault)
+                error = _kerastuner.error_text(failed[-1].message) or "no message kept"
+                error = error if len(error) <= 300 else f"{error[:300]}..."
+                why.append(f"{len(failed)} failed with an error, the last: {error}")
             _warnings.warn(
-                f"{type(self).__name__}: no trial finished with a finite score (every one diverged or "
-                f"failed; see keras_lr.tuning.results_frame), so get_best_hyperparameters() returns []. "
-                f"Lower the learning rate's bounds (keras_lr.tuning.learning_rate(hp, max_value=...))."
+                f"{type(self).__name__}: no trial finished with a finite score, so get_best_hyperparameters() "
+                f"returns [] ({'; '.join(why) or 'none finished'}). keras_lr.tuning.results_frame shows each trial."
             )
 
 

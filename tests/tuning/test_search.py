@@ -605,8 +605,10 @@ def test_a_search_where_every_trial_diverges_says_so(tmp_path, capsys):
 
     tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build, schedules=("constant",)), tmp_path,
                  objective="val_loss", max_trials=4, seed=0)
-    with pytest.warns(UserWarning, match="no trial finished with a finite score"):
+    with pytest.warns(UserWarning, match=r"no trial finished with a finite score.*\(4 diverged: lower the learning "
+                                         r"rate's bounds \(keras_lr.tuning.learning_rate\(hp, max_value=...\)\)\)") as caught:
         search_regression(tuner)
+    assert not any("failed with an error" in str(w.message) for w in caught)
     frame = tuning.results_frame(tuner)
     assert (frame.status == "diverged").all() and frame.score.nunique() == 1
     curves = tuning.history_frame(tuner)
@@ -614,6 +616,94 @@ def test_a_search_where_every_trial_diverges_says_so(tmp_path, capsys):
     assert np.isfinite(frame.score.iloc[0]) and frame.score.iloc[0] > seen.max()  # worse than anything seen
     assert tuner.get_best_hyperparameters() == []
     assert "Invalid loss" not in capsys.readouterr().out  # stopped silently
+
+
+@search_bookkeeping
+def test_a_search_whose_every_trial_fails_names_the_error_not_the_rate(tmp_path):
+    # A model that cannot take the data (a newcomer's Input of 31 features for 30): the search had warned
+    # "Lower the learning rate's bounds", and results_frame's message was the last line of Keras's error, one of
+    # the arguments it lists ("  \u2022 kwargs=<class 'inspect._empty'>").
+    def build(hp):
+        model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(1)])
+        model.compile(keras.optimizers.SGD(tuning.learning_rate(hp)), "mse")
+        return model
+
+    tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build), tmp_path, objective="val_loss", max_trials=2)
+    with pytest.warns(UserWarning, match=r"no trial finished with a finite score, so get_best_hyperparameters\(\) "
+                                         r"returns \[\] \(2 failed with an error, the last: ValueError: .*"
+                                         r"incompatible with the layer") as caught:
+        search_regression(tuner)
+    assert not any("diverged" in str(w.message) for w in caught)
+    frame = tuning.results_frame(tuner)
+    assert (frame.status == "failed").all()
+    for message in frame.message:
+        assert message.startswith("ValueError: ") and "expected axis -1 of input shape to have value 5" in message
+        assert "Arguments received" not in message and "\x1b" not in message
+
+
+def test_a_failed_trials_error_is_its_exceptions_text():
+    from keras_lr.tuning._kerastuner import error_text
+
+    keras_error = ('Traceback (most recent call last):\n  File "a.py", line 3, in f\n    g()\n    ^^^\n'
+                   'ValueError: Exception encountered when calling Sequential.call().\n\n\x1b[1mInput 0 is '
+                   'incompatible\x1b[0m\n\nArguments received by Sequential.call():\n  \u2022 training=False\n')
+    assert error_text(keras_error) == ("ValueError: Exception encountered when calling Sequential.call(). "
+                                       "Input 0 is incompatible")
+    chained = ('Traceback (most recent call last):\n  File "a.py", line 1, in <module>\nKeyError: 1\n\nDuring '
+               'handling of the above exception, another exception occurred:\n\nTraceback (most recent call '
+               'last):\n  File "a.py", line 2, in <module>\n    raise RuntimeError("two")\nRuntimeError: two\n')
+    assert error_text(chained) == "RuntimeError: two"
+    assert error_text("not a traceback") == "not a traceback" and error_text(None) is None
+
+
+@pytest.mark.parametrize("given", ["a schedule", "a callback class", "an object"])
+@pytest.mark.parametrize("tuner_class", [tuning.RandomSearch, keras_tuner.RandomSearch])
+def test_what_is_not_a_callback_stops_the_search_before_any_trial(given, tuner_class, tmp_path):
+    # The schedule given where its callback goes failed every trial with the schedule's own error, and the search
+    # ended warning to lower the rate's bounds.
+    callback = {"a schedule": OneCycle(0.01, 100), "a callback class": keras_lr.OneCycle, "an object": "csv"}[given]
+    said = {"a schedule": r"holds OneCycle, a learning-rate schedule, not a callback: to train every trial with it, "
+                          r"give it to the optimizer in build_model",
+            "a callback class": r"holds the class OneCycle, not a callback: create one, e.g. OneCycle\(...\)",
+            "an object": r"holds a str, not a keras.callbacks.Callback"}[given]
+    tuner = make(tuner_class, tuning.LRHyperModel(build_digits), tmp_path, max_trials=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # KerasTuner's own tuner: LRHyperModel says what it lacks
+        with pytest.raises(keras_tuner.errors.FatalValueError, match=r"search\(callbacks=...\) " + said):
+            search_digits(tuner, callbacks=[callback])
+    ran = [trial for trial in tuner.oracle.trials.values() if trial.status != "RUNNING"]
+    assert not ran if tuner_class is tuning.RandomSearch else len(tuner.oracle.trials) <= 1
+
+
+def test_a_tuner_without_an_objective_says_to_give_one(tmp_path):
+    # KerasTuner's "default_objective" is for a HyperModel.fit that returns a float: the search had said to
+    # "compile the metric".
+    tuner = tuning.RandomSearch(tuning.LRHyperModel(build_digits), max_trials=2, directory=str(tmp_path),
+                                project_name="search", overwrite=True)
+    with pytest.raises(keras_tuner.errors.FatalValueError,
+                       match=r"made without an objective.*\(logged: accuracy, loss, val_accuracy, val_loss\); pass "
+                             r"the tuner one of those, e.g. objective='val_loss'"):
+        search_digits(tuner)
+
+
+@search_bookkeeping
+def test_a_search_resumed_with_another_objective_is_refused(tmp_path):
+    # KerasTuner takes the new objective and ranks the saved trials' scores (accuracies) against new ones
+    # (losses) as one measure: the best trial was ranked the worst.
+    search_digits(make(tuning.RandomSearch, tuning.LRHyperModel(build_digits), tmp_path, max_trials=1))
+
+    def resume(objective, **kwargs):
+        return tuning.RandomSearch(tuning.LRHyperModel(build_digits), objective=objective, max_trials=2,
+                                   directory=str(tmp_path), project_name="search", **kwargs)
+
+    with pytest.raises(ValueError, match=r"trials were scored by the objective 'val_accuracy' \(max\); KerasTuner "
+                                         r"would rank those scores against new trials' 'val_loss' \(min\) as one "
+                                         r"measure. Pass the tuner objective='val_accuracy' to resume it, or "
+                                         r"overwrite=True"):
+        resume("val_loss", overwrite=False)
+    resumed = search_digits(resume("val_accuracy", overwrite=False))  # as it began: goes on
+    assert len(resumed.oracle.trials) == 2
+    assert len(resume("val_loss", overwrite=True).oracle.trials) == 0  # a new search
 
 
 @search_bookkeeping

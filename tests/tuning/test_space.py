@@ -51,6 +51,11 @@ def test_learning_rate_names_a_missing_hp():
         (dict(min_value=0.01, max_value=1.0), "default must lie in"),
         (dict(default="0.001"), "default must be a finite number"),
         (dict(name=""), "name must be a non-empty string"),
+        # KerasTuner's habit, hp.Float("learning_rate", 1e-4, 1e-1): here the second argument is the name.
+        (dict(name=1e-4), r"name must be the hyperparameter's name, a string; received name=0.0001, a number: the "
+                          r"bounds go by keyword, e.g. learning_rate\(hp, min_value=1e-4, max_value=0.1\)"),
+        (dict(name="1e-4"), "name must be the hyperparameter's name, a string; received name='1e-4', which reads as a "
+                            "number: the bounds go by keyword"),
         (dict(step=1.0), "step must be > 1"),
         (dict(max_value=float("nan")), "max_value must be a finite number"),
     ],
