@@ -278,6 +278,9 @@ class LRHyperModel(keras_tuner.HyperModel):
         elif self.rate_name is None and not self._warned_rate:  # tuned by the user's own hyperparameter
             self._warned_rate = True
             self._warn_own_default(hp, named[0])
+        elif self.rate_name in self.declared_before and not self._warned_rate:  # declared by hyperparameters=
+            self._warned_rate = True
+            self._warn_own_default(hp, self.rate_name, whose="the tuner's hyperparameters= declare")
         if isinstance(self.finder, LRFinderResult) and not self._finder_done:
             self._finder_done = True
             self.bounds = self._announce_bounds("the range test result given", recommended=oracle is not None)
@@ -487,9 +490,9 @@ class LRHyperModel(keras_tuner.HyperModel):
         return self._result
 
     @staticmethod
-    def _warn_own_default(hp, name):
+    def _warn_own_default(hp, name, whose="build_model declares itself"):
         """Warns when the user's own rate hyperparameter starts at its minimum, KerasTuner's default for a Float,
-        or at its first value, a Choice's."""
+        or at its first value, a Choice's (declared in build_model, or by the tuner's hyperparameters=)."""
         declared = _kerastuner.find_hp(hp, name)
         if isinstance(declared, keras_tuner.engine.hyperparameters.Choice) and declared.values:
             values, first = declared.values, declared.values[0]
@@ -499,8 +502,8 @@ class LRHyperModel(keras_tuner.HyperModel):
             advice = ("pass default=0.001 to hp.Choice to start from Keras's 0.001"
                       if space.KERAS_DEFAULT in values else "if that is not meant, pass default= to hp.Choice")
             _warnings.warn(
-                f"LRHyperModel: the rate is build_model's own hyperparameter {name!r}, whose default (the first "
-                f"trial's rate) is its first value, {first:g}, as KerasTuner defaults a Choice; {advice}."
+                f"LRHyperModel: the rate {name!r}, which {whose}, is a Choice whose default (the first trial's rate) is "
+                f"its first value, {first:g}, as KerasTuner defaults a Choice; {advice}."
             )
             return
         low, high = getattr(declared, "min_value", None), getattr(declared, "max_value", None)
@@ -512,8 +515,8 @@ class LRHyperModel(keras_tuner.HyperModel):
         else:
             advice = "if that is not meant, pass default= to hp.Float"
         _warnings.warn(
-            f"LRHyperModel: the rate is build_model's own hyperparameter {name!r}, whose default (the first "
-            f"trial's rate) is its min_value, {low:g}, as KerasTuner defaults a Float; {advice}."
+            f"LRHyperModel: the rate {name!r}, which {whose}, is a Float whose default (the first trial's rate) is its "
+            f"min_value, {low:g}, as KerasTuner defaults a Float; {advice}."
         )
 
     def _no_rate_for_finder(self, hp, named, compiled):

@@ -1072,9 +1072,19 @@ def test_the_tuners_hyperparameters_may_fix_or_narrow_the_rate_as_kerastuner_let
     # declaration made before build_model ran ("declared with other settings") and the tuner could not be made.
     hp = keras_tuner.HyperParameters()
     declare(hp)
-    tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build_digits, schedules=["constant", "one_cycle"]), tmp_path,
-                 max_trials=3, hyperparameters=hp)
-    search_digits(tuner, epochs=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tuner = make(tuning.RandomSearch, tuning.LRHyperModel(build_digits, schedules=["constant", "one_cycle"]),
+                     tmp_path, max_trials=3, hyperparameters=hp)
+        search_digits(tuner, epochs=1)
+    # The guide's Float starts at its minimum, 1e-4, not Keras's 0.001: warned of, as when build_model declares it
+    # (a newcomer found one warned and the other not).
+    said = [str(w.message) for w in caught if "LRHyperModel" in str(w.message)]
+    assert said == ([] if rates is not None else [
+        "LRHyperModel: the rate 'learning_rate', which the tuner's hyperparameters= declare, is a Float whose default "
+        "(the first trial's rate) is its min_value, 0.0001, as KerasTuner defaults a Float; declare it as "
+        "keras_lr.tuning.learning_rate(hp, name='learning_rate', min_value=0.0001, max_value=0.01) to start from "
+        "Keras's 0.001, or pass default= to hp.Float."]), said
     frame = tuning.results_frame(tuner)
     assert len(frame) == 3 and set(frame.status) == {"completed"}
     if rates is not None:

@@ -176,8 +176,8 @@ def test_the_users_own_rate_hyperparameter_left_at_its_minimum_is_warned_of_once
         return model
 
     hypermodel = tuning.LRHyperModel(own)
-    with pytest.warns(UserWarning, match=r"LRHyperModel: the rate is build_model's own hyperparameter 'lr', whose "
-                                         r"default \(the first trial's rate\) is its min_value, 0.0001, as KerasTuner "
+    with pytest.warns(UserWarning, match=r"LRHyperModel: the rate 'lr', which build_model declares itself, is a "
+                                         r"Float whose default \(the first trial's rate\) is its min_value, 0.0001, as KerasTuner "
                                          r"defaults a Float; declare it as keras_lr.tuning.learning_rate\(hp, "
                                          r"name='lr', min_value=0.0001, max_value=0.1\) to start from Keras's 0.001"):
         hypermodel.build(keras_tuner.HyperParameters())
@@ -198,8 +198,8 @@ def test_the_users_own_rate_choice_left_at_its_first_value_is_warned_of(values, 
         model.compile(keras.optimizers.Adam(hp.Choice("learning_rate", values)), "mse")
         return model
 
-    with pytest.warns(UserWarning, match=r"LRHyperModel: the rate is build_model's own hyperparameter "
-                                         r"'learning_rate', whose default \(the first trial's rate\) is its first "
+    with pytest.warns(UserWarning, match=r"LRHyperModel: the rate 'learning_rate', which build_model declares "
+                                         r"itself, is a Choice whose default \(the first trial's rate\) is its first "
                                          r"value, 0.01, as KerasTuner defaults a Choice; " + advice):
         tuning.LRHyperModel(own).build(keras_tuner.HyperParameters())
 
