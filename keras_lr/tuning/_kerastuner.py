@@ -63,6 +63,7 @@ import copy
 import functools
 import math
 import os
+import re
 import threading
 import time
 import warnings
@@ -165,7 +166,7 @@ def check_callbacks(owner, callbacks):
         raise keras_tuner.errors.FatalValueError(f"{owner}: search(callbacks=...) holds {what}.")
 
 
-_ANSI = __import__("re").compile(r"\x1b\[[0-9;]*m")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the bold Keras puts around an error's own text
 
 
 def error_text(message):

@@ -502,8 +502,8 @@ class LRHyperModel(keras_tuner.HyperModel):
             advice = ("pass default=0.001 to hp.Choice to start from Keras's 0.001"
                       if space.KERAS_DEFAULT in values else "if that is not meant, pass default= to hp.Choice")
             _warnings.warn(
-                f"LRHyperModel: the rate {name!r}, which {whose}, is a Choice whose default (the first trial's rate) is "
-                f"its first value, {first:g}, as KerasTuner defaults a Choice; {advice}."
+                f"LRHyperModel: the rate {name!r}, which {whose}, is a Choice whose default (the first trial's "
+                f"rate) is its first value, {first:g}, as KerasTuner defaults a Choice; {advice}."
             )
             return
         low, high = getattr(declared, "min_value", None), getattr(declared, "max_value", None)
@@ -515,8 +515,8 @@ class LRHyperModel(keras_tuner.HyperModel):
         else:
             advice = "if that is not meant, pass default= to hp.Float"
         _warnings.warn(
-            f"LRHyperModel: the rate {name!r}, which {whose}, is a Float whose default (the first trial's rate) is its "
-            f"min_value, {low:g}, as KerasTuner defaults a Float; {advice}."
+            f"LRHyperModel: the rate {name!r}, which {whose}, is a Float whose default (the first trial's rate) "
+            f"is its min_value, {low:g}, as KerasTuner defaults a Float; {advice}."
         )
 
     def _no_rate_for_finder(self, hp, named, compiled):

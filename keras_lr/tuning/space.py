@@ -98,7 +98,8 @@ def learning_rate(hp, name="learning_rate", min_value=1e-5, max_value=1.0, defau
         # KerasTuner's habit, hp.Float("learning_rate", 1e-4, 1e-1): here the second argument is the name.
         raise ValueError(
             f"{owner}: name must be the hyperparameter's name, a string; received name={name!r}, "
-            f"{'a number' if isinstance(name, numbers.Number) else 'which reads as a number'}: the bounds go by keyword, e.g. learning_rate(hp, min_value=1e-4, max_value=0.1)"
+            f"{'a number' if isinstance(name, numbers.Number) else 'which reads as a number'}: the bounds go by "
+            f"keyword, e.g. learning_rate(hp, min_value=1e-4, max_value=0.1)"
         )
     if not isinstance(name, str) or not name:
         raise ValueError(f"{owner}: name must be a non-empty string; received name={name!r}")

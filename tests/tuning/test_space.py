@@ -177,8 +177,8 @@ def test_the_users_own_rate_hyperparameter_left_at_its_minimum_is_warned_of_once
 
     hypermodel = tuning.LRHyperModel(own)
     with pytest.warns(UserWarning, match=r"LRHyperModel: the rate 'lr', which build_model declares itself, is a "
-                                         r"Float whose default \(the first trial's rate\) is its min_value, 0.0001, as KerasTuner "
-                                         r"defaults a Float; declare it as keras_lr.tuning.learning_rate\(hp, "
+                                         r"Float whose default \(the first trial's rate\) is its min_value, 0.0001, as "
+                                         r"KerasTuner defaults a Float; declare it as keras_lr.tuning.learning_rate\(hp, "
                                          r"name='lr', min_value=0.0001, max_value=0.1\) to start from Keras's 0.001"):
         hypermodel.build(keras_tuner.HyperParameters())
     with warnings.catch_warnings(record=True) as record:
