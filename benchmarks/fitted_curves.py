@@ -96,10 +96,13 @@ def main():
                 warnings.simplefilter("ignore")
                 result = keras_lr.lr_find(model(x_train.shape[1], classes, seed), x_train, y_train, batch_size=32,
                                           seed=seed, verbose=0)
-            peaks.append(result.one_cycle_max_lr)
+            # An unreliable result trains as a user told not to train at it would:
+            # with Adam(0.001).
+            peaks.append(result.one_cycle_max_lr if result.reliable else None)
             fitted += any(note.startswith("the loss fell below") for note in result.notes)
         print(f"{name}: {fitted} of {len(peaks)} range tests fit their batches; OneCycle peaks "
-              f"{', '.join(f'{p:.3g}' for p in peaks)}", flush=True)
+              f"{', '.join('unreliable' if p is None else f'{p:.3g}' for p in peaks)}", flush=True)
+        found = [peak for peak in peaks if peak is not None]
         for epochs in budgets:
             scores = {peak: [train(data, peak, seed, epochs) for seed in seeds] for peak in grid}
             # The best mean accuracy; among peaks that tie (small held-out sets), the lowest mean loss.
@@ -112,7 +115,8 @@ def main():
             rows.append([
                 name, f"{epochs} epochs",
                 f"{best:g}", f"{100 * np.mean([a for a, _ in scores[best]]):.1f} ({np.mean([l for _, l in scores[best]]):.3f})",
-                f"{min(peaks):.3g}-{max(peaks):.3g}",
+                (f"{min(found):.3g}-{max(found):.3g}" if found else "-")
+                + (f" ({len(peaks) - len(found)} unreliable)" if len(found) < len(peaks) else ""),
                 f"{100 * np.mean([a for a, _ in ours]):.1f} ({np.mean([l for _, l in ours]):.3f})",
                 f"{100 * min(a for a, _ in ours):.1f} ({max(l for _, l in ours):.3f})",
                 "-" if previous is None else

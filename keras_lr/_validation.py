@@ -35,7 +35,7 @@ def result_hint(value):
             ". keras_lr's schedules and callbacks take no optimizer (PyTorch's schedulers do): the callbacks "
             "drive the optimizer the model was compiled with; pass the rates only"
         )
-    if hasattr(value, "one_cycle_max_lr"):
+    if hasattr(type(value), "one_cycle_max_lr"):  # (the class's: an unreliable result's own raises)
         part = "A range test's result"
     elif isinstance(value, dict) and "valley" in value:
         part = "That is a range test's result.suggestions, a dict of rates; the result itself"

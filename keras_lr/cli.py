@@ -502,14 +502,15 @@ def demo(train, validation, info, epochs=3, trials=6, max_lr=None, seed=0, out="
     result.frame.to_csv(os.path.join(out, "range_test.csv"), index=False, float_format=CSV_FLOATS)
     result.plot(save=os.path.join(out, "range_test.png"))
     files.update(range_test_csv="range_test.csv", range_test_png="range_test.png")
-    peak = max_lr if max_lr is not None else result.one_cycle_max_lr
+    found = result.one_cycle_max_lr if result.reliable else math.nan  # an unreliable result has no peak
+    peak = max_lr if max_lr is not None else found
     say(f"\n1. range test: {len(result.frame)} steps from {result.frame.learning_rate.iloc[0]:.1e} to "
         f"{result.frame.learning_rate.iloc[-1]:.2g}" + ("" if result.reliable else f" (unreliable: {'; '.join(result.reasons)})"))
     if result.first_test is not None:
         say(f"   {result.notes[0]}")
     for name, rate in result.suggestions.items():
         say(f"   {name:8s} {rate:.3g}")
-    say(f"   OneCycle peak {result.one_cycle_max_lr:.3g}" + (f"; using --max-lr {max_lr:g}" if max_lr else ""))
+    say(f"   OneCycle peak {found:.3g}" + (f"; using --max-lr {max_lr:g}" if max_lr else ""))
     if max_lr is None and not (result.reliable and peak == peak):  # unreliable, or NaN: no peak to train at
         peak = 0.01
         say("   the curve gives no peak to train at: OneCycle uses 0.01 (choose one with --max-lr)")
@@ -683,7 +684,7 @@ def _write_summary(out, info, epochs, trials, result, peak, table, metric, files
         "| suggestion | rate |",
         "|---|---|",
         *[f"| {name} | {rate:.3g} |" for name, rate in result.suggestions.items()],
-        f"| OneCycle peak (`one_cycle_max_lr`) | {result.one_cycle_max_lr:.3g} |",
+        f"| OneCycle peak (`one_cycle_max_lr`) | {result.one_cycle_max_lr if result.reliable else math.nan:.3g} |",
         "",
         ("The curve is reliable." if result.reliable else f"The curve is unreliable: {'; '.join(result.reasons)}.")
         + "".join(f" {note[:1].upper()}{note[1:]}{'' if note.endswith('.') else '.'}" for note in result.notes)

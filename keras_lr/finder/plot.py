@@ -88,7 +88,7 @@ def plot_range_test(result, ax=None, suggestions=True, save=None):
     if suggestions and tested.size:
         order = np.argsort(rates)
         marks = dict(result.suggestions)
-        marks["one_cycle_max_lr"] = result.one_cycle_max_lr
+        marks["one_cycle_max_lr"] = result._peak  # marked on an unreliable curve too, whose title says so
         named = {}  # rate: the suggestions at it (two at one rate were two markers, the second hiding the first)
         for name, rate in marks.items():
             # Only at rates the test tried: a suggestion outside them has no point on the curve.

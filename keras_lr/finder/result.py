@@ -101,8 +101,13 @@ def _nan_weights_reason():
 
 
 def _suggestion(name, what):
-    """A read-only attribute for ``result.suggestions[name]``."""
-    return property(lambda self: self.suggestions[name], doc=f'`suggestions["{name}"]`: {what}.')
+    """A read-only attribute for ``result.suggestions[name]``; an error on an unreliable result."""
+
+    def get(self):
+        self._check_trainable(name)
+        return self.suggestions[name]
+
+    return property(get, doc=f'`suggestions["{name}"]`: {what}. A ValueError when the result is unreliable.')
 
 
 def _cannot_support(reasons):
@@ -518,9 +523,24 @@ class LRFinderResult(Recommendation):
         for message in self._warnings:
             _warnings.warn(f"{owner}: {message}")
 
+    def _check_trainable(self, name):
+        """Raises where a rate to train at is asked of an unreliable result.
+
+        Its rates can be anything (the valley of a curve that never rose is
+        end_lr, 10 by default, which a newcomer passed to Adam with only a
+        warning said); `result.suggestions` keeps them to look at.
+        """
+        if not self.reliable:
+            raise ValueError(
+                f"LRFinderResult.{name}: this range test is unreliable, so it has no rate to train at: "
+                f"{'; '.join(self.reasons)}. Its rates stay in result.suggestions (not to train at), its curve in "
+                f"result.frame."
+            )
+
     @property
     def suggestion(self):
-        """The valley: the rate for a constant or decaying schedule."""
+        """The valley: the rate for a constant or decaying schedule. A ValueError when the result is unreliable."""
+        self._check_trainable("suggestion")
         return self.suggestions["valley"]
 
     valley = _suggestion("valley", "the rate halfway down the loss's fall (fastai's `SuggestedLRs.valley`)")
@@ -536,8 +556,10 @@ class LRFinderResult(Recommendation):
         cycle spends few steps at its peak, so it takes a higher rate, most
         often several times the valley (on a short test, whose valley sits
         near the rise, it can be lower). The rule is read from the curve alone; `one_cycle_max_lr_for`
-        is what `OneCycle` asks when its fit begins, with the fit's steps.
+        is what `OneCycle` asks when its fit begins, with the fit's steps. A
+        ValueError when the result is unreliable.
         """
+        self._check_trainable("one_cycle_max_lr")
         return self._peak
 
     def one_cycle_max_lr_for(self, total_steps):

@@ -101,7 +101,7 @@ def _result_inside(schedule):
     PiecewiseConstantDecay's), and the result; None."""
     for attribute, value in vars(schedule).items():
         for each in value if isinstance(value, (list, tuple)) else [value]:
-            if hasattr(each, "one_cycle_max_lr") and not isinstance(each, LearningRateSchedule):
+            if hasattr(type(each), "one_cycle_max_lr") and not isinstance(each, LearningRateSchedule):
                 return attribute, each
     return None
 

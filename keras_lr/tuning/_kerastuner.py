@@ -956,7 +956,8 @@ def send(oracle, trial, metrics, step=0):
 def report_range_test(oracle, trial, result, bounds):
     """Sends the range test's result to the oracle, which narrows the rate for the trials to come."""
     low, high = bounds if bounds is not None else (None, None)
-    fields = dict(low=low, high=high, one_cycle_max_lr=result.one_cycle_max_lr, suggestion=result.suggestion)
+    rates = dict(one_cycle_max_lr=result.one_cycle_max_lr, suggestion=result.suggestion) if result.reliable else {}
+    fields = dict(low=low, high=high, **rates)
     metrics = {RANGE_TEST_RESULT + name: math.nan if value is None else float(value) for name, value in fields.items()}
     send(oracle, trial, metrics)
 

@@ -1,5 +1,7 @@
 """LRFinderResult from a made-up curve: frame, suggestions, reliability, plot."""
 
+import re
+
 import matplotlib
 import numpy as np
 import pandas as pd
@@ -139,7 +141,23 @@ def test_a_test_that_never_reached_divergence_warns_and_one_that_started_too_hig
     early = np.r_[np.linspace(1.0, 0.6, 20), np.linspace(0.6, 30.0, 80)]
     with pytest.warns(UserWarning, match="lies below the rates tested; lower start_lr"):
         result = LRFinderResult(frame(early, rates))
-    assert result.one_cycle_max_lr < rates[0] and not result.reliable
+    assert result.one_cycle_max_lr_for(None) < rates[0] and not result.reliable
+
+
+def test_an_unreliable_result_gives_no_rate_to_train_at():
+    # A curve that never rose has its valley at end_lr: result.valley (the README's fastai table) and
+    # result.suggestion gave a newcomer 10.0, which Adam took, with only a warning said.
+    rates = np.logspace(-7, 1, 100)
+    with pytest.warns(UserWarning, match="cannot support a suggestion"):
+        result = LRFinderResult(frame(np.full(100, 2.3) + 0.001 * np.sin(np.arange(100)), rates))
+    assert not result.reliable
+    for name in ("suggestion", "valley", "steep", "minimum", "slide", "one_cycle_max_lr"):
+        with pytest.raises(ValueError, match=rf"LRFinderResult.{name}: this range test is unreliable, so it has no "
+                                             rf"rate to train at: {re.escape(result.reasons[0])}.*result.suggestions"):
+            getattr(result, name)
+    assert set(result.suggestions) == {"valley", "steep", "minimum", "slide"}  # still there, to look at
+    assert "unreliable" in repr(result) and "not to train at: valley=" in repr(result)
+    assert not hasattr(result, "no_such_rate")
 
 
 def test_a_loss_of_zero_throughout_says_the_model_has_nothing_to_train_on():
