@@ -149,10 +149,13 @@ def _assess(learning_rates, losses, keep):
         return reasons
     if np.all(values[finite] == 0):
         # Nothing a longer test changes (it was run again, and told to raise num_steps): JAX's fit trains a model
-        # compiled without a loss at a loss of 0, where TensorFlow's and PyTorch's refuse it.
+        # compiled without a loss at a loss of 0, where TensorFlow's and PyTorch's refuse it; and JAX's sparse
+        # cross-entropy of a label past the last output is 0 (a newcomer's labels of 5 for two classes), where
+        # TensorFlow and PyTorch raise.
         reasons.append(("zero loss", f"every batch's loss was exactly 0 ({int(finite.sum())} steps): the model has "
-                                     f"nothing to train on, as when it was compiled without a loss; compile it with "
-                                     f"one (model.compile(optimizer, loss=...))"))
+                                     f"nothing to train on, as when it was compiled without a loss (compile it with "
+                                     f"one: model.compile(optimizer, loss=...)) or when every label is a class "
+                                     f"index past the model's last output (JAX's sparse cross-entropy is then 0)"))
         return reasons
     smoothed = s.smooth(values[finite])
     lowest = int(np.argmin(smoothed))

@@ -163,8 +163,12 @@ def test_an_unreliable_result_gives_no_rate_to_train_at():
 def test_a_loss_of_zero_throughout_says_the_model_has_nothing_to_train_on():
     # JAX's fit trains a model compiled without a loss at 0: it read "never fell; raise num_steps" and lr_find
     # ran it again at 900 steps.
+    # JAX's sparse cross-entropy of labels past the last output is 0 too (a newcomer's 5 for two classes), which
+    # "compiled without a loss" alone did not name.
     with pytest.warns(UserWarning, match=r"every batch's loss was exactly 0 \(300 steps\): the model has nothing to "
-                                         r"train on, as when it was compiled without a loss"):
+                                         r"train on, as when it was compiled without a loss \(compile it with one: "
+                                         r"model.compile\(optimizer, loss=...\)\) or when every label is a class "
+                                         r"index past the model's last output"):
         result = LRFinderResult(frame(np.zeros(300), np.logspace(-7, 1, 300)))
     assert not result.reliable and result._too_short is None and len(result.reasons) == 1
 
